@@ -1,0 +1,140 @@
+//! [`Connector`]: the handle to one outgoing connection's lifecycle.
+//!
+//! `connect_tcp` returns a `Connector` and passes it to every
+//! [`ClientFactory`](crate::ClientFactory) callback. Its
+//! [`connect`](Connector::connect) starts a new attempt after a failure or a
+//! loss (this is how reconnecting clients work), and
+//! [`stop_connecting`](Connector::stop_connecting) abandons a pending one
+//! with [`ConnectError::UserAborted`](crate::ConnectError::UserAborted).
+//! States and errors follow Twisted's `IConnector` (reference §1.7.3).
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::ConnectorError;
+
+/// Where a connector is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorState {
+    /// No attempt in progress and no connection.
+    Disconnected,
+    /// An attempt is in progress (resolving or connecting).
+    Connecting,
+    /// Connected; the protocol is running.
+    Connected,
+}
+
+impl fmt::Display for ConnectorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectorState::Disconnected => "disconnected",
+            ConnectorState::Connecting => "connecting",
+            ConnectorState::Connected => "connected",
+        })
+    }
+}
+
+/// Where a connector connects to: the host *as given* (not resolved) and the port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Destination {
+    /// The host name or IP literal passed to `connect_tcp`.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let family = if self.host.contains(':') {
+            "IPv6Address"
+        } else {
+            "IPv4Address"
+        };
+        write!(
+            f,
+            "{family}(type='TCP', host='{}', port={})",
+            self.host, self.port
+        )
+    }
+}
+
+/// The mechanism behind a [`Connector`] handle (TCP, or a test double).
+pub trait ConnectorImpl {
+    /// The current state.
+    fn state(&self) -> ConnectorState;
+    /// Starts a new attempt (only when disconnected).
+    fn connect(&self, this: &Connector) -> Result<(), ConnectorError>;
+    /// Abandons the attempt in progress.
+    fn stop_connecting(&self, this: &Connector) -> Result<(), ConnectorError>;
+    /// Stops connecting, or closes the connection, whichever applies.
+    fn disconnect(&self, this: &Connector);
+    /// Where it connects to.
+    fn destination(&self) -> Destination;
+}
+
+/// A handle to an outgoing connection's lifecycle. Clones share it.
+#[derive(Clone)]
+pub struct Connector {
+    inner: Rc<dyn ConnectorImpl>,
+}
+
+impl Connector {
+    /// Wraps a connector mechanism.
+    pub fn new(inner: Rc<dyn ConnectorImpl>) -> Connector {
+        Connector { inner }
+    }
+
+    /// `disconnected`, `connecting` or `connected`.
+    pub fn state(&self) -> ConnectorState {
+        self.inner.state()
+    }
+
+    /// Starts a new connection attempt. Only valid when disconnected;
+    /// otherwise [`ConnectorError::CannotConnect`].
+    pub fn connect(&self) -> Result<(), ConnectorError> {
+        self.inner.connect(self)
+    }
+
+    /// Abandons the attempt in progress: the factory's
+    /// `client_connection_failed` gets `UserAborted`. Only valid while
+    /// connecting; otherwise [`ConnectorError::NotConnecting`].
+    pub fn stop_connecting(&self) -> Result<(), ConnectorError> {
+        self.inner.stop_connecting(self)
+    }
+
+    /// While connecting: `stop_connecting`. While connected: the
+    /// transport's `lose_connection`. Otherwise nothing.
+    pub fn disconnect(&self) {
+        self.inner.disconnect(self)
+    }
+
+    /// The destination, with the host as it was given.
+    pub fn destination(&self) -> Destination {
+        self.inner.destination()
+    }
+
+    /// True if both handles refer to the same connector.
+    pub fn same_as(&self, other: &Connector) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// Prints like Twisted's connector repr, used in reconnection log lines:
+/// `<gyre::Connector instance at 0x… disconnected IPv4Address(type='TCP', host='127.0.0.1', port=1)>`.
+impl fmt::Display for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<gyre::Connector instance at {:p} {} {}>",
+            Rc::as_ptr(&self.inner) as *const u8,
+            self.state(),
+            self.destination()
+        )
+    }
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

@@ -1,0 +1,378 @@
+//! Factories: build a protocol per connection and keep what outlives it.
+//!
+//! A [`Factory`] is handed to `listen_tcp` (or `connect_tcp`, where it must
+//! also be a [`ClientFactory`]). Its `build_protocol` is called once per
+//! connection and may refuse by returning `None` (the socket closes at once).
+//! The protocol type is part of the factory's type, so the pitfall of a
+//! Twisted factory whose `protocol` was never set (`'NoneType' object is not
+//! callable` at the first connection) is a compile error here.
+//!
+//! The common case is one line: [`for_protocol`]`(|| Echo)`.
+//!
+//! A factory is shared through [`Shared`]: the same factory on two ports logs
+//! `Starting factory` once, when the first port opens, and `Stopping factory`
+//! once, when the last port closes (Twisted's `numPorts` rule, reference §3.1).
+//! Pass a `Shared<F>` clone to each `listen_tcp` call to get that; passing a
+//! plain factory value wraps it in a fresh `Shared`.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::rc::Rc;
+
+use crate::address::Address;
+use crate::connector::Connector;
+use crate::error::{ConnectError, Reason};
+use crate::log::{guarded, log_panic, short_type_name};
+use crate::protocol::Protocol;
+
+/// Builds protocols for connections and holds state that outlives them.
+///
+/// Methods take `&self`: a factory is shared by every connection it built and
+/// every port it listens on, so mutable state goes in a `Cell` or `RefCell`.
+pub trait Factory: 'static {
+    /// The protocol this factory builds.
+    type Protocol: Protocol;
+
+    /// Builds the protocol for a new connection from `addr`, or refuses the
+    /// connection by returning `None`.
+    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol>;
+
+    /// Called before the first port (or connector) starts using the factory.
+    fn start_factory(&self) {}
+
+    /// Called after the last port (or connector) stopped using it.
+    fn stop_factory(&self) {}
+
+    /// The name used in log lines (`EchoFactory starting on 8000`).
+    /// Defaults to the type's short name.
+    fn log_prefix(&self) -> Cow<'static, str> {
+        short_type_name::<Self>()
+    }
+
+    /// Whether `Starting factory` / `Stopping factory` are logged.
+    fn noisy(&self) -> bool {
+        true
+    }
+}
+
+/// A factory for outgoing connections: adds the connector callbacks.
+///
+/// Order for one client session (reference §3.2): `Starting factory`,
+/// [`started_connecting`](Self::started_connecting), `build_protocol`,
+/// `connection_made`, … `connection_lost`,
+/// [`client_connection_lost`](Self::client_connection_lost) (or
+/// [`client_connection_failed`](Self::client_connection_failed) instead of
+/// everything after `started_connecting`), `Stopping factory` — unless the
+/// callback called `connector.connect()` again, in which case the factory
+/// stays started.
+pub trait ClientFactory: Factory {
+    /// A connection attempt has begun.
+    fn started_connecting(&self, connector: &Connector) {
+        let _ = connector;
+    }
+
+    /// The attempt failed.
+    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
+        let _ = (connector, reason);
+    }
+
+    /// An established connection ended (also: the factory refused to build a
+    /// protocol, reported as a clean close).
+    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
+        let _ = (connector, reason);
+    }
+}
+
+/// A factory shared between ports and connectors, with Twisted's port count.
+pub struct Shared<F> {
+    inner: Rc<SharedInner<F>>,
+}
+
+struct SharedInner<F> {
+    factory: F,
+    num_ports: Cell<u32>,
+}
+
+impl<F: Factory> Shared<F> {
+    /// Wraps `factory` for sharing.
+    pub fn new(factory: F) -> Shared<F> {
+        Shared {
+            inner: Rc::new(SharedInner {
+                factory,
+                num_ports: Cell::new(0),
+            }),
+        }
+    }
+
+    /// How many ports and connectors are using the factory now.
+    pub fn num_ports(&self) -> u32 {
+        self.inner.num_ports.get()
+    }
+
+    /// Marks one more user; the first logs `Starting factory` and calls
+    /// `start_factory`.
+    pub fn do_start(&self) {
+        self.inner.do_start()
+    }
+
+    /// Marks one user fewer; the last logs `Stopping factory` and calls
+    /// `stop_factory`. Does nothing when there are no users.
+    pub fn do_stop(&self) {
+        self.inner.do_stop()
+    }
+
+    /// The factory as it appears in `Starting factory <…>` lines:
+    /// `<path::Type object at 0x…>`.
+    pub fn repr(&self) -> String {
+        self.inner.repr()
+    }
+
+    pub(crate) fn erased(&self) -> Rc<dyn ErasedFactory> {
+        self.inner.clone()
+    }
+
+    pub(crate) fn erased_client(&self) -> Rc<dyn ErasedClientFactory>
+    where
+        F: ClientFactory,
+    {
+        self.inner.clone()
+    }
+}
+
+impl<F> Clone for Shared<F> {
+    fn clone(&self) -> Self {
+        Shared {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<F> Deref for Shared<F> {
+    type Target = F;
+    fn deref(&self) -> &F {
+        &self.inner.factory
+    }
+}
+
+impl<F: Factory> From<F> for Shared<F> {
+    fn from(factory: F) -> Self {
+        Shared::new(factory)
+    }
+}
+
+impl<F> fmt::Debug for Shared<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("factory", &std::any::type_name::<F>())
+            .field("num_ports", &self.inner.num_ports.get())
+            .finish()
+    }
+}
+
+/// The factory operations the reactor needs, with the protocol type erased.
+pub(crate) trait ErasedFactory {
+    fn build(&self, addr: &Address) -> Option<Box<dyn Protocol>>;
+    fn do_start(&self);
+    fn do_stop(&self);
+    fn log_prefix(&self) -> Cow<'static, str>;
+    fn qualified_name(&self) -> &'static str;
+    fn repr(&self) -> String;
+}
+
+/// The client-side factory operations, erased.
+pub(crate) trait ErasedClientFactory: ErasedFactory {
+    fn started_connecting(&self, connector: &Connector);
+    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError);
+    fn client_connection_lost(&self, connector: &Connector, reason: &Reason);
+}
+
+impl<F: Factory> ErasedFactory for SharedInner<F> {
+    fn build(&self, addr: &Address) -> Option<Box<dyn Protocol>> {
+        self.factory
+            .build_protocol(addr)
+            .map(|p| Box::new(p) as Box<dyn Protocol>)
+    }
+
+    fn do_start(&self) {
+        if self.num_ports.get() == 0 {
+            if self.factory.noisy() {
+                log::info!(target: "gyre::factory", "Starting factory {}", self.repr());
+            }
+            if let Err(msg) = guarded(|| self.factory.start_factory()) {
+                log_panic("start_factory", &msg);
+            }
+        }
+        self.num_ports.set(self.num_ports.get() + 1);
+    }
+
+    fn do_stop(&self) {
+        let n = self.num_ports.get();
+        if n == 0 {
+            return;
+        }
+        self.num_ports.set(n - 1);
+        if n == 1 {
+            if self.factory.noisy() {
+                log::info!(target: "gyre::factory", "Stopping factory {}", self.repr());
+            }
+            if let Err(msg) = guarded(|| self.factory.stop_factory()) {
+                log_panic("stop_factory", &msg);
+            }
+        }
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.factory.log_prefix()
+    }
+
+    fn qualified_name(&self) -> &'static str {
+        std::any::type_name::<F>()
+    }
+
+    fn repr(&self) -> String {
+        format!(
+            "<{} object at {:p}>",
+            std::any::type_name::<F>(),
+            &self.factory
+        )
+    }
+}
+
+impl<F: ClientFactory> ErasedClientFactory for SharedInner<F> {
+    fn started_connecting(&self, connector: &Connector) {
+        self.factory.started_connecting(connector)
+    }
+    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
+        self.factory.client_connection_failed(connector, reason)
+    }
+    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
+        self.factory.client_connection_lost(connector, reason)
+    }
+}
+
+/// A factory that builds each protocol with a closure (Twisted's
+/// `Factory.forProtocol`). Made by [`for_protocol`].
+pub struct ProtocolFactory<P, B> {
+    build: B,
+    _protocol: PhantomData<fn() -> P>,
+}
+
+/// A factory whose `build_protocol` calls `build` for every connection.
+///
+/// ```
+/// use gyre::{for_protocol, Protocol, Transport};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) { t.write(data) }
+/// }
+///
+/// let factory = for_protocol(|| Echo);
+/// # let _ = factory;
+/// ```
+pub fn for_protocol<P, B>(build: B) -> ProtocolFactory<P, B>
+where
+    P: Protocol,
+    B: Fn() -> P + 'static,
+{
+    ProtocolFactory {
+        build,
+        _protocol: PhantomData,
+    }
+}
+
+impl<P, B> Factory for ProtocolFactory<P, B>
+where
+    P: Protocol,
+    B: Fn() -> P + 'static,
+{
+    type Protocol = P;
+
+    fn build_protocol(&self, _addr: &Address) -> Option<P> {
+        Some((self.build)())
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        Cow::Borrowed("Factory")
+    }
+}
+
+impl<P, B> ClientFactory for ProtocolFactory<P, B>
+where
+    P: Protocol,
+    B: Fn() -> P + 'static,
+{
+}
+
+impl<P, B> fmt::Debug for ProtocolFactory<P, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProtocolFactory<{}>", short_type_name::<P>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Transport;
+    use std::cell::RefCell;
+
+    struct Nothing;
+    impl Protocol for Nothing {}
+
+    struct Counting {
+        log: Rc<RefCell<Vec<&'static str>>>,
+    }
+    impl Factory for Counting {
+        type Protocol = Nothing;
+        fn build_protocol(&self, _: &Address) -> Option<Nothing> {
+            None
+        }
+        fn start_factory(&self) {
+            self.log.borrow_mut().push("start");
+        }
+        fn stop_factory(&self) {
+            self.log.borrow_mut().push("stop");
+        }
+    }
+
+    /// start/stop run once for the first user and once after the last (numPorts).
+    #[test]
+    fn start_stop_bracket_all_users() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let f = Shared::new(Counting { log: log.clone() });
+        f.do_start();
+        f.do_start();
+        assert_eq!(f.num_ports(), 2);
+        f.do_stop();
+        assert_eq!(*log.borrow(), vec!["start"]);
+        f.do_stop();
+        f.do_stop(); // no users: silently nothing
+        assert_eq!(*log.borrow(), vec!["start", "stop"]);
+        assert_eq!(f.num_ports(), 0);
+    }
+
+    /// for_protocol builds a fresh protocol per call and is named `Factory` in logs.
+    #[test]
+    fn for_protocol_builds() {
+        struct P(u8);
+        impl Protocol for P {
+            fn data_received(&mut self, _: &Transport, _: &[u8]) {
+                self.0 += 1;
+            }
+        }
+        let f = for_protocol(|| P(7));
+        let addr = Address::tcp("127.0.0.1:1".parse().unwrap());
+        assert_eq!(f.build_protocol(&addr).unwrap().0, 7);
+        assert_eq!(f.log_prefix(), "Factory");
+        let shared: Shared<_> = f.into();
+        assert!(
+            shared
+                .repr()
+                .starts_with("<gyre::factory::ProtocolFactory<")
+        );
+        assert!(shared.repr().contains(" object at 0x"));
+    }
+}

@@ -1,0 +1,65 @@
+//! gyre: an event-driven networking engine in the model of Twisted.
+//!
+//! A [`Reactor`] owns the event loop and the clock. A [`Protocol`] reacts to
+//! the events of one connection (`connection_made`, `data_received`,
+//! `connection_lost`); a [`Factory`] builds a protocol per connection and
+//! keeps the state that outlives it; a [`Transport`] buffers and writes.
+//!
+//! An echo server:
+//!
+//! ```no_run
+//! use gyre::{for_protocol, Protocol, Reactor, Transport};
+//!
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+//!         transport.write(data);
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let reactor = Reactor::new()?;
+//!     reactor.listen_tcp(8000, for_protocol(|| Echo))?;
+//!     reactor.run()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Where things are:
+//! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`;
+//! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
+//! * [`tcp`]: listening ports and outgoing connections;
+//! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
+//! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`)
+//!   for testing your protocols without sockets or sleeping;
+//! * [`log`]: the log context (which connection a line is about).
+//!
+//! Logging goes through the [`log`](::log) facade; gyre installs no logger.
+
+pub mod address;
+pub mod completion;
+pub mod connector;
+pub mod error;
+pub mod factory;
+pub mod log;
+pub mod protocol;
+pub mod reactor;
+pub mod tcp;
+pub mod testing;
+pub mod time;
+pub mod transport;
+
+pub use address::Address;
+pub use completion::Completion;
+pub use connector::{Connector, ConnectorState, Destination};
+pub use error::{
+    ConnectError, ConnectorError, DelayedCallError, ListenError, ProducerError, ReactorError,
+    Reason,
+};
+pub use factory::{ClientFactory, Factory, ProtocolFactory, Shared, for_protocol};
+pub use protocol::Protocol;
+pub use reactor::{Phase, Reactor, SystemEvent, ThreadHandle, TriggerId};
+pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions};
+pub use time::{Clock, DelayedCall, LoopingCall};
+pub use transport::{Producer, PullProducer, PushProducer, Transport};

@@ -1,0 +1,172 @@
+//! Log context: which object the reactor is dispatching for.
+//!
+//! gyre logs through the [`log`] facade and installs no logger. Like Twisted,
+//! every line can say on whose behalf it was written: the reactor sets a
+//! *system* (a log prefix such as `Echo,0,127.0.0.1`, `EchoClient,client` or a
+//! factory's name) around each dispatch, and a logger reads it with
+//! [`system()`]. Outside any dispatch the system is `-`. The `gyre` command's
+//! logger renders `2026-11-21 18:02:33+0000 [Echo,0,127.0.0.1] text`.
+//!
+//! The context is a thread-local: one reactor per thread, so it is always the
+//! right one. Setting it costs a reference-count increment; the string is only
+//! built when a line is actually logged.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Something that can name itself in a log line's system field.
+pub(crate) trait LogContext {
+    /// The system text, e.g. `Echo,0,127.0.0.1`.
+    fn system(&self) -> String;
+}
+
+impl LogContext for String {
+    fn system(&self) -> String {
+        self.clone()
+    }
+}
+
+thread_local! {
+    static CONTEXT: RefCell<Option<Rc<dyn LogContext>>> = const { RefCell::new(None) };
+}
+
+/// The system of the dispatch in progress on this thread, or `-`.
+pub fn system() -> String {
+    CONTEXT.with(|c| match &*c.borrow() {
+        Some(ctx) => ctx.system(),
+        None => "-".to_string(),
+    })
+}
+
+/// Runs `f` with `system` as the log context, then restores the previous one.
+///
+/// Useful to give log lines of your own work (a thread's results handed back
+/// to the reactor, say) a system name.
+pub fn with_system<R>(system: impl Into<String>, f: impl FnOnce() -> R) -> R {
+    let _guard = enter(Rc::new(system.into()));
+    f()
+}
+
+/// Restores the previous context when dropped.
+#[must_use]
+pub(crate) struct ContextGuard {
+    previous: Option<Rc<dyn LogContext>>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        let prev = self.previous.take();
+        CONTEXT.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Makes `ctx` the current log context until the guard drops.
+pub(crate) fn enter(ctx: Rc<dyn LogContext>) -> ContextGuard {
+    let previous = CONTEXT.with(|c| c.borrow_mut().replace(ctx));
+    ContextGuard { previous }
+}
+
+/// Makes `-` the current log context until the guard drops.
+pub(crate) fn enter_none() -> ContextGuard {
+    let previous = CONTEXT.with(|c| c.borrow_mut().take());
+    ContextGuard { previous }
+}
+
+/// The last path segment of a type name, generics kept short:
+/// `my_crate::proto::Echo` → `Echo`, `a::Wrap<b::Inner>` → `Wrap<Inner>`.
+pub fn short_type_name<T: ?Sized>() -> Cow<'static, str> {
+    let full = std::any::type_name::<T>();
+    if !full.contains("::") {
+        return Cow::Borrowed(full);
+    }
+    let mut out = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    let bytes = full.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b':' if i + 1 < bytes.len() && bytes[i + 1] == b':' => {
+                i += 2;
+                segment_start = i;
+                continue;
+            }
+            b'<' | b'>' | b',' | b' ' | b'(' | b')' | b'&' | b'[' | b']' | b';' => {
+                out.push_str(&full[segment_start..i]);
+                out.push(bytes[i] as char);
+                segment_start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&full[segment_start..]);
+    Cow::Owned(out)
+}
+
+/// Runs `f`, catching a panic; returns the panic's message on failure.
+pub(crate) fn guarded<R>(f: impl FnOnce() -> R) -> Result<R, Arc<str>> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panic_message(&*payload))
+}
+
+/// The message carried by a panic payload.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("Box<dyn Any>")
+    }
+}
+
+/// Logs a panic caught in the callback `site` the way Twisted logs an
+/// unhandled error: `Unhandled Error`, then what panicked and its message.
+pub(crate) fn log_panic(site: &str, message: &str) {
+    log::error!(target: "gyre", "Unhandled Error\npanic in {site}: {message}");
+}
+
+/// Logs a caught panic under a header saying what the reactor was doing
+/// (`while calling from thread`), as Twisted's `log.err(failure, why)`.
+pub(crate) fn log_failure(why: &str, message: &str) {
+    log::error!(target: "gyre", "{why}\npanic: {message}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The system is `-` outside a dispatch and restored after a nested one.
+    #[test]
+    fn context_nests_and_restores() {
+        assert_eq!(system(), "-");
+        with_system("outer", || {
+            assert_eq!(system(), "outer");
+            with_system("inner", || assert_eq!(system(), "inner"));
+            assert_eq!(system(), "outer");
+            let _g = enter_none();
+            assert_eq!(system(), "-");
+        });
+        assert_eq!(system(), "-");
+    }
+
+    /// Short type names drop module paths, also inside generics.
+    #[test]
+    fn short_names() {
+        struct Echo;
+        assert_eq!(short_type_name::<Echo>(), "Echo");
+        assert_eq!(short_type_name::<Option<Echo>>(), "Option<Echo>");
+        assert_eq!(short_type_name::<u8>(), "u8");
+    }
+
+    /// A caught panic yields its message, for both string kinds.
+    #[test]
+    fn guarded_catches() {
+        assert_eq!(&*guarded(|| panic!("boom")).unwrap_err(), "boom");
+        assert_eq!(&*guarded(|| panic!("n={}", 3)).unwrap_err(), "n=3");
+        assert_eq!(guarded(|| 5).unwrap(), 5);
+    }
+}

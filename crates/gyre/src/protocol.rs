@@ -1,0 +1,108 @@
+//! The [`Protocol`] trait: what a connection does when things happen to it.
+//!
+//! A protocol is built per connection by a [`Factory`](crate::Factory) and
+//! receives events: [`connection_made`](Protocol::connection_made), then any
+//! number of [`data_received`](Protocol::data_received), then exactly one
+//! [`connection_lost`](Protocol::connection_lost). Data arrives in arbitrary
+//! chunks: framing is the job of `gyre::protocols`.
+//!
+//! Each callback gets the connection's [`Transport`], so the simplest protocol
+//! needs no state at all:
+//!
+//! ```
+//! use gyre::{Protocol, Transport};
+//!
+//! struct Echo;
+//!
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+//!         transport.write(data);
+//!     }
+//! }
+//! ```
+//!
+//! Differences from Twisted, on purpose:
+//! * a panic in any callback is caught, logged as `Unhandled Error`, and
+//!   closes that one connection with [`Reason::Panicked`] (Twisted keeps a
+//!   server connection open when `connectionMade` raises; gyre closes it);
+//! * after `connection_lost` the reactor drops the protocol value. Keep
+//!   anything that must outlive the connection in the factory or behind an
+//!   `Rc` you hold elsewhere.
+
+use std::borrow::Cow;
+
+use crate::error::Reason;
+use crate::transport::Transport;
+
+/// Reacts to the events of one connection.
+///
+/// All methods have defaults that do nothing, so an implementation writes only
+/// the events it cares about.
+pub trait Protocol: 'static {
+    /// The connection is established. `transport` may be cloned and kept.
+    fn connection_made(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// Bytes arrived. No framing is implied: a chunk may hold part of a
+    /// message or several messages.
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        let _ = (transport, data);
+    }
+
+    /// The connection is gone; `reason` says why. Called exactly once.
+    fn connection_lost(&mut self, reason: Reason) {
+        let _ = reason;
+    }
+
+    /// Return `true` to receive half-close events
+    /// ([`read_connection_lost`](Self::read_connection_lost) and
+    /// [`write_connection_lost`](Self::write_connection_lost)) instead of a
+    /// full `connection_lost` when only one direction shuts. This is
+    /// Twisted's `IHalfCloseableProtocol`.
+    fn half_closeable(&self) -> bool {
+        false
+    }
+
+    /// The peer shut down its sending side (half-closeable protocols only).
+    /// The transport can still be written to.
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// Our own `lose_write_connection` completed (half-closeable protocols
+    /// only): buffered data was flushed and the write side shut down.
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        let _ = transport;
+    }
+
+    /// The name used in log lines for this protocol's connections
+    /// (`Echo,0,127.0.0.1`). Defaults to the type's short name.
+    fn log_prefix(&self) -> Cow<'static, str> {
+        crate::log::short_type_name::<Self>()
+    }
+}
+
+impl<P: Protocol + ?Sized> Protocol for Box<P> {
+    fn connection_made(&mut self, transport: &Transport) {
+        (**self).connection_made(transport)
+    }
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        (**self).data_received(transport, data)
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        (**self).connection_lost(reason)
+    }
+    fn half_closeable(&self) -> bool {
+        (**self).half_closeable()
+    }
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        (**self).read_connection_lost(transport)
+    }
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        (**self).write_connection_lost(transport)
+    }
+    fn log_prefix(&self) -> Cow<'static, str> {
+        (**self).log_prefix()
+    }
+}

@@ -1,0 +1,796 @@
+//! One established TCP connection: the mechanism behind a [`Transport`].
+//!
+//! Owns the socket, the protocol, and the write buffer. Field by field:
+//!
+//! * `state.stream`: the socket, `None` once closed. Registered once with the
+//!   poller, edge-triggered, for both read and write readiness: writing never
+//!   costs an `epoll_ctl`.
+//! * `state.wbuf[wpos..]`: bytes the kernel has not taken yet. Empty in the
+//!   steady state: `write` sends at once and only buffers what the kernel
+//!   refuses; the buffer is drained on the next writable edge. A large
+//!   buffer is freed once drained, so idle connections hold none.
+//! * `state.flags`: the lifecycle (see [`flags`]).
+//! * `state.producer`: the registered producer, and whether we paused it.
+//! * `protocol`: the user's protocol, `None` after `connection_lost`.
+//!
+//! Reading: on a readable edge, read into the reactor's one shared buffer and
+//! hand the protocol a slice; a short read means drained (no extra read to
+//! see `WouldBlock`). At most [`MAX_READS`] full reads per edge, then the rest
+//! waits for the next iteration so one busy peer cannot starve the others.
+//!
+//! Calls into user code (the protocol, producers) happen with no borrow of
+//! `state` held. Everything a user can trigger from inside a callback
+//! (closing, aborting, half-closing, a write error) completes on a later
+//! turn, so a protocol is never re-entered.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use mio::Interest;
+use mio::net::TcpStream;
+
+use crate::address::Address;
+use crate::error::{ProducerError, Reason};
+use crate::log::{LogContext, enter, guarded, log_panic};
+use crate::protocol::Protocol;
+use crate::reactor::{Inner, Reactor, Source};
+use crate::transport::{HIGH_WATER, Producer, Transport, TransportImpl};
+
+use super::TcpConnector;
+
+/// Full reads handled per readable edge before yielding to other work.
+const MAX_READS: usize = 16;
+/// A drained write buffer larger than this is freed rather than kept.
+const KEEP_BUFFER: usize = 4096;
+
+/// Lifecycle bits of a connection.
+mod flags {
+    /// `connection_lost` was delivered (or is being delivered).
+    pub(super) const LOST: u16 = 1;
+    /// `lose_connection` was called: no more reading; close once flushed.
+    pub(super) const DISCONNECTING: u16 = 1 << 1;
+    /// `abort_connection` was called: nothing more is read or written.
+    pub(super) const ABORTING: u16 = 1 << 2;
+    /// `lose_write_connection` was called: shut down writing once flushed.
+    pub(super) const WRITE_SHUT_ASKED: u16 = 1 << 3;
+    /// The write side is shut down; writes are dropped.
+    pub(super) const WRITE_SHUT: u16 = 1 << 4;
+    /// The peer shut down its write side (half-closeable protocols).
+    pub(super) const READ_EOF: u16 = 1 << 5;
+    /// Reading is paused by `pause_reading`.
+    pub(super) const READ_PAUSED: u16 = 1 << 6;
+    /// A readable edge has not yet been drained.
+    pub(super) const READ_PENDING: u16 = 1 << 7;
+    /// The kernel refused bytes; waiting for a writable edge.
+    pub(super) const WRITE_BLOCKED: u16 = 1 << 8;
+    /// A write failed; the close is scheduled.
+    pub(super) const WRITE_FAILED: u16 = 1 << 9;
+    /// A pass of `drained` is scheduled.
+    pub(super) const DRAIN_SCHEDULED: u16 = 1 << 10;
+    /// The poller reported the peer's end of input (or an error).
+    pub(super) const READ_HUP: u16 = 1 << 11;
+}
+use flags::*;
+
+enum Role {
+    Server { session: u32 },
+    Client { connector: Rc<TcpConnector> },
+}
+
+struct State {
+    stream: Option<TcpStream>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    flags: u16,
+    producer: Option<Producer>,
+    producer_paused: bool,
+}
+
+impl State {
+    fn has(&self, bits: u16) -> bool {
+        self.flags & bits != 0
+    }
+    fn pending(&self) -> usize {
+        self.wbuf.len() - self.wpos
+    }
+    fn append(&mut self, data: &[u8]) {
+        if self.wpos > 0 && self.wpos >= self.wbuf.len() / 2 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+        self.wbuf.extend_from_slice(data);
+    }
+    fn reset_buffer(&mut self) {
+        self.wpos = 0;
+        if self.wbuf.capacity() > KEEP_BUFFER {
+            self.wbuf = Vec::new();
+        } else {
+            self.wbuf.clear();
+        }
+    }
+}
+
+pub(crate) struct Connection {
+    reactor: Weak<Inner>,
+    me: Weak<Connection>,
+    token: Cell<usize>,
+    state: RefCell<State>,
+    protocol: RefCell<Option<Box<dyn Protocol>>>,
+    peer: SocketAddr,
+    role: Role,
+    /// The protocol's log prefix, taken when the connection was made.
+    prefix: Box<str>,
+    half_closeable: bool,
+}
+
+impl Connection {
+    fn create(
+        reactor: &Reactor,
+        stream: TcpStream,
+        peer: SocketAddr,
+        role: Role,
+        protocol: Box<dyn Protocol>,
+    ) -> Rc<Connection> {
+        let prefix = protocol.log_prefix().into_owned().into_boxed_str();
+        let half_closeable = protocol.half_closeable();
+        Rc::new_cyclic(|me| Connection {
+            reactor: reactor.downgrade(),
+            me: me.clone(),
+            token: Cell::new(usize::MAX),
+            state: RefCell::new(State {
+                stream: Some(stream),
+                wbuf: Vec::new(),
+                wpos: 0,
+                flags: 0,
+                producer: None,
+                producer_paused: false,
+            }),
+            protocol: RefCell::new(Some(protocol)),
+            peer,
+            role,
+            prefix,
+            half_closeable,
+        })
+    }
+
+    /// A connection accepted by a port: registers it with the poller.
+    pub(crate) fn accept(
+        reactor: &Reactor,
+        stream: TcpStream,
+        peer: SocketAddr,
+        session: u32,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Rc<Connection>> {
+        let conn = Connection::create(reactor, stream, peer, Role::Server { session }, protocol);
+        let token = {
+            let mut st = conn.state.borrow_mut();
+            let stream = st.stream.as_mut().expect("a new connection has its socket");
+            reactor.register(stream, Interest::READABLE | Interest::WRITABLE, |_| {
+                Source::Conn(conn.clone())
+            })?
+        };
+        conn.token.set(token);
+        Ok(conn)
+    }
+
+    /// A connection made by a connector, already registered under `token`.
+    pub(crate) fn connected(
+        reactor: &Reactor,
+        stream: TcpStream,
+        peer: SocketAddr,
+        token: usize,
+        connector: Rc<TcpConnector>,
+        protocol: Box<dyn Protocol>,
+    ) -> Rc<Connection> {
+        let conn = Connection::create(reactor, stream, peer, Role::Client { connector }, protocol);
+        conn.token.set(token);
+        reactor.replace_source(token, Source::Conn(conn.clone()));
+        conn
+    }
+
+    fn reactor(&self) -> Option<Reactor> {
+        Reactor::from_weak(&self.reactor)
+    }
+
+    fn rc(&self) -> Rc<Connection> {
+        self.me.upgrade().expect("a connection in use is alive")
+    }
+
+    fn transport(self: &Rc<Self>) -> Transport {
+        Transport::new(self.clone())
+    }
+
+    fn flags(&self) -> u16 {
+        self.state.borrow().flags
+    }
+
+    fn set(&self, bits: u16) {
+        self.state.borrow_mut().flags |= bits;
+    }
+
+    fn clear(&self, bits: u16) {
+        self.state.borrow_mut().flags &= !bits;
+    }
+
+    /// Runs a protocol callback with the protocol borrowed; `Err` on panic.
+    fn with_protocol(&self, f: impl FnOnce(&mut dyn Protocol)) -> Result<(), Arc<str>> {
+        let mut slot = self.protocol.borrow_mut();
+        match slot.as_mut() {
+            Some(p) => guarded(|| f(&mut **p)),
+            None => Ok(()),
+        }
+    }
+
+    /// True until `connection_lost` (for the connector, right after `made`).
+    pub(crate) fn is_connected_now(&self) -> bool {
+        self.flags() & LOST == 0
+    }
+
+    /// Marks unread data as possible (a fresh client connection may have
+    /// received bytes along with the connect edge).
+    pub(crate) fn mark_read_pending(&self) {
+        self.set(READ_PENDING);
+    }
+
+    /// Delivers `connection_made` (for a server, in the port's log context).
+    pub(crate) fn made(self: &Rc<Self>) {
+        let transport = self.transport();
+        if let Err(msg) = self.with_protocol(|p| p.connection_made(&transport)) {
+            log_panic("connection_made", &msg);
+            self.close_now(Reason::Panicked(msg));
+        }
+    }
+
+    /// Readiness from the poller. `read_closed` means the peer's end of
+    /// input (or an error) was reported along with the data.
+    pub(crate) fn ready(self: &Rc<Self>, readable: bool, writable: bool, read_closed: bool) {
+        if writable && self.flags() & WRITE_BLOCKED != 0 {
+            self.flush();
+        }
+        if readable {
+            self.set(if read_closed {
+                READ_PENDING | READ_HUP
+            } else {
+                READ_PENDING
+            });
+            self.read_ready();
+        }
+    }
+
+    /// Reads and delivers until drained, paused, closing or the batch is used.
+    pub(crate) fn read_ready(self: &Rc<Self>) {
+        let Some(reactor) = self.reactor() else {
+            return;
+        };
+        let _ctx = enter(self.clone());
+        for _ in 0..MAX_READS {
+            if self.flags()
+                & (LOST | DISCONNECTING | ABORTING | READ_PAUSED | READ_EOF | WRITE_FAILED)
+                != 0
+                || self.flags() & READ_PENDING == 0
+            {
+                return;
+            }
+            let mut buf = reactor.take_read_buf();
+            let result = match &self.state.borrow().stream {
+                Some(stream) => {
+                    let mut s: &TcpStream = stream;
+                    s.read(&mut buf)
+                }
+                None => Ok(0),
+            };
+            match result {
+                Ok(0) => {
+                    reactor.put_read_buf(buf);
+                    self.clear(READ_PENDING);
+                    self.read_eof();
+                    return;
+                }
+                Ok(n) => {
+                    // A short read means drained, unless the peer's end of
+                    // input came with this edge: then read on until 0, as no
+                    // further edge will come for it.
+                    let drained = n < buf.len() && self.flags() & READ_HUP == 0;
+                    if drained {
+                        self.clear(READ_PENDING);
+                    }
+                    let transport = self.transport();
+                    let outcome = self.with_protocol(|p| p.data_received(&transport, &buf[..n]));
+                    reactor.put_read_buf(buf);
+                    if let Err(msg) = outcome {
+                        log_panic("data_received", &msg);
+                        self.close_now(Reason::Panicked(msg));
+                        return;
+                    }
+                    if drained {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor.put_read_buf(buf);
+                    self.clear(READ_PENDING);
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => reactor.put_read_buf(buf),
+                Err(e) => {
+                    reactor.put_read_buf(buf);
+                    self.close_now(Reason::lost(e));
+                    return;
+                }
+            }
+        }
+        let me = self.clone();
+        reactor.call_soon(move || me.read_ready());
+    }
+
+    /// The peer shut down its sending side.
+    fn read_eof(self: &Rc<Self>) {
+        if !self.half_closeable {
+            self.close_now(Reason::Done);
+            return;
+        }
+        self.set(READ_EOF);
+        let transport = self.transport();
+        if let Err(msg) = self.with_protocol(|p| p.read_connection_lost(&transport)) {
+            log_panic("read_connection_lost", &msg);
+            self.close_now(Reason::Panicked(msg));
+        }
+    }
+
+    /// Writes buffered bytes until done or refused; then runs `drained`.
+    fn flush(self: &Rc<Self>) {
+        let result = {
+            let mut st = self.state.borrow_mut();
+            let mut outcome = Ok(true);
+            while st.pending() > 0 {
+                let State {
+                    stream, wbuf, wpos, ..
+                } = &mut *st;
+                let Some(stream) = stream.as_ref() else { break };
+                let mut s: &TcpStream = stream;
+                match s.write(&wbuf[*wpos..]) {
+                    Ok(n) => *wpos += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        outcome = Ok(false);
+                        break;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            if let Ok(true) = outcome {
+                st.flags &= !WRITE_BLOCKED;
+                st.reset_buffer();
+            }
+            outcome
+        };
+        match result {
+            Ok(true) => self.drained(),
+            Ok(false) => {}
+            Err(e) => {
+                let _ctx = enter(self.clone());
+                self.close_now(Reason::lost(e));
+            }
+        }
+    }
+
+    /// The write buffer is empty: resume producers, finish a close or a
+    /// half-close. Runs in reactor context (never inside a user callback).
+    fn drained(self: &Rc<Self>) {
+        let (producer, resume, disconnecting, shut_write) = {
+            let mut st = self.state.borrow_mut();
+            st.flags &= !DRAIN_SCHEDULED;
+            if st.has(LOST | ABORTING | WRITE_FAILED) || st.pending() > 0 {
+                return;
+            }
+            let resume = match &st.producer {
+                Some(Producer::Pull(_)) => true,
+                Some(Producer::Streaming(_)) => st.producer_paused,
+                None => false,
+            };
+            if resume {
+                st.producer_paused = false;
+            }
+            let shut_write = st.has(WRITE_SHUT_ASKED) && !st.has(WRITE_SHUT);
+            (
+                st.producer.clone(),
+                resume,
+                st.has(DISCONNECTING),
+                shut_write,
+            )
+        };
+        let _ctx = enter(self.clone());
+        if resume {
+            let outcome = guarded(|| match producer.as_ref() {
+                Some(Producer::Pull(p)) => p.resume_producing(),
+                Some(Producer::Streaming(p)) => p.resume_producing(),
+                None => {}
+            });
+            if let Err(msg) = outcome {
+                log_panic("resume_producing", &msg);
+                self.close_now(Reason::Panicked(msg));
+                return;
+            }
+            // Writes the producer made may all have gone out at once, leaving
+            // no writable edge to come back on: look again next iteration.
+            self.schedule_drained();
+            return;
+        }
+        if disconnecting {
+            self.close_now(Reason::Done);
+            return;
+        }
+        if shut_write {
+            self.shutdown_write();
+        }
+    }
+
+    fn schedule_drained(self: &Rc<Self>) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.has(DRAIN_SCHEDULED | LOST) || st.pending() > 0 {
+                return;
+            }
+            st.flags |= DRAIN_SCHEDULED;
+        }
+        if let Some(reactor) = self.reactor() {
+            let me = self.clone();
+            reactor.call_soon(move || me.drained());
+        }
+    }
+
+    fn shutdown_write(self: &Rc<Self>) {
+        let result = {
+            let mut st = self.state.borrow_mut();
+            st.flags |= WRITE_SHUT;
+            match &st.stream {
+                Some(s) => s.shutdown(Shutdown::Write),
+                None => Ok(()),
+            }
+        };
+        if let Err(e) = result {
+            self.close_now(Reason::lost(e));
+            return;
+        }
+        if self.half_closeable {
+            let transport = self.transport();
+            if let Err(msg) = self.with_protocol(|p| p.write_connection_lost(&transport)) {
+                log_panic("write_connection_lost", &msg);
+                self.close_now(Reason::Panicked(msg));
+            }
+        }
+    }
+
+    /// Closes the socket and delivers `connection_lost(reason)` now.
+    /// Runs in reactor context only.
+    pub(crate) fn close_now(self: &Rc<Self>, reason: Reason) {
+        let (stream, producer) = {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST) {
+                return;
+            }
+            st.flags |= LOST;
+            st.wbuf = Vec::new();
+            st.wpos = 0;
+            (st.stream.take(), st.producer.take())
+        };
+        let reactor = self.reactor();
+        if let Some(mut stream) = stream {
+            if let Some(r) = &reactor {
+                r.deregister(&mut stream, self.token.get());
+            }
+            drop(stream);
+            if let Some(r) = &reactor {
+                r.descriptor_freed();
+            }
+        } else if let Some(r) = &reactor {
+            r.forget(self.token.get());
+        }
+        let _ctx = enter(self.clone());
+        if let Some(producer) = producer
+            && let Err(msg) = guarded(|| producer.stop_producing())
+        {
+            log_panic("stop_producing", &msg);
+        }
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(mut protocol) = protocol
+            && let Err(msg) = guarded(|| protocol.connection_lost(reason.clone()))
+        {
+            log_panic("connection_lost", &msg);
+        }
+        if let Role::Client { connector } = &self.role {
+            connector.connection_lost(&reason);
+        }
+    }
+
+    /// Reactor shutdown: the connection is lost with [`Reason::Shutdown`].
+    pub(crate) fn shutdown(self: &Rc<Self>) {
+        self.close_now(Reason::Shutdown);
+    }
+
+    /// Schedules `close_now(reason)` for the next iteration.
+    fn close_soon(&self, reason: Reason) {
+        if let Some(reactor) = self.reactor() {
+            let me = self.rc();
+            reactor.call_soon(move || me.close_now(reason));
+        }
+    }
+
+    /// After a write: pause a streaming producer above the high-water mark.
+    fn check_high_water(&self) {
+        let producer = {
+            let mut st = self.state.borrow_mut();
+            match &st.producer {
+                Some(Producer::Streaming(p)) if st.pending() > HIGH_WATER => {
+                    let p = p.clone();
+                    st.producer_paused = true;
+                    p
+                }
+                _ => return,
+            }
+        };
+        if let Err(msg) = guarded(|| producer.pause_producing()) {
+            log_panic("pause_producing", &msg);
+        }
+    }
+
+    fn write_failed(&self, st: &mut State, err: io::Error) {
+        st.flags |= WRITE_FAILED;
+        st.wbuf = Vec::new();
+        st.wpos = 0;
+        self.close_soon(Reason::lost(err));
+    }
+}
+
+/// Writes as much of `parts` as the kernel takes; returns the bytes written.
+fn write_now(stream: &TcpStream, parts: &[&[u8]]) -> io::Result<usize> {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let mut written = 0;
+    let mut s: &TcpStream = stream;
+    while written < total {
+        let result = if parts.len() == 1 {
+            s.write(&parts[0][written..])
+        } else {
+            let mut slices = Vec::with_capacity(parts.len());
+            let mut skip = written;
+            for p in parts {
+                if skip >= p.len() {
+                    skip -= p.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(&p[skip..]));
+                skip = 0;
+            }
+            s.write_vectored(&slices)
+        };
+        match result {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+impl TransportImpl for Connection {
+    fn write(&self, data: &[u8]) {
+        self.write_sequence(&[data]);
+    }
+
+    fn write_sequence(&self, parts: &[&[u8]]) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST | ABORTING | WRITE_SHUT | WRITE_FAILED) {
+                return;
+            }
+            let total: usize = parts.iter().map(|p| p.len()).sum();
+            if total == 0 {
+                return;
+            }
+            if st.pending() == 0 && !st.has(WRITE_BLOCKED) {
+                let result = match &st.stream {
+                    Some(stream) => write_now(stream, parts),
+                    None => return,
+                };
+                match result {
+                    Ok(n) if n == total => return,
+                    Ok(mut n) => {
+                        for p in parts {
+                            if n >= p.len() {
+                                n -= p.len();
+                            } else {
+                                st.append(&p[n..]);
+                                n = 0;
+                            }
+                        }
+                        st.flags |= WRITE_BLOCKED;
+                    }
+                    Err(e) => {
+                        self.write_failed(&mut st, e);
+                        return;
+                    }
+                }
+            } else {
+                for p in parts {
+                    st.append(p);
+                }
+            }
+        }
+        self.check_high_water();
+    }
+
+    fn lose_connection(&self) {
+        let empty = {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST | DISCONNECTING | ABORTING) {
+                return;
+            }
+            st.flags |= DISCONNECTING;
+            st.pending() == 0
+        };
+        if empty {
+            self.rc().schedule_drained();
+        }
+    }
+
+    fn abort_connection(&self) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST | ABORTING) {
+                return;
+            }
+            st.flags |= ABORTING;
+            st.wbuf = Vec::new();
+            st.wpos = 0;
+            if let Some(stream) = &st.stream {
+                let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+            }
+        }
+        self.close_soon(Reason::Aborted);
+    }
+
+    fn lose_write_connection(&self) {
+        let empty = {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST | ABORTING | WRITE_SHUT_ASKED) {
+                return;
+            }
+            st.flags |= WRITE_SHUT_ASKED;
+            st.pending() == 0
+        };
+        if empty {
+            self.rc().schedule_drained();
+        }
+    }
+
+    fn peer(&self) -> Address {
+        Address::tcp(self.peer)
+    }
+
+    fn host(&self) -> Address {
+        let local = self
+            .state
+            .borrow()
+            .stream
+            .as_ref()
+            .and_then(|s| s.local_addr().ok());
+        let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        Address::tcp(local.unwrap_or(unspecified))
+    }
+
+    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
+        match &self.state.borrow().stream {
+            Some(s) => s.set_nodelay(enabled),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn no_delay(&self) -> io::Result<bool> {
+        match &self.state.borrow().stream {
+            Some(s) => s.nodelay(),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        match &self.state.borrow().stream {
+            Some(s) => socket2::SockRef::from(s).set_keepalive(enabled),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn keep_alive(&self) -> io::Result<bool> {
+        match &self.state.borrow().stream {
+            Some(s) => socket2::SockRef::from(s).keepalive(),
+            None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn pause_reading(&self) {
+        self.set(READ_PAUSED);
+    }
+
+    fn resume_reading(&self) {
+        let flags = self.flags();
+        if flags & READ_PAUSED == 0 {
+            return;
+        }
+        self.clear(READ_PAUSED);
+        if flags & READ_PENDING != 0
+            && flags & (LOST | DISCONNECTING | ABORTING) == 0
+            && let Some(reactor) = self.reactor()
+        {
+            let me = self.rc();
+            reactor.call_soon(move || me.read_ready());
+        }
+    }
+
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        {
+            let mut st = self.state.borrow_mut();
+            if !st.has(LOST | ABORTING) {
+                if st.producer.is_some() {
+                    return Err(ProducerError);
+                }
+                st.producer = Some(producer.clone());
+                st.producer_paused = false;
+            }
+        }
+        if !self.is_connected() || self.flags() & ABORTING != 0 {
+            producer.stop_producing();
+            return Ok(());
+        }
+        if let Producer::Pull(p) = &producer {
+            p.resume_producing();
+            // Its write may have gone out whole, leaving no writable edge to
+            // ask for the next chunk on: ask again next iteration.
+            self.rc().schedule_drained();
+        }
+        Ok(())
+    }
+
+    fn unregister_producer(&self) {
+        let closing = {
+            let mut st = self.state.borrow_mut();
+            st.producer = None;
+            st.producer_paused = false;
+            st.has(DISCONNECTING | WRITE_SHUT_ASKED) && st.pending() == 0
+        };
+        if closing {
+            self.rc().schedule_drained();
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.flags() & LOST == 0
+    }
+
+    fn is_disconnecting(&self) -> bool {
+        self.flags() & (DISCONNECTING | ABORTING) != 0
+    }
+
+    fn buffered(&self) -> usize {
+        self.state.borrow().pending()
+    }
+
+    fn log_prefix(&self) -> String {
+        self.system()
+    }
+}
+
+impl LogContext for Connection {
+    fn system(&self) -> String {
+        match &self.role {
+            Role::Server { session } => format!("{},{},{}", self.prefix, session, self.peer.ip()),
+            Role::Client { .. } => format!("{},client", self.prefix),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! Time: the [`Clock`] trait, [`DelayedCall`] and [`LoopingCall`].
+//!
+//! Everything in gyre that waits (looping calls, reconnection back-off,
+//! timeouts, keepalives) takes a [`Clock`] rather than reading the system
+//! clock, so a test can drive it with [`testing::Clock`](crate::testing::Clock)
+//! and never sleep. The reactor and `testing::Clock` both implement the trait
+//! on top of one timer queue, so a timed call behaves the same under both:
+//!
+//! * calls run in order of their deadline; calls with equal deadlines run in
+//!   the order they were scheduled (unlike Twisted's reactor, which does not
+//!   promise that; its `task.Clock` does);
+//! * a [`DelayedCall`] can be [`cancel`](DelayedCall::cancel)led,
+//!   [`reset`](DelayedCall::reset) or [`delay`](DelayedCall::delay)ed until it
+//!   runs; doing so twice, or after it ran, is an error value
+//!   ([`DelayedCallError`](crate::error::DelayedCallError)), never a panic;
+//! * a call is no longer [active](DelayedCall::is_active) from the moment its
+//!   function starts running.
+//!
+//! The two drivers differ where Twisted's do: the reactor runs the calls that
+//! were due when its pass began and leaves calls scheduled during the pass
+//! (even with a zero delay) for the next one, and it logs a panicking call and
+//! carries on; `testing::Clock::advance` also runs calls that become due
+//! during the advance, and lets a panic reach the test.
+//!
+//! [`LoopingCall`] runs a function every interval on any clock, aligned to the
+//! grid `start + k * interval`; missed intervals are skipped, not replayed:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use gyre::testing::Clock;
+//! use gyre::time::LoopingCall;
+//!
+//! let clock = Clock::new();
+//! let seen = Rc::new(RefCell::new(Vec::new()));
+//! let (c, s) = (clock.clone(), seen.clone());
+//! let tick = LoopingCall::new(Rc::new(clock.clone()), move || s.borrow_mut().push(c.seconds()));
+//! let stopped = tick.start(Duration::from_secs(1), true)?;
+//! for ms in [500, 500, 3700, 300, 1000] {
+//!     clock.advance(Duration::from_millis(ms));
+//! }
+//! // The call due at 2.0 ran late at 4.7; 3.0 and 4.0 were skipped.
+//! assert_eq!(*seen.borrow(), [0.0, 1.0, 4.7, 5.0, 6.0]);
+//! tick.stop()?;
+//! assert!(stopped.is_complete());
+//! # Ok::<(), gyre::time::LoopingCallError>(())
+//! ```
+//!
+//! Where things are: `timers.rs` is the timer queue shared by the reactor
+//! and `testing::Clock` (`Timers`: time source and run semantics),
+//! `queue.rs` its ordered store (invariants at its top), `heap.rs` the 4-ary
+//! min-heap under that, `delayed.rs` the [`DelayedCall`] handle, `looping.rs`
+//! [`LoopingCall`]. Tests sit at the bottom of each of those files; the
+//! virtual clock's own tests are in `testing/clock.rs`.
+
+use std::time::{Duration, Instant};
+
+mod delayed;
+mod heap;
+mod looping;
+mod queue;
+mod timers;
+
+pub use delayed::DelayedCall;
+pub use looping::{LoopingCall, LoopingCallError};
+pub(crate) use timers::Timers;
+
+/// A source of time that can schedule calls: the reactor, or
+/// [`testing::Clock`](crate::testing::Clock) in tests.
+///
+/// The trait is object-safe; code that schedules takes an `Rc<dyn Clock>`
+/// and uses [`call_later`](trait.Clock.html#method.call_later) on it.
+pub trait Clock {
+    /// Current time on this clock.
+    fn now(&self) -> Instant;
+
+    /// Schedules `f` to run once `delay` has passed; object-safe form of
+    /// [`call_later`](trait.Clock.html#method.call_later).
+    fn call_later_boxed(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall;
+
+    /// Pending calls (not yet called, not cancelled), in firing order.
+    fn pending_calls(&self) -> Vec<DelayedCall>;
+}
+
+impl dyn Clock + '_ {
+    /// Schedules `f` to run once `delay` has passed (Twisted's `callLater`).
+    ///
+    /// The call's time is [`now`](Clock::now) + `delay`. The returned handle
+    /// can cancel, reset or delay it.
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+        self.call_later_boxed(delay, Box::new(f))
+    }
+}
+
+/// `at + by`, saturating at a point far in the future instead of overflowing.
+fn instant_after(at: Instant, by: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(by)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
+}
+
+/// Helpers shared by the tests of this module's files.
+#[cfg(test)]
+mod test_support {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::{Duration, Instant};
+
+    use super::Timers;
+
+    /// Ids of the calls that ran, in order.
+    pub(super) type Log = Rc<RefCell<Vec<u32>>>;
+
+    /// A virtual-time queue and its start.
+    pub(super) fn virtual_timers() -> (Timers, Instant) {
+        let start = Instant::now();
+        (Timers::new_virtual(start), start)
+    }
+
+    /// A function that appends `id` to `log`.
+    pub(super) fn record(log: &Log, id: u32) -> Box<dyn FnOnce()> {
+        let log = log.clone();
+        Box::new(move || log.borrow_mut().push(id))
+    }
+
+    pub(super) fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Moves virtual time forward by `by` and runs what is due.
+    pub(super) fn advance(timers: &Timers, by: Duration, this_pass_only: bool) -> usize {
+        let now = timers.now() + by;
+        timers.set_now(now);
+        timers.run_due(now, this_pass_only, false)
+    }
+}

@@ -1,0 +1,275 @@
+//! [`Transport`]: the handle a protocol writes to, and producers/consumers.
+//!
+//! A `Transport` is a cheap, cloneable handle to one connection. It can be
+//! kept in the protocol, put in a map of connected users, or moved into a
+//! timer: writes from anywhere on the reactor thread are fine. Once the
+//! connection is gone, writes are silently dropped (as in Twisted).
+//!
+//! Flow control follows Twisted's producer/consumer model (reference §5.2):
+//! register a [`PushProducer`] and it is paused on every write that leaves
+//! more than [`HIGH_WATER`] bytes buffered, and resumed once when the buffer
+//! empties; a [`PullProducer`] is asked for more each time the buffer drains.
+//! A `Transport` is itself a push producer of the bytes it *reads*, so
+//! registering a transport as the producer of another (or of itself, as the
+//! echo service does) stops reading from the fast side while the slow side
+//! catches up. Memory stays bounded.
+//!
+//! The mechanism behind a handle is a [`TransportImpl`]: the TCP connection
+//! in `tcp/`, or a test double in [`crate::testing`].
+
+use std::fmt;
+use std::io;
+use std::rc::Rc;
+
+use crate::address::Address;
+use crate::error::ProducerError;
+
+/// Buffered bytes above which a streaming producer is paused (Twisted's
+/// `bufferSize`, 64 KiB).
+pub const HIGH_WATER: usize = 64 * 1024;
+
+/// A producer that writes at will and is paused and resumed by its consumer
+/// (Twisted's `IPushProducer`).
+pub trait PushProducer {
+    /// Stop producing until [`resume_producing`](Self::resume_producing).
+    fn pause_producing(&self);
+    /// Start producing again.
+    fn resume_producing(&self);
+    /// The consumer is gone; stop for good.
+    fn stop_producing(&self);
+}
+
+/// A producer asked for one chunk at a time (Twisted's `IPullProducer`).
+pub trait PullProducer {
+    /// Write one chunk to the consumer now.
+    fn resume_producing(&self);
+    /// The consumer is gone; stop for good.
+    fn stop_producing(&self);
+}
+
+/// A registered producer, streaming or pull.
+#[derive(Clone)]
+pub enum Producer {
+    /// A push producer (`streaming=True` in Twisted).
+    Streaming(Rc<dyn PushProducer>),
+    /// A pull producer (`streaming=False` in Twisted).
+    Pull(Rc<dyn PullProducer>),
+}
+
+impl Producer {
+    /// Wraps a push producer.
+    pub fn streaming(p: impl PushProducer + 'static) -> Producer {
+        Producer::Streaming(Rc::new(p))
+    }
+
+    /// Wraps a pull producer.
+    pub fn pull(p: impl PullProducer + 'static) -> Producer {
+        Producer::Pull(Rc::new(p))
+    }
+
+    pub(crate) fn stop_producing(&self) {
+        match self {
+            Producer::Streaming(p) => p.stop_producing(),
+            Producer::Pull(p) => p.stop_producing(),
+        }
+    }
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Producer::Streaming(_) => f.write_str("Producer::Streaming(..)"),
+            Producer::Pull(_) => f.write_str("Producer::Pull(..)"),
+        }
+    }
+}
+
+/// The mechanism behind a [`Transport`] handle.
+///
+/// Implemented by the TCP connection and by the test doubles in
+/// [`crate::testing`]. Every method takes `&self`: implementations use
+/// interior mutability, and must never call back into the protocol
+/// synchronously (closing is reported on a later turn).
+pub trait TransportImpl {
+    /// Queues `data` for sending (empty writes are ignored).
+    fn write(&self, data: &[u8]);
+    /// Queues all of `parts`, as one gathered write where possible.
+    fn write_sequence(&self, parts: &[&[u8]]);
+    /// Flushes buffered data, then closes.
+    fn lose_connection(&self);
+    /// Closes at once with a reset, discarding buffered data.
+    fn abort_connection(&self);
+    /// Flushes buffered data, then shuts down the sending side only.
+    fn lose_write_connection(&self);
+    /// The remote address.
+    fn peer(&self) -> Address;
+    /// The local address.
+    fn host(&self) -> Address;
+    /// Sets `TCP_NODELAY`.
+    fn set_no_delay(&self, enabled: bool) -> io::Result<()>;
+    /// Reads `TCP_NODELAY`.
+    fn no_delay(&self) -> io::Result<bool>;
+    /// Sets `SO_KEEPALIVE`.
+    fn set_keep_alive(&self, enabled: bool) -> io::Result<()>;
+    /// Reads `SO_KEEPALIVE`.
+    fn keep_alive(&self) -> io::Result<bool>;
+    /// Stops delivering received data until `resume_reading`.
+    fn pause_reading(&self);
+    /// Delivers received data again.
+    fn resume_reading(&self);
+    /// Registers a producer (see the module docs).
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError>;
+    /// Forgets the registered producer (and lets a pending close finish).
+    fn unregister_producer(&self);
+    /// True until the connection is gone.
+    fn is_connected(&self) -> bool;
+    /// True once `lose_connection` (or an abort) has been asked for.
+    fn is_disconnecting(&self) -> bool;
+    /// Bytes written but not yet handed to the kernel.
+    fn buffered(&self) -> usize;
+    /// The log prefix of this connection (`Echo,0,127.0.0.1`).
+    fn log_prefix(&self) -> String;
+}
+
+/// A handle to one connection's transport. Clones refer to the same connection.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Rc<dyn TransportImpl>,
+}
+
+impl Transport {
+    /// Wraps a transport mechanism in a handle.
+    pub fn new(inner: Rc<dyn TransportImpl>) -> Transport {
+        Transport { inner }
+    }
+
+    /// Sends `data`: written to the socket at once when it can take it,
+    /// buffered otherwise. Dropped silently if the connection is gone.
+    pub fn write(&self, data: &[u8]) {
+        self.inner.write(data)
+    }
+
+    /// Sends all of `parts` in order, as one gathered write (`writev`).
+    pub fn write_sequence(&self, parts: &[&[u8]]) {
+        self.inner.write_sequence(parts)
+    }
+
+    /// Closes the connection once everything written so far (and anything
+    /// written before the close completes) has been sent. Idempotent.
+    /// `connection_lost` follows on a later turn with [`Reason::Done`](crate::Reason::Done).
+    pub fn lose_connection(&self) {
+        self.inner.lose_connection()
+    }
+
+    /// Closes at once with a TCP reset, discarding buffered data.
+    /// `connection_lost` follows on a later turn with [`Reason::Aborted`](crate::Reason::Aborted).
+    pub fn abort_connection(&self) {
+        self.inner.abort_connection()
+    }
+
+    /// Flushes, then shuts down the sending side (`shutdown(SHUT_WR)`); the
+    /// peer sees end of input and may keep sending. A half-closeable protocol
+    /// gets `write_connection_lost` when it is done.
+    pub fn lose_write_connection(&self) {
+        self.inner.lose_write_connection()
+    }
+
+    /// The remote end's address.
+    pub fn peer(&self) -> Address {
+        self.inner.peer()
+    }
+
+    /// The local end's address.
+    pub fn host(&self) -> Address {
+        self.inner.host()
+    }
+
+    /// Enables or disables Nagle's algorithm being off (`TCP_NODELAY`; default off).
+    pub fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_no_delay(enabled)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    pub fn no_delay(&self) -> io::Result<bool> {
+        self.inner.no_delay()
+    }
+
+    /// Enables or disables TCP keep-alive (`SO_KEEPALIVE`; default off).
+    pub fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_keep_alive(enabled)
+    }
+
+    /// Whether `SO_KEEPALIVE` is set.
+    pub fn keep_alive(&self) -> io::Result<bool> {
+        self.inner.keep_alive()
+    }
+
+    /// Stops reading from the connection until [`resume_reading`](Self::resume_reading).
+    pub fn pause_reading(&self) {
+        self.inner.pause_reading()
+    }
+
+    /// Reads from the connection again.
+    pub fn resume_reading(&self) {
+        self.inner.resume_reading()
+    }
+
+    /// Registers a producer whose output this transport consumes.
+    ///
+    /// Fails if one is already registered. On a closed transport the
+    /// producer's `stop_producing` is called at once and nothing is kept.
+    pub fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.inner.register_producer(producer)
+    }
+
+    /// Forgets the registered producer.
+    pub fn unregister_producer(&self) {
+        self.inner.unregister_producer()
+    }
+
+    /// True until the connection is gone.
+    pub fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+
+    /// True once a close has been asked for.
+    pub fn is_disconnecting(&self) -> bool {
+        self.inner.is_disconnecting()
+    }
+
+    /// Bytes written but not yet accepted by the kernel.
+    pub fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+
+    /// This connection's log prefix, e.g. `Echo,0,127.0.0.1` or `EchoClient,client`.
+    pub fn log_prefix(&self) -> String {
+        self.inner.log_prefix()
+    }
+
+    /// True if both handles refer to the same connection.
+    pub fn same_as(&self, other: &Transport) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Transport({})", self.inner.log_prefix())
+    }
+}
+
+/// A transport produces the bytes it reads: pausing it stops reading.
+impl PushProducer for Transport {
+    fn pause_producing(&self) {
+        self.pause_reading()
+    }
+    fn resume_producing(&self) {
+        if self.is_connected() && !self.is_disconnecting() {
+            self.resume_reading()
+        }
+    }
+    fn stop_producing(&self) {
+        self.lose_connection()
+    }
+}

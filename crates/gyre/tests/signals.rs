@@ -1,0 +1,235 @@
+//! SIGINT and SIGTERM stop a running reactor in order (reference §1.6).
+//!
+//! Signals are process-wide, so each test runs a child process: this test
+//! binary again, told by `GYRE_SIGNALS_CHILD` to act as the child in
+//! [`signal_child`]. The child logs `[system] text` lines to stderr, listens
+//! on 127.0.0.1, prints its port on stdout and runs the reactor (with signal
+//! handlers). The parent connects one client, sends the signal and reads the
+//! child's log and exit status. Every wait is bounded; a child still running
+//! when a test ends is killed.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use gyre::{Protocol, Reactor, Reason, Transport, for_protocol};
+use rustix::process::{Pid, Signal, kill_process};
+
+/// Set in the child's environment; its value is irrelevant.
+const CHILD_ENV: &str = "GYRE_SIGNALS_CHILD";
+/// The child prints `GYRE_PORT=<port>` on stdout once it listens.
+const PORT_PREFIX: &str = "GYRE_PORT=";
+const LIMIT: Duration = Duration::from_secs(10);
+
+// ----- the child -----
+
+/// Writes `[system] text` lines to stderr.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let line = format!("[{}] {}\n", gyre::log::system(), record.args());
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Greets each client, so the parent knows its connection was accepted, and
+/// logs how the connection ends.
+struct Greeter;
+
+impl Protocol for Greeter {
+    fn connection_made(&mut self, transport: &Transport) {
+        transport.write(b"hello\n");
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        let kind = if matches!(reason, Reason::Shutdown) {
+            "shutdown"
+        } else {
+            "other"
+        };
+        log::info!(target: "test", "connection lost ({kind}): {reason}");
+    }
+}
+
+/// Not a check by itself: the child process of the signal tests (does nothing
+/// unless `GYRE_SIGNALS_CHILD` is set).
+#[test]
+fn signal_child() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        return;
+    }
+    log::set_logger(&StderrLogger).expect("the child's only logger");
+    log::set_max_level(log::LevelFilter::Info);
+    let reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_tcp_with(0, for_protocol(|| Greeter), util::loopback())
+        .unwrap();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{PORT_PREFIX}{}", port.address().port()).unwrap();
+    out.flush().unwrap();
+    drop(out);
+    reactor.run().unwrap();
+}
+
+// ----- the parent -----
+
+/// The running child; killed and reaped if the test ends before it exits.
+struct Running {
+    child: Child,
+    port_rx: mpsc::Receiver<u16>,
+    stderr_rx: mpsc::Receiver<String>,
+    waited: bool,
+}
+
+impl Running {
+    fn start() -> Running {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "signal_child", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the child");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (port_tx, port_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // libtest may have written `test signal_child ... ` on the same line.
+                if let Some((_, port)) = line.split_once(PORT_PREFIX) {
+                    let _ = port_tx.send(port.trim().parse().expect("a port number"));
+                }
+            }
+        });
+        let (stderr_tx, stderr_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut all);
+            let _ = stderr_tx.send(all);
+        });
+        Running {
+            child,
+            port_rx,
+            stderr_rx,
+            waited: false,
+        }
+    }
+
+    /// Kills the child and fails the test with `what` and the child's log.
+    #[track_caller]
+    fn fail(&mut self, what: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.waited = true;
+        let log = self.stderr_rx.recv_timeout(LIMIT).unwrap_or_default();
+        panic!("{what}; the child's stderr:\n{log}");
+    }
+
+    /// The port the child listens on.
+    #[track_caller]
+    fn port(&mut self) -> u16 {
+        match self.port_rx.recv_timeout(LIMIT) {
+            Ok(port) => port,
+            Err(_) => self.fail("the child did not print its port"),
+        }
+    }
+
+    fn signal(&mut self, signal: Signal) {
+        let pid = Pid::from_raw(self.child.id() as i32).expect("a child pid");
+        kill_process(pid, signal).expect("kill");
+    }
+
+    /// Waits for the child to exit; its stderr and exit status.
+    #[track_caller]
+    fn finish(&mut self) -> (String, ExitStatus) {
+        // Stderr reaches end-of-file when the child exits.
+        let log = match self.stderr_rx.recv_timeout(LIMIT) {
+            Ok(log) => log,
+            Err(_) => self.fail("the child did not exit"),
+        };
+        let status = self.child.wait().expect("reap the child");
+        self.waited = true;
+        (log, status)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.waited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs a child, connects a client, sends `signal` and checks the shutdown.
+fn shuts_down_in_order_on(signal: Signal, name: &str) {
+    let mut child = Running::start();
+    let port = child.port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the child");
+    client.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut greeting = [0u8; 6];
+    if let Err(e) = client.read_exact(&mut greeting) {
+        child.fail(&format!("no greeting from the child: {e}"));
+    }
+    assert_eq!(&greeting, b"hello\n");
+
+    child.signal(signal);
+
+    let mut rest = [0u8; 16];
+    let closed = match client.read(&mut rest) {
+        Ok(0) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Ok(()),
+        other => Err(format!("{other:?}")),
+    };
+    let (log, status) = child.finish();
+    assert!(
+        closed.is_ok(),
+        "the client should see its connection closed, got {closed:?}; child's stderr:\n{log}"
+    );
+    assert!(
+        status.success(),
+        "the child exited with {status}; its stderr:\n{log}"
+    );
+    let lines: Vec<String> = log.lines().map(str::to_string).collect();
+    util::assert_in_order(
+        &lines,
+        &[
+            &format!("] Received {name}, shutting down."),
+            "[Greeter,0,127.0.0.1] connection lost (shutdown): Connection to the other side was lost in a non-clean fashion: Connection lost.",
+            &format!("] (TCP Port {port} Closed)"),
+            "] Stopping factory <",
+            "] Main loop terminated.",
+        ],
+    );
+}
+
+/// SIGINT logs `Received SIGINT, shutting down.`, loses the open connection
+/// with the shutdown reason, closes the port, stops the factory, ends the
+/// loop, and the process exits with status 0.
+#[test]
+fn sigint_shuts_down_in_order() {
+    shuts_down_in_order_on(Signal::INT, "SIGINT");
+}
+
+/// SIGTERM logs `Received SIGTERM, shutting down.`, loses the open connection
+/// with the shutdown reason, closes the port, stops the factory, ends the
+/// loop, and the process exits with status 0.
+#[test]
+fn sigterm_shuts_down_in_order() {
+    shuts_down_in_order_on(Signal::TERM, "SIGTERM");
+}

@@ -1,0 +1,267 @@
+//! Shared kit for gyre's integration tests.
+//!
+//! * [`logs`] / [`take_logs`]: a capturing logger. Each test thread sees only
+//!   the lines its own reactor logged, with the log system (`[Echo,0,127.0.0.1]`).
+//! * [`loopback`]: listen options for 127.0.0.1, port chosen by the OS.
+//! * [`run_for`]: runs a reactor with a deadline, failing the test if the
+//!   reactor had to be stopped by the deadline rather than by the test.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::Duration;
+
+use gyre::{Reactor, TcpListenOptions};
+
+/// One captured log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub level: log::Level,
+    pub system: String,
+    pub text: String,
+}
+
+thread_local! {
+    static LINES: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = Line {
+            level: record.level(),
+            system: gyre::log::system(),
+            text: record.args().to_string(),
+        };
+        LINES.with(|l| l.borrow_mut().push(line));
+    }
+    fn flush(&self) {}
+}
+
+static INIT: Once = Once::new();
+
+/// Installs the capturing logger (once per test binary).
+pub fn capture_logs() {
+    INIT.call_once(|| {
+        log::set_logger(&Capture).expect("no other logger");
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+/// The lines this thread logged so far.
+pub fn logs() -> Vec<Line> {
+    LINES.with(|l| l.borrow().clone())
+}
+
+/// The texts this thread logged so far, and clears them.
+pub fn take_logs() -> Vec<Line> {
+    LINES.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+/// Just the texts.
+pub fn texts() -> Vec<String> {
+    logs().into_iter().map(|l| l.text).collect()
+}
+
+/// Listen options for 127.0.0.1 with the default backlog.
+pub fn loopback() -> TcpListenOptions {
+    TcpListenOptions {
+        interface: "127.0.0.1".into(),
+        ..Default::default()
+    }
+}
+
+/// Runs `reactor` (without signal handlers) until the test stops it; fails
+/// the test if `limit` passes first.
+#[track_caller]
+pub fn run_for(reactor: &Reactor, limit: Duration) {
+    let timed_out = Rc::new(std::cell::Cell::new(false));
+    let flag = timed_out.clone();
+    let r = reactor.clone();
+    let guard = reactor.call_later(limit, move || {
+        flag.set(true);
+        let _ = r.stop();
+    });
+    reactor.run_without_signals().expect("reactor ran");
+    let _ = guard.cancel();
+    assert!(
+        !timed_out.get(),
+        "the reactor was still running after {limit:?}"
+    );
+}
+
+/// A shared event log for recording callback order.
+#[derive(Clone, Default)]
+pub struct Events(Rc<RefCell<Vec<String>>>);
+
+impl Events {
+    pub fn push(&self, e: impl Into<String>) {
+        self.0.borrow_mut().push(e.into());
+    }
+    pub fn get(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+// ----- reactor lifecycle helpers (tests/reactor.rs) -----
+
+/// An event log that threads can share ([`Events`] is for the reactor thread).
+#[derive(Clone, Default)]
+pub struct SyncEvents(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl SyncEvents {
+    pub fn push(&self, e: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(e.into());
+    }
+    pub fn get(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Asserts that `lines` contain, in this order, a line containing each of
+/// `needles` (other lines may come between); returns their positions.
+#[track_caller]
+pub fn assert_in_order(lines: &[String], needles: &[&str]) -> Vec<usize> {
+    let mut at = Vec::with_capacity(needles.len());
+    let mut from = 0;
+    for needle in needles {
+        match lines[from..].iter().position(|l| l.contains(needle)) {
+            Some(i) => {
+                at.push(from + i);
+                from += i + 1;
+            }
+            None => panic!(
+                "expected a line containing {needle:?} after position {from} (wanted, in order: {needles:#?}); lines were: {lines:#?}"
+            ),
+        }
+    }
+    at
+}
+
+// ----- peers for TCP tests (tests/tcp_*.rs, transport*.rs, producers*.rs, emfile.rs) -----
+
+/// How long a blocking std peer waits on one read or write before failing.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs `f` on a helper thread (a peer of the reactor under test), then
+/// stops `reactor` from that thread, also when `f` panics.
+pub fn peer<T: Send + 'static>(
+    reactor: &Reactor,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    struct StopOnDrop(gyre::ThreadHandle);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.stop();
+        }
+    }
+    let stop = StopOnDrop(reactor.thread_handle());
+    std::thread::spawn(move || {
+        let _stop = stop;
+        f()
+    })
+}
+
+/// Joins a peer thread, re-raising its panic in the test.
+#[track_caller]
+pub fn join<T>(handle: std::thread::JoinHandle<T>) -> T {
+    match handle.join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// A blocking std client connected to `addr`, with [`PEER_TIMEOUT`] on
+/// reads and writes.
+#[track_caller]
+pub fn std_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let s = std::net::TcpStream::connect(addr).expect("std client connects");
+    s.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(PEER_TIMEOUT)).unwrap();
+    s
+}
+
+/// Reads until end of input; fails on an error (a reset, a timeout).
+#[track_caller]
+pub fn read_to_eof(s: &mut std::net::TcpStream) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)
+        .expect("read until a clean end of input");
+    out
+}
+
+/// Reads exactly `n` bytes; fails on an early end, an error or a timeout.
+#[track_caller]
+pub fn read_n(s: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = vec![0; n];
+    s.read_exact(&mut out).expect("read the expected bytes");
+    out
+}
+
+/// The lines this thread logged whose text contains `needle`.
+pub fn lines_containing(needle: &str) -> Vec<Line> {
+    logs()
+        .into_iter()
+        .filter(|l| l.text.contains(needle))
+        .collect()
+}
+
+/// Stops `reactor` unless it is already stopping.
+pub fn stop(reactor: &Reactor) {
+    let _ = reactor.stop();
+}
+
+/// A blocking std client whose receive buffer is tiny (`SO_RCVBUF` 4 KiB,
+/// set before connecting), so a server writing to it fills its own buffer
+/// quickly; with [`PEER_TIMEOUT`] on reads and writes.
+#[track_caller]
+pub fn small_window_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )
+    .expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.connect(&addr.into()).expect("std client connects");
+    let s: std::net::TcpStream = socket.into();
+    s.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(PEER_TIMEOUT)).unwrap();
+    s
+}
+
+/// `len` bytes of a pattern that shows reordering or loss: byte `i` of the
+/// whole stream is `i * 7 mod 251`; `offset` is where this piece starts.
+pub fn pattern(len: usize, offset: usize) -> Vec<u8> {
+    (offset..offset + len)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect()
+}
+
+/// Writes [`pattern`] bytes in 64 KiB pieces until the kernel refuses some
+/// and `transport` starts buffering; returns how many bytes were written.
+#[track_caller]
+pub fn fill_kernel(transport: &gyre::Transport) -> usize {
+    const PIECE: usize = 64 * 1024;
+    let mut written = 0;
+    while transport.buffered() == 0 {
+        assert!(
+            written < 256 * 1024 * 1024,
+            "the kernel took 256 MiB without refusing"
+        );
+        transport.write(&pattern(PIECE, written));
+        written += PIECE;
+    }
+    written
+}
