@@ -1,12 +1,12 @@
 //! TCP: listening ports, connections and outgoing connectors.
 //!
-//! * [`port`](self) (`port.rs`): a listening socket; accepts in batches, asks
+//! * `port.rs`: a listening socket; accepts in batches, asks
 //!   the factory for a protocol per connection, survives running out of
 //!   descriptors (`Could not accept new connection (EMFILE)`).
 //! * `connection.rs`: one established connection; the [`Transport`](crate::Transport)
 //!   mechanism with the write-at-once buffer, half-close and producers.
 //! * `connector.rs`: an outgoing connection's lifecycle behind a
-//!   [`Connector`](crate::Connector).
+//!   [`Connector`].
 //!
 //! Entry points are [`Reactor::listen_tcp`](crate::Reactor::listen_tcp) and
 //! [`Reactor::connect_tcp`](crate::Reactor::connect_tcp). Tests:

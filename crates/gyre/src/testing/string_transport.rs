@@ -1,58 +1,5 @@
 //! [`StringTransport`]: a transport that records what is written to it.
-//!
-//! This is Twisted's `twisted.internet.testing.StringTransport` (reference
-//! §12) for gyre: attach it to a protocol, feed the protocol bytes by calling
-//! its `data_received` directly, and assert on what the protocol wrote
-//! ([`value`](StringTransport::value)) and on whether it asked to close
-//! ([`is_disconnecting`](StringTransport::is_disconnecting)). No reactor, no
-//! socket, no clock: every call takes effect at once and nothing calls back
-//! into the protocol, so a test is a straight line of calls and assertions.
-//!
-//! ```
-//! use gyre::testing::StringTransport;
-//! use gyre::{Protocol, Transport};
-//!
-//! struct Echo;
-//!
-//! impl Protocol for Echo {
-//!     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-//!         transport.write(data);
-//!     }
-//! }
-//!
-//! let st = StringTransport::new();
-//! let mut echo = Echo;
-//! st.make_connection(&mut echo);
-//! echo.data_received(&st.transport(), b"hello");
-//! assert_eq!(st.value(), b"hello");
-//!
-//! st.clear();
-//! echo.data_received(&st.transport(), b"again");
-//! assert_eq!(st.value(), b"again");
-//! assert!(!st.is_disconnecting());
-//! ```
-//!
-//! What it models, and where it differs from a TCP transport:
-//! * writes are appended to an in-memory buffer; [`value`](StringTransport::value)
-//!   returns everything since the last [`clear`](StringTransport::clear).
-//!   Writes after `lose_connection` (or `lose_write_connection`) are still
-//!   recorded, as a real transport still delivers them; writes after
-//!   `abort_connection` are dropped;
-//! * `lose_connection` only sets a flag: `connection_lost` is never
-//!   delivered (call it yourself if the test needs it);
-//! * [`buffered`](crate::Transport::buffered) is always 0, so a registered
-//!   streaming producer is never paused and a pull producer is never asked
-//!   for more: take it from [`producer`](StringTransport::producer) and drive
-//!   it by hand;
-//! * the transport as a producer of the bytes it reads is modelled by
-//!   [`producer_state`](StringTransport::producer_state): `pause_reading`
-//!   and `resume_reading` move it between [`ProducerState::Producing`] and
-//!   [`ProducerState::Paused`]; closing makes it [`ProducerState::Stopped`]
-//!   for good. (Twisted's double raises when paused or resumed after that
-//!   unless `lenient`; gyre's real transports ignore those calls, and so does
-//!   this double.)
-//!
-//! Tests are at the bottom of this file.
+//! Tests: at the bottom of this file.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -77,7 +24,59 @@ pub enum ProducerState {
 
 /// An in-memory transport for testing protocols. Clones share the same state.
 ///
-/// See the [module docs](self) for what it records and an example.
+/// This is Twisted's `twisted.internet.testing.StringTransport` (reference
+/// §12) for gyre: attach it to a protocol, feed the protocol bytes by calling
+/// its `data_received` directly, and assert on what the protocol wrote
+/// ([`value`](StringTransport::value)) and on whether it asked to close
+/// ([`is_disconnecting`](StringTransport::is_disconnecting)). No reactor, no
+/// socket, no clock: every call takes effect at once and nothing calls back
+/// into the protocol, so a test is a straight line of calls and assertions.
+///
+/// ```
+/// use gyre::testing::StringTransport;
+/// use gyre::{Protocol, Transport};
+///
+/// struct Echo;
+///
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+///         transport.write(data);
+///     }
+/// }
+///
+/// let st = StringTransport::new();
+/// let mut echo = Echo;
+/// st.make_connection(&mut echo);
+/// echo.data_received(&st.transport(), b"hello");
+/// assert_eq!(st.value(), b"hello");
+///
+/// st.clear();
+/// echo.data_received(&st.transport(), b"again");
+/// assert_eq!(st.value(), b"again");
+/// assert!(!st.is_disconnecting());
+/// ```
+///
+/// What it models, and where it differs from a TCP transport:
+/// * writes are appended to an in-memory buffer; [`value`](StringTransport::value)
+///   returns everything since the last [`clear`](StringTransport::clear).
+///   Writes after `lose_connection` (or `lose_write_connection`) are still
+///   recorded, as a real transport still delivers them; writes after
+///   `abort_connection` are dropped;
+/// * `lose_connection` only sets a flag: `connection_lost` is never
+///   delivered (call it yourself if the test needs it);
+/// * [`buffered`](crate::Transport::buffered) is always 0, so a registered
+///   streaming producer is never paused and a pull producer is never asked
+///   for more: take it from [`producer`](StringTransport::producer) and drive
+///   it by hand;
+/// * the transport as a producer of the bytes it reads is modelled by
+///   [`producer_state`](StringTransport::producer_state): `pause_reading`
+///   and `resume_reading` move it between [`ProducerState::Producing`] and
+///   [`ProducerState::Paused`]; closing makes it [`ProducerState::Stopped`]
+///   for good. (Twisted's double raises when paused or resumed after that
+///   unless `lenient`; gyre's real transports ignore those calls, and so does
+///   this double.)
+///
+/// Tests are at the bottom of this file.
 #[derive(Clone)]
 pub struct StringTransport {
     state: Rc<State>,
