@@ -9,6 +9,16 @@
 //!
 //! The common case is one line: [`for_protocol`]`(|| Echo)`.
 //!
+//! A factory that names no protocol is rejected by the compiler, not at the
+//! first connection:
+//!
+//! ```compile_fail
+//! struct TcpServerFactory;
+//!
+//! // error[E0046]: not all trait items implemented, missing: `Protocol`, `build_protocol`
+//! impl gyre::Factory for TcpServerFactory {}
+//! ```
+//!
 //! A factory is shared through [`Shared`]: the same factory on two ports logs
 //! `Starting factory` once, when the first port opens, and `Stopping factory`
 //! once, when the last port closes (Twisted's `numPorts` rule, reference §3.1).

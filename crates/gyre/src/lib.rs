@@ -60,6 +60,6 @@ pub use error::{
 pub use factory::{ClientFactory, Factory, ProtocolFactory, Shared, for_protocol};
 pub use protocol::Protocol;
 pub use reactor::{Phase, Reactor, SystemEvent, ThreadHandle, TriggerId};
-pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions};
-pub use time::{Clock, DelayedCall, LoopingCall};
+pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};
+pub use time::{Clock, DelayedCall, LoopingCall, LoopingCallError};
 pub use transport::{Producer, PullProducer, PushProducer, Transport};

@@ -423,7 +423,9 @@ impl Reactor {
                     Some(Source::Conn(conn)) => {
                         conn.ready(ready.readable, ready.writable, ready.read_closed)
                     }
-                    Some(Source::Connecting(connector)) => connector.connect_ready(token),
+                    Some(Source::Connecting(connector)) => {
+                        connector.connect_ready(token, ready.read_closed)
+                    }
                     None => {}
                 }
             }

@@ -230,9 +230,15 @@ impl Connection {
     }
 
     /// Marks unread data as possible (a fresh client connection may have
-    /// received bytes along with the connect edge).
-    pub(crate) fn mark_read_pending(&self) {
-        self.set(READ_PENDING);
+    /// received bytes along with the connect edge); `read_closed`: the
+    /// connect edge also reported the peer's end of input, so a short read
+    /// does not mean drained.
+    pub(crate) fn mark_read_pending(&self, read_closed: bool) {
+        self.set(if read_closed {
+            READ_PENDING | READ_HUP
+        } else {
+            READ_PENDING
+        });
     }
 
     /// Delivers `connection_made` (for a server, in the port's log context).

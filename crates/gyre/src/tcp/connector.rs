@@ -145,7 +145,7 @@ impl TcpConnector {
     }
 
     /// A readiness edge on the connecting socket.
-    pub(crate) fn connect_ready(self: &Rc<Self>, token: usize) {
+    pub(crate) fn connect_ready(self: &Rc<Self>, token: usize, read_closed: bool) {
         let epoch = self.epoch.get();
         let outcome = {
             let attempt = self.attempt.borrow();
@@ -165,12 +165,12 @@ impl TcpConnector {
             }
         };
         match outcome {
-            Ok(peer) => self.established(peer),
+            Ok(peer) => self.established(peer, read_closed),
             Err(e) => self.fail(epoch, ConnectError::from_io(e)),
         }
     }
 
-    fn established(self: &Rc<Self>, peer: SocketAddr) {
+    fn established(self: &Rc<Self>, peer: SocketAddr, read_closed: bool) {
         let Some(reactor) = self.reactor() else {
             return;
         };
@@ -213,7 +213,7 @@ impl TcpConnector {
         *self.connection.borrow_mut() = Some(conn.clone());
         conn.made();
         if conn.is_connected_now() {
-            conn.mark_read_pending();
+            conn.mark_read_pending(read_closed);
             let c = conn.clone();
             reactor.call_soon(move || c.read_ready());
         }
