@@ -66,6 +66,14 @@ pub trait Factory: 'static {
     fn noisy(&self) -> bool {
         true
     }
+
+    /// The factory's full name: the log system of its ports
+    /// (`[my_server::EchoFactory] (TCP Port 8000 Closed)`) and the name in
+    /// `Starting factory <my_server::EchoFactory object at 0x…>`.
+    /// Defaults to the type's path.
+    fn qualified_name(&self) -> Cow<'static, str> {
+        Cow::Borrowed(std::any::type_name::<Self>())
+    }
 }
 
 /// A factory for outgoing connections: adds the connector callbacks.
@@ -188,7 +196,7 @@ pub(crate) trait ErasedFactory {
     fn do_start(&self);
     fn do_stop(&self);
     fn log_prefix(&self) -> Cow<'static, str>;
-    fn qualified_name(&self) -> &'static str;
+    fn qualified_name(&self) -> Cow<'static, str>;
     fn repr(&self) -> String;
 }
 
@@ -238,14 +246,14 @@ impl<F: Factory> ErasedFactory for SharedInner<F> {
         self.factory.log_prefix()
     }
 
-    fn qualified_name(&self) -> &'static str {
-        std::any::type_name::<F>()
+    fn qualified_name(&self) -> Cow<'static, str> {
+        self.factory.qualified_name()
     }
 
     fn repr(&self) -> String {
         format!(
             "<{} object at {:p}>",
-            std::any::type_name::<F>(),
+            self.factory.qualified_name(),
             &self.factory
         )
     }
@@ -307,6 +315,13 @@ where
 
     fn log_prefix(&self) -> Cow<'static, str> {
         Cow::Borrowed("Factory")
+    }
+
+    fn qualified_name(&self) -> Cow<'static, str> {
+        Cow::Owned(format!(
+            "gyre::ProtocolFactory<{}>",
+            std::any::type_name::<P>()
+        ))
     }
 }
 
@@ -381,7 +396,7 @@ mod tests {
         assert!(
             shared
                 .repr()
-                .starts_with("<gyre::factory::ProtocolFactory<")
+                .starts_with("<gyre::ProtocolFactory<gyre::factory::tests::")
         );
         assert!(shared.repr().contains(" object at 0x"));
     }

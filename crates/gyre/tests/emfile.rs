@@ -163,7 +163,7 @@ fn accept_survives_running_out_of_descriptors() {
         assert_eq!(line.text, "Could not accept new connection (EMFILE)");
         assert_eq!(line.level, log::Level::Error);
         assert!(
-            line.system.starts_with("gyre::factory::ProtocolFactory<"),
+            line.system.starts_with("gyre::ProtocolFactory<"),
             "{}",
             line.system
         );

@@ -70,6 +70,10 @@ impl<P: Protocol + Default> Factory for WireFactory<P> {
     fn log_prefix(&self) -> Cow<'static, str> {
         Cow::Owned(format!("{}Factory", short_type_name::<P>()))
     }
+
+    fn qualified_name(&self) -> Cow<'static, str> {
+        Cow::Owned(format!("gyre::services::{}", self.log_prefix()))
+    }
 }
 
 impl<P> fmt::Debug for WireFactory<P> {
@@ -91,5 +95,6 @@ mod tests {
         let addr = Address::tcp(([127, 0, 0, 1], 1).into());
         assert!(f.build_protocol(&addr).is_some());
         assert_eq!(WireFactory::<time::Time>::new().log_prefix(), "TimeFactory");
+        assert_eq!(f.qualified_name(), "gyre::services::EchoFactory");
     }
 }

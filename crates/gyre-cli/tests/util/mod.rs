@@ -12,8 +12,6 @@
 //! readers (resident memory, kernel socket queues, listening ports), and
 //! small socket helpers.
 
-#![allow(dead_code)] // Each test file uses a different part of the kit.
-
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
@@ -192,7 +190,11 @@ impl Gyre {
     #[track_caller]
     pub(crate) fn wait_for_lines(&self, needle: &str, count: usize) -> Vec<String> {
         let found = self.log.wait_until(LIMIT, |lines, closed| {
-            let hits: Vec<String> = lines.iter().filter(|l| l.contains(needle)).cloned().collect();
+            let hits: Vec<String> = lines
+                .iter()
+                .filter(|l| l.contains(needle))
+                .cloned()
+                .collect();
             if hits.len() >= count || closed {
                 Some(hits)
             } else {
@@ -226,15 +228,17 @@ impl Gyre {
             return status;
         }
         // Stderr closes when the process exits: an event, not a sleep.
-        if self.log.wait_until(LIMIT, |_, closed| closed.then_some(())).is_none() {
-            panic!(
-                "gyre did not exit within {LIMIT:?}\n{}",
-                self.transcript()
-            );
+        if self
+            .log
+            .wait_until(LIMIT, |_, closed| closed.then_some(()))
+            .is_none()
+        {
+            panic!("gyre did not exit within {LIMIT:?}\n{}", self.transcript());
         }
         // The process is exiting; reaping it takes at most a moment.
-        let status = reap(&mut self.child, LIMIT)
-            .unwrap_or_else(|| panic!("gyre closed stderr but did not exit\n{}", self.transcript()));
+        let status = reap(&mut self.child, LIMIT).unwrap_or_else(|| {
+            panic!("gyre closed stderr but did not exit\n{}", self.transcript())
+        });
         self.status = Some(status);
         status
     }
@@ -249,24 +253,29 @@ impl Gyre {
         proc_status_kib(self.pid(), "VmHWM:")
     }
 
-    /// How many file descriptors the server has open that are sockets.
-    pub(crate) fn socket_count(&self) -> usize {
-        socket_inodes(self.pid()).len()
+    /// How many TCP connections (sockets that are not listening) the
+    /// server holds open, found through its descriptors and `/proc/net/tcp`.
+    pub(crate) fn connection_count(&self) -> usize {
+        let inodes = socket_inodes(self.pid());
+        tcp_table()
+            .iter()
+            .filter(|e| e.state != TCP_LISTEN && inodes.contains(&e.inode))
+            .count()
     }
 
-    /// Waits until the server holds exactly `count` sockets (there is no
-    /// event for a peer's close being handled, so this polls, bounded).
+    /// Waits until the server holds exactly `count` TCP connections (there
+    /// is no event for a peer's close being handled, so this polls, bounded).
     #[track_caller]
-    pub(crate) fn wait_for_socket_count(&self, count: usize) {
+    pub(crate) fn wait_for_connection_count(&self, count: usize) {
         let deadline = Instant::now() + LIMIT;
         loop {
-            let now = self.socket_count();
+            let now = self.connection_count();
             if now == count {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "gyre still holds {now} sockets, expected {count}\n{}",
+                "gyre still holds {now} connections, expected {count}\n{}",
                 self.transcript()
             );
             thread::sleep(Duration::from_millis(5));
@@ -305,7 +314,10 @@ impl Drop for Gyre {
         }
         let _ = kill_process(Pid::from_child(&self.child), Signal::KILL);
         if reap(&mut self.child, LIMIT).is_none() {
-            eprintln!("gyre (pid {}) survived SIGKILL for {LIMIT:?}", self.child.id());
+            eprintln!(
+                "gyre (pid {}) survived SIGKILL for {LIMIT:?}",
+                self.child.id()
+            );
         }
     }
 }
@@ -392,7 +404,10 @@ pub(crate) fn assert_no_alarm(lines: &[String]) {
     for line in lines {
         let lower = line.to_lowercase();
         if let Some(alarm) = ALARMS.iter().find(|a| lower.contains(*a)) {
-            panic!("alarming log line ({alarm:?}): {line:?}\nwhole log:\n{}", lines.join("\n"));
+            panic!(
+                "alarming log line ({alarm:?}): {line:?}\nwhole log:\n{}",
+                lines.join("\n")
+            );
         }
     }
 }
@@ -411,7 +426,9 @@ pub(crate) fn position(lines: &[String], needle: &str) -> usize {
 pub(crate) fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, LIMIT).expect("connect to gyre");
     stream.set_read_timeout(Some(LIMIT)).expect("read timeout");
-    stream.set_write_timeout(Some(LIMIT)).expect("write timeout");
+    stream
+        .set_write_timeout(Some(LIMIT))
+        .expect("write timeout");
     stream
 }
 
@@ -426,10 +443,17 @@ pub(crate) fn read_to_eof(stream: &mut TcpStream, max: usize) -> Vec<u8> {
             Ok(0) => return out,
             Ok(n) => {
                 out.extend_from_slice(&buf[..n]);
-                assert!(out.len() <= max, "more than {max} bytes and no EOF: {out:?}");
+                assert!(
+                    out.len() <= max,
+                    "more than {max} bytes and no EOF: {out:?}"
+                );
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("read failed after {} bytes: {e} ({:?})", out.len(), e.kind()),
+            Err(e) => panic!(
+                "read failed after {} bytes: {e} ({:?})",
+                out.len(),
+                e.kind()
+            ),
         }
     }
 }
@@ -484,7 +508,11 @@ fn socket_inodes(pid: u32) -> Vec<u64> {
     dir.filter_map(|entry| {
         let target = std::fs::read_link(entry.ok()?.path()).ok()?;
         let target = target.to_str()?;
-        target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+        target
+            .strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
     })
     .collect()
 }

@@ -237,7 +237,7 @@ impl PortImpl for Port {
 
 impl LogContext for Port {
     fn system(&self) -> String {
-        self.factory.qualified_name().to_string()
+        self.factory.qualified_name().into_owned()
     }
 }
 
