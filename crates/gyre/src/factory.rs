@@ -332,7 +332,7 @@ where
 {
 }
 
-impl<P, B> fmt::Debug for ProtocolFactory<P, B> {
+impl<P: 'static, B> fmt::Debug for ProtocolFactory<P, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ProtocolFactory<{}>", short_type_name::<P>())
     }

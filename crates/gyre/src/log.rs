@@ -11,9 +11,10 @@
 //! right one. Setting it costs a reference-count increment; the string is only
 //! built when a line is actually logged.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::borrow::Cow;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -78,11 +79,28 @@ pub(crate) fn enter_none() -> ContextGuard {
 
 /// The last path segment of a type name, generics kept short:
 /// `my_crate::proto::Echo` → `Echo`, `a::Wrap<b::Inner>` → `Wrap<Inner>`.
-pub fn short_type_name<T: ?Sized>() -> Cow<'static, str> {
+///
+/// Names are worked out once per type and thread and then shared, so using
+/// this as a per-connection log prefix costs no allocation.
+pub fn short_type_name<T: ?Sized + 'static>() -> Cow<'static, str> {
+    thread_local! {
+        static NAMES: RefCell<HashMap<TypeId, &'static str>> = RefCell::new(HashMap::new());
+    }
     let full = std::any::type_name::<T>();
     if !full.contains("::") {
         return Cow::Borrowed(full);
     }
+    let name = NAMES.with(|names| {
+        *names
+            .borrow_mut()
+            .entry(TypeId::of::<T>())
+            // One short string per type, kept for the life of the process.
+            .or_insert_with(|| Box::leak(shorten(full).into_boxed_str()))
+    });
+    Cow::Borrowed(name)
+}
+
+fn shorten(full: &str) -> String {
     let mut out = String::with_capacity(full.len());
     let mut segment_start = 0;
     let bytes = full.as_bytes();
@@ -104,7 +122,7 @@ pub fn short_type_name<T: ?Sized>() -> Cow<'static, str> {
         i += 1;
     }
     out.push_str(&full[segment_start..]);
-    Cow::Owned(out)
+    out
 }
 
 /// Runs `f`, catching a panic; returns the panic's message on failure.

@@ -273,3 +273,36 @@ impl PushProducer for Transport {
         self.lose_connection()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{ProducerState, StringTransport};
+
+    /// A transport as a push producer pauses and resumes its own reading,
+    /// and stopping it closes the connection.
+    #[test]
+    fn transport_is_a_push_producer_of_what_it_reads() {
+        let st = StringTransport::new();
+        let t = st.transport();
+        t.pause_producing();
+        assert_eq!(st.producer_state(), ProducerState::Paused);
+        t.resume_producing();
+        assert_eq!(st.producer_state(), ProducerState::Producing);
+        t.stop_producing();
+        assert!(st.is_disconnecting());
+    }
+
+    /// Handles compare by connection, and print their log prefix.
+    #[test]
+    fn handles_share_one_connection() {
+        let st = StringTransport::new();
+        let (a, b) = (st.transport(), st.transport());
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&StringTransport::new().transport()));
+        a.write(b"x");
+        b.write_sequence(&[b"y", b"z"]);
+        assert_eq!(st.value(), b"xyz");
+        assert!(format!("{a:?}").starts_with("Transport("));
+    }
+}

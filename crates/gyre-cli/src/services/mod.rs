@@ -76,7 +76,7 @@ impl<P: Protocol + Default> Factory for WireFactory<P> {
     }
 }
 
-impl<P> fmt::Debug for WireFactory<P> {
+impl<P: 'static> fmt::Debug for WireFactory<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "WireFactory<{}>", short_type_name::<P>())
     }

@@ -322,8 +322,13 @@ impl Reactor {
         }
         self.inner.state.set(RunState::Starting);
         if install_signals {
-            let sigs = signals::Signals::install(&self.inner.registry, SIGNAL_TOKEN)?;
-            *self.inner.signals.borrow_mut() = Some(sigs);
+            match signals::Signals::install(&self.inner.registry, SIGNAL_TOKEN) {
+                Ok(sigs) => *self.inner.signals.borrow_mut() = Some(sigs),
+                Err(e) => {
+                    self.inner.state.set(RunState::NotStarted);
+                    return Err(e.into());
+                }
+            }
         }
         self.fire_event(SystemEvent::Startup);
         let mut events = Events::with_capacity(1024);

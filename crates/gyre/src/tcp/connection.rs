@@ -43,6 +43,8 @@ use super::TcpConnector;
 
 /// Full reads handled per readable edge before yielding to other work.
 const MAX_READS: usize = 16;
+/// Parts gathered into one `writev` call.
+const MAX_SLICES: usize = 16;
 /// A drained write buffer larger than this is freed rather than kept.
 const KEEP_BUFFER: usize = 4096;
 
@@ -122,7 +124,7 @@ pub(crate) struct Connection {
     peer: SocketAddr,
     role: Role,
     /// The protocol's log prefix, taken when the connection was made.
-    prefix: Box<str>,
+    prefix: std::borrow::Cow<'static, str>,
     half_closeable: bool,
 }
 
@@ -134,7 +136,7 @@ impl Connection {
         role: Role,
         protocol: Box<dyn Protocol>,
     ) -> Rc<Connection> {
-        let prefix = protocol.log_prefix().into_owned().into_boxed_str();
+        let prefix = protocol.log_prefix();
         let half_closeable = protocol.half_closeable();
         Rc::new_cyclic(|me| Connection {
             reactor: reactor.downgrade(),
@@ -555,25 +557,31 @@ impl Connection {
 }
 
 /// Writes as much of `parts` as the kernel takes; returns the bytes written.
+/// Gathers up to [`MAX_SLICES`] parts per `writev`, without allocating.
 fn write_now(stream: &TcpStream, parts: &[&[u8]]) -> io::Result<usize> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut written = 0;
     let mut s: &TcpStream = stream;
     while written < total {
-        let result = if parts.len() == 1 {
-            s.write(&parts[0][written..])
+        let result = if let [only] = parts {
+            s.write(&only[written..])
         } else {
-            let mut slices = Vec::with_capacity(parts.len());
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
             let mut skip = written;
             for p in parts {
                 if skip >= p.len() {
                     skip -= p.len();
                     continue;
                 }
-                slices.push(IoSlice::new(&p[skip..]));
+                if count == MAX_SLICES {
+                    break;
+                }
+                slices[count] = IoSlice::new(&p[skip..]);
+                count += 1;
                 skip = 0;
             }
-            s.write_vectored(&slices)
+            s.write_vectored(&slices[..count])
         };
         match result {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -25,7 +25,7 @@ use crate::address::Address;
 use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
 use crate::error::{ConnectError, ConnectorError, Reason};
 use crate::factory::ErasedClientFactory;
-use crate::log::{guarded, log_panic};
+use crate::log::{enter, guarded, log_panic};
 use crate::reactor::{Inner, Reactor, Source};
 use crate::time::DelayedCall;
 
@@ -211,6 +211,9 @@ impl TcpConnector {
         self.state.set(ConnectorState::Connected);
         let conn = Connection::connected(&reactor, stream, peer, token, self.clone(), protocol);
         *self.connection.borrow_mut() = Some(conn.clone());
+        // Twisted logs a client's connectionMade as `[Uninitialized]`; gyre
+        // names the connection (`EchoClient,client`) from the start.
+        let _ctx = enter(conn.clone());
         conn.made();
         if conn.is_connected_now() {
             conn.mark_read_pending(read_closed);
