@@ -184,7 +184,7 @@ impl Transport {
         self.inner.host()
     }
 
-    /// Enables or disables Nagle's algorithm being off (`TCP_NODELAY`; default off).
+    /// Sets `TCP_NODELAY`: `true` turns Nagle's algorithm off (default: `false`).
     pub fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
         self.inner.set_no_delay(enabled)
     }
