@@ -620,3 +620,69 @@ fn echo_as_its_own_producer_stays_bounded() {
         max_buffered.get()
     );
 }
+
+/// A pull producer that writes nothing when asked is not asked again in a
+/// busy loop: it waits, as in Twisted, until it writes on its own; its later
+/// write makes the transport ask for more once the write has gone out.
+#[test]
+fn idle_pull_producer_is_not_polled() {
+    struct Idle {
+        asked: Rc<Cell<u32>>,
+    }
+    impl PullProducer for Idle {
+        fn resume_producing(&self) {
+            self.asked.set(self.asked.get() + 1);
+        }
+        fn stop_producing(&self) {}
+    }
+    let reactor = reactor();
+    let asked = Rc::new(Cell::new(0));
+    let slot: Rc<RefCell<Option<Transport>>> = Rc::default();
+    let (a, s) = (asked.clone(), slot.clone());
+    let addr = serve(&reactor, move || Holder {
+        asked: a.clone(),
+        slot: s.clone(),
+    });
+    struct Holder {
+        asked: Rc<Cell<u32>>,
+        slot: Rc<RefCell<Option<Transport>>>,
+    }
+    impl Protocol for Holder {
+        fn connection_made(&mut self, t: &Transport) {
+            *self.slot.borrow_mut() = Some(t.clone());
+            t.register_producer(Producer::pull(Idle {
+                asked: self.asked.clone(),
+            }))
+            .unwrap();
+        }
+    }
+    let client = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        read_n(&mut s, 3)
+    });
+    // Many reactor iterations pass (a timer every millisecond) while the
+    // producer stays idle; then it writes once on its own.
+    let ticks = Rc::new(Cell::new(0));
+    let (r, t, sl, asked2) = (reactor.clone(), ticks.clone(), slot.clone(), asked.clone());
+    let lc = gyre::LoopingCall::new(Rc::new(reactor.clone()), move || {
+        t.set(t.get() + 1);
+        if t.get() == 50 {
+            assert_eq!(asked2.get(), 1, "an idle pull producer was asked again");
+            if let Some(tr) = sl.borrow().as_ref() {
+                tr.write(b"abc");
+            }
+        }
+        if t.get() == 100 {
+            let _ = r.stop();
+        }
+    });
+    lc.start(Duration::from_millis(1), false).unwrap();
+    run_for(&reactor, LIMIT);
+    assert_eq!(join(client), b"abc");
+    assert_eq!(
+        asked.get(),
+        2,
+        "asked once on registration, once after its write drained"
+    );
+}

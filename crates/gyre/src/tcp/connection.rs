@@ -89,6 +89,8 @@ struct State {
     flags: u16,
     producer: Option<Producer>,
     producer_paused: bool,
+    /// Counts accepted writes, so `drained` can tell whether a producer wrote.
+    writes: u32,
 }
 
 impl State {
@@ -149,6 +151,7 @@ impl Connection {
                 flags: 0,
                 producer: None,
                 producer_paused: false,
+                writes: 0,
             }),
             protocol: RefCell::new(Some(protocol)),
             peer,
@@ -413,6 +416,7 @@ impl Connection {
                 shut_write,
             )
         };
+        let writes_before = self.state.borrow().writes;
         let _ctx = enter(self.clone());
         if resume {
             let outcome = guarded(|| match producer.as_ref() {
@@ -427,7 +431,12 @@ impl Connection {
             }
             // Writes the producer made may all have gone out at once, leaving
             // no writable edge to come back on: look again next iteration.
-            self.schedule_drained();
+            // A producer that wrote nothing is not asked again until it
+            // writes (as in Twisted), unless a close is waiting.
+            let wrote = self.state.borrow().writes != writes_before;
+            if wrote || disconnecting || shut_write {
+                self.schedule_drained();
+            }
             return;
         }
         if disconnecting {
@@ -609,13 +618,23 @@ impl TransportImpl for Connection {
             if total == 0 {
                 return;
             }
+            st.writes = st.writes.wrapping_add(1);
             if st.pending() == 0 && !st.has(WRITE_BLOCKED) {
                 let result = match &st.stream {
                     Some(stream) => write_now(stream, parts),
                     None => return,
                 };
                 match result {
-                    Ok(n) if n == total => return,
+                    Ok(n) if n == total => {
+                        // Sent whole: the buffer "drained" at once. A pull
+                        // producer is asked for more, as after any drain.
+                        let pull = matches!(st.producer, Some(Producer::Pull(_)));
+                        drop(st);
+                        if pull {
+                            self.rc().schedule_drained();
+                        }
+                        return;
+                    }
                     Ok(mut n) => {
                         for p in parts {
                             if n >= p.len() {
@@ -763,10 +782,13 @@ impl TransportImpl for Connection {
             return Ok(());
         }
         if let Producer::Pull(p) = &producer {
+            let writes_before = self.state.borrow().writes;
             p.resume_producing();
             // Its write may have gone out whole, leaving no writable edge to
             // ask for the next chunk on: ask again next iteration.
-            self.rc().schedule_drained();
+            if self.state.borrow().writes != writes_before {
+                self.rc().schedule_drained();
+            }
         }
         Ok(())
     }
