@@ -32,17 +32,20 @@ impl ThreadQueue {
     }
 
     /// Takes the queued calls (the reactor runs them outside the lock).
+    ///
+    /// A caller pushes, then raises `wake_pending`; so when the flag is down
+    /// there is nothing to take yet (or its raise, and wake, is still to
+    /// come), and the common case costs one atomic swap and no lock.
     pub(crate) fn take(&self) -> Vec<ThreadCall> {
-        self.wake_pending.store(false, Ordering::SeqCst);
+        if !self.wake_pending.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
         std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// True if calls are (or are about to be) queued.
     pub(crate) fn has_calls(&self) -> bool {
-        !self
-            .calls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        self.wake_pending.load(Ordering::SeqCst)
     }
 
     pub(crate) fn close(&self) {
