@@ -31,7 +31,7 @@
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports and outgoing connections;
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
-//! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`)
+//! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping;
 //! * [`log`]: the log context (which connection a line is about).
 //!

@@ -15,7 +15,8 @@
 //! catches up. Memory stays bounded.
 //!
 //! The mechanism behind a handle is a [`TransportImpl`]: the TCP connection
-//! in `tcp/`, or a test double in [`crate::testing`].
+//! in `tcp/`, or a test double in [`crate::testing`]. Tests: below, and on
+//! real sockets in `tests/transport.rs` and `tests/producers.rs`.
 
 use std::fmt;
 use std::io;

@@ -10,7 +10,8 @@
 //!
 //! Entry points are [`Reactor::listen_tcp`](crate::Reactor::listen_tcp) and
 //! [`Reactor::connect_tcp`](crate::Reactor::connect_tcp). Tests:
-//! `tests/tcp_*.rs`.
+//! `tests/tcp_server.rs`, `tests/tcp_client.rs`, `tests/tcp_panics.rs`,
+//! `tests/transport.rs`, `tests/producers.rs` and `tests/emfile.rs`.
 
 mod connection;
 mod connector;
