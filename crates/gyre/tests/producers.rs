@@ -659,21 +659,36 @@ fn idle_pull_producer_is_not_polled() {
     let client = std::thread::spawn(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        read_n(&mut s, 3)
+        read_to_eof(&mut s)
     });
-    // Many reactor iterations pass (a timer every millisecond) while the
-    // producer stays idle; then it writes once on its own.
+    // Once connected, many reactor iterations pass (a timer every
+    // millisecond) while the producer stays idle; then the protocol writes
+    // once on its own; later the server closes (the client holds the
+    // connection open until then, so the drain is seen while connected).
     let ticks = Rc::new(Cell::new(0));
-    let (r, t, sl, asked2) = (reactor.clone(), ticks.clone(), slot.clone(), asked.clone());
+    let asked_at_close = Rc::new(Cell::new(0));
+    let (r, t, sl, asked2, at_close) = (
+        reactor.clone(),
+        ticks.clone(),
+        slot.clone(),
+        asked.clone(),
+        asked_at_close.clone(),
+    );
     let lc = gyre::LoopingCall::new(Rc::new(reactor.clone()), move || {
+        let Some(tr) = sl.borrow().clone() else {
+            return;
+        };
         t.set(t.get() + 1);
         if t.get() == 50 {
             assert_eq!(asked2.get(), 1, "an idle pull producer was asked again");
-            if let Some(tr) = sl.borrow().as_ref() {
-                tr.write(b"abc");
-            }
+            tr.write(b"abc");
         }
         if t.get() == 100 {
+            at_close.set(asked2.get());
+            tr.unregister_producer();
+            tr.lose_connection();
+        }
+        if t.get() == 150 {
             let _ = r.stop();
         }
     });
@@ -681,7 +696,7 @@ fn idle_pull_producer_is_not_polled() {
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"abc");
     assert_eq!(
-        asked.get(),
+        asked_at_close.get(),
         2,
         "asked once on registration, once after its write drained"
     );
