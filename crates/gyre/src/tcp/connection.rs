@@ -89,8 +89,6 @@ struct State {
     flags: u16,
     producer: Option<Producer>,
     producer_paused: bool,
-    /// Counts accepted writes, so `drained` can tell whether a producer wrote.
-    writes: u32,
 }
 
 impl State {
@@ -151,7 +149,6 @@ impl Connection {
                 flags: 0,
                 producer: None,
                 producer_paused: false,
-                writes: 0,
             }),
             protocol: RefCell::new(Some(protocol)),
             peer,
@@ -234,10 +231,10 @@ impl Connection {
         self.flags() & LOST == 0
     }
 
-    /// Marks unread data as possible (a fresh client connection may have
-    /// received bytes along with the connect edge); `read_closed`: the
-    /// connect edge also reported the peer's end of input, so a short read
-    /// does not mean drained.
+    /// Marks unread data as possible (a readable edge, or a fresh client
+    /// connection that may have received bytes with its connect edge).
+    /// `read_closed`: the edge also reported the peer's end of input, so a
+    /// short read does not mean drained.
     pub(crate) fn mark_read_pending(&self, read_closed: bool) {
         self.set(if read_closed {
             READ_PENDING | READ_HUP
@@ -262,11 +259,7 @@ impl Connection {
             self.flush();
         }
         if readable {
-            self.set(if read_closed {
-                READ_PENDING | READ_HUP
-            } else {
-                READ_PENDING
-            });
+            self.mark_read_pending(read_closed);
             self.read_ready();
         }
     }
@@ -416,7 +409,6 @@ impl Connection {
                 shut_write,
             )
         };
-        let writes_before = self.state.borrow().writes;
         let _ctx = enter(self.clone());
         if resume {
             let outcome = guarded(|| match producer.as_ref() {
@@ -429,12 +421,12 @@ impl Connection {
                 self.close_now(Reason::Panicked(msg));
                 return;
             }
-            // Writes the producer made may all have gone out at once, leaving
-            // no writable edge to come back on: look again next iteration.
-            // A producer that wrote nothing is not asked again until it
-            // writes (as in Twisted), unless a close is waiting.
-            let wrote = self.state.borrow().writes != writes_before;
-            if wrote || disconnecting || shut_write {
+            // A write the producer made either is buffered (a writable edge
+            // follows) or went out whole (`write_sequence` schedules a drain
+            // for a pull producer). A producer that wrote nothing is not
+            // asked again until it writes, as in Twisted. A waiting close or
+            // half-close is finished on the next pass.
+            if disconnecting || shut_write {
                 self.schedule_drained();
             }
             return;
@@ -618,7 +610,6 @@ impl TransportImpl for Connection {
             if total == 0 {
                 return;
             }
-            st.writes = st.writes.wrapping_add(1);
             if st.pending() == 0 && !st.has(WRITE_BLOCKED) {
                 let result = match &st.stream {
                     Some(stream) => write_now(stream, parts),
@@ -782,13 +773,9 @@ impl TransportImpl for Connection {
             return Ok(());
         }
         if let Producer::Pull(p) = &producer {
-            let writes_before = self.state.borrow().writes;
+            // A chunk it writes that goes out whole schedules the next ask
+            // (see `write_sequence`); a buffered one brings a writable edge.
             p.resume_producing();
-            // Its write may have gone out whole, leaving no writable edge to
-            // ask for the next chunk on: ask again next iteration.
-            if self.state.borrow().writes != writes_before {
-                self.rc().schedule_drained();
-            }
         }
         Ok(())
     }
