@@ -141,6 +141,13 @@ pub enum ConnectError {
     /// The factory refused to build a protocol.
     #[error("Connection was refused by the factory: no protocol was built.")]
     NoProtocol,
+    /// The connection attempt was cancelled (by cancelling the Deferred an
+    /// endpoint's `connect` returned).
+    #[error("Connecting to {address} was cancelled.")]
+    Cancelled {
+        /// Where it was connecting to.
+        address: String,
+    },
     /// The reactor shut down before the connection was made.
     #[error("The reactor shut down before the connection was made.")]
     Shutdown,

@@ -271,6 +271,83 @@ impl<F: ClientFactory> ErasedClientFactory for SharedInner<F> {
     }
 }
 
+/// Any factory, with its protocol type erased: what endpoints and other
+/// type-erased machinery (a `Box<dyn ClientEndpoint>`, say) take.
+///
+/// It is itself a [`Factory`] building `Box<dyn Protocol>`, so it can be
+/// passed to `listen_tcp` like any other. It shares the wrapped factory's
+/// start/stop count: starting an `AnyFactory` starts the factory it wraps
+/// (one `Starting factory` line, naming the wrapped factory), and two
+/// `AnyFactory` values made from clones of one [`Shared`] count as two users.
+#[derive(Clone)]
+pub struct AnyFactory {
+    inner: Rc<dyn ErasedFactory>,
+}
+
+impl AnyFactory {
+    /// Erases `factory`'s protocol type.
+    pub fn new<F: Factory>(factory: impl Into<Shared<F>>) -> AnyFactory {
+        AnyFactory {
+            inner: factory.into().erased(),
+        }
+    }
+
+    /// Calls the wrapped factory's `build_protocol`; a panic is left to the caller.
+    pub fn build(&self, addr: &Address) -> Option<Box<dyn Protocol>> {
+        self.inner.build(addr)
+    }
+
+    /// Marks one more user of the wrapped factory (see [`Shared::do_start`]).
+    pub fn do_start(&self) {
+        self.inner.do_start()
+    }
+
+    /// Marks one user fewer (see [`Shared::do_stop`]).
+    pub fn do_stop(&self) {
+        self.inner.do_stop()
+    }
+
+    /// The wrapped factory as it appears in `Starting factory <…>`.
+    pub fn repr(&self) -> String {
+        self.inner.repr()
+    }
+}
+
+impl Factory for AnyFactory {
+    type Protocol = Box<dyn Protocol>;
+
+    fn build_protocol(&self, addr: &Address) -> Option<Box<dyn Protocol>> {
+        self.inner.build(addr)
+    }
+
+    fn start_factory(&self) {
+        self.inner.do_start()
+    }
+
+    fn stop_factory(&self) {
+        self.inner.do_stop()
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.inner.log_prefix()
+    }
+
+    /// The wrapper itself is silent; the wrapped factory logs.
+    fn noisy(&self) -> bool {
+        false
+    }
+
+    fn qualified_name(&self) -> Cow<'static, str> {
+        self.inner.qualified_name()
+    }
+}
+
+impl fmt::Debug for AnyFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AnyFactory({})", self.inner.qualified_name())
+    }
+}
+
 /// A factory that builds each protocol with a closure (Twisted's
 /// `Factory.forProtocol`). Made by [`for_protocol`].
 pub struct ProtocolFactory<P, B> {

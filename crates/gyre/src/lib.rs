@@ -40,6 +40,8 @@
 pub mod address;
 pub mod completion;
 pub mod connector;
+pub mod deferred;
+pub mod endpoint;
 pub mod error;
 pub mod factory;
 pub mod log;
@@ -53,11 +55,12 @@ pub mod transport;
 pub use address::Address;
 pub use completion::Completion;
 pub use connector::{Connector, ConnectorState, Destination};
+pub use deferred::{Deferred, Failure};
 pub use error::{
     ConnectError, ConnectorError, DelayedCallError, ListenError, ProducerError, ReactorError,
     Reason,
 };
-pub use factory::{ClientFactory, Factory, ProtocolFactory, Shared, for_protocol};
+pub use factory::{AnyFactory, ClientFactory, Factory, ProtocolFactory, Shared, for_protocol};
 pub use protocol::Protocol;
 pub use reactor::{Phase, Reactor, SystemEvent, ThreadHandle, TriggerId};
 pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};

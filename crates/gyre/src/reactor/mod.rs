@@ -29,6 +29,7 @@
 //! `tests/signals.rs`.
 
 mod signals;
+mod tasks;
 mod threads;
 mod triggers;
 
@@ -36,6 +37,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
@@ -46,6 +48,7 @@ use slab::Slab;
 
 use crate::completion::Completion;
 use crate::connector::Connector;
+use crate::deferred::{Deferred, Failure, PanicError};
 use crate::error::{ListenError, ReactorError};
 use crate::factory::{ClientFactory, Factory, Shared};
 use crate::log::{guarded, log_failure, log_panic};
@@ -57,6 +60,7 @@ use crate::time::{Clock, DelayedCall, Timers};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 
+use tasks::Tasks;
 use threads::ThreadQueue;
 use triggers::Triggers;
 
@@ -121,6 +125,8 @@ pub(crate) struct Inner {
     signals: RefCell<Option<signals::Signals>>,
     /// Continuations waiting for work done on helper threads, by key.
     parked: RefCell<Slab<Parked>>,
+    /// Futures spawned on this reactor.
+    tasks: Tasks,
     /// Ports whose accept failed for lack of descriptors; retried when a
     /// connection closes.
     starved_ports: RefCell<Vec<Weak<Port>>>,
@@ -138,6 +144,7 @@ impl Reactor {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let threads = Arc::new(ThreadQueue::new(waker));
         let inner = Inner {
             registry,
             poll: RefCell::new(poll),
@@ -150,7 +157,8 @@ impl Reactor {
             shutting_down: Cell::new(false),
             loop_done: Cell::new(false),
             triggers: Triggers::default(),
-            threads: Arc::new(ThreadQueue::new(waker)),
+            tasks: Tasks::new(threads.clone()),
+            threads,
             signals: RefCell::new(None),
             starved_ports: RefCell::new(Vec::new()),
             parked: RefCell::new(Slab::new()),
@@ -304,6 +312,77 @@ impl Reactor {
         tcp::connect(self, host, port, factory.erased_client(), options)
     }
 
+    /// Runs `future` on this reactor's thread and returns a Deferred of its
+    /// output. The future need not be `Send`; it is polled between I/O
+    /// dispatches like any other callback, and a panic inside it fails the
+    /// Deferred with a [`PanicError`]. Cancelling the Deferred drops the
+    /// future (it is not polled again) and fails the Deferred with
+    /// `CancelledError`. Dropping the Deferred does not stop the future.
+    ///
+    /// Futures spawned before [`run`](Self::run) start when the loop does.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gyre::Reactor;
+    ///
+    /// let reactor = Reactor::new().unwrap();
+    /// let r = reactor.clone();
+    /// reactor.spawn(async move {
+    ///     r.sleep(Duration::from_millis(10)).await.unwrap();
+    ///     r.stop().unwrap();
+    /// });
+    /// reactor.run().unwrap();
+    /// ```
+    pub fn spawn<F>(&self, future: F) -> Deferred<F::Output>
+    where
+        F: Future + 'static,
+    {
+        let id_cell = Rc::new(Cell::new(None::<(usize, u64)>));
+        let weak = self.downgrade();
+        let id_for_cancel = id_cell.clone();
+        let d = Deferred::with_canceller(move |_| {
+            if let (Some(reactor), Some(id)) = (Reactor::from_weak(&weak), id_for_cancel.get()) {
+                reactor.inner.tasks.cancel(id);
+            }
+        });
+        let fire = d.clone();
+        let task = Box::pin(Spawned {
+            future: Box::pin(future),
+            deferred: Some(fire),
+        });
+        id_cell.set(Some(self.inner.tasks.spawn(task)));
+        d
+    }
+
+    /// Like [`spawn`](Self::spawn) for a future that returns a `Result`:
+    /// `Err` fails the Deferred (Twisted's `ensureDeferred`).
+    pub fn spawn_fallible<T, E, F>(&self, future: F) -> Deferred<T>
+    where
+        T: 'static,
+        E: Into<Failure> + 'static,
+        F: Future<Output = Result<T, E>> + 'static,
+    {
+        let inner = self.spawn(future);
+        let task = inner.clone();
+        let out: Deferred<T> = Deferred::with_canceller(move |_| task.cancel());
+        let fire = out.clone();
+        inner.consume(move |r| {
+            let _ = fire.fire(r.and_then(|v| v.map_err(Into::into)));
+        });
+        out
+    }
+
+    /// A Deferred that fires after `delay`; `.await` it to pause a future
+    /// spawned on this reactor. See [`deferred::sleep`](crate::deferred::sleep).
+    pub fn sleep(&self, delay: Duration) -> Deferred<()> {
+        crate::deferred::sleep(self, delay)
+    }
+
+    /// How many spawned futures have not finished.
+    pub fn pending_tasks(&self) -> usize {
+        self.inner.tasks.len()
+    }
+
     pub(crate) fn downgrade(&self) -> Weak<Inner> {
         Rc::downgrade(&self.inner)
     }
@@ -366,6 +445,7 @@ impl Reactor {
             }
         }
         inner.timers.run_due(inner.timers.now(), true, true);
+        inner.tasks.run_woken();
         if inner.stop_requested.get() && !inner.shutting_down.get() {
             inner.stop_requested.set(false);
             inner.shutting_down.set(true);
@@ -406,6 +486,7 @@ impl Reactor {
         if !inner.soon.borrow().is_empty()
             || inner.stop_requested.get()
             || inner.threads.has_calls()
+            || inner.tasks.has_woken()
         {
             return Some(Duration::ZERO);
         }
@@ -524,6 +605,7 @@ impl Reactor {
         }
         let soon: Vec<_> = inner.soon.borrow_mut().drain(..).collect();
         drop(soon);
+        inner.tasks.clear();
         inner.starved_ports.borrow_mut().clear();
         let parked: Vec<_> = inner.parked.borrow_mut().drain().collect();
         drop(parked);
@@ -639,6 +721,38 @@ impl Reactor {
         let ports: Vec<Weak<Port>> = self.inner.starved_ports.borrow_mut().drain(..).collect();
         for port in ports.into_iter().filter_map(|p| p.upgrade()) {
             self.call_soon(move || port.accept_ready());
+        }
+    }
+}
+
+/// A spawned future, firing its Deferred when done and catching its panics.
+struct Spawned<F: Future + 'static> {
+    future: std::pin::Pin<Box<F>>,
+    deferred: Option<Deferred<F::Output>>,
+}
+
+impl<F: Future + 'static> Future for Spawned<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let this = &mut *self;
+        match guarded(|| this.future.as_mut().poll(cx)) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(value)) => {
+                if let Some(d) = this.deferred.take() {
+                    let _ = d.callback(value);
+                }
+                std::task::Poll::Ready(())
+            }
+            Err(message) => {
+                if let Some(d) = this.deferred.take() {
+                    let _ = d.errback(PanicError { message });
+                }
+                std::task::Poll::Ready(())
+            }
         }
     }
 }

@@ -48,6 +48,13 @@ impl ThreadQueue {
         self.wake_pending.load(Ordering::SeqCst)
     }
 
+    /// Wakes the poller (for work queued elsewhere, such as a woken task).
+    pub(crate) fn wake(&self) {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -1,0 +1,364 @@
+//! [`Deferred`]: a result that is not there yet, with Twisted's callback chain.
+//!
+//! A `Deferred<T>` will be fired once, with a `T` ([`callback`](Deferred::callback))
+//! or a [`Failure`] ([`errback`](Deferred::errback)). Callbacks added to it
+//! form a chain (reference §7.1): the result flows through the pairs in
+//! order; a success goes to the callback half and a failure to the errback
+//! half; what a callback returns is the next result, so a callback that
+//! fails switches the chain to the error path and an errback that returns a
+//! value recovers it. Callbacks added after the Deferred fired run at once.
+//!
+//! ```
+//! use gyre::deferred::{Deferred, Failure};
+//!
+//! let d: Deferred<u32> = Deferred::new();
+//! let fire = d.clone();
+//! let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+//! let s = seen.clone();
+//! d.add_callback(|n| n * 2)
+//!     .and_then(|n| if n > 10 { Err(Failure::msg("too big")) } else { Ok(n) })
+//!     .add_errback(|_failure| Ok(0))
+//!     .add_callback(move |n| s.set(n));
+//! fire.callback(21).unwrap();
+//! assert_eq!(seen.get(), 0); // 42 was too big; the errback recovered with 0
+//! ```
+//!
+//! In Rust each step may change the result's type, so the adding methods take
+//! the handle by value and hand back a handle typed for the new result (the
+//! chain is the same one, as in Twisted). Keep a clone from before the first
+//! `add_*` call to fire it. A callback that returns another Deferred
+//! ([`add_callback_deferred`](Deferred::add_callback_deferred)) pauses the chain
+//! until that one fires.
+//!
+//! Firing twice is an [`AlreadyCalledError`]. [`cancel`](Deferred::cancel)
+//! runs the canceller given at creation and, if that did not fire the
+//! Deferred, fails it with [`CancelledError`]. A Deferred whose chain ends in a
+//! failure that nobody handled logs `Unhandled error in Deferred:` when it is
+//! dropped. A panic inside a callback becomes a [`PanicError`] failure.
+//!
+//! A Deferred is a [`Future`]: `deferred.await` gives `Result<T, Failure>`.
+//! [`Reactor::spawn`](crate::Reactor::spawn) runs any future on the reactor
+//! and returns a Deferred of its output.
+//!
+//! Helpers: [`succeed`], [`fail`], [`gather_results`] (all succeed, or the
+//! first failure with its index), [`all_outcomes`] (every result in input
+//! order, Twisted's `DeferredList`), [`race`], [`defer_later`] and [`sleep`]
+//! on any [`Clock`](crate::Clock), and [`Deferred::add_timeout`].
+//!
+//! Tests: at the bottom of this file and of `helpers.rs`; futures on the
+//! reactor in `tests/futures.rs`.
+
+mod chain;
+mod failure;
+mod future;
+mod helpers;
+
+use std::any::Any;
+use std::fmt;
+use std::marker::PhantomData;
+use std::rc::{Rc, Weak};
+
+use chain::{Chain, Next, Outcome, Pair};
+
+pub use failure::{
+    AlreadyCalledError, CancelledError, Failure, FailureGroup, FirstError, Message, PanicError,
+    ResultTakenError, ResultTypeError, ReturnedSelfError, TimeoutError,
+};
+pub use helpers::{all_outcomes, defer_later, fail, gather_results, race, sleep, succeed};
+
+use future::Waiter;
+
+/// What a callback passed to [`Deferred::add_callbacks`] hands on.
+#[derive(Debug)]
+pub enum Step<U: 'static> {
+    /// The next result is this value.
+    Value(U),
+    /// The chain switches to (or stays on) the error path.
+    Fail(Failure),
+    /// Pause until this Deferred fires; its result comes next.
+    Wait(Deferred<U>),
+}
+
+impl<U: 'static> From<Result<U, Failure>> for Step<U> {
+    fn from(r: Result<U, Failure>) -> Step<U> {
+        match r {
+            Ok(v) => Step::Value(v),
+            Err(f) => Step::Fail(f),
+        }
+    }
+}
+
+impl<U: 'static> From<Deferred<U>> for Step<U> {
+    fn from(d: Deferred<U>) -> Step<U> {
+        Step::Wait(d)
+    }
+}
+
+impl<U: 'static> Step<U> {
+    fn into_next(self) -> Next {
+        match self {
+            Step::Value(v) => Next::Done(Ok(Box::new(v))),
+            Step::Fail(f) => Next::Done(Err(f)),
+            Step::Wait(d) => Next::Wait(d.chain.clone()),
+        }
+    }
+}
+
+/// A result that will arrive later, with a chain of callbacks (Twisted's `Deferred`).
+///
+/// Clones are handles to the same Deferred. See the [module docs](self).
+pub struct Deferred<T: 'static> {
+    chain: Rc<Chain>,
+    waiter: Option<Rc<Waiter>>,
+    _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T: 'static> Clone for Deferred<T> {
+    fn clone(&self) -> Self {
+        Deferred::from_chain(self.chain.clone())
+    }
+}
+
+impl<T: 'static> Default for Deferred<T> {
+    fn default() -> Self {
+        Deferred::new()
+    }
+}
+
+/// Takes `T` out of a boxed result, or explains why not.
+pub(crate) fn unbox<T: 'static>(outcome: Outcome) -> Result<T, Failure> {
+    match outcome {
+        Ok(value) => value.downcast::<T>().map(|b| *b).map_err(|_| {
+            Failure::new(ResultTypeError {
+                expected: std::any::type_name::<T>(),
+            })
+        }),
+        Err(f) => Err(f),
+    }
+}
+
+impl<T: 'static> Deferred<T> {
+    /// A Deferred that has not fired yet, with no canceller.
+    pub fn new() -> Deferred<T> {
+        Deferred::from_chain(Chain::new())
+    }
+
+    /// A Deferred whose [`cancel`](Self::cancel) first calls `canceller`
+    /// (which may fire it, say with a more specific error). If the canceller
+    /// leaves it unfired, it fails with [`CancelledError`].
+    pub fn with_canceller(canceller: impl FnOnce(&Deferred<T>) + 'static) -> Deferred<T> {
+        let d = Deferred::new();
+        let weak = Rc::downgrade(&d.chain);
+        d.chain.set_canceller(Box::new(move || {
+            if let Some(chain) = weak.upgrade() {
+                canceller(&Deferred::from_chain(chain));
+            }
+        }));
+        d
+    }
+
+    fn from_chain(chain: Rc<Chain>) -> Deferred<T> {
+        Deferred {
+            chain,
+            waiter: None,
+            _type: PhantomData,
+        }
+    }
+
+    fn retype<U: 'static>(self) -> Deferred<U> {
+        Deferred::from_chain(self.chain.clone())
+    }
+
+    /// Fires with a success. [`AlreadyCalledError`] if it already fired
+    /// (except once after a [`cancel`](Self::cancel) without canceller,
+    /// which is silently ignored, as in Twisted).
+    pub fn callback(&self, value: T) -> Result<(), AlreadyCalledError> {
+        self.chain.fire(Ok(Box::new(value) as Box<dyn Any>))
+    }
+
+    /// Fires with a failure; see [`callback`](Self::callback).
+    pub fn errback(&self, failure: impl Into<Failure>) -> Result<(), AlreadyCalledError> {
+        self.chain.fire(Err(failure.into()))
+    }
+
+    /// Fires with `result`: `Ok` as [`callback`](Self::callback), `Err` as
+    /// [`errback`](Self::errback).
+    pub fn fire(&self, result: Result<T, Failure>) -> Result<(), AlreadyCalledError> {
+        match result {
+            Ok(v) => self.callback(v),
+            Err(f) => self.errback(f),
+        }
+    }
+
+    /// True once fired (Twisted's `called`).
+    pub fn is_called(&self) -> bool {
+        self.chain.is_called()
+    }
+
+    /// True while the chain waits for a Deferred a callback returned.
+    pub fn is_paused(&self) -> bool {
+        self.chain.is_paused()
+    }
+
+    /// `Some(true)` if the chain currently holds a success, `Some(false)`
+    /// for a failure; `None` if it has not fired, is waiting, or its result
+    /// was taken by an awaiting future or another chain.
+    pub fn peek(&self) -> Option<bool> {
+        self.chain.peek()
+    }
+
+    /// Adds a callback/errback pair; both hand on a [`Step`]. The general
+    /// form of every other `add_*` method.
+    pub fn add_callbacks<U: 'static>(
+        self,
+        callback: impl FnOnce(T) -> Step<U> + 'static,
+        errback: impl FnOnce(Failure) -> Step<U> + 'static,
+    ) -> Deferred<U> {
+        let pair: Pair = Box::new(move |outcome: Outcome| match unbox::<T>(outcome) {
+            Ok(v) => callback(v).into_next(),
+            Err(f) => errback(f).into_next(),
+        });
+        self.chain.add(pair);
+        self.retype()
+    }
+
+    /// Adds a callback whose return value is the next result; a failure
+    /// passes it by.
+    pub fn add_callback<U: 'static>(self, f: impl FnOnce(T) -> U + 'static) -> Deferred<U> {
+        self.add_callbacks(move |v| Step::Value(f(v)), Step::Fail)
+    }
+
+    /// Adds a callback that may fail: `Err` switches the chain to the error path.
+    pub fn and_then<U: 'static>(
+        self,
+        f: impl FnOnce(T) -> Result<U, Failure> + 'static,
+    ) -> Deferred<U> {
+        self.add_callbacks(move |v| f(v).into(), Step::Fail)
+    }
+
+    /// Adds a callback that returns another Deferred: the chain pauses
+    /// until that one fires, and its result (success or failure) comes next.
+    pub fn add_callback_deferred<U: 'static>(
+        self,
+        f: impl FnOnce(T) -> Deferred<U> + 'static,
+    ) -> Deferred<U> {
+        self.add_callbacks(move |v| Step::Wait(f(v)), Step::Fail)
+    }
+
+    /// Adds an errback: it sees a failure and returns `Ok` to recover or
+    /// `Err` to pass a failure on. A success passes it by.
+    pub fn add_errback(
+        self,
+        f: impl FnOnce(Failure) -> Result<T, Failure> + 'static,
+    ) -> Deferred<T> {
+        self.add_callbacks(Step::Value, move |e| f(e).into())
+    }
+
+    /// Adds one function for both outcomes (Twisted's `addBoth`).
+    pub fn add_both<U: 'static>(
+        self,
+        f: impl FnOnce(Result<T, Failure>) -> Result<U, Failure> + 'static,
+    ) -> Deferred<U> {
+        let pair: Pair =
+            Box::new(move |outcome: Outcome| Step::from(f(unbox::<T>(outcome))).into_next());
+        self.chain.add(pair);
+        self.retype()
+    }
+
+    /// Passes this chain's result to `other` (Twisted's `chainDeferred`).
+    /// This chain is finished afterwards: its result now belongs to `other`.
+    pub fn chain_deferred(self, other: &Deferred<T>) {
+        let other = other.clone();
+        self.chain.add(chain::taking(move |outcome| {
+            let _ = other.fire(unbox::<T>(outcome));
+        }));
+    }
+
+    /// Calls `f` with the result and finishes the chain (the result is
+    /// moved into `f`, so nothing is left to report as unhandled).
+    pub fn consume(self, f: impl FnOnce(Result<T, Failure>) + 'static) {
+        self.chain
+            .add(chain::taking(move |outcome| f(unbox::<T>(outcome))));
+    }
+
+    /// Cancels it (reference §7.3). Not fired yet: the canceller runs, and
+    /// if the Deferred is still unfired it fails with [`CancelledError`].
+    /// Fired but waiting on a Deferred a callback returned: that one is
+    /// cancelled. Otherwise nothing happens.
+    pub fn cancel(&self) {
+        self.chain.cancel()
+    }
+
+    /// A handle that does not keep the Deferred alive.
+    pub fn downgrade(&self) -> WeakDeferred<T> {
+        WeakDeferred {
+            chain: Rc::downgrade(&self.chain),
+            _type: PhantomData,
+        }
+    }
+
+    /// True if both handles refer to the same Deferred.
+    pub fn same_as<U: 'static>(&self, other: &Deferred<U>) -> bool {
+        Rc::ptr_eq(&self.chain, &other.chain)
+    }
+}
+
+impl Deferred<()> {
+    /// A Deferred that fires (with `()`) when `completion` does.
+    pub fn from_completion(completion: &crate::Completion) -> Deferred<()> {
+        let d = Deferred::new();
+        let fire = d.clone();
+        completion.on_complete(move || {
+            let _ = fire.callback(());
+        });
+        d
+    }
+}
+
+impl<T: 'static> fmt::Debug for Deferred<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if !self.is_called() {
+            "waiting"
+        } else if self.is_paused() {
+            "paused"
+        } else {
+            match self.peek() {
+                Some(true) => "success",
+                Some(false) => "failure",
+                None => "taken",
+            }
+        };
+        write!(f, "<Deferred<{}> {state}>", std::any::type_name::<T>())
+    }
+}
+
+/// A [`Deferred`] handle that does not keep it alive.
+pub struct WeakDeferred<T: 'static> {
+    chain: Weak<Chain>,
+    _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T: 'static> WeakDeferred<T> {
+    /// The Deferred, if some strong handle (or pending work) still holds it.
+    pub fn upgrade(&self) -> Option<Deferred<T>> {
+        self.chain.upgrade().map(Deferred::from_chain)
+    }
+}
+
+impl<T: 'static> Clone for WeakDeferred<T> {
+    fn clone(&self) -> Self {
+        WeakDeferred {
+            chain: self.chain.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for WeakDeferred<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeakDeferred<{}>", std::any::type_name::<T>())
+    }
+}
+
+#[cfg(test)]
+mod tests;

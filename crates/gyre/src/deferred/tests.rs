@@ -1,0 +1,274 @@
+//! Chain semantics (reference §7.1–7.3).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::*;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.borrow_mut().push(s.into());
+}
+
+/// Results flow through the pairs in order; a failure skips callbacks and an
+/// errback that returns a value recovers to the success path.
+#[test]
+fn callbacks_and_errbacks_alternate_by_outcome() {
+    let l = log();
+    let d: Deferred<i32> = Deferred::new();
+    let fire = d.clone();
+    let (a, b, c, e) = (l.clone(), l.clone(), l.clone(), l.clone());
+    d.add_callback(move |n| {
+        push(&a, format!("cb1 {n}"));
+        n + 1
+    })
+    .and_then(move |n| -> Result<i32, Failure> {
+        push(&b, format!("cb2 {n}"));
+        Err(Failure::msg("bad"))
+    })
+    .add_callback(move |n| {
+        push(&c, format!("skipped {n}"));
+        n
+    })
+    .add_errback(move |f| {
+        push(&e, format!("eb {f}"));
+        Ok(7)
+    })
+    .consume({
+        let l = l.clone();
+        move |r| push(&l, format!("end {}", r.unwrap()))
+    });
+    assert!(
+        l.borrow().is_empty(),
+        "nothing runs before the Deferred fires"
+    );
+    fire.callback(1).unwrap();
+    assert_eq!(*l.borrow(), ["cb1 1", "cb2 2", "eb bad", "end 7"]);
+}
+
+/// Callbacks added after the Deferred fired run at once, during the add.
+#[test]
+fn late_callbacks_run_immediately() {
+    let d = succeed(5);
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    d.add_callback(move |n| *s.borrow_mut() = Some(n));
+    assert_eq!(*seen.borrow(), Some(5));
+}
+
+/// Firing twice is an AlreadyCalledError, whichever way.
+#[test]
+fn firing_twice_is_an_error() {
+    let d: Deferred<u8> = Deferred::new();
+    d.callback(1).unwrap();
+    assert_eq!(d.callback(2), Err(AlreadyCalledError));
+    assert_eq!(d.errback(Failure::msg("x")), Err(AlreadyCalledError));
+    assert!(d.is_called());
+}
+
+/// A callback returning a Deferred pauses the chain until it fires; its
+/// result (here a failure) continues down the outer chain.
+#[test]
+fn returned_deferred_pauses_the_chain() {
+    let l = log();
+    let outer: Deferred<u8> = Deferred::new();
+    let inner: Deferred<String> = Deferred::new();
+    let inner2 = inner.clone();
+    let (a, b) = (l.clone(), l.clone());
+    let tail = outer
+        .clone()
+        .add_callback_deferred(move |_| inner2)
+        .add_callbacks(
+            move |s| {
+                push(&a, format!("cb {s}"));
+                Step::Value(())
+            },
+            move |f| {
+                push(&b, format!("eb {f}"));
+                Step::Value(())
+            },
+        );
+    outer.callback(1).unwrap();
+    assert!(outer.is_paused());
+    assert!(l.borrow().is_empty());
+    inner.errback(Failure::msg("inner failed")).unwrap();
+    assert!(!outer.is_paused());
+    assert_eq!(*l.borrow(), ["eb inner failed"]);
+    assert_eq!(tail.peek(), Some(true));
+    assert_eq!(
+        inner.peek(),
+        None,
+        "the inner result moved to the outer chain"
+    );
+}
+
+/// A returned Deferred that already has a result is taken at once.
+#[test]
+fn returned_fired_deferred_is_taken_at_once() {
+    let d = succeed(2u32).add_callback_deferred(|n| succeed(n * 10));
+    assert!(!d.is_paused());
+    let out = Rc::new(RefCell::new(0));
+    let o = out.clone();
+    d.add_callback(move |n| *o.borrow_mut() = n);
+    assert_eq!(*out.borrow(), 20);
+}
+
+/// A callback that adds callbacks to its own Deferred gets them run in the same pass.
+#[test]
+fn callbacks_added_while_running_run_in_the_same_pass() {
+    let l = log();
+    let d: Deferred<u8> = Deferred::new();
+    let fire = d.clone();
+    let adder = d.clone();
+    let (l2, l3) = (l.clone(), l.clone());
+    d.add_callback(move |n| {
+        push(&l2, "first");
+        let l4 = l3.clone();
+        adder.clone().add_callback(move |m| {
+            push(&l4, format!("added {m}"));
+            m
+        });
+        n + 1
+    });
+    fire.callback(1).unwrap();
+    assert_eq!(*l.borrow(), ["first", "added 2"]);
+}
+
+/// Long chains run in a loop: 100 000 callbacks do not grow the stack.
+#[test]
+fn long_chains_do_not_recurse() {
+    let d: Deferred<u64> = Deferred::new();
+    let fire = d.clone();
+    let mut d = d;
+    for _ in 0..100_000 {
+        d = d.add_callback(|n| n + 1);
+    }
+    let out = Rc::new(RefCell::new(0));
+    let o = out.clone();
+    d.add_callback(move |n| *o.borrow_mut() = n);
+    fire.callback(0).unwrap();
+    assert_eq!(*out.borrow(), 100_000);
+}
+
+/// A panic in a callback becomes a PanicError failure down the chain.
+#[test]
+fn panic_in_callback_becomes_failure() {
+    let d = succeed(1).add_callback(|_: i32| -> i32 { panic!("oops") });
+    let seen = Rc::new(RefCell::new(String::new()));
+    let s = seen.clone();
+    d.add_errback(move |f| {
+        assert!(f.is::<PanicError>());
+        *s.borrow_mut() = f.to_string();
+        Ok(0)
+    });
+    assert_eq!(*seen.borrow(), "a callback panicked: oops");
+}
+
+/// Cancel without a canceller: CancelledError; the producer's one later
+/// callback is swallowed, a second one is an error.
+#[test]
+fn cancel_without_canceller() {
+    let d: Deferred<u8> = Deferred::new();
+    let producer = d.clone();
+    let seen = Rc::new(RefCell::new(None));
+    let s = seen.clone();
+    d.clone()
+        .consume(move |r| *s.borrow_mut() = Some(r.unwrap_err()));
+    d.cancel();
+    assert!(seen.borrow().as_ref().unwrap().is::<CancelledError>());
+    assert_eq!(producer.callback(1), Ok(()));
+    assert_eq!(producer.callback(2), Err(AlreadyCalledError));
+}
+
+/// A canceller that fires the Deferred itself decides the result; one that
+/// doesn't gets CancelledError, and then a later callback is an error.
+#[test]
+fn cancel_with_canceller() {
+    let d: Deferred<u8> =
+        Deferred::with_canceller(|d| d.errback(Failure::msg("stopped by canceller")).unwrap());
+    d.cancel();
+    let text = Rc::new(RefCell::new(String::new()));
+    let t = text.clone();
+    d.clone()
+        .consume(move |r| *t.borrow_mut() = r.unwrap_err().to_string());
+    assert_eq!(*text.borrow(), "stopped by canceller");
+
+    let called = Rc::new(RefCell::new(false));
+    let c = called.clone();
+    let d: Deferred<u8> = Deferred::with_canceller(move |_| *c.borrow_mut() = true);
+    let producer = d.clone();
+    d.cancel();
+    assert!(*called.borrow());
+    assert_eq!(producer.callback(1), Err(AlreadyCalledError));
+    d.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+}
+
+/// Cancelling a fired Deferred that waits on another cancels that one;
+/// cancelling a fired Deferred otherwise does nothing.
+#[test]
+fn cancel_forwards_to_the_awaited_deferred() {
+    let inner_cancelled = Rc::new(RefCell::new(false));
+    let c = inner_cancelled.clone();
+    let inner: Deferred<u8> = Deferred::with_canceller(move |_| *c.borrow_mut() = true);
+    let outer: Deferred<u8> = Deferred::new();
+    let i2 = inner.clone();
+    let tail = outer.clone().add_callback_deferred(move |_| i2);
+    outer.callback(0).unwrap();
+    assert!(outer.is_paused());
+    outer.cancel();
+    assert!(*inner_cancelled.borrow());
+    tail.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+
+    let done = succeed(3u8);
+    done.cancel();
+    assert_eq!(done.peek(), Some(true));
+}
+
+/// A callback returning its own Deferred is reported, not a hang.
+#[test]
+fn returning_self_is_a_failure() {
+    let d: Deferred<u8> = Deferred::new();
+    let me = d.clone();
+    let d2 = d.clone().add_callback_deferred(move |_| me);
+    d.callback(1).unwrap();
+    d2.consume(|r| assert!(r.unwrap_err().is::<ReturnedSelfError>()));
+}
+
+/// A stale handle of the old type meets a typed failure, not a panic.
+#[test]
+fn stale_handle_gets_a_type_failure() {
+    let d: Deferred<u8> = Deferred::new();
+    let stale = d.clone();
+    let fire = d.clone();
+    let _strings = d.add_callback(|n| n.to_string());
+    let seen = Rc::new(RefCell::new(false));
+    let s = seen.clone();
+    stale.consume(move |r| *s.borrow_mut() = r.unwrap_err().is::<ResultTypeError>());
+    fire.callback(1).unwrap();
+    assert!(*seen.borrow());
+}
+
+/// add_both sees both outcomes; chain_deferred hands the result on.
+#[test]
+fn add_both_and_chain_deferred() {
+    let target: Deferred<String> = Deferred::new();
+    fail::<u8>(Failure::msg("e"))
+        .add_both(|r| Ok(format!("{:?}", r.map_err(|f| f.to_string()))))
+        .chain_deferred(&target);
+    target.consume(|r| assert_eq!(r.unwrap(), "Err(\"e\")"));
+}
+
+/// A completion converts into a Deferred.
+#[test]
+fn from_completion() {
+    let c = crate::Completion::new();
+    let d = Deferred::from_completion(&c);
+    assert!(!d.is_called());
+    c.complete();
+    assert_eq!(d.peek(), Some(true));
+}

@@ -1,0 +1,299 @@
+//! Endpoints: where to listen and where to connect, as values and as strings.
+//!
+//! A [`ServerEndpoint`] listens with a factory; a [`ClientEndpoint`]
+//! connects with one. Code that takes an endpoint instead of a host and port
+//! lets its caller choose the transport (TCP, IPv6, later TLS and UNIX
+//! sockets) and lets tests hand it anything (reference §6).
+//!
+//! * [`TcpServerEndpoint`] (`tcp:8000`, `tcp6:8000`);
+//! * [`TcpClientEndpoint`] (`tcp:host=example.org:port=80`): one connection,
+//!   a host name resolved to its first IPv4 address;
+//! * [`HostnameEndpoint`]: resolves a name to all its addresses and races
+//!   them Happy-Eyeballs style;
+//! * [`connect_protocol`]: connect with a protocol value rather than a factory;
+//! * [`server_from_string`] / [`client_from_string`]: Twisted's description
+//!   grammar (see [`parse`] and [`spec`]).
+//!
+//! Results come back as [`Deferred`]s: `listen` fires with the
+//! [`ListeningPort`] or fails with a [`ListenError`](crate::ListenError);
+//! `connect` fires with a [`Connected`] handle (the protocol and its
+//! transport) after the protocol's `connection_made` ran, or fails with a
+//! [`ConnectError`](crate::ConnectError): refused, timed out, DNS lookup,
+//! [`NoProtocol`](crate::ConnectError::NoProtocol) when the factory
+//! declines, [`Cancelled`](crate::ConnectError::Cancelled) when the
+//! Deferred is cancelled while connecting (which stops the attempt).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use gyre::endpoint::{connect_protocol, TcpClientEndpoint};
+//! use gyre::{Protocol, Reactor, Transport};
+//!
+//! #[derive(Default)]
+//! struct Greeter { transport: Option<Transport> }
+//!
+//! impl Protocol for Greeter {
+//!     fn connection_made(&mut self, t: &Transport) { self.transport = Some(t.clone()) }
+//! }
+//!
+//! let reactor = Reactor::new()?;
+//! let endpoint = TcpClientEndpoint::new(&reactor, "localhost", 1234);
+//! connect_protocol(&endpoint, Greeter::default()).add_callback(|p| {
+//!     p.transport().write(b"MESSAGE Hello\n");
+//! });
+//! reactor.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Where things are: `client.rs` (the connection race behind both client
+//! endpoints), `server.rs`, `resolver.rs` (name resolution off the reactor
+//! thread), `strings.rs` (the type registry), `parse.rs` and `spec.rs`
+//! (the pure grammar). Tests: `tests/endpoints.rs` and the bottom of each file.
+
+mod client;
+pub mod parse;
+mod resolver;
+mod server;
+pub mod spec;
+mod strings;
+
+use std::cell::{Ref, RefCell, RefMut};
+use std::fmt;
+use std::rc::Rc;
+
+use crate::address::Address;
+use crate::deferred::Deferred;
+use crate::error::{ConnectError, Reason};
+use crate::factory::{AnyFactory, Factory, Shared};
+use crate::protocol::Protocol;
+use crate::tcp::ListeningPort;
+use crate::transport::Transport;
+
+pub use client::{HostnameEndpoint, TcpClientEndpoint};
+pub use resolver::{Resolver, ThreadResolver};
+pub use server::TcpServerEndpoint;
+pub use spec::EndpointError;
+pub use strings::{client_from_string, server_from_string};
+
+/// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
+///
+/// Object-safe: the typed entry point is [`ServerEndpointExt::listen`].
+pub trait ServerEndpoint: fmt::Display {
+    /// Starts listening with `factory`. Fires with the port, or fails with
+    /// a [`ListenError`](crate::ListenError) (never panics, never returns
+    /// the error synchronously).
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort>;
+}
+
+/// Somewhere to connect to (Twisted's `IStreamClientEndpoint`).
+///
+/// Object-safe: the typed entry points are [`ClientEndpointExt::connect`]
+/// and [`connect_protocol`].
+pub trait ClientEndpoint: fmt::Display {
+    /// Connects and runs a protocol from `factory` on the connection.
+    ///
+    /// The factory is started when the attempt begins and stopped when the
+    /// attempt fails or the connection ends. Fires with the transport after
+    /// the protocol's `connection_made`; fails with a
+    /// [`ConnectError`](crate::ConnectError). Cancelling it while connecting
+    /// stops the attempt and fails it with
+    /// [`ConnectError::Cancelled`](crate::ConnectError::Cancelled).
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport>;
+}
+
+/// The typed form of [`ServerEndpoint::listen_any`], for every server endpoint.
+pub trait ServerEndpointExt: ServerEndpoint {
+    /// Listens with `factory` (pass a [`Shared`] clone to share one factory
+    /// between ports).
+    fn listen<F: Factory>(&self, factory: impl Into<Shared<F>>) -> Deferred<ListeningPort> {
+        self.listen_any(AnyFactory::new(factory))
+    }
+}
+
+impl<E: ServerEndpoint + ?Sized> ServerEndpointExt for E {}
+
+/// The typed form of [`ClientEndpoint::connect_any`], for every client endpoint.
+pub trait ClientEndpointExt: ClientEndpoint {
+    /// Connects with `factory`; fires with the protocol it built (shared
+    /// with the connection) and its transport.
+    fn connect<F: Factory>(
+        &self,
+        factory: impl Into<Shared<F>>,
+    ) -> Deferred<Connected<F::Protocol>> {
+        let user: Shared<F> = factory.into();
+        let built = Rc::new(RefCell::new(None));
+        let typed = Typed {
+            user,
+            built: built.clone(),
+        };
+        self.connect_any(AnyFactory::new(typed))
+            .and_then(move |transport| match built.borrow_mut().take() {
+                Some(protocol) => Ok(Connected {
+                    protocol,
+                    transport,
+                }),
+                None => Err(ConnectError::NoProtocol.into()),
+            })
+    }
+}
+
+impl<E: ClientEndpoint + ?Sized> ClientEndpointExt for E {}
+
+/// Connects `endpoint` and runs `protocol` on the connection (Twisted's
+/// `connectProtocol`). Fires with the [`Connected`] protocol after its
+/// `connection_made` ran.
+///
+/// The one-shot factory behind it is named in the log like any other
+/// (`Starting factory <gyre::endpoint::OneShotFactory<…> object at 0x…>`).
+pub fn connect_protocol<P: Protocol, E: ClientEndpoint + ?Sized>(
+    endpoint: &E,
+    protocol: P,
+) -> Deferred<Connected<P>> {
+    endpoint.connect(OneShotFactory {
+        protocol: RefCell::new(Some(protocol)),
+    })
+}
+
+/// The factory behind [`connect_protocol`]: hands out its one protocol once.
+pub struct OneShotFactory<P> {
+    protocol: RefCell<Option<P>>,
+}
+
+impl<P: Protocol> Factory for OneShotFactory<P> {
+    type Protocol = P;
+
+    fn build_protocol(&self, _addr: &Address) -> Option<P> {
+        self.protocol.borrow_mut().take()
+    }
+}
+
+impl<P> fmt::Debug for OneShotFactory<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OneShotFactory")
+    }
+}
+
+/// A protocol connected through an endpoint, with its transport.
+///
+/// The protocol is shared with the connection (which calls it for every
+/// event), so it is reached through [`protocol`](Self::protocol), a
+/// `RefCell` borrow: do not hold the borrow across a call that could make
+/// the reactor call the protocol (none of the transport's methods do).
+pub struct Connected<P> {
+    protocol: Rc<RefCell<P>>,
+    transport: Transport,
+}
+
+impl<P> Connected<P> {
+    /// The protocol, mutably.
+    pub fn protocol(&self) -> RefMut<'_, P> {
+        self.protocol.borrow_mut()
+    }
+
+    /// The protocol, shared.
+    pub fn borrow(&self) -> Ref<'_, P> {
+        self.protocol.borrow()
+    }
+
+    /// The connection's transport.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The shared protocol cell itself, to keep in timers and other objects.
+    pub fn shared(&self) -> Rc<RefCell<P>> {
+        self.protocol.clone()
+    }
+}
+
+impl<P> Clone for Connected<P> {
+    fn clone(&self) -> Self {
+        Connected {
+            protocol: self.protocol.clone(),
+            transport: self.transport.clone(),
+        }
+    }
+}
+
+impl<P: 'static> fmt::Debug for Connected<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Connected<{}>({})",
+            crate::log::short_type_name::<P>(),
+            self.transport.peer()
+        )
+    }
+}
+
+/// A protocol in a shared cell, driven by the connection.
+pub struct SharedProtocol<P>(pub Rc<RefCell<P>>);
+
+impl<P: Protocol> Protocol for SharedProtocol<P> {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.0.borrow_mut().connection_made(transport)
+    }
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        self.0.borrow_mut().data_received(transport, data)
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        self.0.borrow_mut().connection_lost(reason)
+    }
+    fn half_closeable(&self) -> bool {
+        self.0.borrow().half_closeable()
+    }
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        self.0.borrow_mut().read_connection_lost(transport)
+    }
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        self.0.borrow_mut().write_connection_lost(transport)
+    }
+    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
+        self.0.borrow().log_prefix()
+    }
+}
+
+impl<P: 'static> fmt::Debug for SharedProtocol<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SharedProtocol<{}>", crate::log::short_type_name::<P>())
+    }
+}
+
+/// Where [`Typed`] leaves the protocol it built.
+type BuiltSlot<P> = Rc<RefCell<Option<Rc<RefCell<P>>>>>;
+
+/// The typed factory behind [`ClientEndpointExt::connect`]: builds with the
+/// user's factory and keeps a handle to what it built.
+struct Typed<F: Factory> {
+    user: Shared<F>,
+    built: BuiltSlot<F::Protocol>,
+}
+
+impl<F: Factory> Factory for Typed<F> {
+    type Protocol = SharedProtocol<F::Protocol>;
+
+    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
+        let protocol = Rc::new(RefCell::new(self.user.build_protocol(addr)?));
+        *self.built.borrow_mut() = Some(protocol.clone());
+        Some(SharedProtocol(protocol))
+    }
+
+    fn start_factory(&self) {
+        self.user.do_start()
+    }
+
+    fn stop_factory(&self) {
+        self.user.do_stop()
+    }
+
+    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
+        self.user.log_prefix()
+    }
+
+    fn noisy(&self) -> bool {
+        false
+    }
+
+    fn qualified_name(&self) -> std::borrow::Cow<'static, str> {
+        self.user.qualified_name()
+    }
+}

@@ -1,0 +1,110 @@
+//! [`TcpServerEndpoint`]: listen on a TCP port (IPv4 or IPv6).
+
+use std::fmt;
+
+use super::ServerEndpoint;
+use super::parse::quote_string_argument;
+use crate::deferred::{Deferred, fail, succeed};
+use crate::factory::AnyFactory;
+use crate::reactor::Reactor;
+use crate::tcp::{ListeningPort, TcpListenOptions, TcpReactor};
+
+/// A TCP server endpoint (Twisted's `TCP4ServerEndpoint` and
+/// `TCP6ServerEndpoint`): a port, a backlog (default 50) and an interface
+/// (default: every IPv4 address, or `::` for [`ipv6`](Self::ipv6)).
+///
+/// Its string form is `tcp:<port>[:interface=<ip>][:backlog=<n>]` or
+/// `tcp6:<port>[:interface=<ip>][:backlog=<n>]`.
+#[derive(Clone)]
+pub struct TcpServerEndpoint<R: TcpReactor + Clone + 'static = Reactor> {
+    reactor: R,
+    port: u16,
+    options: TcpListenOptions,
+    ipv6: bool,
+}
+
+impl<R: TcpReactor + Clone + 'static> TcpServerEndpoint<R> {
+    /// Port `port` on every IPv4 interface (0: a free port).
+    pub fn new(reactor: &R, port: u16) -> Self {
+        TcpServerEndpoint {
+            reactor: reactor.clone(),
+            port,
+            options: TcpListenOptions::default(),
+            ipv6: false,
+        }
+    }
+
+    /// Port `port` on every IPv6 interface (`::`).
+    pub fn ipv6(reactor: &R, port: u16) -> Self {
+        let mut e = TcpServerEndpoint::new(reactor, port);
+        e.options.interface = "::".to_string();
+        e.ipv6 = true;
+        e
+    }
+
+    /// Listens on `interface` only (an IP literal).
+    pub fn with_interface(mut self, interface: &str) -> Self {
+        self.options.interface = interface.to_string();
+        self
+    }
+
+    /// Sets the listen backlog.
+    pub fn with_backlog(mut self, backlog: u32) -> Self {
+        self.options.backlog = backlog;
+        self
+    }
+
+    /// Sets `SO_REUSEPORT` (several reactors on one port).
+    pub fn with_reuse_port(mut self, reuse: bool) -> Self {
+        self.options.reuse_port = reuse;
+        self
+    }
+
+    /// The port asked for.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Backlog, interface and `reuse_port`.
+    pub fn options(&self) -> &TcpListenOptions {
+        &self.options
+    }
+}
+
+impl<R: TcpReactor + Clone + 'static> ServerEndpoint for TcpServerEndpoint<R> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        match self
+            .reactor
+            .listen_tcp_with(self.port, factory, self.options.clone())
+        {
+            Ok(port) => succeed(port),
+            Err(e) => fail(e),
+        }
+    }
+}
+
+/// The description form: `tcp:8000:interface=127.0.0.1` (backlog when not 50).
+impl<R: TcpReactor + Clone + 'static> fmt::Display for TcpServerEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.ipv6 { "tcp6" } else { "tcp" };
+        write!(f, "{kind}:{}", self.port)?;
+        let default_iface = if self.ipv6 { "::" } else { "" };
+        if self.options.interface != default_iface {
+            write!(
+                f,
+                ":interface={}",
+                quote_string_argument(&self.options.interface)
+            )?;
+        }
+        if self.options.backlog != 50 {
+            write!(f, ":backlog={}", self.options.backlog)?;
+        }
+        Ok(())
+    }
+}
+
+impl<R: TcpReactor + Clone + 'static> fmt::Debug for TcpServerEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TcpServerEndpoint({self})")
+    }
+}
