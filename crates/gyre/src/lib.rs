@@ -30,6 +30,7 @@
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`;
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports and outgoing connections;
+//! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping;
@@ -38,6 +39,7 @@
 //! Logging goes through the [`log`](::log) facade; gyre installs no logger.
 
 pub mod address;
+pub mod client;
 pub mod completion;
 pub mod connector;
 pub mod deferred;
@@ -53,6 +55,7 @@ pub mod time;
 pub mod transport;
 
 pub use address::Address;
+pub use client::{Reconnecting, ReconnectingClientFactory};
 pub use completion::Completion;
 pub use connector::{Connector, ConnectorState, Destination};
 pub use deferred::{Deferred, Failure};

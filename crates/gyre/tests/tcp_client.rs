@@ -17,7 +17,7 @@ use gyre::{
     Address, ClientFactory, ConnectError, Connector, ConnectorError, ConnectorState, Factory,
     Protocol, Reactor, Reason, Shared, TcpConnectOptions, Transport, for_protocol,
 };
-use util::{Events, assert_in_order, loopback, run_for};
+use util::{Events, Saturated, assert_in_order, loopback, run_for};
 
 const LIMIT: Duration = Duration::from_secs(5);
 
@@ -256,39 +256,6 @@ fn refused_connection_fails_with_refused() {
         ]
     );
     assert!(factory.built.borrow().is_empty());
-}
-
-/// A listening socket that never accepts, with its accept queue full, so
-/// that further connects hang (the kernel drops their SYNs).
-struct Saturated {
-    addr: SocketAddr,
-    _sockets: Vec<socket2::Socket>,
-}
-
-impl Saturated {
-    fn new() -> Saturated {
-        use socket2::{Domain, Socket, Type};
-        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        listener
-            .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-            .unwrap();
-        listener.listen(0).unwrap();
-        let addr = listener.local_addr().unwrap().as_socket().unwrap();
-        let mut sockets = vec![listener];
-        // Fill the accept queue until a connect no longer completes.
-        for _ in 0..16 {
-            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-            let outcome = s.connect_timeout(&addr.into(), Duration::from_millis(200));
-            sockets.push(s);
-            if outcome.is_err() {
-                return Saturated {
-                    addr,
-                    _sockets: sockets,
-                };
-            }
-        }
-        panic!("the backlog never filled");
-    }
 }
 
 /// Against a saturated backlog that never accepts, a 0.5 s timeout fails the attempt

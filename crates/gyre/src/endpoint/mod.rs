@@ -72,7 +72,10 @@ pub use client::{HostnameEndpoint, TcpClientEndpoint};
 pub use resolver::{Resolver, ThreadResolver};
 pub use server::TcpServerEndpoint;
 pub use spec::EndpointError;
-pub use strings::{client_from_string, server_from_string};
+pub use strings::{
+    ClientParser, ServerParser, client_from_string, register_client_type, register_server_type,
+    server_from_string,
+};
 
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
 ///

@@ -1,17 +1,206 @@
-//! Placeholder.
-use super::{ClientEndpoint, EndpointError, ServerEndpoint};
+//! Endpoints from description strings, and the registry of endpoint types.
+//!
+//! [`server_from_string`] and [`client_from_string`] split a description
+//! with the pure grammar ([`parse`](super::parse)), look its type up, and let
+//! that type's parser build the endpoint. The built-in types are `tcp` and
+//! `tcp6`; [`register_server_type`] and [`register_client_type`] add more
+//! (later gyre layers add `ssl`, `tls` and `unix` this way, and so can an
+//! application). Server types match Twisted's rules: `tcp` is lower-case
+//! only, other types ignore case; client types always ignore case.
+
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use super::client::{HostnameEndpoint, TcpClientEndpoint};
+use super::parse::{Parsed, parse};
+use super::server::TcpServerEndpoint;
+use super::spec::{self, EndpointError, TcpClientSpec, TcpServerSpec};
+use super::{ClientEndpoint, ServerEndpoint};
 use crate::reactor::Reactor;
-/// Placeholder.
-pub fn server_from_string(
-    _r: &Reactor,
-    _d: &str,
-) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    Err(EndpointError)
+
+/// Builds a server endpoint from a parsed description (`description` is the
+/// whole string, for error messages).
+pub type ServerParser =
+    fn(&Reactor, &str, &Parsed) -> Result<Box<dyn ServerEndpoint>, EndpointError>;
+
+/// Builds a client endpoint from a parsed description.
+pub type ClientParser =
+    fn(&Reactor, &str, &Parsed) -> Result<Box<dyn ClientEndpoint>, EndpointError>;
+
+#[derive(Default)]
+struct Registry {
+    servers: HashMap<String, ServerParser>,
+    clients: HashMap<String, ClientParser>,
 }
-/// Placeholder.
+
+fn registry() -> &'static RwLock<Registry> {
+    static REGISTRY: OnceLock<RwLock<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let mut r = Registry::default();
+        r.servers.insert("tcp".into(), tcp_server);
+        r.servers.insert("tcp6".into(), tcp6_server);
+        r.clients.insert("tcp".into(), tcp_client);
+        r.clients.insert("tcp6".into(), tcp6_client);
+        RwLock::new(r)
+    })
+}
+
+/// Adds (or replaces) a server endpoint type. Names are matched ignoring
+/// case, except the built-in `tcp`, which must be lower-case (as in Twisted).
+pub fn register_server_type(name: &str, parser: ServerParser) {
+    registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .servers
+        .insert(name.to_lowercase(), parser);
+}
+
+/// Adds (or replaces) a client endpoint type; names are matched ignoring case.
+pub fn register_client_type(name: &str, parser: ClientParser) {
+    registry()
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .clients
+        .insert(spec::client_type_key(name), parser);
+}
+
+fn type_of(description: &str, parsed: &Parsed) -> Result<String, EndpointError> {
+    match parsed.kind() {
+        "" => Err(EndpointError::MissingType {
+            description: description.to_string(),
+        }),
+        kind => Ok(kind.to_string()),
+    }
+}
+
+/// A server endpoint from its description (Twisted's `serverFromString`):
+/// `tcp:8000`, `tcp:8000:interface=127.0.0.1:backlog=10`, `tcp6:8000`.
+///
+/// ```
+/// use gyre::endpoint::server_from_string;
+///
+/// let reactor = gyre::Reactor::new().unwrap();
+/// let e = server_from_string(&reactor, "tcp:8000:interface=127.0.0.1").unwrap();
+/// assert_eq!(e.to_string(), "tcp:8000:interface=127.0.0.1");
+/// let err = server_from_string(&reactor, "foo:80").err().unwrap();
+/// assert!(err.to_string().contains("Unknown endpoint type: 'foo'"), "{err}");
+/// ```
+pub fn server_from_string(
+    reactor: &Reactor,
+    description: &str,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let parsed = parse(description)?;
+    let kind = type_of(description, &parsed)?;
+    let key = match spec::server_type_key(&kind) {
+        Some(builtin) => builtin.to_string(),
+        // `TCP` is not `tcp` for servers; every other name ignores case.
+        None if kind.eq_ignore_ascii_case("tcp") => String::new(),
+        None => kind.to_lowercase(),
+    };
+    let parser = registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .servers
+        .get(&key)
+        .copied();
+    match parser {
+        Some(p) => p(reactor, description, &parsed),
+        None => Err(EndpointError::UnknownType {
+            description: description.to_string(),
+            kind,
+        }),
+    }
+}
+
+/// A client endpoint from its description (Twisted's `clientFromString`):
+/// `tcp:host=example.org:port=80`, `tcp:127.0.0.1:8000`, `TCP:localhost:80`,
+/// `tcp6:host=\:\:1:port=80`.
+///
+/// ```
+/// use gyre::endpoint::client_from_string;
+///
+/// let reactor = gyre::Reactor::new().unwrap();
+/// let e = client_from_string(&reactor, "TCP:localhost:80:timeout=5").unwrap();
+/// assert_eq!(e.to_string(), "tcp:host=localhost:port=80:timeout=5");
+/// let err = client_from_string(&reactor, "tcp:localhost").err().unwrap();
+/// assert!(err.to_string().contains("missing parameter 'port'"), "{err}");
+/// ```
 pub fn client_from_string(
-    _r: &Reactor,
-    _d: &str,
+    reactor: &Reactor,
+    description: &str,
 ) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
-    Err(EndpointError)
+    let parsed = parse(description)?;
+    let kind = type_of(description, &parsed)?;
+    let parser = registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clients
+        .get(&spec::client_type_key(&kind))
+        .copied();
+    match parser {
+        Some(p) => p(reactor, description, &parsed),
+        None => Err(EndpointError::UnknownType {
+            description: description.to_string(),
+            kind,
+        }),
+    }
+}
+
+fn server_endpoint(reactor: &Reactor, spec: TcpServerSpec) -> Box<dyn ServerEndpoint> {
+    let base = if spec.ipv6 {
+        TcpServerEndpoint::ipv6(reactor, spec.port)
+    } else {
+        TcpServerEndpoint::new(reactor, spec.port)
+    };
+    Box::new(
+        base.with_interface(&spec.interface)
+            .with_backlog(spec.backlog),
+    )
+}
+
+fn tcp_server(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let spec = TcpServerSpec::from_parsed(description, parsed, false)?;
+    Ok(server_endpoint(reactor, spec))
+}
+
+fn tcp6_server(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let spec = TcpServerSpec::from_parsed(description, parsed, true)?;
+    Ok(server_endpoint(reactor, spec))
+}
+
+fn tcp_client(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+    let spec = TcpClientSpec::from_parsed(description, parsed, false)?;
+    let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
+    Ok(Box::new(
+        TcpClientEndpoint::new(reactor, &spec.host, spec.port)
+            .with_timeout(spec.timeout)
+            .with_bind_address(bind),
+    ))
+}
+
+fn tcp6_client(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+    let spec = TcpClientSpec::from_parsed(description, parsed, true)?;
+    let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
+    Ok(Box::new(
+        HostnameEndpoint::new(reactor, &spec.host, spec.port)
+            .ipv6_only()
+            .with_timeout(spec.timeout)
+            .with_bind_address(bind),
+    ))
 }

@@ -185,6 +185,9 @@ impl TcpConnector {
             return;
         };
         let addr = Address::tcp(peer);
+        // Connected from here on, as in Twisted: `stop_connecting` from
+        // inside `build_protocol` is NotConnecting, not a phantom failure.
+        self.state.set(ConnectorState::Connected);
         let built = guarded(|| self.factory.build(&addr));
         let protocol = match built {
             Ok(Some(p)) => p,
@@ -208,7 +211,6 @@ impl TcpConnector {
                 return;
             }
         };
-        self.state.set(ConnectorState::Connected);
         let conn = Connection::connected(&reactor, stream, peer, token, self.clone(), protocol);
         *self.connection.borrow_mut() = Some(conn.clone());
         // Twisted logs a client's connectionMade as `[Uninitialized]`; gyre

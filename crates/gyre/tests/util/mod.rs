@@ -265,3 +265,41 @@ pub fn fill_kernel(transport: &gyre::Transport) -> usize {
     }
     written
 }
+
+/// A listening socket that never accepts, with its accept queue full, so
+/// that further connects hang (the kernel drops their SYNs).
+pub struct Saturated {
+    pub addr: std::net::SocketAddr,
+    _sockets: Vec<socket2::Socket>,
+}
+
+impl Saturated {
+    pub fn new() -> Saturated {
+        use socket2::{Domain, Socket, Type};
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        listener
+            .bind(
+                &"127.0.0.1:0"
+                    .parse::<std::net::SocketAddr>()
+                    .unwrap()
+                    .into(),
+            )
+            .unwrap();
+        listener.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        let mut sockets = vec![listener];
+        // Fill the accept queue until a connect no longer completes.
+        for _ in 0..16 {
+            let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+            let outcome = s.connect_timeout(&addr.into(), Duration::from_millis(200));
+            sockets.push(s);
+            if outcome.is_err() {
+                return Saturated {
+                    addr,
+                    _sockets: sockets,
+                };
+            }
+        }
+        panic!("the backlog never filled");
+    }
+}

@@ -1,0 +1,16 @@
+//! Client-side helpers that sit on top of `connect_tcp` and its
+//! [`ClientFactory`](crate::ClientFactory) callbacks.
+//!
+//! * [`ReconnectingClientFactory`]: Twisted's reconnection policy with
+//!   exponential back-off and jitter, as a value your factory embeds and
+//!   calls from its own callbacks;
+//! * [`Reconnecting`]: a ready-made factory that wraps yours and applies the
+//!   policy after each of your callbacks, for factories with no reconnection
+//!   logic of their own.
+//!
+//! Reconnection log lines use the target `gyre::client`.
+
+mod jitter;
+mod reconnecting;
+
+pub use reconnecting::{NoConnectorError, Reconnecting, ReconnectingClientFactory};
