@@ -4,13 +4,17 @@
 //! * [`ReconnectingClientFactory`]: Twisted's reconnection policy with
 //!   exponential back-off and jitter, as a value your factory embeds and
 //!   calls from its own callbacks;
+//! * [`ClientCreator`]: Twisted's older one-shot API (connect a protocol
+//!   built by a closure, get a Deferred);
 //! * [`Reconnecting`]: a ready-made factory that wraps yours and applies the
 //!   policy after each of your callbacks, for factories with no reconnection
 //!   logic of their own.
 //!
 //! Reconnection log lines use the target `gyre::client`.
 
+mod creator;
 mod jitter;
 mod reconnecting;
 
+pub use creator::ClientCreator;
 pub use reconnecting::{NoConnectorError, Reconnecting, ReconnectingClientFactory};

@@ -1,0 +1,73 @@
+//! The seeds' `Greeter` (seed 004, "Simple, single-use clients"; seed 000):
+//! connect with an endpoint and `connect_protocol`, then send a message at
+//! once, another a second later, and hang up after two seconds.
+//!
+//! Run a server first (`cargo run --example echo_server -- 1234`), then
+//! `cargo run --example greeter [HOST [PORT]]` (default localhost 1234).
+//! Unlike the Python original, the reactor stops when the connection ends,
+//! so the program exits.
+
+use std::time::Duration;
+
+use gyre::endpoint::{Connected, TcpClientEndpoint, connect_protocol};
+use gyre::{Protocol, Reactor, Reason, Transport};
+
+struct Greeter {
+    transport: Option<Transport>,
+    reactor: Reactor,
+}
+
+impl Greeter {
+    fn send_message(&self, msg: &str) {
+        if let Some(t) = &self.transport {
+            t.write(format!("MESSAGE {msg}\n").as_bytes());
+        }
+    }
+}
+
+impl Protocol for Greeter {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+    }
+
+    fn data_received(&mut self, _transport: &Transport, data: &[u8]) {
+        print!("{}", String::from_utf8_lossy(data));
+    }
+
+    fn connection_lost(&mut self, _reason: Reason) {
+        let _ = self.reactor.stop();
+    }
+}
+
+fn got_protocol(reactor: &Reactor, p: Connected<Greeter>) {
+    p.protocol().send_message("Hello");
+    let later = p.clone();
+    reactor.call_later(Duration::from_secs(1), move || {
+        later.protocol().send_message("This is sent in a second")
+    });
+    let transport = p.transport().clone();
+    reactor.call_later(Duration::from_secs(2), move || transport.lose_connection());
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let host = args.next().unwrap_or_else(|| "localhost".into());
+    let port = args.next().map_or(Ok(1234), |p| p.parse())?;
+    let reactor = Reactor::new()?;
+
+    let point = TcpClientEndpoint::new(&reactor, &host, port);
+    let greeter = Greeter {
+        transport: None,
+        reactor: reactor.clone(),
+    };
+    let (r, r2) = (reactor.clone(), reactor.clone());
+    connect_protocol(&point, greeter)
+        .add_callback(move |p| got_protocol(&r, p))
+        .add_errback(move |failure| {
+            eprintln!("Connection failed: {failure}");
+            let _ = r2.stop();
+            Ok(())
+        });
+    reactor.run()?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! Seed 004's reconnecting echo client: `EchoClientFactory` embeds Twisted's
+//! `ReconnectingClientFactory` policy, resets its delay when a connection is
+//! made, and hands every loss and failure to it, which reconnects with
+//! exponential back-off (first wait about e seconds, then e², … up to an
+//! hour, each with a little random jitter).
+//!
+//! To see something happen, each connection sends one line and hangs up
+//! when the echo is back, so the client keeps reconnecting. Start and stop
+//! `cargo run --example echo_server` while it runs to see the back-off.
+//! Run: `cargo run --example reconnecting_echo_client [HOST [PORT]]`
+//! (default localhost 9000); Ctrl-C to stop.
+
+use std::io::Write;
+use std::rc::Rc;
+
+use gyre::{
+    Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
+    ReconnectingClientFactory, Transport,
+};
+
+struct Echo;
+
+impl Protocol for Echo {
+    fn connection_made(&mut self, transport: &Transport) {
+        transport.write(b"hello again\n");
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        let mut out = std::io::stdout();
+        let _ = out.write_all(data);
+        let _ = out.flush();
+        transport.lose_connection();
+    }
+}
+
+struct EchoClientFactory {
+    reconnect: ReconnectingClientFactory,
+}
+
+impl Factory for EchoClientFactory {
+    type Protocol = Echo;
+
+    fn build_protocol(&self, _addr: &Address) -> Option<Echo> {
+        println!("Connected.");
+        println!("Resetting reconnection delay.");
+        self.reconnect.reset_delay();
+        Some(Echo)
+    }
+}
+
+impl ClientFactory for EchoClientFactory {
+    fn started_connecting(&self, _connector: &Connector) {
+        println!("Started to connect.");
+    }
+
+    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
+        println!("Lost connection.  Reason: {reason}");
+        self.reconnect.client_connection_lost(connector, reason);
+    }
+
+    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
+        println!("Connection failed. Reason: {reason}");
+        self.reconnect.client_connection_failed(connector, reason);
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let host = args.next().unwrap_or_else(|| "localhost".into());
+    let port = args.next().map_or(Ok(9000), |p| p.parse())?;
+    let reactor = Reactor::new()?;
+    let factory = EchoClientFactory {
+        reconnect: ReconnectingClientFactory::new(Rc::new(reactor.clone())),
+    };
+    reactor.connect_tcp(&host, port, factory);
+    reactor.run()?;
+    Ok(())
+}
