@@ -185,7 +185,7 @@ fn unhandled_failure_is_logged_on_drop() {
 
     {
         let d: Deferred<u8> = Deferred::new();
-        let _ = d.clone().add_errback(|_| Ok(0));
+        drop(d.clone().add_errback(|_| Ok(0)));
         d.errback(Failure::msg("handled")).unwrap();
     }
     assert!(take_logs().is_empty());
