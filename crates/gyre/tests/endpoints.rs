@@ -481,7 +481,10 @@ fn connection_lost_reaches_the_protocol() {
     let lost = Rc::new(RefCell::new(None));
     let endpoint: Box<dyn ClientEndpoint> =
         Box::new(TcpClientEndpoint::new(&reactor, "127.0.0.1", port));
-    drop(connect_protocol(&*endpoint, Quit(lost.clone(), reactor.clone())));
+    drop(connect_protocol(
+        &*endpoint,
+        Quit(lost.clone(), reactor.clone()),
+    ));
     run_for(&reactor, LIMIT);
     assert!(lost.borrow().as_ref().unwrap().is_clean());
 }

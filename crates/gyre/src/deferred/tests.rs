@@ -272,3 +272,145 @@ fn from_completion() {
     c.complete();
     assert_eq!(d.peek(), Some(true));
 }
+
+// ----- helpers (reference §7.4, §8.3) -----
+
+use crate::testing::Clock;
+use std::time::Duration;
+
+/// Empty inputs: all_outcomes and gather fire at once with an empty list;
+/// race fails at once with an empty group.
+#[test]
+fn empty_inputs() {
+    assert_eq!(all_outcomes::<u8>(vec![]).peek(), Some(true));
+    assert_eq!(gather_results::<u8>(vec![]).peek(), Some(true));
+    race::<u8>(vec![]).consume(|r| {
+        assert_eq!(
+            r.unwrap_err()
+                .check::<FailureGroup>()
+                .unwrap()
+                .failures
+                .len(),
+            0
+        )
+    });
+}
+
+/// all_outcomes keeps input order whatever the firing order.
+#[test]
+fn all_outcomes_keeps_input_order() {
+    let (a, b, c) = (Deferred::new(), Deferred::new(), Deferred::new());
+    let all = all_outcomes(vec![a.clone(), b.clone(), c.clone()]);
+    c.callback(3).unwrap();
+    a.errback(Failure::msg("a")).unwrap();
+    assert!(!all.is_called());
+    b.callback(2).unwrap();
+    all.consume(|r| {
+        let v = r.unwrap();
+        assert_eq!(v[0].as_ref().unwrap_err().to_string(), "a");
+        assert_eq!(*v[1].as_ref().unwrap(), 2);
+        assert_eq!(*v[2].as_ref().unwrap(), 3);
+    });
+}
+
+/// gather_results: values in input order; cancelling it cancels pending members.
+#[test]
+fn gather_orders_values_and_cancels_members() {
+    let (a, b) = (Deferred::new(), Deferred::new());
+    let all = gather_results(vec![a.clone(), b.clone()]);
+    b.callback("b").unwrap();
+    a.callback("a").unwrap();
+    all.consume(|r| assert_eq!(r.unwrap(), ["a", "b"]));
+
+    let (c, d) = (Deferred::<u8>::new(), Deferred::<u8>::new());
+    let all = gather_results(vec![c.clone(), d.clone()]);
+    c.callback(1).unwrap();
+    all.cancel();
+    assert!(d.is_called(), "the pending member was cancelled");
+    all.consume(|r| {
+        let f = r.unwrap_err();
+        let first = f.check::<FirstError>().unwrap();
+        assert_eq!(first.index, 1);
+        assert!(first.failure.is::<CancelledError>());
+    });
+}
+
+/// race: the first success wins with its index and the others are cancelled;
+/// all failing gives every failure in input order.
+#[test]
+fn race_first_success_wins() {
+    let (a, b) = (Deferred::<u8>::new(), Deferred::<u8>::new());
+    let r = race(vec![a.clone(), b.clone()]);
+    b.callback(9).unwrap();
+    assert!(a.is_called(), "the loser was cancelled");
+    r.consume(|res| assert_eq!(res.unwrap(), (1, 9)));
+
+    let (c, d) = (Deferred::<u8>::new(), Deferred::<u8>::new());
+    let r = race(vec![c.clone(), d.clone()]);
+    d.errback(Failure::msg("d")).unwrap();
+    c.errback(Failure::msg("c")).unwrap();
+    r.consume(|res| {
+        let f = res.unwrap_err();
+        let g = f.check::<FailureGroup>().unwrap();
+        let texts: Vec<String> = g.failures.iter().map(|f| f.to_string()).collect();
+        assert_eq!(texts, ["c", "d"]);
+    });
+}
+
+/// add_timeout: in time, the timer is cancelled and the result passes; late,
+/// the Deferred is cancelled and the failure is a TimeoutError.
+#[test]
+fn add_timeout_in_time_and_late() {
+    let clock = Clock::new();
+    let d: Deferred<u8> = Deferred::new();
+    let fire = d.clone();
+    let d = d.add_timeout(Duration::from_secs(5), &clock);
+    clock.advance(Duration::from_secs(4));
+    fire.callback(1).unwrap();
+    assert!(
+        clock.pending_calls().is_empty(),
+        "the timeout timer was cancelled"
+    );
+    d.consume(|r| assert_eq!(r.unwrap(), 1));
+
+    let late: Deferred<u8> = Deferred::new();
+    let producer = late.clone();
+    let late = late.add_timeout(Duration::from_secs(5), &clock);
+    clock.advance(Duration::from_secs(5));
+    late.consume(|r| {
+        let f = r.unwrap_err();
+        assert_eq!(
+            f.check::<TimeoutError>().unwrap().timeout,
+            Duration::from_secs(5)
+        );
+    });
+    // The producer's late answer is swallowed once (cancel without canceller).
+    assert_eq!(producer.callback(2), Ok(()));
+}
+
+/// defer_later: not before its time; cancelling cancels the timer.
+#[test]
+fn defer_later_and_cancel() {
+    let clock = Clock::new();
+    let d = defer_later(&clock, Duration::from_secs(1), || 5u8);
+    clock.advance(Duration::from_millis(999));
+    assert!(!d.is_called());
+    let e = defer_later(&clock, Duration::from_secs(3), || 6u8);
+    e.cancel();
+    assert_eq!(clock.pending_calls().len(), 1, "only d's timer is left");
+    e.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+    clock.advance(Duration::from_millis(1));
+    d.consume(|r| assert_eq!(r.unwrap(), 5));
+}
+
+/// A Deferred from defer_later runs its callbacks even if every handle was dropped.
+#[test]
+fn defer_later_keeps_its_deferred_alive() {
+    let clock = Clock::new();
+    let hit = Rc::new(RefCell::new(false));
+    let h = hit.clone();
+    defer_later(&clock, Duration::from_secs(1), || ())
+        .add_callback(move |()| *h.borrow_mut() = true);
+    clock.advance(Duration::from_secs(1));
+    assert!(*hit.borrow());
+}
