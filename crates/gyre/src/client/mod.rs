@@ -6,6 +6,8 @@
 //!   calls from its own callbacks;
 //! * [`ClientCreator`]: Twisted's older one-shot API (connect a protocol
 //!   built by a closure, get a Deferred);
+//! * [`ClientService`]: keeps one connection to an endpoint alive, with
+//!   its own back-off ([`backoff_policy`]);
 //! * [`Reconnecting`]: a ready-made factory that wraps yours and applies the
 //!   policy after each of your callbacks, for factories with no reconnection
 //!   logic of their own.
@@ -15,6 +17,8 @@
 mod creator;
 mod jitter;
 mod reconnecting;
+mod service;
 
 pub use creator::ClientCreator;
 pub use reconnecting::{NoConnectorError, Reconnecting, ReconnectingClientFactory};
+pub use service::{ClientService, backoff_policy, default_backoff_policy};

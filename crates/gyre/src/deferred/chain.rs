@@ -17,7 +17,7 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use super::failure::{
     AlreadyCalledError, CancelledError, Failure, PanicError, ResultTakenError, ReturnedSelfError,
@@ -51,7 +51,9 @@ struct State {
     taken: bool,
     canceller: Option<Box<dyn FnOnce()>>,
     suppress_already_called: bool,
-    waiting_on: Option<Weak<Chain>>,
+    /// The chain a callback returned, held strongly (as Twisted's outer
+    /// Deferred holds the inner one as its result) so cancelling reaches it.
+    waiting_on: Option<Rc<Chain>>,
 }
 
 /// The shared, untyped state of a Deferred.
@@ -121,7 +123,7 @@ impl Chain {
             (st.called, st.canceller.take(), st.waiting_on.clone())
         };
         if called {
-            if let Some(inner) = waiting_on.and_then(|w| w.upgrade()) {
+            if let Some(inner) = waiting_on {
                 inner.cancel();
             }
             return;
@@ -197,7 +199,7 @@ impl Chain {
                     {
                         let mut st = self.state.borrow_mut();
                         st.paused += 1;
-                        st.waiting_on = Some(Rc::downgrade(&inner));
+                        st.waiting_on = Some(inner.clone());
                     }
                     let outer = self.clone();
                     inner.add(Box::new(move |outcome| {

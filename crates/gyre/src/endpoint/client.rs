@@ -49,6 +49,7 @@ struct Race<R: RaceReactor> {
     started: Cell<usize>,
     failed: Cell<usize>,
     won: Cell<bool>,
+    cancelled: Cell<bool>,
     finished: Cell<bool>,
     last_error: RefCell<Option<ConnectError>>,
     timer: RefCell<Option<DelayedCall>>,
@@ -67,10 +68,16 @@ impl<R: RaceReactor> Race<R> {
     ) -> Rc<Race<R>> {
         let race_cell: Rc<RefCell<Option<Rc<Race<R>>>>> = Rc::new(RefCell::new(None));
         let for_cancel = race_cell.clone();
+        // Stop every attempt first, so callbacks on the failed Deferred see
+        // nothing still connecting.
         let deferred = Deferred::with_canceller(move |d: &Deferred<Transport>| {
-            let _ = d.errback(ConnectError::Cancelled { address });
-            if let Some(race) = for_cancel.borrow_mut().take() {
+            let race = for_cancel.borrow_mut().take();
+            if let Some(race) = &race {
+                race.cancelled.set(true);
                 race.stop_all(None);
+            }
+            let _ = d.errback(ConnectError::Cancelled { address });
+            if let Some(race) = race {
                 race.finish();
             }
         });
@@ -86,6 +93,7 @@ impl<R: RaceReactor> Race<R> {
             started: Cell::new(0),
             failed: Cell::new(0),
             won: Cell::new(false),
+            cancelled: Cell::new(false),
             finished: Cell::new(false),
             last_error: RefCell::new(None),
             timer: RefCell::new(None),
@@ -97,7 +105,7 @@ impl<R: RaceReactor> Race<R> {
     }
 
     fn over(&self) -> bool {
-        self.won.get() || self.finished.get() || self.deferred.is_called()
+        self.won.get() || self.cancelled.get() || self.finished.get() || self.deferred.is_called()
     }
 
     /// Adds targets and starts the first attempt.

@@ -18,7 +18,7 @@
 //! [`ListeningPort`] or fails with a [`ListenError`](crate::ListenError);
 //! `connect` fires with a [`Connected`] handle (the protocol and its
 //! transport) after the protocol's `connection_made` ran, or fails with a
-//! [`ConnectError`](crate::ConnectError): refused, timed out, DNS lookup,
+//! [`ConnectError`]: refused, timed out, DNS lookup,
 //! [`NoProtocol`](crate::ConnectError::NoProtocol) when the factory
 //! declines, [`Cancelled`](crate::ConnectError::Cancelled) when the
 //! Deferred is cancelled while connecting (which stops the attempt).
@@ -97,9 +97,9 @@ pub trait ClientEndpoint: fmt::Display {
     /// The factory is started when the attempt begins and stopped when the
     /// attempt fails or the connection ends. Fires with the transport after
     /// the protocol's `connection_made`; fails with a
-    /// [`ConnectError`](crate::ConnectError). Cancelling it while connecting
+    /// [`ConnectError`]. Cancelling it while connecting
     /// stops the attempt and fails it with
-    /// [`ConnectError::Cancelled`](crate::ConnectError::Cancelled).
+    /// [`ConnectError::Cancelled`].
     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport>;
 }
 
@@ -187,6 +187,14 @@ pub struct Connected<P> {
 }
 
 impl<P> Connected<P> {
+    /// Pairs a protocol cell with the transport it runs on.
+    pub(crate) fn new(protocol: Rc<RefCell<P>>, transport: Transport) -> Connected<P> {
+        Connected {
+            protocol,
+            transport,
+        }
+    }
+
     /// The protocol, mutably.
     pub fn protocol(&self) -> RefMut<'_, P> {
         self.protocol.borrow_mut()
