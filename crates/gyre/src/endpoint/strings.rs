@@ -146,16 +146,23 @@ pub fn client_from_string(
     }
 }
 
-fn server_endpoint(reactor: &Reactor, spec: TcpServerSpec) -> Box<dyn ServerEndpoint> {
+/// Builds a `tcp` (`ipv6` false) or `tcp6` server endpoint.
+fn tcp_server_of(
+    ipv6: bool,
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let spec = TcpServerSpec::from_parsed(description, parsed, ipv6)?;
     let base = if spec.ipv6 {
         TcpServerEndpoint::ipv6(reactor, spec.port)
     } else {
         TcpServerEndpoint::new(reactor, spec.port)
     };
-    Box::new(
+    Ok(Box::new(
         base.with_interface(&spec.interface)
             .with_backlog(spec.backlog),
-    )
+    ))
 }
 
 fn tcp_server(
@@ -163,8 +170,7 @@ fn tcp_server(
     description: &str,
     parsed: &Parsed,
 ) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    let spec = TcpServerSpec::from_parsed(description, parsed, false)?;
-    Ok(server_endpoint(reactor, spec))
+    tcp_server_of(false, reactor, description, parsed)
 }
 
 fn tcp6_server(
@@ -172,8 +178,33 @@ fn tcp6_server(
     description: &str,
     parsed: &Parsed,
 ) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    let spec = TcpServerSpec::from_parsed(description, parsed, true)?;
-    Ok(server_endpoint(reactor, spec))
+    tcp_server_of(true, reactor, description, parsed)
+}
+
+/// A `tcp` client is one connection to the host as given (its first IPv4
+/// address); a `tcp6` client races the host's IPv6 addresses only.
+fn tcp_client_of(
+    ipv6: bool,
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+    let spec = TcpClientSpec::from_parsed(description, parsed, ipv6)?;
+    let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
+    Ok(if ipv6 {
+        Box::new(
+            HostnameEndpoint::new(reactor, &spec.host, spec.port)
+                .ipv6_only()
+                .with_timeout(spec.timeout)
+                .with_bind_address(bind),
+        )
+    } else {
+        Box::new(
+            TcpClientEndpoint::new(reactor, &spec.host, spec.port)
+                .with_timeout(spec.timeout)
+                .with_bind_address(bind),
+        )
+    })
 }
 
 fn tcp_client(
@@ -181,13 +212,7 @@ fn tcp_client(
     description: &str,
     parsed: &Parsed,
 ) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
-    let spec = TcpClientSpec::from_parsed(description, parsed, false)?;
-    let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
-    Ok(Box::new(
-        TcpClientEndpoint::new(reactor, &spec.host, spec.port)
-            .with_timeout(spec.timeout)
-            .with_bind_address(bind),
-    ))
+    tcp_client_of(false, reactor, description, parsed)
 }
 
 fn tcp6_client(
@@ -195,12 +220,5 @@ fn tcp6_client(
     description: &str,
     parsed: &Parsed,
 ) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
-    let spec = TcpClientSpec::from_parsed(description, parsed, true)?;
-    let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
-    Ok(Box::new(
-        HostnameEndpoint::new(reactor, &spec.host, spec.port)
-            .ipv6_only()
-            .with_timeout(spec.timeout)
-            .with_bind_address(bind),
-    ))
+    tcp_client_of(true, reactor, description, parsed)
 }
