@@ -1,21 +1,75 @@
 //! [`Config`]: everything a run needs, resolved from the arguments.
 //!
 //! `flags.rs` builds it (and is where its tests live); `run.rs` consumes it.
-//! Nothing here is optional or textual any more: endpoints are parsed, the
-//! log level is a filter.
+//! Nothing here is textual any more: endpoint descriptions have been turned
+//! into endpoints by the library's parser (which is why a config carries
+//! the [`Reactor`] they belong to), and the log level is a filter.
 
+use std::fmt;
+use std::rc::Rc;
+
+use gyre::Reactor;
+use gyre::endpoint::{ClientEndpoint, ServerEndpoint};
 use log::LevelFilter;
 
-use crate::endpoint::TcpEndpoint;
 use crate::services::Service;
 
 /// A fully resolved command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
-    /// The service to run.
-    pub(crate) service: Service,
-    /// Where to listen, at least one; all share one factory.
-    pub(crate) endpoints: Vec<TcpEndpoint>,
+    /// The reactor the endpoints were built for; `run` runs it.
+    pub(crate) reactor: Reactor,
+    /// What to do.
+    pub(crate) command: Command,
     /// The most verbose level logged.
     pub(crate) log_level: LevelFilter,
+}
+
+/// The subcommand, resolved.
+pub(crate) enum Command {
+    /// Run a service on one or more ports.
+    Serve {
+        /// The service to run.
+        service: Service,
+        /// Where to listen, at least one; all share one factory.
+        endpoints: Vec<Box<dyn ServerEndpoint>>,
+    },
+    /// Connect standard input and output to a remote endpoint.
+    Connect {
+        /// Where to connect.
+        endpoint: Rc<dyn ClientEndpoint>,
+        /// Keep reconnecting when the connection fails or ends.
+        reconnect: bool,
+    },
+}
+
+/// Endpoints print as their descriptions.
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Serve { service, endpoints } => {
+                let endpoints: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
+                f.debug_struct("Serve")
+                    .field("service", service)
+                    .field("endpoints", &endpoints)
+                    .finish()
+            }
+            Command::Connect {
+                endpoint,
+                reconnect,
+            } => f
+                .debug_struct("Connect")
+                .field("endpoint", &endpoint.to_string())
+                .field("reconnect", reconnect)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("command", &self.command)
+            .field("log_level", &self.log_level)
+            .finish_non_exhaustive()
+    }
 }

@@ -5,11 +5,12 @@
 //!
 //! | code | name | when |
 //! |---|---|---|
-//! | 0 | `EX_OK` | the reactor stopped cleanly (SIGINT/SIGTERM), or `--help`/`--version` |
-//! | 64 | `EX_USAGE` | bad arguments: unknown option or service, bad `--listen` endpoint |
-//! | 69 | `EX_UNAVAILABLE` | a port could not be opened (address in use, address not available) |
+//! | 0 | `EX_OK` | the reactor stopped cleanly (SIGINT/SIGTERM), a `connect` session ended, or `--help`/`--version` |
+//! | 64 | `EX_USAGE` | bad arguments: unknown option or command, bad endpoint description |
+//! | 69 | `EX_UNAVAILABLE` | a port could not be opened (address in use, address not available), or `connect` could not connect (refused, unreachable, DNS, timeout) |
 //! | 70 | `EX_SOFTWARE` | an internal error: the reactor failed while running, or a panic escaped |
 //! | 71 | `EX_OSERR` | the operating system refused to set up the reactor (poller, signals) |
+//! | 74 | `EX_IOERR` | during `connect`: reading standard input or writing standard output failed, or the connection was lost uncleanly |
 //! | 77 | `EX_NOPERM` | a port could not be opened for lack of permission (ports below 1024) |
 //!
 //! Every failure prints exactly one line to standard error, `gyre: <message>`,
@@ -19,6 +20,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
+use gyre::deferred::PanicError;
 use gyre::{ListenError, ReactorError};
 
 /// Bad command-line usage.
@@ -29,6 +31,8 @@ pub(crate) const UNAVAILABLE: u8 = 69;
 pub(crate) const SOFTWARE: u8 = 70;
 /// An operating-system error.
 pub(crate) const OSERR: u8 = 71;
+/// An input or output error.
+pub(crate) const IOERR: u8 = 74;
 /// Permission denied.
 pub(crate) const NOPERM: u8 = 77;
 
@@ -59,6 +63,18 @@ impl Failure {
         Failure::new(code, err.to_string())
     }
 
+    /// An endpoint's `listen` failed: a [`ListenError`] as [`Failure::listen`],
+    /// a panic as an internal error, anything else as unavailable.
+    pub(crate) fn listen_failed(failure: &gyre::Failure) -> Failure {
+        if let Some(err) = failure.check::<ListenError>() {
+            Failure::listen(err)
+        } else if failure.is::<PanicError>() {
+            Failure::new(SOFTWARE, format!("internal error: {failure}"))
+        } else {
+            Failure::new(UNAVAILABLE, failure.to_string())
+        }
+    }
+
     /// The reactor could not be created: an OS error.
     pub(crate) fn reactor_setup(err: &ReactorError) -> Failure {
         Failure::new(OSERR, format!("cannot start the reactor: {err}"))
@@ -79,6 +95,16 @@ impl Failure {
     pub(crate) fn report(&self) -> ExitCode {
         let _ = io::stderr().lock().write_all(self.line().as_bytes());
         ExitCode::from(self.code)
+    }
+}
+
+/// The text of an I/O error without Rust's ` (os error N)` suffix
+/// (`Broken pipe`), as the library prints OS errors.
+pub(crate) fn io_text(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
     }
 }
 
@@ -114,6 +140,43 @@ mod tests {
         let f = Failure::listen(&err);
         assert_eq!(f.code, 77);
         assert_eq!(f.message, "Couldn't listen on any:80: Permission denied.");
+    }
+
+    /// A failed `listen` Deferred maps by the error inside: a ListenError as
+    /// above, a panic as internal, anything else as unavailable.
+    #[test]
+    fn listen_failures_by_type() {
+        let in_use = gyre::Failure::new(ListenError {
+            address: "127.0.0.1:7".into(),
+            source: io::Error::from_raw_os_error(98),
+        });
+        assert_eq!(
+            Failure::listen_failed(&in_use),
+            Failure::new(
+                69,
+                "Couldn't listen on 127.0.0.1:7: Address already in use."
+            )
+        );
+        let denied = gyre::Failure::new(ListenError {
+            address: "any:80".into(),
+            source: io::Error::from_raw_os_error(13),
+        });
+        assert_eq!(Failure::listen_failed(&denied).code, 77);
+        let panicked = gyre::Failure::new(PanicError {
+            message: "boom".into(),
+        });
+        let f = Failure::listen_failed(&panicked);
+        assert_eq!(f.code, 70);
+        assert!(f.message.starts_with("internal error: "), "{f:?}");
+        let other = Failure::listen_failed(&gyre::Failure::msg("no such socket file"));
+        assert_eq!(other, Failure::new(69, "no such socket file"));
+    }
+
+    /// OS error texts lose Rust's `(os error N)` suffix; others are kept.
+    #[test]
+    fn io_error_text() {
+        assert_eq!(io_text(&io::Error::from_raw_os_error(32)), "Broken pipe");
+        assert_eq!(io_text(&io::Error::other("odd")), "odd");
     }
 
     /// Reactor errors map to EX_OSERR at setup and EX_SOFTWARE while running.

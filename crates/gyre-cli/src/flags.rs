@@ -4,34 +4,48 @@
 //! [`parse`] is the only entry point. It never exits the process: it returns
 //! either a `Config` or a [`Stop`] that knows what to print and which exit
 //! status to use (0 for `--help`/`--version`, 64 for every usage error,
-//! endpoint strings included). Tests for the whole mapping are at the bottom
-//! of this file.
+//! endpoint descriptions included). Endpoint descriptions are parsed here,
+//! by the library's grammar (`gyre::endpoint::server_from_string` and
+//! `client_from_string`), so a bad one is reported before anything runs.
+//! Tests for the whole mapping are at the bottom of this file.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
+use gyre::Reactor;
+use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
 use log::LevelFilter;
 
-use crate::config::Config;
-use crate::endpoint::{self, EndpointError};
+use crate::config::{Command, Config};
 use crate::exit::{self, Failure};
 use crate::services::Service;
 
 /// Shown after the options in `gyre --help`.
-const AFTER_HELP: &str = "\
-Endpoints: tcp:PORT[:interface=IP][:backlog=N] or tcp:port=PORT[...]; \
-write ':' inside a value as '\\:' (interface=\\:\\:1). Port 0 picks a free port.
+const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a type, then parameters
+separated by ':', each positional or NAME=VALUE.
+  listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
+           tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+  connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
+           or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
+A backslash makes the next character literal: write ':' inside a value as
+'\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
+Port 0 listens on a free port. The connect timeout is 30 seconds unless
+given; timeout=0 leaves it to the system.
 
-Exit status: 0 after SIGINT/SIGTERM or --help/--version; 64 bad arguments; \
-69 a port could not be opened; 77 permission denied; 70 internal error; \
-71 the system refused to start the reactor.";
+Exit status: 0 after SIGINT/SIGTERM, --help or --version, or when a connect
+session ends; 64 bad arguments; 69 a port could not be opened, or the
+connection could not be made; 74 standard input, standard output or the
+connection failed during a connect session; 77 permission denied; 70 internal
+error; 71 the system refused to start the reactor.";
 
-/// gyre: classic network services on the gyre reactor.
+/// gyre: classic network services on the gyre reactor, and a netcat.
 ///
 /// Runs one service on one or more TCP ports until interrupted (SIGINT or
-/// SIGTERM), logging to standard error.
+/// SIGTERM), or connects standard input and output to a remote endpoint;
+/// logs to standard error.
 #[derive(Debug, Parser)]
 #[command(name = "gyre", version, after_help = AFTER_HELP)]
 #[command(subcommand_required = true, arg_required_else_help = true)]
@@ -41,12 +55,12 @@ struct Args {
     log_level: LogLevel,
 
     #[command(subcommand)]
-    service: ServiceArgs,
+    command: CommandArgs,
 }
 
-/// The services, one subcommand each.
+/// The subcommands: one per service, and `connect`.
 #[derive(Debug, Subcommand)]
-enum ServiceArgs {
+enum CommandArgs {
     /// Echo back every byte received (RFC 862)
     Echo(ListenArgs),
     /// Read and discard everything (RFC 863)
@@ -59,15 +73,36 @@ enum ServiceArgs {
     Qotd(ListenArgs),
     /// Send seconds since 1900 as 32 bits, then close (RFC 868)
     Time(ListenArgs),
+    /// Connect standard input and output to ENDPOINT, like netcat
+    ///
+    /// Standard input is sent to the connection and what arrives is written
+    /// to standard output, unchanged. When standard input ends, the sending
+    /// side is shut down (a half-close) and output continues until the other
+    /// side closes; when the other side closes first, the connection is
+    /// closed. Either way the command then exits. Logs go to standard error.
+    Connect(ConnectArgs),
 }
 
 /// Options every service takes.
 #[derive(Debug, clap::Args)]
 struct ListenArgs {
     /// Where to listen; repeat to listen on several endpoints
-    /// (e.g. tcp:8000, tcp:8000:interface=127.0.0.1, tcp:port=7:backlog=128)
+    /// (e.g. tcp:8000, tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\:\:1)
     #[arg(long = "listen", value_name = "ENDPOINT", default_value = "tcp:8000")]
     listen: Vec<String>,
+}
+
+/// `connect`'s options.
+#[derive(Debug, clap::Args)]
+struct ConnectArgs {
+    /// Reconnect, backing off, whenever the connection fails or ends; stop
+    /// at the end of standard input
+    #[arg(long)]
+    reconnect: bool,
+
+    /// Where to connect (e.g. tcp:127.0.0.1:8000, tcp:host=localhost:port=8000)
+    #[arg(value_name = "ENDPOINT")]
+    endpoint: String,
 }
 
 /// `--log-level` values.
@@ -97,12 +132,14 @@ impl From<LogLevel> for LevelFilter {
 pub(crate) enum Stop {
     /// clap's help, version or usage error, printed as clap formats it.
     Clap(clap::Error),
-    /// A `--listen` value that is not a valid endpoint.
-    Endpoint(EndpointError),
+    /// A bad endpoint description (64), or no reactor to build endpoints
+    /// for (71): one line.
+    Failure(Failure),
 }
 
 impl Stop {
-    /// The exit status: 0 for help and version, 64 (`EX_USAGE`) otherwise.
+    /// The exit status: 0 for help and version, 64 (`EX_USAGE`) for usage
+    /// errors, the failure's own code otherwise.
     pub(crate) fn code(&self) -> u8 {
         match self {
             Stop::Clap(e)
@@ -110,7 +147,8 @@ impl Stop {
             {
                 0
             }
-            _ => exit::USAGE,
+            Stop::Clap(_) => exit::USAGE,
+            Stop::Failure(failure) => failure.code,
         }
     }
 
@@ -122,7 +160,7 @@ impl Stop {
                 let _ = e.print();
                 ExitCode::from(self.code())
             }
-            Stop::Endpoint(e) => Failure::new(self.code(), e.to_string()).report(),
+            Stop::Failure(failure) => failure.report(),
         }
     }
 }
@@ -134,43 +172,55 @@ where
     T: Into<OsString> + Clone,
 {
     let args = Args::try_parse_from(args).map_err(Stop::Clap)?;
-    resolve(args).map_err(Stop::Endpoint)
+    resolve(args).map_err(Stop::Failure)
 }
 
-/// Turns parsed arguments into a config: picks the service, parses endpoints.
-fn resolve(args: Args) -> Result<Config, EndpointError> {
-    let (service, listen) = match args.service {
-        ServiceArgs::Echo(l) => (Service::Echo, l),
-        ServiceArgs::Discard(l) => (Service::Discard, l),
-        ServiceArgs::Chargen(l) => (Service::Chargen, l),
-        ServiceArgs::Daytime(l) => (Service::Daytime, l),
-        ServiceArgs::Qotd(l) => (Service::Qotd, l),
-        ServiceArgs::Time(l) => (Service::Time, l),
+/// Turns parsed arguments into a config: creates the reactor, picks the
+/// command, builds its endpoints.
+fn resolve(args: Args) -> Result<Config, Failure> {
+    let reactor = Reactor::new().map_err(|e| Failure::reactor_setup(&e))?;
+    let (service, listen) = match args.command {
+        CommandArgs::Echo(l) => (Service::Echo, l),
+        CommandArgs::Discard(l) => (Service::Discard, l),
+        CommandArgs::Chargen(l) => (Service::Chargen, l),
+        CommandArgs::Daytime(l) => (Service::Daytime, l),
+        CommandArgs::Qotd(l) => (Service::Qotd, l),
+        CommandArgs::Time(l) => (Service::Time, l),
+        CommandArgs::Connect(c) => {
+            let endpoint = client_from_string(&reactor, &c.endpoint)
+                .map_err(|e| bad_endpoint("connect", &e))?;
+            return Ok(Config {
+                command: Command::Connect {
+                    endpoint: Rc::from(endpoint),
+                    reconnect: c.reconnect,
+                },
+                reactor,
+                log_level: args.log_level.into(),
+            });
+        }
     };
     let endpoints = listen
         .listen
         .iter()
-        .map(|s| endpoint::parse(s))
+        .map(|d| server_from_string(&reactor, d).map_err(|e| bad_endpoint("--listen", &e)))
         .collect::<Result<_, _>>()?;
     Ok(Config {
-        service,
-        endpoints,
+        command: Command::Serve { service, endpoints },
+        reactor,
         log_level: args.log_level.into(),
     })
+}
+
+/// A bad description given to `what` (an option or a subcommand): the
+/// library's one-line message, which quotes the description and names the
+/// bad part, after the name of the argument. Exit 64.
+fn bad_endpoint(what: &str, err: &EndpointError) -> Failure {
+    Failure::new(exit::USAGE, format!("{what}: {err}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::TcpEndpoint;
-
-    fn tcp(port: u16, interface: &str) -> TcpEndpoint {
-        TcpEndpoint {
-            port,
-            interface: interface.to_string(),
-            backlog: endpoint::DEFAULT_BACKLOG,
-        }
-    }
 
     fn parse_ok(args: &[&str]) -> Config {
         match parse(args) {
@@ -183,6 +233,27 @@ mod tests {
         match parse(args) {
             Ok(config) => panic!("{args:?} parsed: {config:?}"),
             Err(stop) => stop,
+        }
+    }
+
+    /// The service and its endpoints, as descriptions.
+    fn serve(config: &Config) -> (Service, Vec<String>) {
+        match &config.command {
+            Command::Serve { service, endpoints } => {
+                (*service, endpoints.iter().map(|e| e.to_string()).collect())
+            }
+            other => panic!("not a service: {other:?}"),
+        }
+    }
+
+    /// The error line printed for `args`, which must fail with exit 64.
+    fn usage_line(args: &[&str]) -> String {
+        match stop(args) {
+            Stop::Failure(f) => {
+                assert_eq!(f.code, 64, "{args:?}");
+                f.line()
+            }
+            Stop::Clap(e) => panic!("{args:?}: a clap error, not an endpoint error: {e}"),
         }
     }
 
@@ -206,14 +277,8 @@ mod tests {
         ];
         for (name, service) in table {
             let config = parse_ok(&["gyre", name]);
-            assert_eq!(
-                config,
-                Config {
-                    service,
-                    endpoints: vec![tcp(8000, "")],
-                    log_level: LevelFilter::Info
-                }
-            );
+            assert_eq!(serve(&config), (service, vec!["tcp:8000".to_string()]));
+            assert_eq!(config.log_level, LevelFilter::Info);
         }
     }
 
@@ -227,12 +292,76 @@ mod tests {
             "tcp:7",
             "--listen=tcp:port=8:interface=127.0.0.1:backlog=9",
         ]);
-        let mut second = tcp(8, "127.0.0.1");
-        second.backlog = 9;
-        assert_eq!(config.endpoints, vec![tcp(7, ""), second]);
+        assert_eq!(
+            serve(&config).1,
+            ["tcp:7", "tcp:8:interface=127.0.0.1:backlog=9"]
+        );
     }
 
-    /// `--log-level` works before or after the service name.
+    /// `--listen` takes the library's grammar: positional and keyword
+    /// forms, tcp6, escaped colons; each comes back in its canonical form.
+    #[test]
+    fn listen_grammar() {
+        let table = [
+            ("tcp:0", "tcp:0"),
+            ("tcp:65535", "tcp:65535"),
+            ("tcp:8000:127.0.0.1", "tcp:8000:interface=127.0.0.1"),
+            ("tcp:8000:backlog=5", "tcp:8000:backlog=5"),
+            (
+                "tcp:interface=127.0.0.1:port=1",
+                "tcp:1:interface=127.0.0.1",
+            ),
+            (r"tcp:8000:interface=\:\:1", r"tcp:8000:interface=\:\:1"),
+            ("tcp:8000:interface=", "tcp:8000"),
+            (r"tcp:80\00", "tcp:8000"),
+            ("tcp6:8000", "tcp6:8000"),
+            ("TCP6:8000:10", "tcp6:8000:backlog=10"),
+            (r"tcp6:8000:interface=\:\:1", r"tcp6:8000:interface=\:\:1"),
+        ];
+        for (input, canonical) in table {
+            let config = parse_ok(&["gyre", "discard", "--listen", input]);
+            assert_eq!(serve(&config).1, [canonical], "input {input:?}");
+        }
+    }
+
+    /// `connect` takes one client description, and `--reconnect`.
+    #[test]
+    fn connect_arguments() {
+        let table = [
+            ("tcp:127.0.0.1:8000", "tcp:host=127.0.0.1:port=8000"),
+            (
+                "tcp:host=localhost:port=8000",
+                "tcp:host=localhost:port=8000",
+            ),
+            (
+                "TCP:localhost:80:timeout=5",
+                "tcp:host=localhost:port=80:timeout=5",
+            ),
+            (r"tcp:\:\:1:7", r"tcp:host=\:\:1:port=7"),
+        ];
+        for (input, canonical) in table {
+            for reconnect in [false, true] {
+                let mut args = vec!["gyre", "connect", input];
+                if reconnect {
+                    args.insert(2, "--reconnect");
+                }
+                match parse_ok(&args).command {
+                    Command::Connect {
+                        endpoint,
+                        reconnect: r,
+                    } => {
+                        assert_eq!(endpoint.to_string(), canonical, "{args:?}");
+                        assert_eq!(r, reconnect, "{args:?}");
+                    }
+                    other => panic!("{args:?}: {other:?}"),
+                }
+            }
+        }
+        let tcp6 = parse_ok(&["gyre", "connect", r"tcp6:\:\:1:7"]);
+        assert!(matches!(tcp6.command, Command::Connect { .. }), "{tcp6:?}");
+    }
+
+    /// `--log-level` works before or after the command name.
     #[test]
     fn log_level_is_global() {
         assert_eq!(
@@ -248,7 +377,7 @@ mod tests {
             LevelFilter::Warn
         );
         assert_eq!(
-            parse_ok(&["gyre", "time", "--log-level", "trace"]).log_level,
+            parse_ok(&["gyre", "connect", "tcp:a:1", "--log-level", "trace"]).log_level,
             LevelFilter::Trace
         );
     }
@@ -262,6 +391,7 @@ mod tests {
             &["gyre", "help"],
             &["gyre", "help", "echo"],
             &["gyre", "echo", "--help"],
+            &["gyre", "connect", "--help"],
             &["gyre", "--version"],
             &["gyre", "-V"],
         ] {
@@ -272,10 +402,18 @@ mod tests {
         };
         let text = help.to_string();
         assert!(text.contains("Usage: gyre [OPTIONS] <COMMAND>"), "{text}");
+        for needle in ["chargen", "connect", "Exit status", "tcp6:PORT", r"'\:'"] {
+            assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+        }
+        let Stop::Clap(help) = stop(&["gyre", "connect", "--help"]) else {
+            panic!("not clap")
+        };
+        let text = help.to_string();
         assert!(
-            text.contains("chargen") && text.contains("Exit status"),
+            text.contains("Usage: gyre connect [OPTIONS] <ENDPOINT>"),
             "{text}"
         );
+        assert!(text.contains("--reconnect"), "{text}");
         let Stop::Clap(version) = stop(&["gyre", "--version"]) else {
             panic!("not clap")
         };
@@ -297,21 +435,94 @@ mod tests {
             &["gyre", "--log-level", "loud", "echo"],
             &["gyre", "echo", "--listen", "tcp:80x"],
             &["gyre", "echo", "--listen", "tcp:1", "--listen", "udp:2"],
+            &["gyre", "connect"],
+            &["gyre", "connect", "tcp:a:1", "tcp:b:2"],
+            &["gyre", "connect", "tcp:localhost"],
+            &["gyre", "connect", "--listen", "tcp:1", "tcp:a:1"],
         ] {
             assert_eq!(stop(args).code(), 64, "{args:?}");
         }
     }
 
-    /// A bad endpoint is reported as one line naming the bad part.
+    /// A bad `--listen` description is one line: the option, the
+    /// description, the bad part.
     #[test]
-    fn bad_endpoint_message() {
-        let Stop::Endpoint(err) = stop(&["gyre", "echo", "--listen", "tcp:80x"]) else {
-            panic!("not an endpoint error")
-        };
-        let line = Failure::new(64, err.to_string()).line();
+    fn bad_listen_messages() {
+        let table = [
+            ("tcp:80x", r#"port '80x' is not an integer"#),
+            ("tcp:-1", "port '-1' is out of range (0 to 65535)"),
+            ("tcp:65536", "port '65536' is out of range (0 to 65535)"),
+            ("tcp:", "port '' is not an integer"),
+            ("tcp:backlog=3", "missing parameter 'port'"),
+            ("tcp", "missing parameter 'port'"),
+            ("", "no endpoint type given"),
+            ("8000", "Unknown endpoint type: '8000'"),
+            ("udp:53", "Unknown endpoint type: 'udp'"),
+            ("TCP:80", "Unknown endpoint type: 'tcp' (given as 'TCP')"),
+            ("tcp:80:backlog=x", "backlog 'x' is not an integer"),
+            (
+                "tcp:80:interface=localhost",
+                "interface 'localhost' is not an IP address",
+            ),
+            ("tcp:80:interface=::1", "parameter 'interface' given twice"),
+            (
+                "tcp:80:color=red",
+                "unexpected keyword argument 'color' for endpoint type 'tcp'",
+            ),
+            ("tcp:80:1.2.3.4:5:6", "too many positional arguments"),
+            (
+                "tcp:80:port=81",
+                "parameter 'port' given twice, positionally and as 'port='",
+            ),
+            (
+                "tcp6:80:interface=127.0.0.1",
+                "interface '127.0.0.1' is not an IPv6 address",
+            ),
+            (r"tcp:80\", "it ends with a backslash that escapes nothing"),
+        ];
+        for (input, part) in table {
+            let line = usage_line(&["gyre", "echo", "--listen", input]);
+            let prefix = format!("gyre: --listen: invalid endpoint description \"{input}\": ");
+            assert!(
+                line.starts_with(&prefix) && line[prefix.len()..].contains(part),
+                "{input:?}: expected {prefix:?} and {part:?}, got {line:?}"
+            );
+            assert!(
+                line.ends_with('\n') && line.lines().count() == 1,
+                "{line:?}"
+            );
+        }
         assert_eq!(
-            line,
-            "gyre: bad endpoint 'tcp:80x': port '80x' is not a number\n"
+            usage_line(&["gyre", "echo", "--listen", "tcp:80x"]),
+            "gyre: --listen: invalid endpoint description \"tcp:80x\": port '80x' is not an integer\n"
         );
+    }
+
+    /// A bad `connect` description is one line naming the description and the bad part.
+    #[test]
+    fn bad_connect_messages() {
+        let table = [
+            ("tcp:localhost", "missing parameter 'port'"),
+            ("tcp:host=:port=80", "parameter 'host' is empty"),
+            ("tcp:localhost:http", "port 'http' is not an integer"),
+            ("unix:/tmp/x", "Unknown endpoint type: 'unix'"),
+            (
+                "tcp6:127.0.0.1:80",
+                "host '127.0.0.1' is not an IPv6 address or a host name",
+            ),
+            (
+                "tcp:a:1:bindAddress=nowhere",
+                "bindAddress 'nowhere' is not an IP address",
+            ),
+        ];
+        for (input, part) in table {
+            let line = usage_line(&["gyre", "connect", input]);
+            let prefix = format!("gyre: connect: invalid endpoint description \"{input}\": ");
+            assert!(
+                line.starts_with(&prefix) && line[prefix.len()..].contains(part),
+                "{input:?}: expected {prefix:?} and {part:?}, got {line:?}"
+            );
+            assert_eq!(line.lines().count(), 1, "{line:?}");
+        }
     }
 }

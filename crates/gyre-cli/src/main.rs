@@ -1,20 +1,24 @@
-//! The `gyre` command: classic network services on the gyre reactor.
+//! The `gyre` command: classic network services on the gyre reactor, and a
+//! netcat.
 //!
 //! ```text
 //! gyre [--log-level LEVEL] <echo|discard|chargen|daytime|qotd|time> [--listen ENDPOINT]...
+//! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
 //! ```
 //!
 //! The shape is arguments → resolved config → run → exit code:
-//! [`flags`] parses and resolves the command line into a [`config::Config`],
-//! [`run`] installs the logger, opens the ports and runs the reactor, and
-//! [`exit`] lists the exit statuses. The services themselves are plain
+//! [`flags`] parses and resolves the command line into a [`config::Config`]
+//! (endpoint descriptions go through the library's grammar there), [`run`]
+//! installs the logger, opens the ports or connects, and runs the reactor,
+//! and [`exit`] lists the exit statuses. The services themselves are plain
 //! protocols in [`services`], tested with `gyre::testing::StringTransport`;
-//! [`endpoint`] is the (temporary) endpoint-string parser; [`logger`] writes
-//! Twisted's legacy log format with timestamps from [`civil`].
+//! [`connect`] is the netcat, with its helper threads for standard input and
+//! output; [`logger`] writes Twisted's legacy log format with timestamps
+//! from [`civil`].
 
 mod civil;
 mod config;
-mod endpoint;
+mod connect;
 mod exit;
 mod flags;
 mod logger;
@@ -27,7 +31,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     panics::install_quiet_hook();
     match flags::parse(std::env::args_os()) {
-        Ok(config) => run::run(&config),
+        Ok(config) => run::run(config),
         Err(stop) => stop.report(),
     }
 }

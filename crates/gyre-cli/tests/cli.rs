@@ -25,7 +25,9 @@ fn help_version_and_bad_endpoint() {
     assert_eq!(help.status.code(), Some(0));
     let out = text(&help.stdout);
     assert!(out.contains("Usage: gyre [OPTIONS] <COMMAND>"), "{out}");
-    for service in ["echo", "discard", "chargen", "daytime", "qotd", "time"] {
+    for service in [
+        "echo", "discard", "chargen", "daytime", "qotd", "time", "connect",
+    ] {
         assert!(out.contains(service), "{service} missing from help:\n{out}");
     }
 
@@ -40,7 +42,7 @@ fn help_version_and_bad_endpoint() {
     assert_eq!(bad.status.code(), Some(64));
     assert_eq!(
         text(&bad.stderr),
-        "gyre: bad endpoint 'tcp:80x': port '80x' is not a number\n"
+        "gyre: --listen: invalid endpoint description \"tcp:80x\": port '80x' is not an integer\n"
     );
     assert!(bad.stdout.is_empty());
 }

@@ -609,17 +609,17 @@ fn port_in_use_exits_69() {
 #[test]
 fn bad_endpoints_exit_64() {
     let table = [
-        ("tcp:", "missing port"),
+        ("tcp:", "port '' is not an integer"),
         ("tcp:99999", "port '99999'"),
         ("tcp:80:backlog=x", "backlog 'x'"),
-        ("udp:80", "'udp'"),
+        ("udp:80", "Unknown endpoint type: 'udp'"),
         ("tcp:80:interface=nothere", "interface 'nothere'"),
     ];
     for (endpoint, part) in table {
         let (code, lines) = run_failing(&["echo", "--listen", endpoint]);
         assert_eq!(code, Some(64), "{endpoint}: {lines:?}");
         assert_eq!(lines.len(), 1, "{endpoint}: {lines:?}");
-        let prefix = format!("gyre: bad endpoint '{endpoint}': ");
+        let prefix = format!("gyre: --listen: invalid endpoint description \"{endpoint}\": ");
         assert!(
             lines[0].starts_with(&prefix) && lines[0][prefix.len()..].contains(part),
             "{endpoint}: expected {prefix:?} and {part:?}, got {:?}",

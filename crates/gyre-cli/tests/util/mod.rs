@@ -8,13 +8,16 @@
 //! kills it (SIGKILL) and reaps it within a bounded time, so a failing test
 //! leaves no child behind.
 //!
+//! [`Gyre::spawn_with`] gives the child piped stdin and stdout instead of
+//! none, for `gyre connect`.
+//!
 //! Also here: the log-line shape check ([`assert_log_line`]), `/proc`
 //! readers (resident memory, kernel socket queues, listening ports), and
 //! small socket helpers.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -108,10 +111,16 @@ pub(crate) struct Gyre {
 impl Gyre {
     /// Spawns `gyre ARGS` with stderr captured; does not wait for anything.
     pub(crate) fn spawn(args: &[&str]) -> Gyre {
+        Gyre::spawn_with(args, Stdio::null(), Stdio::null())
+    }
+
+    /// Spawns `gyre ARGS` with the given stdin and stdout (piped ones are
+    /// taken with [`take_stdio`](Self::take_stdio)) and stderr captured.
+    pub(crate) fn spawn_with(args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gyre"))
             .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(stdin)
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn gyre");
@@ -142,6 +151,12 @@ impl Gyre {
     /// `gyre SERVICE --listen tcp:0:interface=127.0.0.1`, started.
     pub(crate) fn service(service: &str) -> Gyre {
         Gyre::start(&[service, "--listen", LOOPBACK_ANY_PORT])
+    }
+
+    /// The piped stdin and stdout of a process from [`spawn_with`](Self::spawn_with).
+    #[allow(dead_code)] // only the connect tests talk to gyre through stdio
+    pub(crate) fn take_stdio(&mut self) -> (Option<ChildStdin>, Option<ChildStdout>) {
+        (self.child.stdin.take(), self.child.stdout.take())
     }
 
     /// The process id.
