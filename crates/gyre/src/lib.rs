@@ -32,6 +32,7 @@
 //! * [`tcp`]: listening ports and outgoing connections;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
+//! * [`protocols`]: framing (lines, length-prefixed strings, netstrings) and policies;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping;
 //! * [`log`]: the log context (which connection a line is about).
@@ -48,6 +49,7 @@ pub mod error;
 pub mod factory;
 pub mod log;
 pub mod protocol;
+pub mod protocols;
 pub mod reactor;
 pub mod tcp;
 pub mod testing;

@@ -1,0 +1,543 @@
+//! Line framing: a [`LineReceiver`] handler, run by [`LineProtocol`]
+//! (Twisted's `LineReceiver`) or [`LineOnlyProtocol`] (`LineOnlyReceiver`).
+//!
+//! The handler is the part you write: [`line_received`](LineReceiver::line_received)
+//! and, if you need them, the other events. The protocol owns the framing
+//! state and hands the handler a [`LineConnection`] with each event, through
+//! which it writes lines and steers the framer (raw mode, pausing, clearing
+//! the buffer).
+//!
+//! Which one to use:
+//! * [`LineProtocol`]: lines, raw mode (for a length-prefixed body in the
+//!   middle of a line protocol), pausing; the framing algorithm is
+//!   [`LineBuffer`], usable on its own without I/O;
+//! * [`LineOnlyProtocol`]: lines only, a little less bookkeeping per chunk.
+//!
+//! Behaviour follows Twisted exactly (reference §9.1, §9.2), with these
+//! differences, on purpose:
+//! * no line (nor raw chunk, nor over-long line) is handed to the handler
+//!   while the transport is disconnecting. Twisted checks after each line,
+//!   so it may deliver one more line from data that arrives after
+//!   `loseConnection` — which a real transport never reads anyway;
+//! * re-entry cannot corrupt the buffer by construction: the handler never
+//!   sees the buffer, only a [`LineConnection`], whose calls that change the
+//!   framer ([`set_line_mode`](LineConnection::set_line_mode) re-feeding
+//!   data, [`clear_line_buffer`](LineConnection::clear_line_buffer),
+//!   [`set_raw_mode`](LineConnection::set_raw_mode)) take effect when the
+//!   callback returns, with exactly Twisted's results (re-fed data is
+//!   appended to what is buffered);
+//! * [`LineOnlyProtocol`] does not count an incomplete delimiter at the end
+//!   of a chunk toward the length limit (Twisted does, so its verdict on a
+//!   line of exactly the limit depends on how the input was split), and
+//!   keeps memory bounded when a handler overrides
+//!   [`line_length_exceeded`](LineReceiver::line_length_exceeded) without
+//!   closing: see its docs.
+//!
+//! Tests: `lines/tests/` (the harness in `mod.rs` feeds every input at every
+//! chunk size; `buffer.rs`, `line_protocol.rs`, `line_only.rs`, and property
+//! tests in `props.rs`) and the `lines` target of the fuzz crate at the
+//! repository root.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+
+use crate::error::Reason;
+use crate::protocol::Protocol;
+use crate::transport::{PushProducer, Transport};
+
+mod buffer;
+mod line_only;
+#[cfg(test)]
+mod tests;
+
+pub use buffer::{DEFAULT_DELIMITER, DEFAULT_MAX_LENGTH, LineBuffer, LineEvent};
+pub use line_only::LineOnlyProtocol;
+
+use buffer::Kind;
+
+/// What a line-based protocol does with its lines: the handler run by
+/// [`LineProtocol`] or [`LineOnlyProtocol`].
+///
+/// Only [`line_received`](Self::line_received) is required. Each callback
+/// gets the [`LineConnection`] it happens on.
+pub trait LineReceiver: 'static {
+    /// A complete line arrived, without its delimiter (possibly empty).
+    fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]);
+
+    /// The connection is established.
+    fn connection_made(&mut self, conn: &LineConnection<'_>) {
+        let _ = conn;
+    }
+
+    /// The connection is gone; `reason` says why. Called exactly once.
+    fn connection_lost(&mut self, reason: Reason) {
+        let _ = reason;
+    }
+
+    /// In raw mode ([`LineConnection::set_raw_mode`]), everything that
+    /// arrives comes here instead of being split into lines. Ignored unless
+    /// overridden.
+    fn raw_data_received(&mut self, conn: &LineConnection<'_>, data: &[u8]) {
+        let _ = (conn, data);
+    }
+
+    /// A line longer than [`max_length`](Self::max_length) arrived.
+    ///
+    /// Under [`LineProtocol`], `line` is everything that was buffered: the
+    /// line, its delimiter if it arrived, and what followed (or, if no
+    /// delimiter came within `max_length + delimiter.len()` bytes, those
+    /// bytes). Under [`LineOnlyProtocol`] it is the line alone.
+    /// The default closes the connection.
+    fn line_length_exceeded(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+        let _ = line;
+        conn.transport().lose_connection()
+    }
+
+    /// The bytes that end a line (default CRLF). Only the exact sequence
+    /// splits. Must not be empty.
+    fn delimiter(&self) -> &[u8] {
+        DEFAULT_DELIMITER
+    }
+
+    /// The longest line delivered (default 16384 bytes).
+    fn max_length(&self) -> usize {
+        DEFAULT_MAX_LENGTH
+    }
+}
+
+/// The connection a [`LineReceiver`] callback happens on: write lines, and
+/// steer the framer.
+///
+/// Under [`LineOnlyProtocol`] only [`transport`](Self::transport),
+/// [`delimiter`](Self::delimiter) and [`send_line`](Self::send_line) are
+/// available; the framer-steering methods panic there (Twisted's
+/// `LineOnlyReceiver` has no such methods either).
+pub struct LineConnection<'a> {
+    transport: &'a Transport,
+    delimiter: &'a [u8],
+    framer: Option<Framer<'a>>,
+}
+
+/// What a [`LineConnection`] of a [`LineProtocol`] can reach: the staging
+/// area, and the bytes buffered after the current event.
+#[derive(Clone, Copy)]
+struct Framer<'a> {
+    control: &'a Control,
+    rest: &'a [u8],
+}
+
+impl<'a> LineConnection<'a> {
+    /// The connection's transport.
+    pub fn transport(&self) -> &'a Transport {
+        self.transport
+    }
+
+    /// The delimiter in force.
+    pub fn delimiter(&self) -> &'a [u8] {
+        self.delimiter
+    }
+
+    /// Sends `line` followed by the delimiter: one `write` under
+    /// [`LineProtocol`], one `write_sequence` under [`LineOnlyProtocol`].
+    pub fn send_line(&self, line: &[u8]) {
+        match self.framer {
+            Some(framer) => framer
+                .control
+                .send_line(self.transport, line, self.delimiter),
+            None => self.transport.write_sequence(&[line, self.delimiter]),
+        }
+    }
+
+    /// From now on, hands everything received (what is still buffered
+    /// included) to [`raw_data_received`](LineReceiver::raw_data_received).
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn set_raw_mode(&self) {
+        self.framer("set_raw_mode")
+            .control
+            .mode
+            .set(Some(Mode::Raw));
+    }
+
+    /// Back to lines; `extra` (typically the unconsumed tail of a raw chunk)
+    /// is fed in again after whatever is buffered.
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn set_line_mode(&self, extra: &[u8]) {
+        let control = self.framer("set_line_mode").control;
+        control.mode.set(Some(Mode::Line));
+        control.fed.borrow_mut().extend_from_slice(extra);
+    }
+
+    /// Returns the bytes buffered after the current line (and any fed by
+    /// `set_line_mode` in this callback) and empties the buffer: no further
+    /// line is delivered from them.
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn clear_line_buffer(&self) -> Vec<u8> {
+        let Framer { control, rest } = self.framer("clear_line_buffer");
+        let mut out = if control.cleared.replace(true) {
+            Vec::new()
+        } else {
+            rest.to_vec()
+        };
+        out.append(&mut control.fed.borrow_mut());
+        out
+    }
+
+    /// Stops delivering lines, even from data already buffered, and pauses
+    /// the transport's reading, until [`LineProtocol::resume_producing`]
+    /// (or `resume_producing` here).
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn pause_producing(&self) {
+        self.framer("pause_producing").control.pause(self.transport);
+    }
+
+    /// Undoes [`pause_producing`](Self::pause_producing): resumes the
+    /// transport's reading and delivery of buffered lines (when this
+    /// callback returns).
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn resume_producing(&self) {
+        self.framer("resume_producing")
+            .control
+            .resume(self.transport);
+    }
+
+    /// Pauses for good and closes the connection (Twisted's `stopProducing`).
+    ///
+    /// # Panics
+    /// Under [`LineOnlyProtocol`].
+    pub fn stop_producing(&self) {
+        self.framer("stop_producing").control.stop(self.transport);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.framer.is_some_and(|f| f.control.paused.get())
+    }
+
+    fn framer(&self, method: &str) -> Framer<'a> {
+        match self.framer {
+            Some(framer) => framer,
+            None => panic!("LineOnlyProtocol has no {method}; use LineProtocol"),
+        }
+    }
+}
+
+impl fmt::Debug for LineConnection<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineConnection")
+            .field("transport", self.transport)
+            .field("delimiter", &self.delimiter.escape_ascii().to_string())
+            .field("line_only", &self.framer.is_none())
+            .finish()
+    }
+}
+
+/// The mode a callback asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Line,
+    Raw,
+}
+
+/// A [`LineProtocol`]'s state that its handler may change through a
+/// [`LineConnection`] while the buffer is lent out.
+///
+/// `paused` takes effect at once. The rest is staged: `fed` (bytes fed
+/// again by `set_line_mode`), `cleared` (the buffer was emptied) and `mode`
+/// (the last mode asked for) are applied to the [`LineBuffer`] by
+/// [`apply`](Control::apply) after the callback, in that order — which
+/// gives Twisted's results, because data fed during a callback is only
+/// appended. `line` is scratch space for `send_line`, so that sending a
+/// line does not allocate.
+#[derive(Default)]
+struct Control {
+    paused: Cell<bool>,
+    fed: RefCell<Vec<u8>>,
+    cleared: Cell<bool>,
+    mode: Cell<Option<Mode>>,
+    line: RefCell<Vec<u8>>,
+}
+
+impl Control {
+    fn send_line(&self, transport: &Transport, line: &[u8], delimiter: &[u8]) {
+        let mut out = self.line.borrow_mut();
+        out.clear();
+        out.extend_from_slice(line);
+        out.extend_from_slice(delimiter);
+        transport.write(&out);
+    }
+
+    fn pause(&self, transport: &Transport) {
+        self.paused.set(true);
+        transport.pause_reading();
+    }
+
+    fn resume(&self, transport: &Transport) {
+        self.paused.set(false);
+        PushProducer::resume_producing(transport);
+    }
+
+    fn stop(&self, transport: &Transport) {
+        self.paused.set(true);
+        PushProducer::stop_producing(transport);
+    }
+
+    /// Applies what a callback staged.
+    fn apply(&self, buffer: &mut LineBuffer) {
+        if self.cleared.replace(false) {
+            buffer.discard();
+        }
+        let mut fed = self.fed.borrow_mut();
+        if !fed.is_empty() {
+            buffer.feed(&fed);
+            fed.clear();
+        }
+        match self.mode.take() {
+            Some(Mode::Raw) => buffer.set_raw_mode(),
+            Some(Mode::Line) => buffer.set_line_mode(),
+            None => {}
+        }
+    }
+}
+
+/// Runs a [`LineReceiver`] on a connection, with Twisted's `LineReceiver`
+/// semantics (reference §9.1): lines, raw mode, pausing.
+///
+/// ```
+/// use gyre::protocols::{LineConnection, LineProtocol, LineReceiver};
+/// use gyre::testing::StringTransport;
+/// use gyre::Protocol;
+///
+/// struct Upper;
+///
+/// impl LineReceiver for Upper {
+///     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+///         conn.send_line(&line.to_ascii_uppercase())
+///     }
+/// }
+///
+/// let st = StringTransport::new();
+/// let mut proto = LineProtocol::new(Upper);
+/// st.make_connection(&mut proto);
+/// proto.data_received(&st.transport(), b"hello\r\nwor");
+/// proto.data_received(&st.transport(), b"ld\r\n");
+/// assert_eq!(st.value(), b"HELLO\r\nWORLD\r\n");
+/// ```
+///
+/// The steering methods here ([`set_raw_mode`](Self::set_raw_mode),
+/// [`resume_producing`](Self::resume_producing), …) are for code outside the
+/// handler's callbacks, such as a timer holding the protocol in a shared
+/// cell (see [`Connected`](crate::endpoint::Connected)); inside a callback,
+/// use the [`LineConnection`].
+pub struct LineProtocol<H> {
+    handler: H,
+    buffer: LineBuffer,
+    control: Control,
+    transport: Option<Transport>,
+}
+
+impl<H: LineReceiver> LineProtocol<H> {
+    /// Wraps `handler`.
+    pub fn new(handler: H) -> LineProtocol<H> {
+        let buffer = LineBuffer::with_delimiter(handler.delimiter(), handler.max_length());
+        LineProtocol {
+            handler,
+            buffer,
+            control: Control::default(),
+            transport: None,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Unwraps the handler.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
+    /// The transport, once connected.
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_ref()
+    }
+
+    /// The bytes received and not yet delivered.
+    pub fn buffered(&self) -> &[u8] {
+        self.buffer.buffered()
+    }
+
+    /// True in line mode, false in raw mode.
+    pub fn is_line_mode(&self) -> bool {
+        self.buffer.is_line_mode()
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.control.paused.get()
+    }
+
+    /// Sends `line` and the delimiter in one write. Does nothing before
+    /// the connection is made.
+    pub fn send_line(&self, line: &[u8]) {
+        if let Some(transport) = &self.transport {
+            self.control
+                .send_line(transport, line, self.handler.delimiter());
+        }
+    }
+
+    /// Hands everything received from now on (and what is buffered) to
+    /// `raw_data_received`, at the next data.
+    pub fn set_raw_mode(&mut self) {
+        self.buffer.set_raw_mode();
+    }
+
+    /// Back to lines; a non-empty `extra` is fed in as if received, and
+    /// everything buffered is processed at once.
+    pub fn set_line_mode(&mut self, extra: &[u8]) {
+        self.buffer.set_line_mode();
+        if !extra.is_empty() {
+            self.buffer.feed(extra);
+            self.process_now();
+        }
+    }
+
+    /// Returns the buffered bytes and empties the buffer.
+    pub fn clear_line_buffer(&mut self) -> Vec<u8> {
+        self.buffer.clear()
+    }
+
+    /// Stops delivering lines, even from data already buffered, and pauses
+    /// the transport's reading.
+    pub fn pause_producing(&mut self) {
+        self.control.paused.set(true);
+        if let Some(transport) = &self.transport {
+            transport.pause_reading();
+        }
+    }
+
+    /// Resumes the transport's reading and delivers what is buffered.
+    pub fn resume_producing(&mut self) {
+        self.control.paused.set(false);
+        if let Some(transport) = &self.transport {
+            PushProducer::resume_producing(transport);
+        }
+        self.process_now();
+    }
+
+    /// Pauses for good and closes the connection.
+    pub fn stop_producing(&mut self) {
+        self.control.paused.set(true);
+        if let Some(transport) = &self.transport {
+            PushProducer::stop_producing(transport);
+        }
+    }
+
+    /// Delivers what is buffered, if connected.
+    fn process_now(&mut self) {
+        if let Some(transport) = self.transport.clone() {
+            self.process(&transport);
+        }
+    }
+
+    /// The framing loop: hands out events until the buffer has none, the
+    /// protocol is paused, the transport is disconnecting, or a line was
+    /// too long. Each callback's staged changes are applied before the next
+    /// event is framed.
+    fn process(&mut self, transport: &Transport) {
+        let LineProtocol {
+            handler,
+            buffer,
+            control,
+            ..
+        } = self;
+        while !control.paused.get() && !transport.is_disconnecting() {
+            buffer.set_delimiter(handler.delimiter());
+            buffer.set_max_length(handler.max_length());
+            let Some((kind, range)) = buffer.advance() else {
+                break;
+            };
+            let conn = LineConnection {
+                transport,
+                delimiter: buffer.delimiter(),
+                framer: Some(Framer {
+                    control,
+                    rest: buffer.buffered(),
+                }),
+            };
+            let data = buffer.slice(range);
+            match kind {
+                Kind::Line => handler.line_received(&conn, data),
+                Kind::Raw => handler.raw_data_received(&conn, data),
+                Kind::LineTooLong => handler.line_length_exceeded(&conn, data),
+            }
+            control.apply(buffer);
+            if kind == Kind::LineTooLong {
+                break;
+            }
+        }
+    }
+}
+
+impl<H: LineReceiver> Protocol for LineProtocol<H> {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+        let LineProtocol {
+            handler,
+            buffer,
+            control,
+            ..
+        } = self;
+        buffer.set_delimiter(handler.delimiter());
+        let conn = LineConnection {
+            transport,
+            delimiter: buffer.delimiter(),
+            framer: Some(Framer {
+                control,
+                rest: buffer.buffered(),
+            }),
+        };
+        handler.connection_made(&conn);
+        control.apply(buffer);
+        self.process(transport);
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        self.buffer.feed(data);
+        self.process(transport);
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        self.handler.connection_lost(reason);
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        crate::log::short_type_name::<H>()
+    }
+}
+
+impl<H: 'static> fmt::Debug for LineProtocol<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineProtocol")
+            .field("handler", &crate::log::short_type_name::<H>())
+            .field("buffer", &self.buffer)
+            .field("paused", &self.control.paused.get())
+            .finish()
+    }
+}

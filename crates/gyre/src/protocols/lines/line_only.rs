@@ -1,0 +1,234 @@
+//! [`LineOnlyProtocol`]: Twisted's `LineOnlyReceiver` (reference §9.2).
+//!
+//! What it owns: the partial line left over from the last chunk (`partial`),
+//! where the delimiter search resumes in it (`searched`), a copy of the
+//! handler's delimiter (so a [`LineConnection`] can lend it while the
+//! handler is borrowed), and the `discarding` flag of the bounded-memory
+//! rule below. Between chunks `partial` holds no delimiter and is at most
+//! `max_length` bytes long (or, while discarding, shorter than the
+//! delimiter). Tests: `tests/line_only.rs` beside this file.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use super::buffer::find;
+use super::{LineConnection, LineReceiver};
+use crate::error::Reason;
+use crate::protocol::Protocol;
+use crate::transport::Transport;
+
+/// Runs a [`LineReceiver`] with Twisted's `LineOnlyReceiver` semantics:
+/// lines only, no raw mode, no pausing.
+///
+/// Each chunk is split into all its complete lines, which are delivered in
+/// order; delivery stops if the transport starts disconnecting. A complete
+/// line longer than `max_length` goes to
+/// [`line_length_exceeded`](LineReceiver::line_length_exceeded) (the line
+/// alone) and the complete lines after it in the same chunk are dropped; the
+/// trailing partial line is kept. A partial line that can no longer end
+/// within `max_length` goes to `line_length_exceeded` too: with the
+/// defaults, 16385 bytes with no CRLF.
+/// [`send_line`](LineConnection::send_line) is one `write_sequence` of the
+/// line and the delimiter.
+///
+/// Where gyre differs from Twisted, on purpose:
+/// * Twisted counts the start of a delimiter at the end of a chunk as part
+///   of the partial line, so a 16384-byte line whose CR and LF arrive in
+///   different reads is reported as too long there, and delivered when they
+///   arrive together. gyre does not count those bytes, so the outcome never
+///   depends on how the input was split;
+/// * after a partial line has been reported as too long, Twisted keeps it
+///   and goes on growing it (a handler that does not close the connection
+///   then holds an unbounded buffer and sees the line reported again). gyre
+///   drops it and discards input up to the next delimiter; the lines after
+///   that are delivered as usual. With the default handler, which closes
+///   the connection, the two behave alike.
+///
+/// The [`LineConnection`] handed to the handler panics on the methods that
+/// steer a [`LineProtocol`](super::LineProtocol) (raw mode, pausing,
+/// clearing the buffer).
+pub struct LineOnlyProtocol<H> {
+    handler: H,
+    partial: Vec<u8>,
+    searched: usize,
+    delimiter: Vec<u8>,
+    discarding: bool,
+    transport: Option<Transport>,
+}
+
+impl<H: LineReceiver> LineOnlyProtocol<H> {
+    /// Wraps `handler`.
+    pub fn new(handler: H) -> LineOnlyProtocol<H> {
+        let delimiter = handler.delimiter().to_vec();
+        LineOnlyProtocol {
+            handler,
+            partial: Vec::new(),
+            searched: 0,
+            delimiter,
+            discarding: false,
+            transport: None,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The handler, mutably.
+    pub fn handler_mut(&mut self) -> &mut H {
+        &mut self.handler
+    }
+
+    /// Unwraps the handler.
+    pub fn into_handler(self) -> H {
+        self.handler
+    }
+
+    /// The transport, once connected.
+    pub fn transport(&self) -> Option<&Transport> {
+        self.transport.as_ref()
+    }
+
+    /// The partial line received so far.
+    pub fn buffered(&self) -> &[u8] {
+        &self.partial
+    }
+
+    /// Sends `line` and the delimiter as one `write_sequence`. Does nothing
+    /// before the connection is made.
+    pub fn send_line(&self, line: &[u8]) {
+        if let Some(transport) = &self.transport {
+            transport.write_sequence(&[line, self.handler.delimiter()]);
+        }
+    }
+
+    /// Copies the handler's delimiter if it changed.
+    ///
+    /// # Panics
+    /// If the handler's delimiter is empty.
+    fn sync_delimiter(&mut self) {
+        let wanted = self.handler.delimiter();
+        assert!(!wanted.is_empty(), "a line delimiter cannot be empty");
+        if self.delimiter != wanted {
+            self.delimiter = wanted.to_vec();
+            self.searched = 0;
+        }
+    }
+
+    /// Keeps only the bytes after the last delimiter at or after `from`.
+    fn keep_trailing_partial(&mut self, mut from: usize) {
+        while let Some(at) = find(&self.partial[from..], &self.delimiter) {
+            from += at + self.delimiter.len();
+        }
+        self.partial.drain(..from);
+        self.searched = 0;
+    }
+
+    /// Enters the discarding state: drops the partial line except the bytes
+    /// that may begin the next delimiter.
+    fn start_discarding(&mut self) {
+        let keep = self.delimiter.len() - 1;
+        let drop = self.partial.len().saturating_sub(keep);
+        self.partial.drain(..drop);
+        self.searched = 0;
+        self.discarding = true;
+    }
+}
+
+impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.transport = Some(transport.clone());
+        self.sync_delimiter();
+        let conn = LineConnection {
+            transport,
+            delimiter: &self.delimiter,
+            framer: None,
+        };
+        self.handler.connection_made(&conn);
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        if transport.is_disconnecting() {
+            return;
+        }
+        self.sync_delimiter();
+        let max_length = self.handler.max_length();
+        let dlen = self.delimiter.len();
+        self.partial.extend_from_slice(data);
+        let mut start = 0;
+        if self.discarding {
+            let Some(at) = find(&self.partial[self.searched..], &self.delimiter) else {
+                self.start_discarding();
+                return;
+            };
+            start = self.searched + at + dlen;
+            self.discarding = false;
+        }
+        loop {
+            let from = self.searched.max(start);
+            let Some(offset) = find(&self.partial[from..], &self.delimiter) else {
+                break;
+            };
+            let end = from + offset;
+            if transport.is_disconnecting() {
+                self.partial.clear();
+                self.searched = 0;
+                return;
+            }
+            let conn = LineConnection {
+                transport,
+                delimiter: &self.delimiter,
+                framer: None,
+            };
+            let line = &self.partial[start..end];
+            if line.len() > max_length {
+                self.handler.line_length_exceeded(&conn, line);
+                self.keep_trailing_partial(end + dlen);
+                return;
+            }
+            self.handler.line_received(&conn, line);
+            start = end + dlen;
+        }
+        self.partial.drain(..start);
+        self.searched = (self.partial.len() + 1).saturating_sub(dlen);
+        let line_so_far = self.partial.len() - delimiter_begun(&self.partial, &self.delimiter);
+        if line_so_far > max_length && !transport.is_disconnecting() {
+            let conn = LineConnection {
+                transport,
+                delimiter: &self.delimiter,
+                framer: None,
+            };
+            self.handler.line_length_exceeded(&conn, &self.partial);
+            self.start_discarding();
+        }
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        self.handler.connection_lost(reason);
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        crate::log::short_type_name::<H>()
+    }
+}
+
+/// How many bytes at the end of `partial` (which holds no delimiter) may be
+/// the beginning of `delimiter`: the longest such suffix.
+fn delimiter_begun(partial: &[u8], delimiter: &[u8]) -> usize {
+    (1..delimiter.len())
+        .rev()
+        .find(|&k| partial.ends_with(&delimiter[..k]))
+        .unwrap_or(0)
+}
+
+impl<H: 'static> fmt::Debug for LineOnlyProtocol<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineOnlyProtocol")
+            .field("handler", &crate::log::short_type_name::<H>())
+            .field("buffered", &self.partial.len())
+            .field("delimiter", &self.delimiter.escape_ascii().to_string())
+            .field("discarding", &self.discarding)
+            .finish()
+    }
+}

@@ -1,0 +1,302 @@
+//! Tests of the line framers, through `StringTransport`.
+//!
+//! Most inputs are fed at every chunk size from one byte up to their whole
+//! length ([`every_chunking`]), and every run must end the same way. Where
+//! Twisted's own results depend on the chunking, the comparison normalises
+//! them: adjacent raw chunks are joined, and the argument of
+//! `line_length_exceeded` is compared up to the length at which an
+//! unterminated line is already known to be too long.
+
+use std::cell::Cell;
+use std::fmt::Debug;
+use std::io;
+use std::rc::Rc;
+
+use super::buffer::find;
+use super::*;
+use crate::address::Address;
+use crate::error::ProducerError;
+use crate::testing::{ProducerState, StringTransport};
+use crate::transport::{Producer, TransportImpl};
+
+mod buffer;
+mod line_only;
+mod line_protocol;
+mod props;
+
+/// One callback a [`Rec`] received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ev {
+    Line(Vec<u8>),
+    Raw(Vec<u8>),
+    TooLong(Vec<u8>),
+}
+
+type Hook = fn(&mut Rec, &LineConnection<'_>, &[u8]);
+
+/// A handler that records its callbacks and runs a configurable hook in each.
+struct Rec {
+    events: Vec<Ev>,
+    delimiter: Vec<u8>,
+    max_length: usize,
+    on_made: fn(&LineConnection<'_>),
+    on_line: Hook,
+    on_raw: Hook,
+    on_too_long: Hook,
+    /// Raw bytes consumed (see [`back_to_lines_after_end`]).
+    raw: Vec<u8>,
+    /// What `clear_line_buffer` returned inside callbacks.
+    cleared: Vec<Vec<u8>>,
+    lost: Option<Reason>,
+}
+
+impl Rec {
+    fn new() -> Rec {
+        Rec {
+            events: Vec::new(),
+            delimiter: DEFAULT_DELIMITER.to_vec(),
+            max_length: DEFAULT_MAX_LENGTH,
+            on_made: |_| {},
+            on_line: |_, _, _| {},
+            on_raw: |_, _, _| {},
+            on_too_long: |_, conn, _| conn.transport().lose_connection(),
+            raw: Vec::new(),
+            cleared: Vec::new(),
+            lost: None,
+        }
+    }
+
+    fn delimiter(mut self, delimiter: &[u8]) -> Rec {
+        self.delimiter = delimiter.to_vec();
+        self
+    }
+
+    fn max(mut self, max_length: usize) -> Rec {
+        self.max_length = max_length;
+        self
+    }
+
+    fn on_line(mut self, hook: Hook) -> Rec {
+        self.on_line = hook;
+        self
+    }
+
+    fn on_raw(mut self, hook: Hook) -> Rec {
+        self.on_raw = hook;
+        self
+    }
+
+    fn on_too_long(mut self, hook: Hook) -> Rec {
+        self.on_too_long = hook;
+        self
+    }
+
+    fn lines(&self) -> Vec<Vec<u8>> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Line(l) => Some(l.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The events with adjacent raw chunks joined and each too-long argument
+    /// cut to `limit` bytes: what every chunking must agree on.
+    fn normalised(&self, limit: usize) -> Vec<Ev> {
+        let mut out: Vec<Ev> = Vec::new();
+        for e in &self.events {
+            match (e, out.last_mut()) {
+                (Ev::Raw(more), Some(Ev::Raw(raw))) => raw.extend_from_slice(more),
+                (Ev::TooLong(arg), _) => {
+                    out.push(Ev::TooLong(arg[..arg.len().min(limit)].to_vec()))
+                }
+                _ => out.push(e.clone()),
+            }
+        }
+        out
+    }
+}
+
+impl LineReceiver for Rec {
+    fn connection_made(&mut self, conn: &LineConnection<'_>) {
+        (self.on_made)(conn)
+    }
+    fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::Line(line.to_vec()));
+        (self.on_line)(self, conn, line)
+    }
+    fn raw_data_received(&mut self, conn: &LineConnection<'_>, data: &[u8]) {
+        self.events.push(Ev::Raw(data.to_vec()));
+        (self.on_raw)(self, conn, data)
+    }
+    fn line_length_exceeded(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::TooLong(line.to_vec()));
+        (self.on_too_long)(self, conn, line)
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        self.lost = Some(reason);
+    }
+    fn delimiter(&self) -> &[u8] {
+        &self.delimiter
+    }
+    fn max_length(&self) -> usize {
+        self.max_length
+    }
+}
+
+/// Connects `protocol` to a fresh `StringTransport`.
+fn connected<P: Protocol>(mut protocol: P) -> (P, StringTransport) {
+    let st = StringTransport::new();
+    st.make_connection(&mut protocol);
+    (protocol, st)
+}
+
+/// Feeds `input` in chunks of `size` bytes.
+fn feed<P: Protocol>(protocol: &mut P, st: &StringTransport, input: &[u8], size: usize) {
+    for chunk in input.chunks(size.max(1)) {
+        protocol.data_received(&st.transport(), chunk);
+    }
+}
+
+/// Feeds `input` to a fresh protocol at every chunk size from 1 to its
+/// length, asserts that `outcome` is the same after every run, and returns it.
+#[track_caller]
+fn every_chunking<P: Protocol, R: PartialEq + Debug>(
+    input: &[u8],
+    make: impl Fn() -> P,
+    outcome: impl Fn(&mut P, &StringTransport) -> R,
+) -> R {
+    let (mut p, st) = connected(make());
+    feed(&mut p, &st, input, input.len());
+    let whole = outcome(&mut p, &st);
+    for size in 1..input.len() {
+        let (mut p, st) = connected(make());
+        feed(&mut p, &st, input, size);
+        let got = outcome(&mut p, &st);
+        assert!(
+            got == whole,
+            "chunks of {size}: {got:?}\nwhole input: {whole:?}"
+        );
+    }
+    whole
+}
+
+/// Events normalised for [`LineProtocol`], what was written, and whether it closed.
+fn summary(p: &mut LineProtocol<Rec>, st: &StringTransport) -> (Vec<Ev>, Vec<u8>, bool) {
+    let limit = p.handler().max_length + p.handler().delimiter.len();
+    (
+        p.handler().normalised(limit),
+        st.value(),
+        st.is_disconnecting(),
+    )
+}
+
+/// Events normalised for [`LineOnlyProtocol`], what was written, and whether it closed.
+fn summary_only(p: &mut LineOnlyProtocol<Rec>, st: &StringTransport) -> (Vec<Ev>, Vec<u8>, bool) {
+    let limit = p.handler().max_length + 1;
+    (
+        p.handler().normalised(limit),
+        st.value(),
+        st.is_disconnecting(),
+    )
+}
+
+fn line(l: &[u8]) -> Ev {
+    Ev::Line(l.to_vec())
+}
+
+fn a_line(len: usize) -> Vec<u8> {
+    vec![b'a'; len]
+}
+
+/// Switches to raw mode on the line `RAW`.
+fn raw_on_raw(_: &mut Rec, conn: &LineConnection<'_>, line: &[u8]) {
+    if line == b"RAW" {
+        conn.set_raw_mode();
+    }
+}
+
+/// A transport that counts `write` and `write_sequence` calls.
+struct Counting {
+    inner: StringTransport,
+    writes: Cell<usize>,
+    sequences: Cell<usize>,
+}
+
+impl TransportImpl for Counting {
+    fn write(&self, data: &[u8]) {
+        self.writes.set(self.writes.get() + 1);
+        self.inner.write(data)
+    }
+    fn write_sequence(&self, parts: &[&[u8]]) {
+        self.sequences.set(self.sequences.get() + 1);
+        self.inner.write_sequence(parts)
+    }
+    fn lose_connection(&self) {
+        self.inner.lose_connection()
+    }
+    fn abort_connection(&self) {
+        self.inner.abort_connection()
+    }
+    fn lose_write_connection(&self) {
+        self.inner.lose_write_connection()
+    }
+    fn peer(&self) -> Address {
+        self.inner.peer()
+    }
+    fn host(&self) -> Address {
+        self.inner.host()
+    }
+    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_no_delay(enabled)
+    }
+    fn no_delay(&self) -> io::Result<bool> {
+        self.inner.no_delay()
+    }
+    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_keep_alive(enabled)
+    }
+    fn keep_alive(&self) -> io::Result<bool> {
+        self.inner.keep_alive()
+    }
+    fn pause_reading(&self) {
+        self.inner.pause_reading()
+    }
+    fn resume_reading(&self) {
+        self.inner.resume_reading()
+    }
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.inner.register_producer(producer)
+    }
+    fn unregister_producer(&self) {
+        self.inner.unregister_producer()
+    }
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+    fn is_disconnecting(&self) -> bool {
+        self.inner.is_disconnecting()
+    }
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+    fn log_prefix(&self) -> String {
+        self.inner.log_prefix()
+    }
+}
+
+fn counting() -> (Rc<Counting>, Transport) {
+    let c = Rc::new(Counting {
+        inner: StringTransport::new(),
+        writes: Cell::new(0),
+        sequences: Cell::new(0),
+    });
+    let t = Transport::new(c.clone());
+    (c, t)
+}
+
+/// Echoes each line back.
+fn echo(_: &mut Rec, conn: &LineConnection<'_>, line: &[u8]) {
+    conn.send_line(line);
+}

@@ -1,0 +1,1462 @@
+//! Policies that wrap any protocol or factory: idle timeouts and connection
+//! limits (Twisted's `twisted.protocols.policies`).
+//!
+//! * [`IdleTimeout`] wraps one protocol and closes its connection once
+//!   nothing was received or written for a while. [`TimeoutFactory`] wraps a
+//!   factory so that every protocol it builds gets one.
+//! * [`IdleTimer`] is the handle that changes, re-arms or disables a
+//!   connection's timeout, from inside the wrapped protocol or anywhere else.
+//! * [`LimitConnections`] wraps a server factory and refuses connections past
+//!   a total limit, a per-peer-address limit, or both.
+//!
+//! An echo server that drops clients silent for five minutes and serves at
+//! most 100 connections, 5 from any one address:
+//!
+//! ```no_run
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
+//! use gyre::{for_protocol, Protocol, Reactor, Transport};
+//!
+//! struct Echo;
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+//!         transport.write(data);
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let reactor = Reactor::new()?;
+//!     let idle = Duration::from_secs(300);
+//!     let timed = TimeoutFactory::new(for_protocol(|| Echo), Rc::new(reactor.clone()), idle);
+//!     let limited = LimitConnections::new(timed)
+//!         .with_max_total(Some(100))
+//!         .with_max_per_peer(Some(5));
+//!     reactor.listen_tcp(8000, limited)?;
+//!     reactor.run()?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Idle timeouts
+//!
+//! The timer starts when the connection is made, and every chunk received and
+//! every `write`/`write_sequence` the wrapped protocol makes moves it back to
+//! a full `timeout` from now. The wrapped protocol sees a [`Transport`] that
+//! forwards to the real one and notes its writes; anything holding that handle
+//! (another connection's protocol, a timer) resets the timer when it writes.
+//! When the timer fires it logs `Timing out client: <peer address>` (info,
+//! target `gyre::protocols`, in the connection's log system) and runs the
+//! timeout hook: by default `lose_connection`, or the closure given to
+//! [`IdleTimeout::with_on_timeout`]. The timer is cancelled when the
+//! connection is lost; none is left on the clock.
+//!
+//! Where this differs from Twisted, on purpose:
+//! * Twisted's `TimeoutProtocol` starts its timer when it is built, before
+//!   the connection exists; here it starts at `connection_made`.
+//! * After the timer fired and a hook kept the connection open, the next
+//!   traffic (or [`IdleTimer::reset_timeout`]) arms it again; Twisted's
+//!   `TimeoutMixin` stays disarmed until `setTimeout` is called.
+//! * A panicking hook is logged as `Unhandled Error` and the connection is
+//!   closed as the default hook would; nothing else is affected.
+//! * The wrappers do not show in the logs: a wrapped connection's log prefix
+//!   is the wrapped protocol's (`Echo,0,127.0.0.1`, where Twisted prints
+//!   `Echo (TimeoutProtocol),0,127.0.0.1`), and `Starting factory` names the
+//!   wrapped factory, once.
+//!
+//! # Connection limits
+//!
+//! [`LimitConnections`] is Twisted's `LimitTotalConnectionsFactory` and
+//! `LimitConnectionsByPeer` in one wrapper. A connection that would exceed a
+//! limit is refused (its `build_protocol` returns `None`, so the socket is
+//! closed at once) and one line is logged at info level:
+//! `Refusing connection from <peer>: <n> connections already open …`. The
+//! counts are exact: a connection is counted from the moment its protocol is
+//! built until its `connection_lost`, or until the protocol is dropped if the
+//! connection never started. Unlike Twisted:
+//! * no limit is set until you set one (Twisted's per-peer factory defaults
+//!   to 5);
+//! * peers are counted by IP address, with an IPv4-mapped IPv6 address
+//!   (`::ffff:1.2.3.4`, seen on dual-stack ports) counted as the IPv4
+//!   address;
+//! * there is no overflow protocol; an over-limit connection is just closed.
+//!
+//! Tests: at the bottom of this file (virtual time, `StringTransport`), and
+//! on real sockets in `tests/policies.rs`.
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::address::Address;
+use crate::connector::Connector;
+use crate::error::{ConnectError, ProducerError, Reason};
+use crate::factory::{ClientFactory, Factory, Shared};
+use crate::log::{guarded, log_panic, short_type_name, with_system};
+use crate::protocol::Protocol;
+use crate::time::{Clock, DelayedCall};
+use crate::transport::{Producer, Transport, TransportImpl};
+
+/// The log target of the lines written here.
+const TARGET: &str = "gyre::protocols";
+
+// ---------------------------------------------------------------------------
+// IdleTimer
+// ---------------------------------------------------------------------------
+
+/// Where a timed connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Built; `connection_made` has not run. Nothing is scheduled.
+    Waiting,
+    /// Connected: the timer runs while a timeout is set.
+    Connected,
+    /// `connection_lost` ran (or the wrapper was dropped): never armed again.
+    Lost,
+}
+
+/// What runs when the timer fires.
+type Hook = Box<dyn FnMut(&Transport)>;
+
+/// The state behind an [`IdleTimer`] and its connection's wrapped transport.
+struct TimerState {
+    clock: Rc<dyn Clock>,
+    timeout: Cell<Option<Duration>>,
+    phase: Cell<Phase>,
+    /// The pending timed call, if armed.
+    call: RefCell<Option<DelayedCall>>,
+    /// The transport handed to the wrapped protocol (and to the hook);
+    /// `None` until connected and after the connection is lost.
+    transport: RefCell<Option<Transport>>,
+    /// The timeout hook; `None` while it runs, and after the connection is
+    /// lost (it may hold a clone of this timer: dropping it breaks the cycle).
+    hook: RefCell<Option<Hook>>,
+}
+
+impl TimerState {
+    /// Schedules the timer a full timeout from now, or moves the pending
+    /// call there. Does nothing unless connected with a timeout set.
+    fn arm(self: &Rc<Self>) {
+        if self.phase.get() != Phase::Connected {
+            return;
+        }
+        let Some(timeout) = self.timeout.get() else {
+            return;
+        };
+        if let Some(call) = self.call.borrow().as_ref()
+            && call.reset(timeout).is_ok()
+        {
+            return;
+        }
+        let me = Rc::downgrade(self);
+        let call = self.clock.call_later(timeout, move || {
+            if let Some(state) = me.upgrade() {
+                state.fire();
+            }
+        });
+        let old = self.call.borrow_mut().replace(call);
+        drop(old);
+    }
+
+    /// Unschedules the pending call, if any.
+    fn cancel(&self) {
+        let call = self.call.borrow_mut().take();
+        if let Some(call) = call {
+            let _ = call.cancel();
+        }
+    }
+
+    /// The connection is gone: cancel, and drop what could hold a cycle.
+    fn finish(&self) {
+        self.phase.set(Phase::Lost);
+        self.cancel();
+        let transport = self.transport.borrow_mut().take();
+        let hook = self.hook.borrow_mut().take();
+        drop((transport, hook));
+    }
+
+    /// The timer expired: log, then run the hook (or close).
+    fn fire(self: &Rc<Self>) {
+        let fired = self.call.borrow_mut().take();
+        drop(fired);
+        if self.phase.get() != Phase::Connected {
+            return;
+        }
+        let Some(transport) = self.transport.borrow().clone() else {
+            return;
+        };
+        with_system(transport.log_prefix(), || {
+            log::info!(target: TARGET, "Timing out client: {}", transport.peer());
+            let hook = self.hook.borrow_mut().take();
+            let Some(mut hook) = hook else {
+                // Only while the hook itself runs (a nested expiry).
+                transport.lose_connection();
+                return;
+            };
+            let outcome = guarded(|| hook(&transport));
+            if self.phase.get() != Phase::Lost {
+                let mut slot = self.hook.borrow_mut();
+                if slot.is_none() {
+                    *slot = Some(hook);
+                }
+            }
+            if let Err(msg) = outcome {
+                log_panic("timeout_connection", &msg);
+                transport.lose_connection();
+            }
+        });
+    }
+}
+
+/// A handle to one connection's idle timer: change, re-arm or disable the
+/// timeout (Twisted's `TimeoutMixin.setTimeout` / `resetTimeout`).
+///
+/// Clones are handles to the same timer. Get one from
+/// [`IdleTimeout::timer`], or give the wrapped protocol its own when it is
+/// built, with [`IdleTimeout::new_with`]:
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use gyre::protocols::policies::{IdleTimeout, IdleTimer};
+/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::{Protocol, Transport};
+///
+/// /// Waits up to 10 s for a greeting, then lets the client idle forever.
+/// struct Greeted {
+///     timer: IdleTimer,
+/// }
+///
+/// impl Protocol for Greeted {
+///     fn data_received(&mut self, _: &Transport, data: &[u8]) {
+///         if data.starts_with(b"HELLO") {
+///             self.timer.set_timeout(None);
+///         }
+///     }
+/// }
+///
+/// let clock = Clock::new();
+/// let mut protocol = IdleTimeout::new_with(
+///     Rc::new(clock.clone()),
+///     Duration::from_secs(10),
+///     |timer| Greeted { timer },
+/// );
+/// let transport = StringTransport::new();
+/// transport.make_connection(&mut protocol);
+/// protocol.data_received(&transport.transport(), b"HELLO\r\n");
+/// clock.advance(Duration::from_secs(3600));
+/// assert!(!transport.is_disconnecting());
+/// ```
+///
+/// Before the connection is made a handle only records the timeout; after
+/// it is lost the handle does nothing (no timer is ever left on the clock).
+#[derive(Clone)]
+pub struct IdleTimer {
+    state: Rc<TimerState>,
+}
+
+impl IdleTimer {
+    fn new(clock: Rc<dyn Clock>, timeout: Option<Duration>) -> IdleTimer {
+        IdleTimer {
+            state: Rc::new(TimerState {
+                clock,
+                timeout: Cell::new(timeout),
+                phase: Cell::new(Phase::Waiting),
+                call: RefCell::new(None),
+                transport: RefCell::new(None),
+                hook: RefCell::new(Some(Box::new(|t: &Transport| t.lose_connection()))),
+            }),
+        }
+    }
+
+    /// Sets the timeout. `Some(d)`: the connection times out after `d` of
+    /// silence, counted from now (re-arming a timer that fired or was
+    /// disabled). `None`: disables the timer until a timeout is set again.
+    pub fn set_timeout(&self, timeout: Option<Duration>) {
+        self.state.timeout.set(timeout);
+        match timeout {
+            Some(_) => self.state.arm(),
+            None => self.state.cancel(),
+        }
+    }
+
+    /// Restarts the countdown from now, as traffic does. Does nothing when
+    /// no timeout is set or the connection is not (or no longer) up.
+    pub fn reset_timeout(&self) {
+        self.state.arm();
+    }
+
+    /// The timeout currently set; `None` when disabled.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.state.timeout.get()
+    }
+
+    /// True while the timer is scheduled to fire.
+    pub fn is_armed(&self) -> bool {
+        self.state
+            .call
+            .borrow()
+            .as_ref()
+            .is_some_and(DelayedCall::is_active)
+    }
+
+    /// When the timer will fire, if it is armed.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.state
+            .call
+            .borrow()
+            .as_ref()
+            .filter(|call| call.is_active())
+            .map(DelayedCall::time)
+    }
+}
+
+impl fmt::Debug for IdleTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleTimer")
+            .field("timeout", &self.state.timeout.get())
+            .field("phase", &self.state.phase.get())
+            .field("armed", &self.is_armed())
+            .finish()
+    }
+}
+
+/// The transport the wrapped protocol sees: forwards everything to the real
+/// one, and restarts the idle timer on every write.
+struct TimedTransport {
+    inner: Transport,
+    timer: Weak<TimerState>,
+}
+
+impl TimedTransport {
+    fn touch(&self) {
+        if let Some(state) = self.timer.upgrade() {
+            state.arm();
+        }
+    }
+}
+
+impl TransportImpl for TimedTransport {
+    fn write(&self, data: &[u8]) {
+        self.touch();
+        self.inner.write(data)
+    }
+    fn write_sequence(&self, parts: &[&[u8]]) {
+        self.touch();
+        self.inner.write_sequence(parts)
+    }
+    fn lose_connection(&self) {
+        self.inner.lose_connection()
+    }
+    fn abort_connection(&self) {
+        self.inner.abort_connection()
+    }
+    fn lose_write_connection(&self) {
+        self.inner.lose_write_connection()
+    }
+    fn peer(&self) -> Address {
+        self.inner.peer()
+    }
+    fn host(&self) -> Address {
+        self.inner.host()
+    }
+    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_no_delay(enabled)
+    }
+    fn no_delay(&self) -> io::Result<bool> {
+        self.inner.no_delay()
+    }
+    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_keep_alive(enabled)
+    }
+    fn keep_alive(&self) -> io::Result<bool> {
+        self.inner.keep_alive()
+    }
+    fn pause_reading(&self) {
+        self.inner.pause_reading()
+    }
+    fn resume_reading(&self) {
+        self.inner.resume_reading()
+    }
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.inner.register_producer(producer)
+    }
+    fn unregister_producer(&self) {
+        self.inner.unregister_producer()
+    }
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+    fn is_disconnecting(&self) -> bool {
+        self.inner.is_disconnecting()
+    }
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+    fn log_prefix(&self) -> String {
+        self.inner.log_prefix()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// IdleTimeout
+// ---------------------------------------------------------------------------
+
+/// Twisted's `policies.TimeoutProtocol` / `TimeoutMixin`: wraps a protocol
+/// and closes its connection once it has been idle for `timeout`.
+///
+/// Idle means nothing received and nothing written by the wrapped protocol
+/// (see the [module docs](self) for the details and the differences from
+/// Twisted). The wrapped protocol receives a [`Transport`] of its own that
+/// forwards to the connection's; keep and compare that one.
+///
+/// ```
+/// use std::rc::Rc;
+/// use std::time::Duration;
+/// use gyre::protocols::policies::IdleTimeout;
+/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::Protocol;
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let clock = Clock::new();
+/// let mut protocol = IdleTimeout::new(Quiet, Rc::new(clock.clone()), Duration::from_secs(30));
+/// let transport = StringTransport::new();
+/// transport.make_connection(&mut protocol);
+/// clock.advance(Duration::from_secs(30));
+/// assert!(transport.is_disconnecting());
+/// ```
+pub struct IdleTimeout<P: Protocol> {
+    inner: P,
+    timer: IdleTimer,
+    /// The transport handed to `inner`, made once at `connection_made`.
+    wrapped: Option<Transport>,
+}
+
+impl<P: Protocol> IdleTimeout<P> {
+    /// Wraps `inner`; its connection times out after `timeout` of silence,
+    /// timed on `clock` (the reactor: `Rc::new(reactor.clone())`; in tests,
+    /// a [`testing::Clock`](crate::testing::Clock)).
+    pub fn new(inner: P, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
+        IdleTimeout {
+            inner,
+            timer: IdleTimer::new(clock, Some(timeout)),
+            wrapped: None,
+        }
+    }
+
+    /// Like [`new`](Self::new), building the wrapped protocol with `make`,
+    /// which receives the connection's [`IdleTimer`] to keep: the way for a
+    /// protocol to change or disable its own timeout.
+    pub fn new_with(
+        clock: Rc<dyn Clock>,
+        timeout: Duration,
+        make: impl FnOnce(IdleTimer) -> P,
+    ) -> Self {
+        let timer = IdleTimer::new(clock, Some(timeout));
+        IdleTimeout {
+            inner: make(timer.clone()),
+            timer,
+            wrapped: None,
+        }
+    }
+
+    /// Replaces what happens on expiry (Twisted's `timeoutConnection`); the
+    /// default is `transport.lose_connection()`. `f` gets the transport the
+    /// wrapped protocol sees, so a write from `f` restarts the timer; to
+    /// keep the connection without writing, call
+    /// [`IdleTimer::reset_timeout`] (from a clone of [`timer`](Self::timer)).
+    /// A panic in `f` is logged and the connection is closed.
+    pub fn with_on_timeout(self, f: impl FnMut(&Transport) + 'static) -> Self {
+        let old = self.timer.state.hook.borrow_mut().replace(Box::new(f));
+        drop(old);
+        self
+    }
+
+    /// A handle to this connection's idle timer.
+    pub fn timer(&self) -> IdleTimer {
+        self.timer.clone()
+    }
+
+    /// The wrapped protocol.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// The wrapped protocol, mutably.
+    pub fn inner_mut(&mut self) -> &mut P {
+        &mut self.inner
+    }
+
+    /// The transport for `inner`: the one made at `connection_made`, or a
+    /// fresh wrapper around `outer` if that never ran.
+    fn wrapped(&mut self, outer: &Transport) -> Transport {
+        match &self.wrapped {
+            Some(t) => t.clone(),
+            None => {
+                let t = Transport::new(Rc::new(TimedTransport {
+                    inner: outer.clone(),
+                    timer: Rc::downgrade(&self.timer.state),
+                }));
+                self.wrapped = Some(t.clone());
+                t
+            }
+        }
+    }
+}
+
+impl<P: Protocol> Protocol for IdleTimeout<P> {
+    fn connection_made(&mut self, transport: &Transport) {
+        let wrapped = self.wrapped(transport);
+        let state = &self.timer.state;
+        if state.phase.get() == Phase::Waiting {
+            *state.transport.borrow_mut() = Some(wrapped.clone());
+            state.phase.set(Phase::Connected);
+            state.arm();
+        }
+        self.inner.connection_made(&wrapped);
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        self.timer.state.arm();
+        let wrapped = self.wrapped(transport);
+        self.inner.data_received(&wrapped, data);
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        self.timer.state.finish();
+        self.wrapped = None;
+        self.inner.connection_lost(reason);
+    }
+
+    fn half_closeable(&self) -> bool {
+        self.inner.half_closeable()
+    }
+
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        let wrapped = self.wrapped(transport);
+        self.inner.read_connection_lost(&wrapped);
+    }
+
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        let wrapped = self.wrapped(transport);
+        self.inner.write_connection_lost(&wrapped);
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.inner.log_prefix()
+    }
+}
+
+/// A wrapper dropped without `connection_lost` leaves no timer behind.
+impl<P: Protocol> Drop for IdleTimeout<P> {
+    fn drop(&mut self) {
+        self.timer.state.finish();
+    }
+}
+
+impl<P: Protocol> fmt::Debug for IdleTimeout<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleTimeout")
+            .field("inner", &short_type_name::<P>())
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// TimeoutFactory
+// ---------------------------------------------------------------------------
+
+/// Twisted's `policies.TimeoutFactory`: wraps every protocol the wrapped
+/// factory builds in an [`IdleTimeout`].
+///
+/// It is a [`ClientFactory`] when the wrapped factory is one, forwarding the
+/// connector callbacks. Starting it starts the wrapped factory (which logs
+/// `Starting factory`); the wrapper itself is silent. A protocol that needs
+/// its own [`IdleTimer`] is built with [`IdleTimeout::new_with`] inside
+/// [`for_protocol`](crate::for_protocol) instead.
+pub struct TimeoutFactory<F: Factory> {
+    factory: Shared<F>,
+    clock: Rc<dyn Clock>,
+    timeout: Duration,
+}
+
+impl<F: Factory> TimeoutFactory<F> {
+    /// Wraps `factory`: each connection times out after `timeout` of
+    /// silence, timed on `clock`. Pass a [`Shared`] clone to share the
+    /// wrapped factory with other ports.
+    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
+        TimeoutFactory {
+            factory: factory.into(),
+            clock,
+            timeout,
+        }
+    }
+
+    /// The idle timeout given to each connection.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The wrapped factory.
+    pub fn wrapped(&self) -> &Shared<F> {
+        &self.factory
+    }
+}
+
+impl<F: Factory> Factory for TimeoutFactory<F> {
+    type Protocol = IdleTimeout<F::Protocol>;
+
+    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
+        let inner = self.factory.build_protocol(addr)?;
+        Some(IdleTimeout::new(inner, self.clock.clone(), self.timeout))
+    }
+
+    fn start_factory(&self) {
+        self.factory.do_start()
+    }
+
+    fn stop_factory(&self) {
+        self.factory.do_stop()
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.factory.log_prefix()
+    }
+
+    /// The wrapper is silent; the wrapped factory logs.
+    fn noisy(&self) -> bool {
+        false
+    }
+
+    fn qualified_name(&self) -> Cow<'static, str> {
+        self.factory.qualified_name()
+    }
+}
+
+impl<F: ClientFactory> ClientFactory for TimeoutFactory<F> {
+    fn started_connecting(&self, connector: &Connector) {
+        self.factory.started_connecting(connector)
+    }
+    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
+        self.factory.client_connection_failed(connector, reason)
+    }
+    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
+        self.factory.client_connection_lost(connector, reason)
+    }
+}
+
+impl<F: Factory> fmt::Debug for TimeoutFactory<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimeoutFactory")
+            .field("factory", &self.factory)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// LimitConnections
+// ---------------------------------------------------------------------------
+
+/// Open connections, in total and by peer IP address.
+#[derive(Default)]
+struct Counts {
+    total: Cell<usize>,
+    by_peer: RefCell<HashMap<IpAddr, usize>>,
+}
+
+impl Counts {
+    fn from(&self, ip: &IpAddr) -> usize {
+        self.by_peer.borrow().get(ip).copied().unwrap_or(0)
+    }
+
+    fn add(&self, ip: IpAddr) {
+        self.total.set(self.total.get() + 1);
+        *self.by_peer.borrow_mut().entry(ip).or_insert(0) += 1;
+    }
+
+    fn remove(&self, ip: &IpAddr) {
+        self.total.set(self.total.get().saturating_sub(1));
+        let mut by_peer = self.by_peer.borrow_mut();
+        if let Some(n) = by_peer.get_mut(ip) {
+            *n -= 1;
+            if *n == 0 {
+                by_peer.remove(ip);
+            }
+        }
+    }
+}
+
+/// One counted connection; dropping it uncounts it (exactly once).
+struct Slot {
+    counts: Rc<Counts>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.counts.remove(&self.ip);
+    }
+}
+
+/// The key a peer is counted under: IPv4-mapped IPv6 as IPv4.
+fn peer_key(ip: &IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Twisted's `LimitTotalConnectionsFactory` and `LimitConnectionsByPeer` in
+/// one: wraps a server factory and refuses connections past a total limit,
+/// a per-peer limit, or both.
+///
+/// A refused connection is closed at once (no protocol is built) and logged
+/// once at info level. The counts include connections whose protocol was
+/// built but whose `connection_made` has not run yet, and a connection stops
+/// counting at its `connection_lost` (or when its protocol is dropped, if the
+/// connection never started). See the [module docs](self).
+pub struct LimitConnections<F: Factory> {
+    factory: Shared<F>,
+    max_total: Option<usize>,
+    max_per_peer: Option<usize>,
+    counts: Rc<Counts>,
+}
+
+impl<F: Factory> LimitConnections<F> {
+    /// Wraps `factory`, with no limits yet. Pass a [`Shared`] clone to share
+    /// the wrapped factory with other ports.
+    pub fn new(factory: impl Into<Shared<F>>) -> Self {
+        LimitConnections {
+            factory: factory.into(),
+            max_total: None,
+            max_per_peer: None,
+            counts: Rc::default(),
+        }
+    }
+
+    /// At most `max` connections open at once (`None`: no limit).
+    pub fn with_max_total(mut self, max: Option<usize>) -> Self {
+        self.max_total = max;
+        self
+    }
+
+    /// At most `max` connections open at once from any one IP address
+    /// (`None`: no limit).
+    pub fn with_max_per_peer(mut self, max: Option<usize>) -> Self {
+        self.max_per_peer = max;
+        self
+    }
+
+    /// The total limit.
+    pub fn max_total(&self) -> Option<usize> {
+        self.max_total
+    }
+
+    /// The per-peer limit.
+    pub fn max_per_peer(&self) -> Option<usize> {
+        self.max_per_peer
+    }
+
+    /// How many connections are open (counted) now.
+    pub fn open_connections(&self) -> usize {
+        self.counts.total.get()
+    }
+
+    /// How many connections from `ip` are open now (an IPv4-mapped IPv6
+    /// address counts as the IPv4 address).
+    pub fn open_from(&self, ip: &IpAddr) -> usize {
+        self.counts.from(&peer_key(ip))
+    }
+
+    /// The wrapped factory.
+    pub fn wrapped(&self) -> &Shared<F> {
+        &self.factory
+    }
+}
+
+impl<F: Factory> Factory for LimitConnections<F> {
+    type Protocol = Limited<F::Protocol>;
+
+    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
+        let ip = peer_key(&addr.socket_addr().ip());
+        let total = self.counts.total.get();
+        if let Some(max) = self.max_total
+            && total >= max
+        {
+            log::info!(
+                target: TARGET,
+                "Refusing connection from {addr}: {total} connections already open (limit {max})"
+            );
+            return None;
+        }
+        if let Some(max) = self.max_per_peer {
+            let from_peer = self.counts.from(&ip);
+            if from_peer >= max {
+                log::info!(
+                    target: TARGET,
+                    "Refusing connection from {addr}: {from_peer} connections already open from {ip} (limit {max})"
+                );
+                return None;
+            }
+        }
+        let inner = self.factory.build_protocol(addr)?;
+        self.counts.add(ip);
+        Some(Limited {
+            inner,
+            slot: Some(Slot {
+                counts: self.counts.clone(),
+                ip,
+            }),
+        })
+    }
+
+    fn start_factory(&self) {
+        self.factory.do_start()
+    }
+
+    fn stop_factory(&self) {
+        self.factory.do_stop()
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.factory.log_prefix()
+    }
+
+    /// The wrapper is silent; the wrapped factory logs.
+    fn noisy(&self) -> bool {
+        false
+    }
+
+    fn qualified_name(&self) -> Cow<'static, str> {
+        self.factory.qualified_name()
+    }
+}
+
+impl<F: Factory> fmt::Debug for LimitConnections<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LimitConnections")
+            .field("factory", &self.factory)
+            .field("max_total", &self.max_total)
+            .field("max_per_peer", &self.max_per_peer)
+            .field("open", &self.counts.total.get())
+            .finish()
+    }
+}
+
+/// A protocol counted by a [`LimitConnections`]: forwards every event to the
+/// wrapped protocol, and stops counting at `connection_lost` (or when
+/// dropped, if that never ran).
+pub struct Limited<P: Protocol> {
+    inner: P,
+    slot: Option<Slot>,
+}
+
+impl<P: Protocol> Limited<P> {
+    /// The wrapped protocol.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// The wrapped protocol, mutably.
+    pub fn inner_mut(&mut self) -> &mut P {
+        &mut self.inner
+    }
+}
+
+impl<P: Protocol> Protocol for Limited<P> {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.inner.connection_made(transport)
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        self.inner.data_received(transport, data)
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        // Uncount first: the wrapped protocol may panic.
+        drop(self.slot.take());
+        self.inner.connection_lost(reason)
+    }
+
+    fn half_closeable(&self) -> bool {
+        self.inner.half_closeable()
+    }
+
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        self.inner.read_connection_lost(transport)
+    }
+
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        self.inner.write_connection_lost(transport)
+    }
+
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.inner.log_prefix()
+    }
+}
+
+impl<P: Protocol> fmt::Debug for Limited<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limited")
+            .field("inner", &short_type_name::<P>())
+            .field("counted", &self.slot.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::factory::for_protocol;
+    use crate::testing::{Clock as VirtualClock, StringTransport};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn secs(n: u64) -> Duration {
+        Duration::from_secs(n)
+    }
+
+    /// What the wrapped protocol saw, in order.
+    #[derive(Clone, Default)]
+    struct Events(Rc<RefCell<Vec<String>>>);
+
+    impl Events {
+        fn push(&self, e: impl Into<String>) {
+            self.0.borrow_mut().push(e.into());
+        }
+        fn get(&self) -> Vec<String> {
+            self.0.borrow().clone()
+        }
+    }
+
+    /// Records its events and keeps the transport it was given.
+    struct Recorder {
+        events: Events,
+        transport: Option<Transport>,
+        timer: Option<IdleTimer>,
+    }
+
+    impl Recorder {
+        fn new(events: &Events) -> Recorder {
+            Recorder {
+                events: events.clone(),
+                transport: None,
+                timer: None,
+            }
+        }
+    }
+
+    impl Protocol for Recorder {
+        fn connection_made(&mut self, transport: &Transport) {
+            self.events.push("made");
+            self.transport = Some(transport.clone());
+        }
+        fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+            let same = self
+                .transport
+                .as_ref()
+                .is_some_and(|t| t.same_as(transport));
+            self.events.push(format!(
+                "data {} same={same}",
+                String::from_utf8_lossy(data)
+            ));
+            match (data, &self.timer) {
+                (b"off", Some(timer)) => timer.set_timeout(None),
+                (b"on", Some(timer)) => timer.set_timeout(Some(secs(5))),
+                _ => {}
+            }
+        }
+        fn connection_lost(&mut self, reason: Reason) {
+            self.events.push(format!("lost {}", reason.is_clean()));
+        }
+        fn half_closeable(&self) -> bool {
+            true
+        }
+        fn read_connection_lost(&mut self, transport: &Transport) {
+            let same = self
+                .transport
+                .as_ref()
+                .is_some_and(|t| t.same_as(transport));
+            self.events.push(format!("read lost same={same}"));
+        }
+    }
+
+    struct Setup {
+        clock: VirtualClock,
+        st: StringTransport,
+        protocol: IdleTimeout<Recorder>,
+        events: Events,
+    }
+
+    /// A connected `Recorder` under a 10 s idle timeout; its timer handle is
+    /// given to it.
+    fn connected() -> Setup {
+        let clock = VirtualClock::new();
+        let events = Events::default();
+        let mut protocol = IdleTimeout::new_with(Rc::new(clock.clone()), secs(10), |timer| {
+            let mut r = Recorder::new(&events);
+            r.timer = Some(timer);
+            r
+        });
+        let st = StringTransport::new();
+        st.make_connection(&mut protocol);
+        Setup {
+            clock,
+            st,
+            protocol,
+            events,
+        }
+    }
+
+    /// With no traffic the connection is closed exactly `timeout` after it
+    /// was made, and no call is left on the clock.
+    #[test]
+    fn fires_at_exactly_the_timeout() {
+        let s = connected();
+        let timer = s.protocol.timer();
+        assert!(timer.is_armed());
+        assert_eq!(timer.deadline(), Some(s.clock.now() + secs(10)));
+        assert_eq!(s.clock.pending_calls().len(), 1);
+        s.clock.advance(ms(9_999));
+        assert!(!s.st.is_disconnecting());
+        s.clock.advance(ms(1));
+        assert!(s.st.is_disconnecting());
+        assert!(!s.st.is_aborted());
+        assert!(!timer.is_armed());
+        assert!(s.clock.pending_calls().is_empty());
+    }
+
+    /// The timer does not run before `connection_made`; a timeout set
+    /// before then is what the connection starts with.
+    #[test]
+    fn nothing_is_scheduled_before_connection_made() {
+        let clock = VirtualClock::new();
+        let mut protocol = IdleTimeout::new(
+            Recorder::new(&Events::default()),
+            Rc::new(clock.clone()),
+            secs(10),
+        );
+        let timer = protocol.timer();
+        timer.set_timeout(Some(secs(2)));
+        timer.reset_timeout();
+        assert!(clock.pending_calls().is_empty());
+        assert!(!timer.is_armed());
+        clock.advance(secs(60));
+        let st = StringTransport::new();
+        st.make_connection(&mut protocol);
+        assert_eq!(timer.timeout(), Some(secs(2)));
+        clock.advance(ms(1_999));
+        assert!(!st.is_disconnecting());
+        clock.advance(ms(1));
+        assert!(st.is_disconnecting());
+    }
+
+    /// Each chunk received restarts the countdown from a full timeout; the
+    /// wrapped protocol gets the same transport handle every time.
+    #[test]
+    fn received_data_pushes_the_timer_back() {
+        let mut s = connected();
+        s.clock.advance(secs(6));
+        s.protocol.data_received(&s.st.transport(), b"a");
+        s.clock.advance(secs(6));
+        s.protocol.data_received(&s.st.transport(), b"b");
+        s.clock.advance(ms(9_999));
+        assert!(!s.st.is_disconnecting());
+        s.clock.advance(ms(1));
+        assert!(s.st.is_disconnecting());
+        assert_eq!(
+            s.events.get(),
+            ["made", "data a same=true", "data b same=true"]
+        );
+    }
+
+    /// Writes through the wrapped protocol's transport (kept and used
+    /// later, as a timer or another connection would) restart the countdown
+    /// and reach the real transport.
+    #[test]
+    fn writes_push_the_timer_back() {
+        let s = connected();
+        let kept = s.protocol.inner().transport.clone().expect("made");
+        s.clock.advance(secs(6));
+        kept.write(b"one ");
+        s.clock.advance(secs(6));
+        kept.write_sequence(&[b"two", b" three"]);
+        assert_eq!(
+            s.protocol.timer().deadline(),
+            Some(s.clock.now() + secs(10))
+        );
+        s.clock.advance(ms(9_999));
+        assert!(!s.st.is_disconnecting());
+        s.clock.advance(ms(1));
+        assert!(s.st.is_disconnecting());
+        assert_eq!(s.st.value(), b"one two three");
+        // The real transport's handle does not count: only the wrapped one does.
+        assert!(!kept.same_as(&s.st.transport()));
+    }
+
+    /// `set_timeout(None)` from inside the protocol disables the timer:
+    /// nothing pending, nothing fires, traffic does not re-arm it.
+    #[test]
+    fn set_timeout_none_disables() {
+        let mut s = connected();
+        s.clock.advance(secs(9));
+        s.protocol.data_received(&s.st.transport(), b"off");
+        assert!(s.clock.pending_calls().is_empty());
+        s.protocol.data_received(&s.st.transport(), b"more");
+        s.protocol.inner().transport.as_ref().unwrap().write(b"x");
+        assert!(s.clock.pending_calls().is_empty());
+        s.clock.advance(secs(3600));
+        assert!(!s.st.is_disconnecting());
+        assert_eq!(s.protocol.timer().timeout(), None);
+    }
+
+    /// A disabled timer is re-armed by `set_timeout(Some(..))`, counted from
+    /// then; setting a shorter timeout while armed moves the expiry earlier.
+    #[test]
+    fn set_timeout_some_rearms() {
+        let mut s = connected();
+        s.protocol.data_received(&s.st.transport(), b"off");
+        s.clock.advance(secs(100));
+        s.protocol.data_received(&s.st.transport(), b"on"); // 5 s from now
+        s.clock.advance(ms(4_999));
+        assert!(!s.st.is_disconnecting());
+        s.clock.advance(ms(1));
+        assert!(s.st.is_disconnecting());
+
+        let s = connected();
+        let timer = s.protocol.timer();
+        s.clock.advance(secs(2));
+        timer.set_timeout(Some(secs(3)));
+        assert_eq!(s.clock.pending_calls().len(), 1);
+        s.clock.advance(ms(2_999));
+        assert!(!s.st.is_disconnecting());
+        s.clock.advance(ms(1));
+        assert!(s.st.is_disconnecting());
+    }
+
+    /// A hook replaces the close. A hook that writes restarts the timer by
+    /// that write; one that does not leaves it disarmed until traffic or
+    /// `reset_timeout` arms it again.
+    #[test]
+    fn the_hook_runs_instead_of_closing() {
+        let s = connected();
+        let calls = Rc::new(Cell::new(0));
+        let seen = calls.clone();
+        let protocol = s.protocol.with_on_timeout(move |t| {
+            seen.set(seen.get() + 1);
+            t.write(b"are you there?\r\n");
+        });
+        s.clock.advance(secs(10));
+        assert_eq!(calls.get(), 1);
+        assert!(!s.st.is_disconnecting());
+        assert_eq!(s.st.value(), b"are you there?\r\n");
+        assert!(protocol.timer().is_armed());
+        s.clock.advance(secs(10));
+        assert_eq!(calls.get(), 2);
+
+        let mut s = connected();
+        let calls = Rc::new(Cell::new(0));
+        let seen = calls.clone();
+        s.protocol = s
+            .protocol
+            .with_on_timeout(move |_| seen.set(seen.get() + 1));
+        s.clock.advance(secs(10));
+        assert_eq!(calls.get(), 1);
+        assert!(!s.st.is_disconnecting());
+        assert!(s.clock.pending_calls().is_empty());
+        s.protocol.data_received(&s.st.transport(), b"back");
+        s.clock.advance(secs(10));
+        assert_eq!(calls.get(), 2);
+        s.protocol.timer().reset_timeout();
+        s.clock.advance(secs(10));
+        assert_eq!(calls.get(), 3);
+        assert!(!s.st.is_disconnecting());
+    }
+
+    /// A panicking hook is contained: the advance returns, that connection
+    /// is closed as by default, another connection's timer is untouched.
+    #[test]
+    fn a_panicking_hook_closes_only_its_connection() {
+        let s = connected();
+        let clock: Rc<dyn Clock> = Rc::new(s.clock.clone());
+        let _protocol = s.protocol.with_on_timeout(|_| panic!("hook failed"));
+        let mut other = IdleTimeout::new(Recorder::new(&Events::default()), clock, secs(20));
+        let other_st = StringTransport::new();
+        other_st.make_connection(&mut other);
+        s.clock.advance(secs(10));
+        assert!(s.st.is_disconnecting());
+        assert!(!other_st.is_disconnecting());
+        assert!(other.timer().is_armed());
+        s.clock.advance(secs(10));
+        assert!(other_st.is_disconnecting());
+    }
+
+    /// `connection_lost` cancels the timer and reaches the wrapped protocol;
+    /// the handle can no longer arm anything.
+    #[test]
+    fn connection_lost_cancels_the_timer() {
+        let mut s = connected();
+        let timer = s.protocol.timer();
+        s.clock.advance(secs(5));
+        s.protocol.connection_lost(Reason::Done);
+        assert!(s.clock.pending_calls().is_empty());
+        timer.set_timeout(Some(secs(1)));
+        timer.reset_timeout();
+        assert!(s.clock.pending_calls().is_empty());
+        s.clock.advance(secs(60));
+        assert!(!s.st.is_disconnecting());
+        assert_eq!(s.events.get(), ["made", "lost true"]);
+    }
+
+    /// A wrapper dropped without `connection_lost` leaves nothing pending.
+    #[test]
+    fn dropping_the_wrapper_cancels_the_timer() {
+        let s = connected();
+        let timer = s.protocol.timer();
+        drop(s.protocol);
+        assert!(s.clock.pending_calls().is_empty());
+        timer.reset_timeout();
+        assert!(s.clock.pending_calls().is_empty());
+    }
+
+    /// Half-close events and the log prefix pass through; the wrapped
+    /// protocol gets its own transport handle there too.
+    #[test]
+    fn other_events_pass_through() {
+        let mut s = connected();
+        assert!(s.protocol.half_closeable());
+        assert_eq!(s.protocol.log_prefix(), "Recorder");
+        s.protocol.read_connection_lost(&s.st.transport());
+        assert_eq!(s.events.get(), ["made", "read lost same=true"]);
+        assert!(format!("{:?}", s.protocol).starts_with("IdleTimeout { inner: \"Recorder\""));
+    }
+
+    /// A factory whose protocols are `Recorder`s; records start/stop and can refuse.
+    struct Recorders {
+        events: Events,
+        refuse: bool,
+    }
+
+    impl Factory for Recorders {
+        type Protocol = Recorder;
+        fn build_protocol(&self, _: &Address) -> Option<Recorder> {
+            (!self.refuse).then(|| Recorder::new(&self.events))
+        }
+        fn start_factory(&self) {
+            self.events.push("start");
+        }
+        fn stop_factory(&self) {
+            self.events.push("stop");
+        }
+    }
+
+    fn addr(s: &str) -> Address {
+        Address::tcp(s.parse().expect("socket address"))
+    }
+
+    /// Every protocol a `TimeoutFactory` builds times out on its own; the
+    /// wrapped factory is started and stopped through it, and its refusal
+    /// passes through.
+    #[test]
+    fn timeout_factory_wraps_every_protocol() {
+        let clock = VirtualClock::new();
+        let events = Events::default();
+        let factory = Shared::new(TimeoutFactory::new(
+            Recorders {
+                events: events.clone(),
+                refuse: false,
+            },
+            Rc::new(clock.clone()),
+            secs(5),
+        ));
+        factory.do_start();
+        assert_eq!(factory.timeout(), secs(5));
+        let mut quiet = factory.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        let mut chatty = factory.build_protocol(&addr("1.2.3.4:6")).unwrap();
+        let (q, c) = (StringTransport::new(), StringTransport::new());
+        q.make_connection(&mut quiet);
+        c.make_connection(&mut chatty);
+        clock.advance(secs(3));
+        chatty.data_received(&c.transport(), b"hi");
+        clock.advance(secs(2));
+        assert!(q.is_disconnecting());
+        assert!(!c.is_disconnecting());
+        clock.advance(secs(3));
+        assert!(c.is_disconnecting());
+        factory.do_stop();
+        assert_eq!(
+            events.get(),
+            ["start", "made", "made", "data hi same=true", "stop"]
+        );
+
+        let refusing = TimeoutFactory::new(
+            Recorders {
+                events: Events::default(),
+                refuse: true,
+            },
+            Rc::new(clock.clone()),
+            secs(5),
+        );
+        assert!(refusing.build_protocol(&addr("1.2.3.4:5")).is_none());
+        assert!(clock.pending_calls().is_empty());
+    }
+
+    fn limited(total: Option<usize>, per_peer: Option<usize>) -> LimitConnections<Recorders> {
+        LimitConnections::new(Recorders {
+            events: Events::default(),
+            refuse: false,
+        })
+        .with_max_total(total)
+        .with_max_per_peer(per_peer)
+    }
+
+    /// Connects a built protocol to a `StringTransport` whose peer is `peer`.
+    fn connect(protocol: &mut impl Protocol, peer: &str) -> StringTransport {
+        let st = StringTransport::with_addresses(addr("10.0.0.1:80"), addr(peer));
+        st.make_connection(protocol);
+        st
+    }
+
+    /// Past `max_total` open connections, new ones are refused, whatever
+    /// their peer.
+    #[test]
+    fn total_limit_refuses_past_the_maximum() {
+        let f = limited(Some(2), None);
+        let mut a = f.build_protocol(&addr("1.2.3.4:5")).expect("first");
+        let mut b = f.build_protocol(&addr("5.6.7.8:9")).expect("second");
+        connect(&mut a, "1.2.3.4:5");
+        connect(&mut b, "5.6.7.8:9");
+        assert_eq!(f.open_connections(), 2);
+        assert!(f.build_protocol(&addr("9.9.9.9:1")).is_none());
+        assert!(f.build_protocol(&addr("1.2.3.4:6")).is_none());
+        assert_eq!(f.open_connections(), 2);
+    }
+
+    /// Past `max_per_peer` connections from one IP, that IP is refused
+    /// (any port); other peers are not.
+    #[test]
+    fn per_peer_limit_counts_by_ip() {
+        let f = limited(None, Some(2));
+        let ip: IpAddr = "1.2.3.4".parse().unwrap();
+        let _a = f.build_protocol(&addr("1.2.3.4:5")).expect("first");
+        let _b = f.build_protocol(&addr("1.2.3.4:6")).expect("second");
+        assert_eq!(f.open_from(&ip), 2);
+        assert!(f.build_protocol(&addr("1.2.3.4:7")).is_none());
+        let _c = f.build_protocol(&addr("5.6.7.8:5")).expect("another peer");
+        assert_eq!(f.open_from(&"5.6.7.8".parse().unwrap()), 1);
+        assert_eq!(f.open_connections(), 3);
+    }
+
+    /// A connection stops counting at `connection_lost`, and its place can
+    /// be taken by a new one.
+    #[test]
+    fn counts_are_released_on_connection_lost_and_reused() {
+        let f = limited(Some(2), Some(1));
+        let ip: IpAddr = "1.2.3.4".parse().unwrap();
+        let mut a = f.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        let mut b = f.build_protocol(&addr("5.6.7.8:5")).unwrap();
+        connect(&mut a, "1.2.3.4:5");
+        connect(&mut b, "5.6.7.8:5");
+        assert!(f.build_protocol(&addr("1.2.3.4:6")).is_none());
+        a.connection_lost(Reason::Done);
+        assert_eq!((f.open_connections(), f.open_from(&ip)), (1, 0));
+        let mut again = f.build_protocol(&addr("1.2.3.4:6")).expect("reused");
+        connect(&mut again, "1.2.3.4:6");
+        assert_eq!((f.open_connections(), f.open_from(&ip)), (2, 1));
+        // Dropping a protocol after its connection_lost does not uncount twice.
+        drop(a);
+        assert_eq!(f.open_connections(), 2);
+        assert!(f.build_protocol(&addr("7.7.7.7:1")).is_none());
+    }
+
+    /// A protocol built but dropped without ever running (the connection
+    /// failed to start) is uncounted too.
+    #[test]
+    fn a_protocol_dropped_unstarted_is_uncounted() {
+        let f = limited(Some(1), None);
+        let p = f.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        assert_eq!(f.open_connections(), 1);
+        drop(p);
+        assert_eq!(f.open_connections(), 0);
+        assert_eq!(f.open_from(&"1.2.3.4".parse().unwrap()), 0);
+        assert!(f.build_protocol(&addr("1.2.3.4:5")).is_some());
+    }
+
+    /// A panic in the wrapped `connection_lost` still releases the count.
+    #[test]
+    fn a_panicking_connection_lost_still_uncounts() {
+        struct Bad;
+        impl Protocol for Bad {
+            fn connection_lost(&mut self, _: Reason) {
+                panic!("lost");
+            }
+        }
+        let f = LimitConnections::new(for_protocol(|| Bad)).with_max_total(Some(1));
+        let mut p = f.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        assert!(guarded(|| p.connection_lost(Reason::Done)).is_err());
+        assert_eq!(f.open_connections(), 0);
+    }
+
+    /// A connection the wrapped factory refuses is not counted.
+    #[test]
+    fn a_wrapped_refusal_is_not_counted() {
+        let f = LimitConnections::new(Recorders {
+            events: Events::default(),
+            refuse: true,
+        })
+        .with_max_total(Some(1));
+        assert!(f.build_protocol(&addr("1.2.3.4:5")).is_none());
+        assert_eq!(f.open_connections(), 0);
+    }
+
+    /// An IPv4-mapped IPv6 peer counts as its IPv4 address.
+    #[test]
+    fn ipv4_mapped_peers_count_as_ipv4() {
+        let f = limited(None, Some(1));
+        let _a = f.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        assert!(f.build_protocol(&addr("[::ffff:1.2.3.4]:6")).is_none());
+        assert_eq!(f.open_from(&"::ffff:1.2.3.4".parse().unwrap()), 1);
+        assert!(f.build_protocol(&addr("[::1]:6")).is_some());
+    }
+
+    /// Events reach the wrapped protocol unchanged; start/stop reach the
+    /// wrapped factory; the wrapper takes the wrapped names.
+    #[test]
+    fn limited_protocols_pass_events_through() {
+        let events = Events::default();
+        let f = Shared::new(LimitConnections::new(Recorders {
+            events: events.clone(),
+            refuse: false,
+        }));
+        f.do_start();
+        let mut p = f.build_protocol(&addr("1.2.3.4:5")).unwrap();
+        let st = connect(&mut p, "1.2.3.4:5");
+        p.data_received(&st.transport(), b"x");
+        p.read_connection_lost(&st.transport());
+        p.connection_lost(Reason::Aborted);
+        f.do_stop();
+        assert_eq!(
+            events.get(),
+            [
+                "start",
+                "made",
+                "data x same=true",
+                "read lost same=true",
+                "lost false",
+                "stop"
+            ]
+        );
+        assert!(p.half_closeable());
+        assert_eq!(p.log_prefix(), "Recorder");
+        assert_eq!(f.log_prefix(), "Recorders");
+        assert!(p.inner().transport.is_some());
+    }
+}
