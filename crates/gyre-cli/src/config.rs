@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::rc::Rc;
+use std::time::Duration;
 
 use gyre::Reactor;
 use gyre::endpoint::{ClientEndpoint, ServerEndpoint};
@@ -30,8 +31,15 @@ pub(crate) enum Command {
     Serve {
         /// The service to run.
         service: Service,
-        /// Where to listen, at least one; all share one factory.
-        endpoints: Vec<Box<dyn ServerEndpoint>>,
+        /// Where and how to listen.
+        listen: Listen,
+    },
+    /// Forward every connection to `upstream` (`gyre portforward`).
+    Forward {
+        /// Where each accepted connection is forwarded to.
+        upstream: Rc<dyn ClientEndpoint>,
+        /// Where and how to listen.
+        listen: Listen,
     },
     /// Connect standard input and output to a remote endpoint.
     Connect {
@@ -42,17 +50,48 @@ pub(crate) enum Command {
     },
 }
 
+/// The listening side of a service run.
+pub(crate) struct Listen {
+    /// Where to listen, at least one; all share one factory.
+    pub(crate) endpoints: Vec<Box<dyn ServerEndpoint>>,
+    /// Policies applied to every connection.
+    pub(crate) limits: Limits,
+}
+
+/// `--idle-timeout` and `--max-connections`, validated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Close a connection after this long without traffic.
+    pub(crate) idle_timeout: Option<Duration>,
+    /// Serve at most this many connections at once (at least 1).
+    pub(crate) max_connections: Option<usize>,
+}
+
+/// Endpoints print as their descriptions.
+impl fmt::Debug for Listen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoints: Vec<String> = self.endpoints.iter().map(|e| e.to_string()).collect();
+        f.debug_struct("Listen")
+            .field("endpoints", &endpoints)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
 /// Endpoints print as their descriptions.
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Serve { service, endpoints } => {
-                let endpoints: Vec<String> = endpoints.iter().map(|e| e.to_string()).collect();
-                f.debug_struct("Serve")
-                    .field("service", service)
-                    .field("endpoints", &endpoints)
-                    .finish()
-            }
+            Command::Serve { service, listen } => f
+                .debug_struct("Serve")
+                .field("service", service)
+                .field("listen", listen)
+                .finish(),
+            Command::Forward { upstream, listen } => f
+                .debug_struct("Forward")
+                .field("upstream", &upstream.to_string())
+                .field("listen", listen)
+                .finish(),
             Command::Connect {
                 endpoint,
                 reconnect,

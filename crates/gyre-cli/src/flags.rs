@@ -12,6 +12,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,7 +20,7 @@ use gyre::Reactor;
 use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
 use log::LevelFilter;
 
-use crate::config::{Command, Config};
+use crate::config::{Command, Config, Limits, Listen};
 use crate::exit::{self, Failure};
 use crate::services::Service;
 
@@ -35,13 +36,20 @@ A backslash makes the next character literal: write ':' inside a value as
 Port 0 listens on a free port. The connect timeout is 30 seconds unless
 given; timeout=0 leaves it to the system.
 
+Services listen on tcp:8000 by default; chat on tcp:8123 and portforward on
+tcp:6666. Every service also takes --idle-timeout SECONDS (close a
+connection after that long with nothing received or sent) and
+--max-connections N (serve at most N connections at once; a client past
+that is disconnected as soon as it connects).
+
 Exit status: 0 after SIGINT/SIGTERM, --help or --version, or when a connect
 session ends; 64 bad arguments; 69 a port could not be opened, or the
 connection could not be made; 74 standard input, standard output or the
 connection failed during a connect session; 77 permission denied; 70 internal
 error; 71 the system refused to start the reactor.";
 
-/// gyre: classic network services on the gyre reactor, and a netcat.
+/// gyre: classic network services on the gyre reactor, a chat room, a port
+/// forwarder, and a netcat.
 ///
 /// Runs one service on one or more TCP ports until interrupted (SIGINT or
 /// SIGTERM), or connects standard input and output to a remote endpoint;
@@ -73,6 +81,28 @@ enum CommandArgs {
     Qotd(ListenArgs),
     /// Send seconds since 1900 as 32 bits, then close (RFC 868)
     Time(ListenArgs),
+    /// A line-based chat room (the Twisted tutorial's chat server)
+    ///
+    /// Each client is asked "What's your name?"; the first line that is not
+    /// a name in use becomes its name ("Welcome, NAME!"), a name in use is
+    /// answered "Name taken, please choose another." and the next line is
+    /// the next try. After that every line is sent to every other named
+    /// client as "<NAME> LINE". Lines end in LF or CRLF (telnet and nc both
+    /// work) and are sent with CRLF; a name is free again once its client
+    /// leaves.
+    #[command(mut_arg("listen", |a| a.default_value("tcp:8123")))]
+    Chat(ListenArgs),
+    /// Forward every connection to another endpoint, both ways
+    ///
+    /// Each accepted connection gets its own connection to --connect; bytes
+    /// are relayed unchanged in both directions, reading from one side only
+    /// as fast as the other side takes the data. When one peer shuts down
+    /// its sending side the forwarder does the same towards the other; when
+    /// either connection closes, the other is closed after what is buffered
+    /// for it has been sent. If --connect cannot be reached the client's
+    /// connection is closed and the reason logged.
+    #[command(mut_arg("listen", |a| a.default_value("tcp:6666")))]
+    Portforward(PortforwardArgs),
     /// Connect standard input and output to ENDPOINT, like netcat
     ///
     /// Standard input is sent to the connection and what arrives is written
@@ -90,6 +120,28 @@ struct ListenArgs {
     /// (e.g. tcp:8000, tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\:\:1)
     #[arg(long = "listen", value_name = "ENDPOINT", default_value = "tcp:8000")]
     listen: Vec<String>,
+
+    /// Close a connection after SECONDS (a decimal, e.g. 0.5 or 300) in
+    /// which nothing was received from or sent to its client
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    idle_timeout: Option<String>,
+
+    /// Serve at most N connections at once; a client beyond that is
+    /// disconnected as soon as it connects
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    max_connections: Option<String>,
+}
+
+/// `portforward`'s options.
+#[derive(Debug, clap::Args)]
+struct PortforwardArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Where to forward each connection (e.g. tcp:localhost:6665,
+    /// tcp:host=10.0.0.2:port=80:timeout=5)
+    #[arg(long, value_name = "ENDPOINT", required = true)]
+    connect: String,
 }
 
 /// `connect`'s options.
@@ -179,6 +231,7 @@ where
 /// command, builds its endpoints.
 fn resolve(args: Args) -> Result<Config, Failure> {
     let reactor = Reactor::new().map_err(|e| Failure::reactor_setup(&e))?;
+    let log_level = args.log_level.into();
     let (service, listen) = match args.command {
         CommandArgs::Echo(l) => (Service::Echo, l),
         CommandArgs::Discard(l) => (Service::Discard, l),
@@ -186,6 +239,21 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         CommandArgs::Daytime(l) => (Service::Daytime, l),
         CommandArgs::Qotd(l) => (Service::Qotd, l),
         CommandArgs::Time(l) => (Service::Time, l),
+        CommandArgs::Chat(l) => (Service::Chat, l),
+        CommandArgs::Portforward(p) => {
+            // The listening side first, so its mistakes are reported first.
+            let listen = resolve_listen(&reactor, &p.listen)?;
+            let upstream = client_from_string(&reactor, &p.connect)
+                .map_err(|e| bad_endpoint("--connect", &e))?;
+            return Ok(Config {
+                command: Command::Forward {
+                    upstream: Rc::from(upstream),
+                    listen,
+                },
+                reactor,
+                log_level,
+            });
+        }
         CommandArgs::Connect(c) => {
             let endpoint = client_from_string(&reactor, &c.endpoint)
                 .map_err(|e| bad_endpoint("connect", &e))?;
@@ -195,20 +263,67 @@ fn resolve(args: Args) -> Result<Config, Failure> {
                     reconnect: c.reconnect,
                 },
                 reactor,
-                log_level: args.log_level.into(),
+                log_level,
             });
         }
     };
-    let endpoints = listen
+    let listen = resolve_listen(&reactor, &listen)?;
+    Ok(Config {
+        command: Command::Serve { service, listen },
+        reactor,
+        log_level,
+    })
+}
+
+/// The endpoints and limits shared by every service.
+fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failure> {
+    let endpoints = args
         .listen
         .iter()
-        .map(|d| server_from_string(&reactor, d).map_err(|e| bad_endpoint("--listen", &e)))
+        .map(|d| server_from_string(reactor, d).map_err(|e| bad_endpoint("--listen", &e)))
         .collect::<Result<_, _>>()?;
-    Ok(Config {
-        command: Command::Serve { service, endpoints },
-        reactor,
-        log_level: args.log_level.into(),
+    let idle_timeout = args.idle_timeout.as_deref().map(seconds).transpose()?;
+    let max_connections = args
+        .max_connections
+        .as_deref()
+        .map(connection_count)
+        .transpose()?;
+    Ok(Listen {
+        endpoints,
+        limits: Limits {
+            idle_timeout,
+            max_connections,
+        },
     })
+}
+
+/// `--idle-timeout`: a decimal number of seconds, more than zero (and
+/// not so small that it rounds to no time at all).
+fn seconds(text: &str) -> Result<Duration, Failure> {
+    let bad = |why: &str| Failure::new(exit::USAGE, format!("--idle-timeout: '{text}' {why}"));
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| bad("is not a number of seconds"))?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(bad("is not a positive number of seconds"));
+    }
+    match Duration::try_from_secs_f64(value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err(bad("is too short to measure")),
+        Err(_) => Err(bad("is too long")),
+    }
+}
+
+/// `--max-connections`: a whole number, at least one.
+fn connection_count(text: &str) -> Result<usize, Failure> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Failure::new(
+            exit::USAGE,
+            format!("--max-connections: '{text}' is not a whole number of at least 1"),
+        )),
+    }
 }
 
 /// A bad description given to `what` (an option or a subcommand): the
@@ -239,9 +354,10 @@ mod tests {
     /// The service and its endpoints, as descriptions.
     fn serve(config: &Config) -> (Service, Vec<String>) {
         match &config.command {
-            Command::Serve { service, endpoints } => {
-                (*service, endpoints.iter().map(|e| e.to_string()).collect())
-            }
+            Command::Serve { service, listen } => (
+                *service,
+                listen.endpoints.iter().map(|e| e.to_string()).collect(),
+            ),
             other => panic!("not a service: {other:?}"),
         }
     }
@@ -280,6 +396,193 @@ mod tests {
             assert_eq!(serve(&config), (service, vec!["tcp:8000".to_string()]));
             assert_eq!(config.log_level, LevelFilter::Info);
         }
+    }
+
+    /// The limits of a service run.
+    fn limits(config: &Config) -> Limits {
+        match &config.command {
+            Command::Serve { listen, .. } | Command::Forward { listen, .. } => listen.limits,
+            other => panic!("not a service: {other:?}"),
+        }
+    }
+
+    /// `chat` listens on tcp:8123 by default; `portforward` on tcp:6666
+    /// and needs `--connect`.
+    #[test]
+    fn chat_and_portforward_defaults() {
+        let config = parse_ok(&["gyre", "chat"]);
+        assert_eq!(
+            serve(&config),
+            (Service::Chat, vec!["tcp:8123".to_string()])
+        );
+        assert_eq!(limits(&config), Limits::default());
+        let config = parse_ok(&["gyre", "chat", "--listen", "tcp:7"]);
+        assert_eq!(serve(&config).1, ["tcp:7"]);
+
+        let config = parse_ok(&["gyre", "portforward", "--connect", "tcp:localhost:6665"]);
+        let Command::Forward { upstream, listen } = &config.command else {
+            panic!("not a forward: {config:?}");
+        };
+        assert_eq!(upstream.to_string(), "tcp:host=localhost:port=6665");
+        let listening: Vec<String> = listen.endpoints.iter().map(|e| e.to_string()).collect();
+        assert_eq!(listening, ["tcp:6666"]);
+        assert_eq!(listen.limits, Limits::default());
+
+        let config = parse_ok(&[
+            "gyre",
+            "portforward",
+            "--listen=tcp:1",
+            "--connect=tcp:host=10.0.0.2:port=80:timeout=5",
+            "--listen",
+            "tcp6:2",
+        ]);
+        let Command::Forward { upstream, listen } = &config.command else {
+            panic!("not a forward: {config:?}");
+        };
+        assert_eq!(upstream.to_string(), "tcp:host=10.0.0.2:port=80:timeout=5");
+        let listening: Vec<String> = listen.endpoints.iter().map(|e| e.to_string()).collect();
+        assert_eq!(listening, ["tcp:1", "tcp6:2"]);
+        // The echo default is untouched by the other commands' defaults.
+        assert_eq!(serve(&parse_ok(&["gyre", "echo"])).1, ["tcp:8000"]);
+    }
+
+    /// `--idle-timeout` and `--max-connections` are taken by every service.
+    #[test]
+    fn limits_for_every_service() {
+        for name in [
+            "echo", "discard", "chargen", "daytime", "qotd", "time", "chat",
+        ] {
+            let config = parse_ok(&["gyre", name, "--idle-timeout", "0.3", "--max-connections=7"]);
+            assert_eq!(
+                limits(&config),
+                Limits {
+                    idle_timeout: Some(Duration::from_millis(300)),
+                    max_connections: Some(7),
+                },
+                "{name}"
+            );
+        }
+        let config = parse_ok(&[
+            "gyre",
+            "portforward",
+            "--connect",
+            "tcp:a:1",
+            "--idle-timeout=300",
+        ]);
+        assert_eq!(
+            limits(&config),
+            Limits {
+                idle_timeout: Some(Duration::from_secs(300)),
+                max_connections: None,
+            }
+        );
+        let config = parse_ok(&["gyre", "echo", "--max-connections", "1"]);
+        assert_eq!(limits(&config).max_connections, Some(1));
+        assert_eq!(limits(&config).idle_timeout, None);
+        let config = parse_ok(&["gyre", "echo", "--idle-timeout", "1e-3"]);
+        assert_eq!(limits(&config).idle_timeout, Some(Duration::from_millis(1)));
+    }
+
+    /// Bad limits are one line each, exit 64.
+    #[test]
+    fn bad_limits_messages() {
+        let table = [
+            (
+                "--idle-timeout",
+                "0",
+                "'0' is not a positive number of seconds",
+            ),
+            (
+                "--idle-timeout",
+                "-1",
+                "'-1' is not a positive number of seconds",
+            ),
+            (
+                "--idle-timeout",
+                "-0.5",
+                "'-0.5' is not a positive number of seconds",
+            ),
+            (
+                "--idle-timeout",
+                "inf",
+                "'inf' is not a positive number of seconds",
+            ),
+            (
+                "--idle-timeout",
+                "NaN",
+                "'NaN' is not a positive number of seconds",
+            ),
+            (
+                "--idle-timeout",
+                "soon",
+                "'soon' is not a number of seconds",
+            ),
+            ("--idle-timeout", "", "'' is not a number of seconds"),
+            ("--idle-timeout", "5s", "'5s' is not a number of seconds"),
+            ("--idle-timeout", "1e-12", "'1e-12' is too short to measure"),
+            ("--idle-timeout", "1e300", "'1e300' is too long"),
+            (
+                "--max-connections",
+                "0",
+                "'0' is not a whole number of at least 1",
+            ),
+            (
+                "--max-connections",
+                "-3",
+                "'-3' is not a whole number of at least 1",
+            ),
+            (
+                "--max-connections",
+                "2.5",
+                "'2.5' is not a whole number of at least 1",
+            ),
+            (
+                "--max-connections",
+                "many",
+                "'many' is not a whole number of at least 1",
+            ),
+            (
+                "--max-connections",
+                "",
+                "'' is not a whole number of at least 1",
+            ),
+        ];
+        for (option, value, message) in table {
+            for service in [&["echo"][..], &["portforward", "--connect", "tcp:a:1"]] {
+                let mut args = vec!["gyre"];
+                args.extend_from_slice(service);
+                args.extend_from_slice(&[option, value]);
+                assert_eq!(
+                    usage_line(&args),
+                    format!("gyre: {option}: {message}\n"),
+                    "{args:?}"
+                );
+            }
+        }
+    }
+
+    /// `portforward` without `--connect` is a usage error; a bad
+    /// `--connect` is one line naming the option.
+    #[test]
+    fn portforward_needs_a_good_connect() {
+        assert_eq!(stop(&["gyre", "portforward"]).code(), 64);
+        assert_eq!(
+            stop(&["gyre", "portforward", "--listen", "tcp:1"]).code(),
+            64
+        );
+        assert_eq!(
+            usage_line(&["gyre", "portforward", "--connect", "tcp:localhost"]),
+            "gyre: --connect: invalid endpoint description \"tcp:localhost\": missing parameter 'port'\n"
+        );
+        let line = usage_line(&[
+            "gyre",
+            "portforward",
+            "--connect",
+            "tcp:a:1",
+            "--listen",
+            "tcp:x",
+        ]);
+        assert!(line.starts_with("gyre: --listen: "), "{line:?}");
     }
 
     /// `--listen` repeats, replacing the default, in the order given.
@@ -392,6 +695,8 @@ mod tests {
             &["gyre", "help", "echo"],
             &["gyre", "echo", "--help"],
             &["gyre", "connect", "--help"],
+            &["gyre", "chat", "--help"],
+            &["gyre", "portforward", "--help"],
             &["gyre", "--version"],
             &["gyre", "-V"],
         ] {
@@ -402,7 +707,15 @@ mod tests {
         };
         let text = help.to_string();
         assert!(text.contains("Usage: gyre [OPTIONS] <COMMAND>"), "{text}");
-        for needle in ["chargen", "connect", "Exit status", "tcp6:PORT", r"'\:'"] {
+        for needle in [
+            "chargen",
+            "connect",
+            "chat",
+            "portforward",
+            "Exit status",
+            "tcp6:PORT",
+            r"'\:'",
+        ] {
             assert!(text.contains(needle), "{needle:?} missing:\n{text}");
         }
         let Stop::Clap(help) = stop(&["gyre", "connect", "--help"]) else {
@@ -414,6 +727,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--reconnect"), "{text}");
+        let Stop::Clap(help) = stop(&["gyre", "portforward", "--help"]) else {
+            panic!("not clap")
+        };
+        let text = help.to_string();
+        for needle in [
+            "--connect <ENDPOINT>",
+            "[default: tcp:6666]",
+            "--idle-timeout <SECONDS>",
+            "--max-connections <N>",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+        }
+        let Stop::Clap(help) = stop(&["gyre", "chat", "--help"]) else {
+            panic!("not clap")
+        };
+        let text = help.to_string();
+        for needle in ["[default: tcp:8123]", "What's your name?", "--idle-timeout"] {
+            assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+        }
         let Stop::Clap(version) = stop(&["gyre", "--version"]) else {
             panic!("not clap")
         };

@@ -1,8 +1,11 @@
-//! The `gyre` command: classic network services on the gyre reactor, and a
-//! netcat.
+//! The `gyre` command: classic network services on the gyre reactor, a chat
+//! room, a port forwarder, and a netcat.
 //!
 //! ```text
-//! gyre [--log-level LEVEL] <echo|discard|chargen|daytime|qotd|time> [--listen ENDPOINT]...
+//! gyre [--log-level LEVEL] <echo|discard|chargen|daytime|qotd|time|chat> [--listen ENDPOINT]...
+//!      [--idle-timeout SECONDS] [--max-connections N]
+//! gyre [--log-level LEVEL] portforward [--listen ENDPOINT]... --connect ENDPOINT
+//!      [--idle-timeout SECONDS] [--max-connections N]
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
 //! ```
 //!

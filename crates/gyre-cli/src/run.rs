@@ -9,7 +9,10 @@
 //! the reactor runs, and its failure stops it. The reactor handles SIGINT
 //! and SIGTERM itself (an orderly shutdown, then `Main loop terminated.`),
 //! after which `run` returns and the command exits 0. Failures become one
-//! line and a sysexits code (see `exit.rs`). `connect` runs in
+//! line and a sysexits code (see `exit.rs`). `--idle-timeout` and
+//! `--max-connections` wrap the shared factory in the library's
+//! `TimeoutFactory` and `LimitConnections` (see [`open`]); `portforward`
+//! is served like any other service, with its own factory. `connect` runs in
 //! [`crate::connect`]. Needs sockets, so it is exercised by the integration
 //! tests rather than unit tests.
 
@@ -18,14 +21,17 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use gyre::endpoint::{ServerEndpoint, ServerEndpointExt};
-use gyre::{ListeningPort, Protocol, Reactor, Shared};
+use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
+use gyre::{Clock, Factory, ListeningPort, Reactor, Shared};
 
-use crate::config::{Command, Config};
+use crate::config::{Command, Config, Listen};
 use crate::exit::Failure;
 use crate::services::chargen::Chargen;
+use crate::services::chat::ChatFactory;
 use crate::services::daytime::Daytime;
 use crate::services::discard::Discard;
 use crate::services::echo::Echo;
+use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
 use crate::services::{Service, WireFactory};
@@ -38,7 +44,11 @@ pub(crate) fn run(config: Config) -> ExitCode {
         reactor, command, ..
     } = config;
     let outcome = panics::catching(move || match command {
-        Command::Serve { service, endpoints } => serve(&reactor, service, &endpoints),
+        Command::Serve { service, listen } => serve(&reactor, service, &listen),
+        Command::Forward { upstream, listen } => {
+            let listening = open(&reactor, &listen, ProxyFactory::new(upstream));
+            run_ports(&reactor, &listening)
+        }
         Command::Connect {
             endpoint,
             reconnect,
@@ -50,19 +60,22 @@ pub(crate) fn run(config: Config) -> ExitCode {
     }
 }
 
-fn serve(
-    reactor: &Reactor,
-    service: Service,
-    endpoints: &[Box<dyn ServerEndpoint>],
-) -> Result<(), Failure> {
+fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Failure> {
     let listening = match service {
-        Service::Echo => listen::<Echo>(reactor, endpoints),
-        Service::Discard => listen::<Discard>(reactor, endpoints),
-        Service::Chargen => listen::<Chargen>(reactor, endpoints),
-        Service::Daytime => listen::<Daytime>(reactor, endpoints),
-        Service::Qotd => listen::<Qotd>(reactor, endpoints),
-        Service::Time => listen::<Time>(reactor, endpoints),
+        Service::Echo => open(reactor, listen, WireFactory::<Echo>::new()),
+        Service::Discard => open(reactor, listen, WireFactory::<Discard>::new()),
+        Service::Chargen => open(reactor, listen, WireFactory::<Chargen>::new()),
+        Service::Daytime => open(reactor, listen, WireFactory::<Daytime>::new()),
+        Service::Qotd => open(reactor, listen, WireFactory::<Qotd>::new()),
+        Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
+        Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
+    run_ports(reactor, &listening)
+}
+
+/// Runs the reactor with the ports `listening` opened (or is opening);
+/// the first failure to open one is the run's failure.
+fn run_ports(reactor: &Reactor, listening: &Listening) -> Result<(), Failure> {
     if let Some(failure) = listening.failure.borrow_mut().take() {
         return Err(failure);
     }
@@ -71,6 +84,31 @@ fn serve(
     match listening.failure.borrow_mut().take() {
         Some(failure) => Err(failure),
         None => Ok(()),
+    }
+}
+
+/// Listens on every endpoint of `listen` with one shared `factory`,
+/// wrapped in the policies `listen.limits` asks for: the connection limit
+/// outermost, so a refused connection never starts an idle timer. The
+/// reactor is the timers' clock.
+fn open<F: Factory>(reactor: &Reactor, listen: &Listen, factory: F) -> Rc<Listening> {
+    let endpoints = &listen.endpoints;
+    let clock = || -> Rc<dyn Clock> { Rc::new(reactor.clone()) };
+    match (listen.limits.idle_timeout, listen.limits.max_connections) {
+        (None, None) => listen_all(reactor, endpoints, Shared::new(factory)),
+        (Some(idle), None) => {
+            let timed = TimeoutFactory::new(factory, clock(), idle);
+            listen_all(reactor, endpoints, Shared::new(timed))
+        }
+        (None, Some(max)) => {
+            let limited = LimitConnections::new(factory).with_max_total(Some(max));
+            listen_all(reactor, endpoints, Shared::new(limited))
+        }
+        (Some(idle), Some(max)) => {
+            let timed = TimeoutFactory::new(factory, clock(), idle);
+            let limited = LimitConnections::new(timed).with_max_total(Some(max));
+            listen_all(reactor, endpoints, Shared::new(limited))
+        }
     }
 }
 
@@ -83,14 +121,14 @@ struct Listening {
     failure: RefCell<Option<Failure>>,
 }
 
-/// Listens with one shared factory for `P` on every endpoint, in order,
-/// until one fails. Endpoints whose Deferred has not fired yet report when
-/// it does: a failure then stops the reactor.
-fn listen<P: Protocol + Default>(
+/// Listens with `factory` on every endpoint, in order, until one fails.
+/// Endpoints whose Deferred has not fired yet report when it does: a
+/// failure then stops the reactor.
+fn listen_all<F: Factory>(
     reactor: &Reactor,
     endpoints: &[Box<dyn ServerEndpoint>],
+    factory: Shared<F>,
 ) -> Rc<Listening> {
-    let factory = Shared::new(WireFactory::<P>::new());
     let listening = Rc::new(Listening::default());
     for endpoint in endpoints {
         if listening.failure.borrow().is_some() {

@@ -26,7 +26,15 @@ fn help_version_and_bad_endpoint() {
     let out = text(&help.stdout);
     assert!(out.contains("Usage: gyre [OPTIONS] <COMMAND>"), "{out}");
     for service in [
-        "echo", "discard", "chargen", "daytime", "qotd", "time", "connect",
+        "echo",
+        "discard",
+        "chargen",
+        "daytime",
+        "qotd",
+        "time",
+        "chat",
+        "portforward",
+        "connect",
     ] {
         assert!(out.contains(service), "{service} missing from help:\n{out}");
     }

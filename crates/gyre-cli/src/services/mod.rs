@@ -13,6 +13,10 @@
 //! | daytime | 867 | sends `asctime` (UTC) and CRLF, then closes |
 //! | qotd | 865 | sends one quote line, then closes |
 //! | time | 868 | sends 4 bytes: seconds since 1900 (UTC), then closes |
+//!
+//! Two more services are not RFC wire services: [`chat`], the Twisted
+//! tutorial's line-based chat room, and [`portforward`], which relays every
+//! connection to another endpoint.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,9 +26,11 @@ use gyre::log::short_type_name;
 use gyre::{Address, Factory, Protocol};
 
 pub(crate) mod chargen;
+pub(crate) mod chat;
 pub(crate) mod daytime;
 pub(crate) mod discard;
 pub(crate) mod echo;
+pub(crate) mod portforward;
 pub(crate) mod qotd;
 pub(crate) mod time;
 
@@ -43,6 +49,8 @@ pub(crate) enum Service {
     Qotd,
     /// RFC 868.
     Time,
+    /// The chat room.
+    Chat,
 }
 
 /// Builds a fresh `P` for every connection. Logs as `<Protocol>Factory`
