@@ -13,9 +13,10 @@ use std::rc::Rc;
 
 use gyre::Protocol;
 use gyre::protocols::{
-    DEFAULT_MAX_LENGTH, Int8StringProtocol, Int16StringProtocol, Int32StringProtocol,
+    Int8StringProtocol, Int16StringProtocol, Int32StringProtocol,
     NetstringProtocol, StringConnection, StringReceiver,
 };
+use gyre::protocols::strings::DEFAULT_MAX_LENGTH;
 use gyre::testing::StringTransport;
 use libfuzzer_sys::fuzz_target;
 
