@@ -70,4 +70,4 @@ pub use protocol::Protocol;
 pub use reactor::{Phase, Reactor, SystemEvent, ThreadHandle, TriggerId};
 pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};
 pub use time::{Clock, DelayedCall, LoopingCall, LoopingCallError};
-pub use transport::{Producer, PullProducer, PushProducer, Transport};
+pub use transport::{Producer, PullProducer, PushProducer, Transport, Write};

@@ -254,6 +254,111 @@ impl Transport {
     }
 }
 
+/// One write seen by a transport made with [`Transport::observe`].
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// A [`Transport::write`].
+    Bytes(&'a [u8]),
+    /// A [`Transport::write_sequence`].
+    Sequence(&'a [&'a [u8]]),
+}
+
+impl Transport {
+    /// A transport that forwards everything to this one and calls `tap`
+    /// first for every write: a way to see what a protocol sends (count
+    /// writes in a test, restart an idle timer, keep statistics) without
+    /// touching the protocol. Hand the returned transport to the protocol
+    /// in place of this one.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use gyre::testing::StringTransport;
+    ///
+    /// let st = StringTransport::new();
+    /// let writes = Rc::new(Cell::new(0));
+    /// let w = writes.clone();
+    /// let t = st.transport().observe(move |_| w.set(w.get() + 1));
+    /// t.write(b"a");
+    /// t.write_sequence(&[b"b", b"c"]);
+    /// assert_eq!((writes.get(), st.value()), (2, b"abc".to_vec()));
+    /// ```
+    pub fn observe(&self, tap: impl Fn(Write<'_>) + 'static) -> Transport {
+        Transport::new(Rc::new(Observed {
+            inner: self.clone(),
+            tap: Box::new(tap),
+        }))
+    }
+}
+
+/// The mechanism behind [`Transport::observe`].
+struct Observed {
+    inner: Transport,
+    tap: Box<dyn Fn(Write<'_>)>,
+}
+
+impl TransportImpl for Observed {
+    fn write(&self, data: &[u8]) {
+        (self.tap)(Write::Bytes(data));
+        self.inner.write(data)
+    }
+    fn write_sequence(&self, parts: &[&[u8]]) {
+        (self.tap)(Write::Sequence(parts));
+        self.inner.write_sequence(parts)
+    }
+    fn lose_connection(&self) {
+        self.inner.lose_connection()
+    }
+    fn abort_connection(&self) {
+        self.inner.abort_connection()
+    }
+    fn lose_write_connection(&self) {
+        self.inner.lose_write_connection()
+    }
+    fn peer(&self) -> Address {
+        self.inner.peer()
+    }
+    fn host(&self) -> Address {
+        self.inner.host()
+    }
+    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_no_delay(enabled)
+    }
+    fn no_delay(&self) -> io::Result<bool> {
+        self.inner.no_delay()
+    }
+    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        self.inner.set_keep_alive(enabled)
+    }
+    fn keep_alive(&self) -> io::Result<bool> {
+        self.inner.keep_alive()
+    }
+    fn pause_reading(&self) {
+        self.inner.pause_reading()
+    }
+    fn resume_reading(&self) {
+        self.inner.resume_reading()
+    }
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.inner.register_producer(producer)
+    }
+    fn unregister_producer(&self) {
+        self.inner.unregister_producer()
+    }
+    fn is_connected(&self) -> bool {
+        self.inner.is_connected()
+    }
+    fn is_disconnecting(&self) -> bool {
+        self.inner.is_disconnecting()
+    }
+    fn buffered(&self) -> usize {
+        self.inner.buffered()
+    }
+    fn log_prefix(&self) -> String {
+        self.inner.log_prefix()
+    }
+}
+
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Transport({})", self.inner.log_prefix())

@@ -88,19 +88,18 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
 use std::net::IpAddr;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::address::Address;
 use crate::connector::Connector;
-use crate::error::{ConnectError, ProducerError, Reason};
+use crate::error::{ConnectError, Reason};
 use crate::factory::{ClientFactory, Factory, Shared};
 use crate::log::{guarded, log_panic, short_type_name, with_system};
 use crate::protocol::Protocol;
 use crate::time::{Clock, DelayedCall};
-use crate::transport::{Producer, Transport, TransportImpl};
+use crate::transport::Transport;
 
 /// The log target of the lines written here.
 const TARGET: &str = "gyre::protocols";
@@ -326,83 +325,6 @@ impl fmt::Debug for IdleTimer {
     }
 }
 
-/// The transport the wrapped protocol sees: forwards everything to the real
-/// one, and restarts the idle timer on every write.
-struct TimedTransport {
-    inner: Transport,
-    timer: Weak<TimerState>,
-}
-
-impl TimedTransport {
-    fn touch(&self) {
-        if let Some(state) = self.timer.upgrade() {
-            state.arm();
-        }
-    }
-}
-
-impl TransportImpl for TimedTransport {
-    fn write(&self, data: &[u8]) {
-        self.touch();
-        self.inner.write(data)
-    }
-    fn write_sequence(&self, parts: &[&[u8]]) {
-        self.touch();
-        self.inner.write_sequence(parts)
-    }
-    fn lose_connection(&self) {
-        self.inner.lose_connection()
-    }
-    fn abort_connection(&self) {
-        self.inner.abort_connection()
-    }
-    fn lose_write_connection(&self) {
-        self.inner.lose_write_connection()
-    }
-    fn peer(&self) -> Address {
-        self.inner.peer()
-    }
-    fn host(&self) -> Address {
-        self.inner.host()
-    }
-    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
-        self.inner.set_no_delay(enabled)
-    }
-    fn no_delay(&self) -> io::Result<bool> {
-        self.inner.no_delay()
-    }
-    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        self.inner.set_keep_alive(enabled)
-    }
-    fn keep_alive(&self) -> io::Result<bool> {
-        self.inner.keep_alive()
-    }
-    fn pause_reading(&self) {
-        self.inner.pause_reading()
-    }
-    fn resume_reading(&self) {
-        self.inner.resume_reading()
-    }
-    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
-        self.inner.register_producer(producer)
-    }
-    fn unregister_producer(&self) {
-        self.inner.unregister_producer()
-    }
-    fn is_connected(&self) -> bool {
-        self.inner.is_connected()
-    }
-    fn is_disconnecting(&self) -> bool {
-        self.inner.is_disconnecting()
-    }
-    fn buffered(&self) -> usize {
-        self.inner.buffered()
-    }
-    fn log_prefix(&self) -> String {
-        self.inner.log_prefix()
-    }
-}
-
 // ---------------------------------------------------------------------------
 // IdleTimeout
 // ---------------------------------------------------------------------------
@@ -500,10 +422,13 @@ impl<P: Protocol> IdleTimeout<P> {
         match &self.wrapped {
             Some(t) => t.clone(),
             None => {
-                let t = Transport::new(Rc::new(TimedTransport {
-                    inner: outer.clone(),
-                    timer: Rc::downgrade(&self.timer.state),
-                }));
+                // Every write the wrapped protocol makes restarts the timer.
+                let timer = Rc::downgrade(&self.timer.state);
+                let t = outer.observe(move |_| {
+                    if let Some(state) = timer.upgrade() {
+                        state.arm();
+                    }
+                });
                 self.wrapped = Some(t.clone());
                 t
             }

@@ -9,15 +9,12 @@
 
 use std::cell::Cell;
 use std::fmt::Debug;
-use std::io;
 use std::rc::Rc;
 
 use super::buffer::find;
 use super::*;
-use crate::address::Address;
-use crate::error::ProducerError;
 use crate::testing::{ProducerState, StringTransport};
-use crate::transport::{Producer, TransportImpl};
+use crate::transport::Write;
 
 mod buffer;
 mod line_only;
@@ -220,79 +217,21 @@ fn raw_on_raw(_: &mut Rec, conn: &LineConnection<'_>, line: &[u8]) {
 /// A transport that counts `write` and `write_sequence` calls.
 struct Counting {
     inner: StringTransport,
-    writes: Cell<usize>,
-    sequences: Cell<usize>,
-}
-
-impl TransportImpl for Counting {
-    fn write(&self, data: &[u8]) {
-        self.writes.set(self.writes.get() + 1);
-        self.inner.write(data)
-    }
-    fn write_sequence(&self, parts: &[&[u8]]) {
-        self.sequences.set(self.sequences.get() + 1);
-        self.inner.write_sequence(parts)
-    }
-    fn lose_connection(&self) {
-        self.inner.lose_connection()
-    }
-    fn abort_connection(&self) {
-        self.inner.abort_connection()
-    }
-    fn lose_write_connection(&self) {
-        self.inner.lose_write_connection()
-    }
-    fn peer(&self) -> Address {
-        self.inner.peer()
-    }
-    fn host(&self) -> Address {
-        self.inner.host()
-    }
-    fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
-        self.inner.set_no_delay(enabled)
-    }
-    fn no_delay(&self) -> io::Result<bool> {
-        self.inner.no_delay()
-    }
-    fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        self.inner.set_keep_alive(enabled)
-    }
-    fn keep_alive(&self) -> io::Result<bool> {
-        self.inner.keep_alive()
-    }
-    fn pause_reading(&self) {
-        self.inner.pause_reading()
-    }
-    fn resume_reading(&self) {
-        self.inner.resume_reading()
-    }
-    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
-        self.inner.register_producer(producer)
-    }
-    fn unregister_producer(&self) {
-        self.inner.unregister_producer()
-    }
-    fn is_connected(&self) -> bool {
-        self.inner.is_connected()
-    }
-    fn is_disconnecting(&self) -> bool {
-        self.inner.is_disconnecting()
-    }
-    fn buffered(&self) -> usize {
-        self.inner.buffered()
-    }
-    fn log_prefix(&self) -> String {
-        self.inner.log_prefix()
-    }
+    writes: Rc<Cell<usize>>,
+    sequences: Rc<Cell<usize>>,
 }
 
 fn counting() -> (Rc<Counting>, Transport) {
     let c = Rc::new(Counting {
         inner: StringTransport::new(),
-        writes: Cell::new(0),
-        sequences: Cell::new(0),
+        writes: Rc::new(Cell::new(0)),
+        sequences: Rc::new(Cell::new(0)),
     });
-    let t = Transport::new(c.clone());
+    let (w, q) = (c.writes.clone(), c.sequences.clone());
+    let t = c.inner.transport().observe(move |write| match write {
+        Write::Bytes(_) => w.set(w.get() + 1),
+        Write::Sequence(_) => q.set(q.get() + 1),
+    });
     (c, t)
 }
 
