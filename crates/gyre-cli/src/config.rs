@@ -1,9 +1,10 @@
 //! [`Config`]: everything a run needs, resolved from the arguments.
 //!
 //! `flags.rs` builds it (and is where its tests live); `run.rs` consumes it.
-//! Nothing here is textual any more: endpoint descriptions have been turned
-//! into endpoints by the library's parser (which is why a config carries
-//! the [`Reactor`] they belong to), and the log level is a filter.
+//! Endpoint descriptions have been turned into endpoints by the library's
+//! parser (which is why a config carries the [`Reactor`] they belong to),
+//! and the log level is a filter. The descriptions are kept as well: with
+//! `--threads N` each of the `N` reactors builds its own endpoints from them.
 
 use std::fmt;
 use std::rc::Rc;
@@ -38,6 +39,9 @@ pub(crate) enum Command {
     Forward {
         /// Where each accepted connection is forwarded to.
         upstream: Rc<dyn ClientEndpoint>,
+        /// `upstream` as given, to build it again for each reactor of a
+        /// `--threads` run.
+        upstream_description: String,
         /// Where and how to listen.
         listen: Listen,
     },
@@ -54,8 +58,13 @@ pub(crate) enum Command {
 pub(crate) struct Listen {
     /// Where to listen, at least one; all share one factory.
     pub(crate) endpoints: Vec<Box<dyn ServerEndpoint>>,
-    /// Policies applied to every connection.
+    /// The endpoints as given: a `--threads` run builds them again on each
+    /// reactor (a reactor, and so an endpoint, stays on its thread).
+    pub(crate) descriptions: Vec<String>,
+    /// Policies applied to every connection (per reactor).
     pub(crate) limits: Limits,
+    /// How many reactors, each on its own thread, serve the endpoints.
+    pub(crate) threads: usize,
 }
 
 /// `--idle-timeout` and `--max-connections`, validated.
@@ -74,6 +83,7 @@ impl fmt::Debug for Listen {
         f.debug_struct("Listen")
             .field("endpoints", &endpoints)
             .field("limits", &self.limits)
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -87,7 +97,9 @@ impl fmt::Debug for Command {
                 .field("service", service)
                 .field("listen", listen)
                 .finish(),
-            Command::Forward { upstream, listen } => f
+            Command::Forward {
+                upstream, listen, ..
+            } => f
                 .debug_struct("Forward")
                 .field("upstream", &upstream.to_string())
                 .field("listen", listen)

@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 use gyre::Reactor;
+use gyre::endpoint::spec::parse_tcp_server;
 use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
 use log::LevelFilter;
 
@@ -38,9 +39,11 @@ given; timeout=0 leaves it to the system.
 
 Services listen on tcp:8000 by default; chat on tcp:8123 and portforward on
 tcp:6666. Every service also takes --idle-timeout SECONDS (close a
-connection after that long with nothing received or sent) and
+connection after that long with nothing received or sent),
 --max-connections N (serve at most N connections at once; a client past
-that is disconnected as soon as it connects).
+that is disconnected as soon as it connects) and --threads N (N reactors on
+N threads over the same ports, with SO_REUSEPORT; the limits then count per
+thread; chat runs on one thread only).
 
 Exit status: 0 after SIGINT/SIGTERM, --help or --version, or when a connect
 session ends; 64 bad arguments; 69 a port could not be opened, or the
@@ -130,6 +133,13 @@ struct ListenArgs {
     /// disconnected as soon as it connects
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     max_connections: Option<String>,
+
+    /// Run N reactors on N threads (default 1), each with its own factory
+    /// and its own socket on every --listen port (SO_REUSEPORT); the
+    /// kernel spreads connections across them. --max-connections and
+    /// --idle-timeout then apply to each thread separately
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    threads: Option<String>,
 }
 
 /// `portforward`'s options.
@@ -248,6 +258,7 @@ fn resolve(args: Args) -> Result<Config, Failure> {
             return Ok(Config {
                 command: Command::Forward {
                     upstream: Rc::from(upstream),
+                    upstream_description: p.connect,
                     listen,
                 },
                 reactor,
@@ -268,6 +279,14 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         }
     };
     let listen = resolve_listen(&reactor, &listen)?;
+    if service == Service::Chat && listen.threads > 1 {
+        // Rooms would not span reactors: users on different threads would
+        // never see each other.
+        return Err(Failure::new(
+            exit::USAGE,
+            "--threads: chat keeps its one room on one reactor; it runs with --threads 1 only",
+        ));
+    }
     Ok(Config {
         command: Command::Serve { service, listen },
         reactor,
@@ -288,13 +307,44 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
         .as_deref()
         .map(connection_count)
         .transpose()?;
+    let threads = args.threads.as_deref().map(thread_count).transpose()?;
+    let threads = threads.unwrap_or(1);
+    if threads > 1 {
+        // Each thread binds its own socket to the same TCP port.
+        for d in &args.listen {
+            parse_tcp_server(d).map_err(|_| {
+                Failure::new(
+                    exit::USAGE,
+                    format!(
+                        "--threads: '{d}' cannot be shared between threads (only tcp and tcp6 can)"
+                    ),
+                )
+            })?;
+        }
+    }
     Ok(Listen {
         endpoints,
+        descriptions: args.listen.clone(),
         limits: Limits {
             idle_timeout,
             max_connections,
         },
+        threads,
     })
+}
+
+/// The most reactor threads `--threads` accepts.
+const MAX_THREADS: usize = 1024;
+
+/// `--threads`: a whole number from 1 to [`MAX_THREADS`].
+fn thread_count(text: &str) -> Result<usize, Failure> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        _ => Err(Failure::new(
+            exit::USAGE,
+            format!("--threads: '{text}' is not a whole number from 1 to {MAX_THREADS}"),
+        )),
+    }
 }
 
 /// `--idle-timeout`: a decimal number of seconds, more than zero (and
@@ -420,7 +470,10 @@ mod tests {
         assert_eq!(serve(&config).1, ["tcp:7"]);
 
         let config = parse_ok(&["gyre", "portforward", "--connect", "tcp:localhost:6665"]);
-        let Command::Forward { upstream, listen } = &config.command else {
+        let Command::Forward {
+            upstream, listen, ..
+        } = &config.command
+        else {
             panic!("not a forward: {config:?}");
         };
         assert_eq!(upstream.to_string(), "tcp:host=localhost:port=6665");
@@ -436,7 +489,10 @@ mod tests {
             "--listen",
             "tcp6:2",
         ]);
-        let Command::Forward { upstream, listen } = &config.command else {
+        let Command::Forward {
+            upstream, listen, ..
+        } = &config.command
+        else {
             panic!("not a forward: {config:?}");
         };
         assert_eq!(upstream.to_string(), "tcp:host=10.0.0.2:port=80:timeout=5");
@@ -444,6 +500,55 @@ mod tests {
         assert_eq!(listening, ["tcp:1", "tcp6:2"]);
         // The echo default is untouched by the other commands' defaults.
         assert_eq!(serve(&parse_ok(&["gyre", "echo"])).1, ["tcp:8000"]);
+    }
+
+    /// The number of reactor threads of a service run.
+    fn threads(config: &Config) -> usize {
+        match &config.command {
+            Command::Serve { listen, .. } | Command::Forward { listen, .. } => listen.threads,
+            other => panic!("not a service: {other:?}"),
+        }
+    }
+
+    /// `--threads` is taken by every service (chat: 1 only) and keeps the
+    /// descriptions to rebuild the endpoints on each thread.
+    #[test]
+    fn threads_for_every_service() {
+        for name in ["echo", "discard", "chargen", "daytime", "qotd", "time"] {
+            assert_eq!(threads(&parse_ok(&["gyre", name])), 1, "{name}");
+            let config = parse_ok(&["gyre", name, "--threads", "4", "--listen=tcp6:9"]);
+            assert_eq!(threads(&config), 4, "{name}");
+            let Command::Serve { listen, .. } = &config.command else {
+                panic!("not a service");
+            };
+            assert_eq!(listen.descriptions, ["tcp6:9"]);
+        }
+        assert_eq!(threads(&parse_ok(&["gyre", "chat", "--threads=1"])), 1);
+        let config = parse_ok(&["gyre", "portforward", "--threads=2", "--connect=TCP:a:1"]);
+        assert_eq!(threads(&config), 2);
+        let Command::Forward {
+            upstream_description,
+            ..
+        } = &config.command
+        else {
+            panic!("not a forward");
+        };
+        assert_eq!(upstream_description, "TCP:a:1");
+    }
+
+    /// A bad `--threads` is one line, exit 64.
+    #[test]
+    fn bad_threads_messages() {
+        for bad in ["0", "-1", "", "x", "1.5", "1025"] {
+            assert_eq!(
+                usage_line(&["gyre", "echo", "--threads", bad]),
+                format!("gyre: --threads: '{bad}' is not a whole number from 1 to 1024\n")
+            );
+        }
+        assert_eq!(
+            usage_line(&["gyre", "chat", "--threads", "3"]),
+            "gyre: --threads: chat keeps its one room on one reactor; it runs with --threads 1 only\n"
+        );
     }
 
     /// `--idle-timeout` and `--max-connections` are taken by every service.

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! gyre [--log-level LEVEL] <echo|discard|chargen|daytime|qotd|time|chat> [--listen ENDPOINT]...
-//!      [--idle-timeout SECONDS] [--max-connections N]
+//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N]
 //! gyre [--log-level LEVEL] portforward [--listen ENDPOINT]... --connect ENDPOINT
-//!      [--idle-timeout SECONDS] [--max-connections N]
+//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N]
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
 //! ```
 //!

@@ -13,19 +13,33 @@
 //! `--max-connections` wrap the shared factory in the library's
 //! `TimeoutFactory` and `LimitConnections` (see [`open`]); `portforward`
 //! is served like any other service, with its own factory. `connect` runs in
-//! [`crate::connect`]. Needs sockets, so it is exercised by the integration
-//! tests rather than unit tests.
+//! [`crate::connect`].
+//!
+//! With `--threads N` (N > 1) the service runs on a [`ReactorPool`] instead
+//! (see [`serve_threads`]): N reactors on N threads, each building its own
+//! factory (wrapped in its own policies, so the limits count per thread)
+//! and opening its own `SO_REUSEPORT` socket on every endpoint, rebuilt from
+//! the descriptions since an endpoint belongs to one reactor. The pool
+//! handles SIGINT and SIGTERM (`Received SIGTERM, shutting down.`), stops
+//! every reactor in order (each logs its `Main loop terminated.`), and the
+//! command exits 0; a setup failure on any thread stops them all and is the
+//! run's failure. Needs sockets, so it is exercised by the integration tests
+//! rather than unit tests.
 
 use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use gyre::endpoint::{ServerEndpoint, ServerEndpointExt};
+use gyre::endpoint::spec::parse_tcp_server;
+use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
-use gyre::{Clock, Factory, ListeningPort, Reactor, Shared};
+use gyre::{
+    Clock, Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions,
+    Worker,
+};
 
-use crate::config::{Command, Config, Listen};
-use crate::exit::Failure;
+use crate::config::{Command, Config, Limits, Listen};
+use crate::exit::{self, Failure};
 use crate::services::chargen::Chargen;
 use crate::services::chat::ChatFactory;
 use crate::services::daytime::Daytime;
@@ -44,8 +58,18 @@ pub(crate) fn run(config: Config) -> ExitCode {
         reactor, command, ..
     } = config;
     let outcome = panics::catching(move || match command {
+        Command::Serve { service, listen } if listen.threads > 1 => {
+            serve_threads(Some(service), None, &listen)
+        }
         Command::Serve { service, listen } => serve(&reactor, service, &listen),
-        Command::Forward { upstream, listen } => {
+        Command::Forward {
+            upstream_description,
+            listen,
+            ..
+        } if listen.threads > 1 => serve_threads(None, Some(upstream_description), &listen),
+        Command::Forward {
+            upstream, listen, ..
+        } => {
             let listening = open(&reactor, &listen, ProxyFactory::new(upstream));
             run_ports(&reactor, &listening)
         }
@@ -88,27 +112,147 @@ fn run_ports(reactor: &Reactor, listening: &Listening) -> Result<(), Failure> {
 }
 
 /// Listens on every endpoint of `listen` with one shared `factory`,
-/// wrapped in the policies `listen.limits` asks for: the connection limit
-/// outermost, so a refused connection never starts an idle timer. The
-/// reactor is the timers' clock.
+/// wrapped in the policies `listen.limits` asks for (see [`with_limits`]).
 fn open<F: Factory>(reactor: &Reactor, listen: &Listen, factory: F) -> Rc<Listening> {
-    let endpoints = &listen.endpoints;
+    let endpoints = Endpoints {
+        reactor,
+        endpoints: &listen.endpoints,
+    };
+    with_limits(reactor, listen.limits, factory, endpoints)
+}
+
+/// Something that listens with a factory, whatever its type.
+trait ListenWith {
+    /// What listening gives back.
+    type Out;
+    /// Listens with `factory`.
+    fn listen<G: Factory>(self, factory: Shared<G>) -> Self::Out;
+}
+
+/// Wraps `factory` in the policies `limits` asks for (the connection limit
+/// outermost, so a refused connection never starts an idle timer; the
+/// reactor is the timers' clock) and listens with it through `listener`.
+fn with_limits<F: Factory, L: ListenWith>(
+    reactor: &Reactor,
+    limits: Limits,
+    factory: F,
+    listener: L,
+) -> L::Out {
     let clock = || -> Rc<dyn Clock> { Rc::new(reactor.clone()) };
-    match (listen.limits.idle_timeout, listen.limits.max_connections) {
-        (None, None) => listen_all(reactor, endpoints, Shared::new(factory)),
+    match (limits.idle_timeout, limits.max_connections) {
+        (None, None) => listener.listen(Shared::new(factory)),
         (Some(idle), None) => {
             let timed = TimeoutFactory::new(factory, clock(), idle);
-            listen_all(reactor, endpoints, Shared::new(timed))
+            listener.listen(Shared::new(timed))
         }
         (None, Some(max)) => {
             let limited = LimitConnections::new(factory).with_max_total(Some(max));
-            listen_all(reactor, endpoints, Shared::new(limited))
+            listener.listen(Shared::new(limited))
         }
         (Some(idle), Some(max)) => {
             let timed = TimeoutFactory::new(factory, clock(), idle);
             let limited = LimitConnections::new(timed).with_max_total(Some(max));
-            listen_all(reactor, endpoints, Shared::new(limited))
+            listener.listen(Shared::new(limited))
         }
+    }
+}
+
+/// Listening on the endpoints of a one-reactor run.
+struct Endpoints<'a> {
+    reactor: &'a Reactor,
+    endpoints: &'a [Box<dyn ServerEndpoint>],
+}
+
+impl ListenWith for Endpoints<'_> {
+    type Out = Rc<Listening>;
+
+    fn listen<G: Factory>(self, factory: Shared<G>) -> Rc<Listening> {
+        listen_all(self.reactor, self.endpoints, factory)
+    }
+}
+
+/// Runs a service (or, with `upstream`, the port forwarder) on
+/// `listen.threads` reactors, each with its own factory and its own
+/// `SO_REUSEPORT` socket on every endpoint, until SIGINT or SIGTERM.
+fn serve_threads(
+    service: Option<Service>,
+    upstream: Option<String>,
+    listen: &Listen,
+) -> Result<(), Failure> {
+    let descriptions = listen.descriptions.clone();
+    let limits = listen.limits;
+    let setup = move |reactor: &Reactor, worker: &Worker| -> Result<(), Failure> {
+        let ports = PoolPorts {
+            reactor,
+            worker,
+            descriptions: &descriptions,
+        };
+        match (service, &upstream) {
+            (Some(service), _) => match service {
+                Service::Echo => with_limits(reactor, limits, WireFactory::<Echo>::new(), ports),
+                Service::Discard => {
+                    with_limits(reactor, limits, WireFactory::<Discard>::new(), ports)
+                }
+                Service::Chargen => {
+                    with_limits(reactor, limits, WireFactory::<Chargen>::new(), ports)
+                }
+                Service::Daytime => {
+                    with_limits(reactor, limits, WireFactory::<Daytime>::new(), ports)
+                }
+                Service::Qotd => with_limits(reactor, limits, WireFactory::<Qotd>::new(), ports),
+                Service::Time => with_limits(reactor, limits, WireFactory::<Time>::new(), ports),
+                Service::Chat => with_limits(reactor, limits, ChatFactory::new(), ports),
+            },
+            (None, Some(upstream)) => {
+                let endpoint = client_from_string(reactor, upstream)
+                    .map_err(|e| Failure::new(exit::USAGE, format!("--connect: {e}")))?;
+                let factory = ProxyFactory::new(Rc::from(endpoint));
+                with_limits(reactor, limits, factory, ports)
+            }
+            (None, None) => Ok(()),
+        }
+    };
+    ReactorPool::new(listen.threads)
+        .run(setup)
+        .map_err(|e| match e {
+            PoolError::Setup { error, .. } => error,
+            PoolError::Panicked { message, .. } => {
+                Failure::new(exit::SOFTWARE, format!("internal error: {message}"))
+            }
+            PoolError::Reactor { error, .. } => Failure::reactor_run(&error),
+            PoolError::Signals(error) | PoolError::Spawn { error, .. } => Failure::new(
+                exit::OSERR,
+                format!("cannot start the reactor threads: {error}"),
+            ),
+            PoolError::NoThreads => Failure::new(exit::USAGE, "--threads: at least 1"),
+        })
+}
+
+/// Listening on every endpoint from one thread of a `--threads` run.
+struct PoolPorts<'a> {
+    reactor: &'a Reactor,
+    worker: &'a Worker,
+    descriptions: &'a [String],
+}
+
+impl ListenWith for PoolPorts<'_> {
+    type Out = Result<(), Failure>;
+
+    fn listen<G: Factory>(self, factory: Shared<G>) -> Result<(), Failure> {
+        for description in self.descriptions {
+            // Checked when the arguments were read: tcp or tcp6 only.
+            let spec = parse_tcp_server(description)
+                .map_err(|e| Failure::new(exit::USAGE, format!("--listen: {e}")))?;
+            let options = TcpListenOptions {
+                backlog: spec.backlog,
+                interface: spec.interface,
+                reuse_port: true,
+            };
+            self.worker
+                .listen_tcp(self.reactor, spec.port, factory.clone(), options)
+                .map_err(|e| Failure::listen(&e))?;
+        }
+        Ok(())
     }
 }
 

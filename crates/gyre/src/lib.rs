@@ -27,7 +27,8 @@
 //! ```
 //!
 //! Where things are:
-//! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`;
+//! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
+//!   and [`ReactorPool`] (one reactor per core over the same ports);
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports and outgoing connections;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
@@ -67,7 +68,10 @@ pub use error::{
 };
 pub use factory::{AnyFactory, ClientFactory, Factory, ProtocolFactory, Shared, for_protocol};
 pub use protocol::Protocol;
-pub use reactor::{Phase, Reactor, SystemEvent, ThreadHandle, TriggerId};
+pub use reactor::{
+    Phase, PoolError, PoolStopper, Reactor, ReactorPool, RunningPool, SystemEvent, ThreadHandle,
+    TriggerId, Worker,
+};
 pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};
 pub use time::{Clock, DelayedCall, LoopingCall, LoopingCallError};
 pub use transport::{Producer, PullProducer, PushProducer, Transport, Write};

@@ -33,14 +33,27 @@ impl LogContext for String {
 
 thread_local! {
     static CONTEXT: RefCell<Option<Rc<dyn LogContext>>> = const { RefCell::new(None) };
+    /// The index of the [`ReactorPool`](crate::ReactorPool) thread this is.
+    static THREAD_TAG: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
 
 /// The system of the dispatch in progress on this thread, or `-`.
+///
+/// On a [`ReactorPool`](crate::ReactorPool) thread the system ends with the
+/// thread's index: `Echo,0,127.0.0.1,reactor-1`, or `reactor-1` instead of `-`.
 pub fn system() -> String {
-    CONTEXT.with(|c| match &*c.borrow() {
-        Some(ctx) => ctx.system(),
-        None => "-".to_string(),
-    })
+    let base = CONTEXT.with(|c| c.borrow().as_ref().map(|ctx| ctx.system()));
+    match (base, THREAD_TAG.with(|t| t.get())) {
+        (Some(s), None) => s,
+        (None, None) => "-".to_string(),
+        (Some(s), Some(i)) => format!("{s},reactor-{i}"),
+        (None, Some(i)) => format!("reactor-{i}"),
+    }
+}
+
+/// Marks this thread as pool thread `index` for [`system`].
+pub(crate) fn set_thread_tag(index: Option<usize>) {
+    THREAD_TAG.with(|t| t.set(index));
 }
 
 /// Runs `f` with `system` as the log context, then restores the previous one.

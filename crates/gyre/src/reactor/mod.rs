@@ -25,9 +25,13 @@
 //! `Main loop terminated.`. SIGINT and SIGTERM log `Received SIGINT, shutting
 //! down.` and stop the reactor.
 //!
-//! Tests: `tests/reactor.rs` (lifecycle, triggers, timers, threads) and
-//! `tests/signals.rs`.
+//! Several cores: [`ReactorPool`] runs one reactor per thread over the same
+//! listening ports (`pool.rs`).
+//!
+//! Tests: `tests/reactor.rs` (lifecycle, triggers, timers, threads),
+//! `tests/signals.rs` and `tests/pool.rs`.
 
+mod pool;
 mod signals;
 mod tasks;
 mod threads;
@@ -57,6 +61,7 @@ use crate::tcp::{
 };
 use crate::time::{Clock, DelayedCall, Timers};
 
+pub use pool::{PoolError, PoolStopper, ReactorPool, RunningPool, Worker};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 
