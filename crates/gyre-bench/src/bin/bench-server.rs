@@ -1,0 +1,205 @@
+//! The reference echo servers: `bench-server KIND --listen 127.0.0.1:PORT`.
+//!
+//! * `mio`: the ceiling. One thread, one reused 64 KiB read buffer,
+//!   edge-triggered reads until `WouldBlock`, each chunk written straight
+//!   back; a connection keeps only its socket and, when the kernel refused
+//!   part of a write, the unwritten rest (reading stops until it drains).
+//! * `tokio-ct` / `tokio-mt`: a task per connection doing `read` then
+//!   `write_all` with a 16 KiB buffer, on the current-thread or the
+//!   multi-thread runtime (`--threads N` workers; default: one per CPU).
+//!
+//! Prints `LISTENING <port>` on stdout once it accepts connections.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+
+/// Which echo server to run.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Kind {
+    /// A bare single-threaded mio loop.
+    Mio,
+    /// tokio, current-thread runtime.
+    TokioCt,
+    /// tokio, multi-thread runtime.
+    TokioMt,
+}
+
+/// Reference echo servers for the gyre benchmarks.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The server to run.
+    kind: Kind,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Worker threads for tokio-mt (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn announce(port: u16) {
+    println!("LISTENING {port}");
+    let _ = io::stdout().flush();
+}
+
+fn main() -> io::Result<()> {
+    let args = Args::parse();
+    match args.kind {
+        Kind::Mio => mio_echo(args.listen),
+        Kind::TokioCt => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(tokio_echo(args.listen)),
+        Kind::TokioMt => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(n) = args.threads {
+                builder.worker_threads(n);
+            }
+            builder
+                .enable_all()
+                .build()?
+                .block_on(tokio_echo(args.listen))
+        }
+    }
+}
+
+async fn tokio_echo(addr: SocketAddr) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    announce(listener.local_addr()?.port());
+    loop {
+        let (mut socket, _) = match listener.accept().await {
+            Ok(pair) => pair,
+            // Out of descriptors or a connection reset before accept: keep going.
+            Err(_) => continue,
+        };
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                if socket.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+const LISTENER: Token = Token(usize::MAX);
+
+/// One connection of the mio server.
+struct Conn {
+    stream: TcpStream,
+    /// Bytes the kernel refused; reading pauses while there are some.
+    unwritten: Vec<u8>,
+}
+
+/// Writes `data` at once; returns what the kernel did not take.
+fn write_now(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<usize> {
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(data.len())
+}
+
+/// Reads and echoes until the socket is drained or a write is refused.
+/// Returns false when the connection is finished.
+fn pump(conn: &mut Conn, buf: &mut [u8]) -> bool {
+    if !conn.unwritten.is_empty() {
+        match write_now(&mut conn.stream, &conn.unwritten) {
+            Ok(0) => conn.unwritten.clear(),
+            Ok(left) => {
+                let done = conn.unwritten.len() - left;
+                conn.unwritten.drain(..done);
+                return true;
+            }
+            Err(_) => return false,
+        }
+    }
+    loop {
+        match conn.stream.read(buf) {
+            Ok(0) => return false,
+            Ok(n) => match write_now(&mut conn.stream, &buf[..n]) {
+                Ok(0) => {}
+                Ok(left) => {
+                    conn.unwritten.extend_from_slice(&buf[n - left..n]);
+                    return true;
+                }
+                Err(_) => return false,
+            },
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn mio_echo(addr: SocketAddr) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut listener = TcpListener::bind(addr)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    announce(listener.local_addr()?.port());
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut events = Events::with_capacity(1024);
+    loop {
+        poll.poll(&mut events, None)?;
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let _ = stream.set_nodelay(true);
+                            let slot = free.pop().unwrap_or_else(|| {
+                                conns.push(None);
+                                conns.len() - 1
+                            });
+                            poll.registry().register(
+                                &mut stream,
+                                Token(slot),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
+                            let mut conn = Conn {
+                                stream,
+                                unwritten: Vec::new(),
+                            };
+                            if pump(&mut conn, &mut buf) {
+                                conns[slot] = Some(conn);
+                            } else {
+                                free.push(slot);
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // EMFILE and resets: drop this one and wait for the next event.
+                        Err(_) => break,
+                    }
+                }
+                continue;
+            }
+            let slot = event.token().0;
+            let Some(conn) = conns[slot].as_mut() else {
+                continue;
+            };
+            if !pump(conn, &mut buf) {
+                conns[slot] = None;
+                free.push(slot);
+            }
+        }
+    }
+}

@@ -1,0 +1,839 @@
+//! The benchmark matrix: every server against every scenario, each
+//! measurement on a fresh server process, servers interleaved round by
+//! round (A B C … A B C …), medians with their ranges, and ratios to the
+//! bare mio loop and to tokio's current-thread runtime.
+//!
+//! ```text
+//! cargo run --release -p gyre-bench --bin bench -- [--quick] [--rounds N]
+//!     [--duration S] [--servers gyre,mio,tokio-ct,tokio-mt,twisted]
+//!     [--scenarios pingpong-1,...,timers] [--pin]
+//! ```
+//!
+//! Exits non-zero when any echoed byte was wrong, missing or in excess, or a
+//! server failed to start; the figures themselves never fail it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use gyre_bench::procfs;
+use gyre_bench::report::Measurement;
+
+/// Side-by-side benchmarks of gyre, a bare mio loop, tokio and Twisted.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Every scenario at a tiny size, one round: proves the suite works.
+    #[arg(long)]
+    quick: bool,
+    /// Rounds (each server once per scenario per round).
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Seconds each measurement sends for.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Servers, comma-separated: gyre, mio, tokio-ct, tokio-mt, twisted.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "gyre,mio,tokio-ct,tokio-mt,twisted"
+    )]
+    servers: Vec<String>,
+    /// Scenarios, comma-separated: pingpong-1, pingpong-50, pingpong-500,
+    /// pipelined, bulk, idle, connrate, timers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "pingpong-1,pingpong-50,pingpong-500,pipelined,bulk,idle,connrate,timers"
+    )]
+    scenarios: Vec<String>,
+    /// Also pin the multi-connection scenarios: client to CPU 0, server to
+    /// CPU 1 (the 1-connection ping-pong always runs both on CPU 0).
+    #[arg(long)]
+    pin: bool,
+    /// Client threads for the load generator.
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
+}
+
+const SERVERS: [&str; 5] = ["gyre", "mio", "tokio-ct", "tokio-mt", "twisted"];
+const SCENARIOS: [&str; 8] = [
+    "pingpong-1",
+    "pingpong-50",
+    "pingpong-500",
+    "pipelined",
+    "bulk",
+    "idle",
+    "connrate",
+    "timers",
+];
+/// How long a server may take to say where it listens.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// Where the binaries and scripts are.
+#[derive(Debug)]
+struct Paths {
+    bin_dir: PathBuf,
+    python: PathBuf,
+    twisted_script: PathBuf,
+    results_dir: PathBuf,
+}
+
+impl Paths {
+    fn find() -> Paths {
+        let exe = std::env::current_exe().expect("own executable path");
+        let bin_dir = exe.parent().expect("executable directory").to_path_buf();
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = manifest.join("../..");
+        let python = std::env::var_os("GYRE_TWISTED_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".venv/bin/python"));
+        // <target>/release/bench -> <target>/bench/
+        let results_dir = bin_dir
+            .parent()
+            .map(|t| t.join("bench"))
+            .unwrap_or_else(|| root.join("target/bench"));
+        Paths {
+            bin_dir,
+            python,
+            twisted_script: manifest.join("twisted_echo.py"),
+            results_dir,
+        }
+    }
+}
+
+/// A server process under measurement; killed when dropped.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prefixes `command` with `taskset -c cpu` when pinning.
+fn pinned(program: &Path, cpu: Option<usize>) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn start_server(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server, String> {
+    let listen = "127.0.0.1:0";
+    let mut cmd;
+    // gyre announces its port on stderr (`… starting on <port>`), the
+    // others print `LISTENING <port>` on stdout.
+    let from_stderr = kind == "gyre";
+    match kind {
+        "gyre" => {
+            cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
+            cmd.args(["echo", "--listen", "tcp:0:interface=127.0.0.1"]);
+        }
+        "mio" | "tokio-ct" | "tokio-mt" => {
+            cmd = pinned(&paths.bin_dir.join("bench-server"), cpu);
+            cmd.args([kind, "--listen", listen]);
+        }
+        "twisted" => {
+            cmd = pinned(&paths.python, cpu);
+            cmd.arg(&paths.twisted_script).args(["--listen", listen]);
+        }
+        other => return Err(format!("unknown server {other:?}")),
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {kind}: {e}"))?;
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    // Both streams are read to their end on threads, so the server never
+    // blocks on a full pipe; the announcing line is passed on.
+    let pump = |stream: Box<dyn std::io::Read + Send>,
+                announces: bool,
+                tx: mpsc::Sender<String>| {
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let port = if announces {
+                    line.strip_prefix("LISTENING ")
+                        .map(str::to_owned)
+                        .or_else(|| line.rsplit_once(" starting on ").map(|(_, p)| p.to_owned()))
+                } else {
+                    None
+                };
+                if let Some(p) = port {
+                    let _ = tx.send(p.trim().to_owned());
+                } else if !announces || !line.contains(" starting on ") {
+                    // Keep what the server says for the report on failure.
+                    let _ = tx.send(format!("#{line}"));
+                }
+            }
+        });
+    };
+    pump(Box::new(stdout), !from_stderr, tx.clone());
+    pump(Box::new(stderr), from_stderr, tx);
+    let deadline = Instant::now() + START_LIMIT;
+    let mut said = String::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.starts_with('#') => {
+                if said.len() < 4000 {
+                    said.push_str(&line[1..]);
+                    said.push('\n');
+                }
+            }
+            Ok(port) => {
+                let port = port
+                    .parse()
+                    .map_err(|_| format!("{kind}: bad port {port:?}"))?;
+                return Ok(Server { child, port });
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{kind} did not start within {START_LIMIT:?}:\n{said}"
+                ));
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string());
+                return Err(format!(
+                    "{kind} exited ({status}) before saying where it listens:\n{said}"
+                ));
+            }
+        }
+    }
+}
+
+/// The client arguments of a socket scenario.
+fn client_args(scenario: &str, quick: bool) -> Vec<&'static str> {
+    match scenario {
+        "pingpong-1" => vec!["ping-pong", "--conns", "1"],
+        "pingpong-50" => vec!["ping-pong", "--conns", "50"],
+        "pingpong-500" => vec!["ping-pong", "--conns", "500"],
+        "pipelined" => vec!["pipelined", "--conns", "50", "--depth", "16"],
+        "bulk" => vec!["bulk", "--size", "1048576"],
+        "idle" if quick => vec!["idle", "--conns", "500"],
+        "idle" => vec!["idle", "--conns", "10000"],
+        "connrate" => vec!["conn-rate", "--conns", "16"],
+        _ => unreachable!("not a socket scenario: {scenario}"),
+    }
+}
+
+fn run_socket(
+    paths: &Paths,
+    args: &Args,
+    scenario: &str,
+    kind: &str,
+    duration: f64,
+) -> Result<Measurement, String> {
+    let have_two = thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
+    let (server_cpu, client_cpu) = if scenario == "pingpong-1" {
+        (Some(0), Some(0))
+    } else if args.pin && have_two {
+        (Some(1), Some(0))
+    } else {
+        (None, None)
+    };
+    let server = start_server(paths, kind, server_cpu)?;
+    let mut cmd = pinned(&paths.bin_dir.join("bench-client"), client_cpu);
+    cmd.args(client_args(scenario, args.quick))
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", server.port))
+        .arg("--duration")
+        .arg(duration.to_string())
+        .arg("--threads")
+        .arg(args.client_threads.to_string())
+        .arg("--server-pid")
+        .arg(server.child.id().to_string());
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run bench-client: {e}"))?;
+    drop(server);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let measurement = stdout.lines().find_map(Measurement::parse);
+    match measurement {
+        Some(m) if out.status.success() => Ok(m),
+        _ => Err(format!(
+            "{scenario} against {kind}: client failed ({}):\n{}{}",
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// A deterministic spread of timer delays over `0..span_ms` milliseconds.
+fn timer_delays(n: usize, span_ms: u64) -> Vec<Duration> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            Duration::from_micros(x % (span_ms * 1000))
+        })
+        .collect()
+}
+
+/// Schedules `n` calls on gyre's reactor, cancels every other one, runs the
+/// rest. Returns the wall time and this process's CPU time.
+fn timers_gyre(delays: &[Duration]) -> Result<Measurement, String> {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let reactor = gyre::Reactor::new().map_err(|e| e.to_string())?;
+    let cpu0 = procfs::cpu_seconds(std::process::id()).unwrap_or(-1.0);
+    let start = Instant::now();
+    let remaining = Rc::new(Cell::new(delays.len() - delays.len() / 2));
+    let mut calls = Vec::with_capacity(delays.len());
+    for &d in delays {
+        let (remaining, r) = (remaining.clone(), reactor.clone());
+        calls.push(reactor.call_later(d, move || {
+            remaining.set(remaining.get() - 1);
+            if remaining.get() == 0 {
+                let _ = r.stop();
+            }
+        }));
+    }
+    for call in calls.iter().skip(1).step_by(2) {
+        call.cancel().map_err(|e| e.to_string())?;
+    }
+    reactor.run().map_err(|e| e.to_string())?;
+    let elapsed = start.elapsed();
+    let cpu1 = procfs::cpu_seconds(std::process::id()).unwrap_or(-1.0);
+    let fired = delays.len() - delays.len() / 2 - remaining.get();
+    Ok(timer_measurement(delays.len(), fired, elapsed, cpu0, cpu1))
+}
+
+/// The same on tokio's current-thread runtime: one spawned task per timer
+/// awaiting `sleep_until` (a task is tokio's unit of a scheduled callback),
+/// every other task aborted through its handle, the rest awaited.
+fn timers_tokio(delays: &[Duration]) -> Result<Measurement, String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let fired = Arc::new(AtomicUsize::new(0));
+    let cpu0 = procfs::cpu_seconds(std::process::id()).unwrap_or(-1.0);
+    let start = Instant::now();
+    rt.block_on(async {
+        let now = tokio::time::Instant::now();
+        let mut handles = Vec::with_capacity(delays.len());
+        for &d in delays {
+            let fired = fired.clone();
+            handles.push(tokio::spawn(async move {
+                tokio::time::sleep_until(now + d).await;
+                fired.fetch_add(1, Ordering::Relaxed);
+            }));
+        }
+        for h in handles.iter().skip(1).step_by(2) {
+            h.abort();
+        }
+        for h in handles {
+            let _ = h.await;
+        }
+    });
+    let elapsed = start.elapsed();
+    let cpu1 = procfs::cpu_seconds(std::process::id()).unwrap_or(-1.0);
+    drop(rt);
+    Ok(timer_measurement(
+        delays.len(),
+        fired.load(Ordering::Relaxed),
+        elapsed,
+        cpu0,
+        cpu1,
+    ))
+}
+
+fn timer_measurement(
+    n: usize,
+    fired: usize,
+    elapsed: Duration,
+    cpu0: f64,
+    cpu1: f64,
+) -> Measurement {
+    let want = n - n / 2;
+    Measurement {
+        ops: n as u64,
+        seconds: elapsed.as_secs_f64(),
+        server_cpu_s: if cpu0 >= 0.0 && cpu1 >= 0.0 {
+            cpu1 - cpu0
+        } else {
+            -1.0
+        },
+        // A timer that should have fired and did not, or fired too often.
+        missing: want.saturating_sub(fired) as u64,
+        excess: fired.saturating_sub(want) as u64,
+        ..Measurement::default()
+    }
+}
+
+/// Median, minimum and maximum of the finite values.
+fn stats(values: impl Iterator<Item = f64>) -> Option<(f64, f64, f64)> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    let median = if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    };
+    Some((median, v[0], v[v.len() - 1]))
+}
+
+/// The headline figures of one scenario.
+#[derive(Debug, Clone, Copy)]
+enum Metric {
+    OpsPerSec,
+    CpuUsPerOp,
+    P50,
+    P99,
+    MibPerSec,
+    RssPerConn,
+    Seconds,
+}
+
+impl Metric {
+    fn of(self, m: &Measurement) -> f64 {
+        match self {
+            Metric::OpsPerSec => m.ops_per_sec(),
+            Metric::CpuUsPerOp => m.cpu_us_per_op(),
+            Metric::P50 => m.p50_us,
+            Metric::P99 => m.p99_us,
+            Metric::MibPerSec => m.mib_per_sec(),
+            Metric::RssPerConn if m.rss_per_conn >= 0.0 => m.rss_per_conn,
+            Metric::RssPerConn => f64::NAN,
+            Metric::Seconds => m.seconds,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Metric::OpsPerSec => "ops_per_sec",
+            Metric::CpuUsPerOp => "cpu_us_per_op",
+            Metric::P50 => "p50_us",
+            Metric::P99 => "p99_us",
+            Metric::MibPerSec => "mib_per_sec",
+            Metric::RssPerConn => "rss_bytes_per_conn",
+            Metric::Seconds => "seconds",
+        }
+    }
+}
+
+const METRICS: [Metric; 7] = [
+    Metric::OpsPerSec,
+    Metric::CpuUsPerOp,
+    Metric::P50,
+    Metric::P99,
+    Metric::MibPerSec,
+    Metric::RssPerConn,
+    Metric::Seconds,
+];
+
+type Results = BTreeMap<(usize, usize), Vec<Measurement>>;
+
+fn median_of(results: &Results, key: (usize, usize), metric: Metric) -> Option<f64> {
+    results
+        .get(&key)
+        .and_then(|ms| stats(ms.iter().map(|m| metric.of(m))))
+        .map(|s| s.0)
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn fmt_num(x: f64) -> String {
+    if !x.is_finite() {
+        "-".into()
+    } else if x.abs() >= 1000.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fmt_stat(s: Option<(f64, f64, f64)>) -> String {
+    match s {
+        Some((med, lo, hi)) => format!("{} [{}–{}]", fmt_num(med), fmt_num(lo), fmt_num(hi)),
+        None => "-".into(),
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}×"))
+}
+
+fn describe(scenario: &str, quick: bool) -> &'static str {
+    match scenario {
+        "pingpong-1" => "1 connection, 64 B ping-pong; client and server pinned to CPU 0",
+        "pingpong-50" => "50 connections, 64 B ping-pong",
+        "pingpong-500" => "500 connections, 64 B ping-pong",
+        "pipelined" => "50 connections × 16 messages of 64 B in flight",
+        "bulk" => "one connection, 1 MiB chunks, one in flight (op = 1 MiB)",
+        "idle" if quick => "500 connections opened, one 64 B echo each, held open",
+        "idle" => "10,000 connections opened, one 64 B echo each, held open",
+        "connrate" => "connect, echo 64 B, close; 16 at a time (op = connection)",
+        "timers" if quick => {
+            "10,000 timers over 0–100 ms, every other cancelled, the rest run (in-process; CPU = whole process)"
+        }
+        "timers" => {
+            "1,000,000 timers over 0–100 ms, every other cancelled, the rest run (in-process; CPU = whole process)"
+        }
+        _ => "",
+    }
+}
+
+/// The extra column of a scenario, if it has one.
+fn extra(scenario: &str) -> Option<Metric> {
+    match scenario {
+        "bulk" => Some(Metric::MibPerSec),
+        "idle" => Some(Metric::RssPerConn),
+        "timers" => Some(Metric::Seconds),
+        _ => None,
+    }
+}
+
+fn table(args: &Args, scenarios: &[usize], servers: &[usize], results: &Results) -> String {
+    let mut out = String::new();
+    let idx = |name: &str| SERVERS.iter().position(|s| *s == name);
+    // The timers scenario has no per-operation latency.
+    let latency = |x: Option<f64>| x.filter(|v| *v > 0.0).unwrap_or(f64::NAN);
+    for &sc in scenarios {
+        let name = SCENARIOS[sc];
+        let _ = writeln!(out, "\n### {name}: {}\n", describe(name, args.quick));
+        let extra_head = match extra(name) {
+            Some(Metric::MibPerSec) => " MiB/s |",
+            Some(Metric::RssPerConn) => " RSS B/conn |",
+            Some(Metric::Seconds) => " wall s |",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "| server | ops/s median [min–max] | p50 µs | p99 µs | server CPU µs/op median [min–max] | CPU/op ÷ mio | CPU/op ÷ tokio-ct | ops/s ÷ mio | ops/s ÷ tokio-ct |{extra_head}"
+        );
+        let cols = if extra_head.is_empty() { 9 } else { 10 };
+        let _ = writeln!(out, "|{}", "---|".repeat(cols));
+        for &sv in servers {
+            let Some(ms) = results.get(&(sc, sv)) else {
+                continue;
+            };
+            let st = |m: Metric| stats(ms.iter().map(|x| m.of(x)));
+            let med = |server: Option<usize>, m: Metric| {
+                server.and_then(|s| median_of(results, (sc, s), m))
+            };
+            let mine = |m: Metric| st(m).map(|s| s.0);
+            let mut row = format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                SERVERS[sv],
+                fmt_stat(st(Metric::OpsPerSec)),
+                fmt_num(latency(mine(Metric::P50))),
+                fmt_num(latency(mine(Metric::P99))),
+                fmt_stat(st(Metric::CpuUsPerOp)),
+                fmt_ratio(ratio(
+                    mine(Metric::CpuUsPerOp),
+                    med(idx("mio"), Metric::CpuUsPerOp)
+                )),
+                fmt_ratio(ratio(
+                    mine(Metric::CpuUsPerOp),
+                    med(idx("tokio-ct"), Metric::CpuUsPerOp)
+                )),
+                fmt_ratio(ratio(
+                    mine(Metric::OpsPerSec),
+                    med(idx("mio"), Metric::OpsPerSec)
+                )),
+                fmt_ratio(ratio(
+                    mine(Metric::OpsPerSec),
+                    med(idx("tokio-ct"), Metric::OpsPerSec)
+                )),
+            );
+            if let Some(m) = extra(name) {
+                let _ = write!(row, " {} |", fmt_stat(st(m)));
+            }
+            let _ = writeln!(out, "{row}");
+        }
+    }
+    out
+}
+
+/// gyre's figures against the issue's targets.
+fn targets(results: &Results) -> String {
+    let mut out = String::from("\n### gyre against the targets\n\n");
+    let sc = |n: &str| SCENARIOS.iter().position(|s| *s == n).expect("scenario");
+    let sv = |n: &str| SERVERS.iter().position(|s| *s == n).expect("server");
+    let med = |s: &str, v: &str, m: Metric| median_of(results, (sc(s), sv(v)), m);
+    let mut line = |what: String, value: Option<f64>, unit: &str, ok: fn(f64) -> bool| {
+        let verdict = match value {
+            Some(v) if ok(v) => format!("{}{unit}: met", fmt_num(v)),
+            Some(v) => format!("{}{unit}: MISSED", fmt_num(v)),
+            None => "not measured".into(),
+        };
+        let _ = writeln!(out, "- {what}: {verdict}");
+    };
+    for s in [
+        "pingpong-1",
+        "pingpong-50",
+        "pingpong-500",
+        "pipelined",
+        "connrate",
+    ] {
+        line(
+            format!("{s}: server CPU/op ÷ mio ≤ 1.00"),
+            ratio(
+                med(s, "gyre", Metric::CpuUsPerOp),
+                med(s, "mio", Metric::CpuUsPerOp),
+            ),
+            "×",
+            |r| r <= 1.0,
+        );
+    }
+    line(
+        "bulk: throughput ÷ mio ≥ 0.95".into(),
+        ratio(
+            med("bulk", "gyre", Metric::MibPerSec),
+            med("bulk", "mio", Metric::MibPerSec),
+        ),
+        "×",
+        |r| r >= 0.95,
+    );
+    line(
+        "idle: RSS growth ≤ 256 B/connection".into(),
+        med("idle", "gyre", Metric::RssPerConn),
+        " B",
+        |b| b <= 256.0,
+    );
+    line(
+        "pingpong-50: Twisted CPU/msg ÷ gyre CPU/msg ≥ 8".into(),
+        ratio(
+            med("pingpong-50", "twisted", Metric::CpuUsPerOp),
+            med("pingpong-50", "gyre", Metric::CpuUsPerOp),
+        ),
+        "×",
+        |r| r >= 8.0,
+    );
+    line(
+        "timers: gyre CPU ÷ tokio CPU ≤ 1.00".into(),
+        ratio(
+            med("timers", "gyre", Metric::CpuUsPerOp),
+            med("timers", "tokio-ct", Metric::CpuUsPerOp),
+        ),
+        "×",
+        |r| r <= 1.0,
+    );
+    out
+}
+
+fn json_num(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() => format!("{x}"),
+        _ => "null".into(),
+    }
+}
+
+fn write_files(
+    dir: &Path,
+    scenarios: &[usize],
+    servers: &[usize],
+    results: &Results,
+    raw: &[(usize, usize, usize, Measurement)],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut csv = String::from(
+        "scenario,server,round,ops,bytes,seconds,ops_per_sec,p50_us,p99_us,server_cpu_s,cpu_us_per_op,mib_per_sec,rss_bytes_per_conn,mismatched,missing,excess,errors\n",
+    );
+    for (sc, sv, round, m) in raw {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            SCENARIOS[*sc],
+            SERVERS[*sv],
+            round,
+            m.ops,
+            m.bytes,
+            m.seconds,
+            m.ops_per_sec(),
+            m.p50_us,
+            m.p99_us,
+            m.server_cpu_s,
+            m.cpu_us_per_op(),
+            m.mib_per_sec(),
+            m.rss_per_conn,
+            m.mismatched,
+            m.missing,
+            m.excess,
+            m.errors
+        );
+    }
+    std::fs::write(dir.join("results.csv"), csv)?;
+    let idx = |name: &str| SERVERS.iter().position(|s| *s == name);
+    let mut json = String::from("[\n");
+    let mut first = true;
+    for &sc in scenarios {
+        for &sv in servers {
+            let Some(ms) = results.get(&(sc, sv)) else {
+                continue;
+            };
+            if !first {
+                json.push_str(",\n");
+            }
+            first = false;
+            let _ = write!(
+                json,
+                "  {{\"scenario\": \"{}\", \"server\": \"{}\", \"runs\": {}",
+                SCENARIOS[sc],
+                SERVERS[sv],
+                ms.len()
+            );
+            for metric in METRICS {
+                let s = stats(ms.iter().map(|m| metric.of(m)));
+                let _ = write!(
+                    json,
+                    ", \"{}\": {{\"median\": {}, \"min\": {}, \"max\": {}}}",
+                    metric.name(),
+                    json_num(s.map(|s| s.0)),
+                    json_num(s.map(|s| s.1)),
+                    json_num(s.map(|s| s.2))
+                );
+            }
+            for (reference, label) in [("mio", "mio"), ("tokio-ct", "tokio_ct")] {
+                for metric in [Metric::CpuUsPerOp, Metric::OpsPerSec] {
+                    let r = ratio(
+                        median_of(results, (sc, sv), metric),
+                        idx(reference).and_then(|r| median_of(results, (sc, r), metric)),
+                    );
+                    let _ = write!(json, ", \"{}_vs_{label}\": {}", metric.name(), json_num(r));
+                }
+            }
+            json.push('}');
+        }
+    }
+    json.push_str("\n]\n");
+    std::fs::write(dir.join("results.json"), json)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let paths = Paths::find();
+    procfs::raise_nofile_limit();
+    let mut servers = Vec::new();
+    for s in &args.servers {
+        match SERVERS.iter().position(|k| k == s) {
+            Some(i) => servers.push(i),
+            None => {
+                eprintln!(
+                    "bench: unknown server {s:?} (known: {})",
+                    SERVERS.join(", ")
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let mut scenarios = Vec::new();
+    for s in &args.scenarios {
+        match SCENARIOS.iter().position(|k| k == s) {
+            Some(i) => scenarios.push(i),
+            None => {
+                eprintln!(
+                    "bench: unknown scenario {s:?} (known: {})",
+                    SCENARIOS.join(", ")
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+    let duration = args.duration.unwrap_or(if args.quick { 0.2 } else { 3.0 });
+    let timer_count = if args.quick { 10_000 } else { 1_000_000 };
+    let delays = timer_delays(timer_count, 100);
+    let mut results: Results = BTreeMap::new();
+    let mut raw = Vec::new();
+    let mut failures = Vec::new();
+    eprintln!(
+        "bench: {} round(s), {duration} s per measurement, servers {}, CPU ticks {}/s",
+        rounds,
+        args.servers.join(","),
+        procfs::clock_ticks_per_second()
+    );
+    for round in 1..=rounds {
+        for &sc in &scenarios {
+            let name = SCENARIOS[sc];
+            for &sv in &servers {
+                let kind = SERVERS[sv];
+                let outcome = if name == "timers" {
+                    match kind {
+                        "gyre" => timers_gyre(&delays),
+                        "tokio-ct" => timers_tokio(&delays),
+                        _ => continue,
+                    }
+                } else {
+                    run_socket(&paths, &args, name, kind, duration)
+                };
+                match outcome {
+                    Ok(m) if m.is_clean() => {
+                        eprintln!(
+                            "round {round} {name:>13} {kind:>9}: {:>10.0} ops/s, {:>8.2} µs CPU/op",
+                            m.ops_per_sec(),
+                            m.cpu_us_per_op()
+                        );
+                        raw.push((sc, sv, round, m.clone()));
+                        results.entry((sc, sv)).or_default().push(m);
+                    }
+                    Ok(m) => failures.push(format!("{name} against {kind}: {m}")),
+                    Err(e) => failures.push(e),
+                }
+            }
+        }
+    }
+    print!("{}", table(&args, &scenarios, &servers, &results));
+    print!("{}", targets(&results));
+    if args.quick {
+        println!(
+            "\n(--quick: tiny sizes, one round; the figures prove the suite runs, nothing more)"
+        );
+    }
+    match write_files(&paths.results_dir, &scenarios, &servers, &results, &raw) {
+        Ok(()) => eprintln!(
+            "bench: results in {}",
+            paths.results_dir.join("results.{csv,json}").display()
+        ),
+        Err(e) => failures.push(format!("cannot write results: {e}")),
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for f in &failures {
+            eprintln!("bench: FAILED: {f}");
+        }
+        ExitCode::FAILURE
+    }
+}

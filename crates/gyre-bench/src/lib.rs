@@ -1,0 +1,18 @@
+//! Side-by-side benchmarks for gyre.
+//!
+//! Three binaries share this library:
+//!
+//! * `bench-server KIND`: the reference echo servers (`mio`, `tokio-ct`,
+//!   `tokio-mt`). gyre itself is measured through the real `gyre echo`
+//!   binary and Twisted through `twisted_echo.py`.
+//! * `bench-client SCENARIO`: a closed-loop load generator on mio that checks
+//!   every echoed byte and reads the server's CPU time from `/proc`.
+//! * `bench`: the matrix runner; a fresh server process per measurement,
+//!   servers interleaved round by round, medians and ranges, ratios.
+//!
+//! See `BENCHMARKS.md` at the repository root for the command and results.
+
+pub mod load;
+pub mod pattern;
+pub mod procfs;
+pub mod report;

@@ -1,0 +1,76 @@
+//! What the benchmarks read about a server process from `/proc`, and the
+//! file-descriptor limit they raise.
+
+use std::fs;
+use std::io;
+
+/// Clock ticks per second, the unit of `utime`/`stime` in `/proc/<pid>/stat`.
+pub fn clock_ticks_per_second() -> u64 {
+    rustix::param::clock_ticks_per_second()
+}
+
+/// CPU time (user plus system, all threads) the process has used, in
+/// seconds, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces and parentheses: fields
+    // are counted from after its closing parenthesis, where field 3 starts.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, i.e. indexes 11 and 12 here.
+    let parse = |i: usize| -> io::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| io::Error::other("malformed /proc/<pid>/stat"))
+    };
+    let ticks = parse(11)? + parse(12)?;
+    Ok(ticks as f64 / clock_ticks_per_second() as f64)
+}
+
+/// Resident memory of the process in bytes (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_bytes(pid: u32) -> io::Result<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .ok_or_else(|| io::Error::other("no VmRSS in /proc/<pid>/status"))
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the new
+/// soft limit. Children started afterwards inherit it.
+pub fn raise_nofile_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        // Failing to raise it only means the idle scenario may hit EMFILE,
+        // which it reports.
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let pid = std::process::id();
+        // Spin a little so there is some CPU time to see.
+        let mut x = 0u64;
+        for i in 0..2_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert_ne!(x, 1);
+        assert!(cpu_seconds(pid).unwrap() >= 0.0);
+        assert!(rss_bytes(pid).unwrap() > 0);
+        assert!(clock_ticks_per_second() > 0);
+    }
+}
