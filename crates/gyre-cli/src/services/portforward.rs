@@ -62,11 +62,12 @@ impl ProxyFactory {
 }
 
 impl Factory for ProxyFactory {
-    type Protocol = ProxyServer;
+    type Protocol = ProxyEnd;
 
-    fn build_protocol(&self, _addr: &Address) -> Option<ProxyServer> {
-        Some(ProxyServer {
+    fn build_protocol(&self, _addr: &Address) -> Option<ProxyEnd> {
+        Some(ProxyEnd {
             pair: Pair::new(self.upstream.clone()),
+            side: Side::Inbound,
         })
     }
 
@@ -301,22 +302,28 @@ impl PushProducer for Pacer {
     fn stop_producing(&self) {}
 }
 
-/// The inbound connection's protocol (Twisted's `ProxyServer`).
-pub(crate) struct ProxyServer {
+/// One end of a pair: the inbound connection's protocol (Twisted's
+/// `ProxyServer`) or the outbound one's (`ProxyClient`). Every event goes to
+/// the pair, tagged with the side it came from.
+pub(crate) struct ProxyEnd {
     pair: Rc<Pair>,
+    side: Side,
 }
 
-impl Protocol for ProxyServer {
+impl Protocol for ProxyEnd {
     fn connection_made(&mut self, transport: &Transport) {
-        self.pair.inbound_made(transport);
+        match self.side {
+            Side::Inbound => self.pair.inbound_made(transport),
+            Side::Outbound => self.pair.outbound_made(transport),
+        }
     }
 
     fn data_received(&mut self, _transport: &Transport, data: &[u8]) {
-        self.pair.relay(Side::Inbound, data);
+        self.pair.relay(self.side, data);
     }
 
     fn connection_lost(&mut self, _reason: Reason) {
-        self.pair.lost(Side::Inbound);
+        self.pair.lost(self.side);
     }
 
     fn half_closeable(&self) -> bool {
@@ -324,80 +331,43 @@ impl Protocol for ProxyServer {
     }
 
     fn read_connection_lost(&mut self, _transport: &Transport) {
-        self.pair.read_done(Side::Inbound);
+        self.pair.read_done(self.side);
     }
 
     fn write_connection_lost(&mut self, _transport: &Transport) {
-        self.pair.write_done(Side::Inbound);
+        self.pair.write_done(self.side);
     }
 
     fn log_prefix(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ProxyServer")
+        Cow::Borrowed(match self.side {
+            Side::Inbound => "ProxyServer",
+            Side::Outbound => "ProxyClient",
+        })
     }
 }
 
-impl fmt::Debug for ProxyServer {
+impl fmt::Debug for ProxyEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProxyServer")
+        f.debug_struct(&self.log_prefix())
             .field("pair", &self.pair)
             .finish()
     }
 }
 
-/// The outbound connection's protocol (Twisted's `ProxyClient`).
-struct ProxyClient {
-    pair: Rc<Pair>,
-}
-
-impl Protocol for ProxyClient {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.pair.outbound_made(transport);
-    }
-
-    fn data_received(&mut self, _transport: &Transport, data: &[u8]) {
-        self.pair.relay(Side::Outbound, data);
-    }
-
-    fn connection_lost(&mut self, _reason: Reason) {
-        self.pair.lost(Side::Outbound);
-    }
-
-    fn half_closeable(&self) -> bool {
-        true
-    }
-
-    fn read_connection_lost(&mut self, _transport: &Transport) {
-        self.pair.read_done(Side::Outbound);
-    }
-
-    fn write_connection_lost(&mut self, _transport: &Transport) {
-        self.pair.write_done(Side::Outbound);
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        Cow::Borrowed("ProxyClient")
-    }
-}
-
-impl fmt::Debug for ProxyClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProxyClient")
-            .field("pair", &self.pair)
-            .finish()
-    }
-}
-
-/// Builds the one [`ProxyClient`] of a pair; builds nothing once the
+/// Builds the one outbound [`ProxyEnd`] of a pair; builds nothing once the
 /// inbound connection (and with it the pair) is gone.
 struct ProxyClientFactory {
     pair: Weak<Pair>,
 }
 
 impl Factory for ProxyClientFactory {
-    type Protocol = ProxyClient;
+    type Protocol = ProxyEnd;
 
-    fn build_protocol(&self, _addr: &Address) -> Option<ProxyClient> {
-        self.pair.upgrade().map(|pair| ProxyClient { pair })
+    fn build_protocol(&self, _addr: &Address) -> Option<ProxyEnd> {
+        self.pair.upgrade().map(|pair| ProxyEnd {
+            pair,
+            side: Side::Outbound,
+        })
     }
 
     fn qualified_name(&self) -> Cow<'static, str> {

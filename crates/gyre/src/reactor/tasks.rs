@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Wake, Waker};
 use std::thread::ThreadId;
@@ -37,6 +38,9 @@ struct Entry {
 /// The ids of woken tasks, shared with every waker.
 pub(crate) struct WakeQueue {
     woken: Mutex<Vec<(usize, u64)>>,
+    /// Raised after every push, lowered by the reactor before it takes the
+    /// queue: an iteration with nothing woken costs one atomic swap, no lock.
+    pending: AtomicBool,
     reactor_thread: ThreadId,
     threads: Arc<ThreadQueue>,
 }
@@ -47,6 +51,7 @@ impl WakeQueue {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(id);
+        self.pending.store(true, Ordering::Release);
         if std::thread::current().id() != self.reactor_thread {
             self.threads.wake();
         }
@@ -72,6 +77,8 @@ pub(crate) struct Tasks {
     entries: RefCell<Slab<Entry>>,
     next_generation: std::cell::Cell<u64>,
     queue: Arc<WakeQueue>,
+    /// The emptied list from the last pass, kept for its capacity.
+    spare: std::cell::Cell<Vec<(usize, u64)>>,
 }
 
 impl Tasks {
@@ -79,8 +86,10 @@ impl Tasks {
         Tasks {
             entries: RefCell::new(Slab::new()),
             next_generation: std::cell::Cell::new(0),
+            spare: std::cell::Cell::new(Vec::new()),
             queue: Arc::new(WakeQueue {
                 woken: Mutex::new(Vec::new()),
+                pending: AtomicBool::new(false),
                 reactor_thread: std::thread::current().id(),
                 threads,
             }),
@@ -130,21 +139,24 @@ impl Tasks {
 
     /// True if some task was woken and waits for a poll.
     pub(crate) fn has_woken(&self) -> bool {
-        !self
-            .queue
-            .woken
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        self.queue.pending.load(Ordering::Acquire)
     }
 
     /// Polls every task woken before this call.
     pub(crate) fn run_woken(&self) {
-        let woken =
-            std::mem::take(&mut *self.queue.woken.lock().unwrap_or_else(|e| e.into_inner()));
-        for id in woken {
+        if !self.queue.pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        // Swap in the spare list so neither side allocates in steady state.
+        let mut woken = self.spare.take();
+        std::mem::swap(
+            &mut woken,
+            &mut *self.queue.woken.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+        for id in woken.drain(..) {
             self.poll_one(id);
         }
+        self.spare.set(woken);
     }
 
     fn poll_one(&self, id: (usize, u64)) {
