@@ -190,6 +190,20 @@ impl<F> fmt::Debug for Shared<F> {
     }
 }
 
+/// `protocol` as a trait object. A protocol that already is one (the
+/// protocol type of [`AnyFactory`] and of any factory building
+/// `Box<dyn Protocol>`) is passed through rather than boxed again, which
+/// saves an allocation per connection.
+fn boxed<P: Protocol>(protocol: P) -> Box<dyn Protocol> {
+    let mut slot = Some(protocol);
+    if let Some(already) =
+        (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Box<dyn Protocol>>>()
+    {
+        return already.take().expect("the slot was just filled");
+    }
+    Box::new(slot.expect("the slot is only emptied above"))
+}
+
 /// The factory operations the reactor needs, with the protocol type erased.
 pub(crate) trait ErasedFactory {
     fn build(&self, addr: &Address) -> Option<Box<dyn Protocol>>;
@@ -209,9 +223,7 @@ pub(crate) trait ErasedClientFactory: ErasedFactory {
 
 impl<F: Factory> ErasedFactory for SharedInner<F> {
     fn build(&self, addr: &Address) -> Option<Box<dyn Protocol>> {
-        self.factory
-            .build_protocol(addr)
-            .map(|p| Box::new(p) as Box<dyn Protocol>)
+        self.factory.build_protocol(addr).map(boxed)
     }
 
     fn do_start(&self) {
@@ -424,6 +436,10 @@ mod tests {
     struct Nothing;
     impl Protocol for Nothing {}
 
+    /// A protocol with a size, so boxing it allocates.
+    struct Word(#[allow(dead_code)] u64);
+    impl Protocol for Word {}
+
     struct Counting {
         log: Rc<RefCell<Vec<&'static str>>>,
     }
@@ -438,6 +454,33 @@ mod tests {
         fn stop_factory(&self) {
             self.log.borrow_mut().push("stop");
         }
+    }
+
+    /// A factory that already builds `Box<dyn Protocol>` has its box passed
+    /// through to the connection, not boxed a second time; any other
+    /// protocol is boxed once.
+    #[test]
+    fn erased_build_boxes_once() {
+        struct Boxing {
+            last: Cell<*const ()>,
+        }
+        impl Factory for Boxing {
+            type Protocol = Box<dyn Protocol>;
+            fn build_protocol(&self, _: &Address) -> Option<Box<dyn Protocol>> {
+                let p: Box<dyn Protocol> = Box::new(Word(7));
+                self.last.set(&*p as *const dyn Protocol as *const ());
+                Some(p)
+            }
+        }
+        let f = Shared::new(Boxing {
+            last: Cell::new(std::ptr::null()),
+        });
+        let addr = Address::tcp("127.0.0.1:1".parse().unwrap());
+        let built = f.erased().build(&addr).unwrap();
+        assert_eq!(&*built as *const dyn Protocol as *const (), f.last.get());
+
+        let plain = Shared::new(for_protocol(|| Nothing));
+        assert!(plain.erased().build(&addr).is_some());
     }
 
     /// start/stop run once for the first user and once after the last (numPorts).

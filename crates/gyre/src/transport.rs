@@ -130,6 +130,14 @@ pub trait TransportImpl {
     fn buffered(&self) -> usize;
     /// The log prefix of this connection (`Echo,0,127.0.0.1`).
     fn log_prefix(&self) -> String;
+
+    /// This transport as a push producer of what it reads, sharing the
+    /// transport's own allocation, or `None` to have
+    /// [`Transport::as_producer`] wrap the handle in a new one. The
+    /// producer must behave as [`Transport`]'s `PushProducer` impl does.
+    fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
+        None
+    }
 }
 
 /// A handle to one connection's transport. Clones refer to the same connection.
@@ -213,6 +221,35 @@ impl Transport {
     /// Reads from the connection again.
     pub fn resume_reading(&self) {
         self.inner.resume_reading()
+    }
+
+    /// This transport as a streaming producer of the bytes it reads:
+    /// pausing it pauses reading, resuming it resumes reading (unless the
+    /// connection is closing), stopping it closes the connection.
+    ///
+    /// Register it with another transport to pace one connection by
+    /// another, or with itself so a peer that sends faster than it reads is
+    /// no longer read from while 64 KiB wait to be sent. For a TCP
+    /// connection this shares the connection's allocation, so it costs
+    /// nothing per connection.
+    ///
+    /// ```
+    /// use gyre::testing::{ProducerState, StringTransport};
+    ///
+    /// let st = StringTransport::new();
+    /// let t = st.transport();
+    /// t.register_producer(t.as_producer()).unwrap();
+    /// if let Some(gyre::Producer::Streaming(p)) = st.producer() {
+    ///     p.pause_producing();
+    /// }
+    /// assert_eq!(st.producer_state(), ProducerState::Paused);
+    /// t.unregister_producer();
+    /// ```
+    pub fn as_producer(&self) -> Producer {
+        match self.inner.clone().as_push_producer() {
+            Some(p) => Producer::Streaming(p),
+            None => Producer::Streaming(Rc::new(self.clone())),
+        }
     }
 
     /// Registers a producer whose output this transport consumes.

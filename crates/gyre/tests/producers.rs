@@ -493,9 +493,10 @@ fn pull_producer_with_small_writes_keeps_flowing() {
     assert_eq!(t.lost, vec!["Connection was closed cleanly."]);
 }
 
-/// The echo pattern's producer: the transport itself, with its pauses recorded.
+/// The echo pattern's producer: the transport itself (what
+/// [`Transport::as_producer`] gives), with its pauses recorded.
 struct SelfProducer {
-    transport: Transport,
+    transport: Rc<dyn PushProducer>,
     paused: Rc<Cell<bool>>,
     pauses: Rc<Cell<usize>>,
     resumes: Rc<Cell<usize>>,
@@ -534,8 +535,11 @@ struct FlowEcho {
 
 impl Protocol for FlowEcho {
     fn connection_made(&mut self, t: &Transport) {
+        let Producer::Streaming(own) = t.as_producer() else {
+            panic!("a transport is a streaming producer");
+        };
         let producer = SelfProducer {
-            transport: t.clone(),
+            transport: own,
             paused: self.paused.clone(),
             pauses: self.pauses.clone(),
             resumes: self.resumes.clone(),
@@ -700,4 +704,73 @@ fn idle_pull_producer_is_not_polled() {
         2,
         "asked once on registration, once after its write drained"
     );
+}
+
+/// `Transport::as_producer` on a TCP connection: pausing it stops delivery
+/// of what the peer sends until it is resumed, and stopping it closes the
+/// connection.
+#[test]
+fn transport_as_producer_pauses_reading_and_stopping_closes() {
+    struct Held {
+        producer: Rc<RefCell<Option<Producer>>>,
+        resumed: Rc<Cell<bool>>,
+        early: Rc<Cell<usize>>,
+        got: Rc<RefCell<Vec<u8>>>,
+        reactor: Reactor,
+    }
+    impl Protocol for Held {
+        fn connection_made(&mut self, t: &Transport) {
+            let producer = t.as_producer();
+            let Producer::Streaming(p) = &producer else {
+                panic!("a transport is a streaming producer");
+            };
+            p.pause_producing();
+            *self.producer.borrow_mut() = Some(producer.clone());
+            let (resumed, p) = (self.resumed.clone(), p.clone());
+            self.reactor
+                .call_later(Duration::from_millis(300), move || {
+                    resumed.set(true);
+                    p.resume_producing();
+                });
+        }
+        fn data_received(&mut self, _: &Transport, data: &[u8]) {
+            if !self.resumed.get() {
+                self.early.set(self.early.get() + data.len());
+            }
+            self.got.borrow_mut().extend_from_slice(data);
+            if self.got.borrow().len() >= 5
+                && let Some(Producer::Streaming(p)) = self.producer.borrow_mut().take()
+            {
+                p.stop_producing();
+            }
+        }
+        fn connection_lost(&mut self, _: Reason) {
+            util::stop(&self.reactor);
+        }
+    }
+    let reactor = reactor();
+    let (resumed, early, got) = (Rc::new(Cell::new(false)), Rc::default(), Rc::default());
+    let (r, e, g, rr) = (
+        resumed.clone(),
+        Rc::clone(&early),
+        Rc::clone(&got),
+        reactor.clone(),
+    );
+    let addr = serve(&reactor, move || Held {
+        producer: Rc::default(),
+        resumed: r.clone(),
+        early: Rc::clone(&e),
+        got: Rc::clone(&g),
+        reactor: rr.clone(),
+    });
+    let client = peer(&reactor, move || {
+        let mut s = util::std_connect(addr);
+        s.write_all(b"hello").unwrap();
+        read_to_eof(&mut s)
+    });
+    run_for(&reactor, LIMIT);
+    assert_eq!(join(client), b"", "the server closed without writing");
+    assert!(resumed.get(), "closed before the producer was resumed");
+    assert_eq!(early.get(), 0, "bytes delivered while paused");
+    assert_eq!(&*got.borrow(), b"hello");
 }

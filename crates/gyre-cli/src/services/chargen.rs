@@ -189,8 +189,7 @@ mod tests {
     fn closes_when_it_cannot_register() {
         let st = StringTransport::new();
         let t = st.transport();
-        t.register_producer(Producer::Streaming(Rc::new(t.clone())))
-            .unwrap();
+        t.register_producer(t.as_producer()).unwrap();
         st.make_connection(&mut Chargen);
         assert!(st.is_disconnecting());
         t.unregister_producer();

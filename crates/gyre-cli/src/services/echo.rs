@@ -5,10 +5,11 @@
 //! more than 64 KiB wait to be sent the transport pauses reading from the
 //! client, and resumes when the buffer has drained (reference §5.2).
 //! Twisted's `Echo` has no such guard and buffers without limit.
+//!
+//! Each connection also turns Nagle's algorithm off (`TCP_NODELAY`), as an
+//! echo has nothing to gain from holding back the tail of a reply.
 
-use std::rc::Rc;
-
-use gyre::{Producer, Protocol, Transport};
+use gyre::{Protocol, Transport};
 
 /// The echo protocol.
 #[derive(Debug, Default)]
@@ -16,8 +17,12 @@ pub(crate) struct Echo;
 
 impl Protocol for Echo {
     fn connection_made(&mut self, transport: &Transport) {
-        let me = Producer::Streaming(Rc::new(transport.clone()));
-        if let Err(err) = transport.register_producer(me) {
+        // An echo answers at once: Nagle's algorithm could only hold a
+        // reply's tail back until the peer acknowledges the previous one.
+        if let Err(err) = transport.set_no_delay(true) {
+            log::debug!("TCP_NODELAY not set: {err}");
+        }
+        if let Err(err) = transport.register_producer(transport.as_producer()) {
             log::debug!("echo flow control not set up: {err}");
         }
     }
@@ -30,7 +35,18 @@ impl Protocol for Echo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gyre::Producer;
     use gyre::testing::{ProducerState, StringTransport};
+
+    /// Replies go out without waiting on Nagle's algorithm.
+    #[test]
+    fn turns_nagle_off() {
+        let st = StringTransport::new();
+        assert!(!st.transport().no_delay().unwrap());
+        st.make_connection(&mut Echo);
+        assert!(st.transport().no_delay().unwrap());
+        st.transport().unregister_producer();
+    }
 
     /// Bytes come back unchanged and in order, whatever the chunk size.
     #[test]
@@ -69,8 +85,7 @@ mod tests {
     fn echoes_without_flow_control() {
         let st = StringTransport::new();
         let t = st.transport();
-        t.register_producer(Producer::Streaming(Rc::new(t.clone())))
-            .unwrap();
+        t.register_producer(t.as_producer()).unwrap();
         let mut echo = Echo;
         st.make_connection(&mut echo);
         echo.data_received(&t, b"ping");

@@ -37,7 +37,7 @@ use crate::error::{ProducerError, Reason};
 use crate::log::{LogContext, enter, guarded, log_panic};
 use crate::protocol::Protocol;
 use crate::reactor::{Inner, Reactor, Source};
-use crate::transport::{HIGH_WATER, Producer, Transport, TransportImpl};
+use crate::transport::{HIGH_WATER, Producer, PushProducer, Transport, TransportImpl};
 
 use super::TcpConnector;
 
@@ -490,9 +490,14 @@ impl Connection {
             (st.stream.take(), st.producer.take())
         };
         let reactor = self.reactor();
-        if let Some(mut stream) = stream {
+        if let Some(stream) = stream {
+            // No `EPOLL_CTL_DEL`: closing the socket takes it out of the
+            // poller, as this connection holds its only descriptor (one
+            // system call less per connection). Should a forked child still
+            // hold it, a late event for the token is spurious and harmless:
+            // a read finds `WouldBlock`, a connector finds no connection.
             if let Some(r) = &reactor {
-                r.deregister(&mut stream, self.token.get());
+                r.forget(self.token.get());
             }
             drop(stream);
             if let Some(r) = &reactor {
@@ -806,6 +811,26 @@ impl TransportImpl for Connection {
 
     fn log_prefix(&self) -> String {
         self.system()
+    }
+
+    fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
+        Some(self)
+    }
+}
+
+/// The connection as a producer of what it reads (see
+/// [`Transport::as_producer`]); the same behaviour as `Transport`'s impl.
+impl PushProducer for Connection {
+    fn pause_producing(&self) {
+        self.pause_reading();
+    }
+    fn resume_producing(&self) {
+        if self.is_connected() && !self.is_disconnecting() {
+            self.resume_reading();
+        }
+    }
+    fn stop_producing(&self) {
+        self.lose_connection();
     }
 }
 
