@@ -10,9 +10,12 @@
 //! * `bench`: the matrix runner; a fresh server process per measurement,
 //!   servers interleaved round by round, medians and ranges, ratios.
 //!
+//! `strace` counts a server's system calls for the `syscalls` scenario.
+//!
 //! See `BENCHMARKS.md` at the repository root for the command and results.
 
 pub mod load;
 pub mod pattern;
 pub mod procfs;
 pub mod report;
+pub mod strace;

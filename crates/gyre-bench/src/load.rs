@@ -186,6 +186,7 @@ fn finish(mut t: Tally, elapsed: Duration, cpu0: f64, cpu1: f64, rss: f64) -> Me
         missing: t.missing,
         excess: t.excess,
         errors: t.errors,
+        syscalls_per_op: 0.0,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Measurement {
     pub excess: u64,
     /// Connections that failed (refused, reset, closed early).
     pub errors: u64,
+    /// The server's system calls per operation in steady state, counted by
+    /// strace (the `syscalls` scenario only; 0 when not counted).
+    pub syscalls_per_op: f64,
 }
 
 impl Measurement {
@@ -84,6 +87,7 @@ impl Measurement {
                 "missing" => m.missing = u()?,
                 "excess" => m.excess = u()?,
                 "errors" => m.errors = u()?,
+                "syscalls_per_op" => m.syscalls_per_op = f()?,
                 _ => {}
             }
         }
@@ -96,7 +100,7 @@ impl fmt::Display for Measurement {
         write!(
             f,
             "RESULT ops={} bytes={} seconds={:.6} p50_us={:.3} p99_us={:.3} server_cpu_s={:.4} \
-             rss_per_conn={:.1} mismatched={} missing={} excess={} errors={}",
+             rss_per_conn={:.1} mismatched={} missing={} excess={} errors={} syscalls_per_op={:.4}",
             self.ops,
             self.bytes,
             self.seconds,
@@ -107,7 +111,8 @@ impl fmt::Display for Measurement {
             self.mismatched,
             self.missing,
             self.excess,
-            self.errors
+            self.errors,
+            self.syscalls_per_op
         )
     }
 }
@@ -139,6 +144,7 @@ mod tests {
             missing: 2,
             excess: 3,
             errors: 4,
+            syscalls_per_op: 2.0125,
         };
         let back = Measurement::parse(&m.to_string()).unwrap();
         assert_eq!(back, m);

@@ -159,7 +159,12 @@ fn mio_echo(addr: SocketAddr) -> io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut events = Events::with_capacity(1024);
     loop {
-        poll.poll(&mut events, None)?;
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            // A signal, or a tracer attaching (the syscalls scenario).
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
         for event in events.iter() {
             if event.token() == LISTENER {
                 loop {

@@ -6,8 +6,12 @@
 //! ```text
 //! cargo run --release -p gyre-bench --bin bench -- [--quick] [--rounds N]
 //!     [--duration S] [--servers gyre,mio,tokio-ct,tokio-mt,twisted]
-//!     [--scenarios pingpong-1,...,timers] [--pin]
+//!     [--scenarios pingpong-1,...,timers] [--pin] [--multicore]
 //! ```
+//!
+//! `--multicore` compares one reactor thread with two (`gyre echo
+//! --threads 2`) and tokio's multi-thread runtime with one worker and with
+//! two, driven by a two-thread client, and prints how each scales.
 //!
 //! Exits non-zero when any echoed byte was wrong, missing or in excess, or a
 //! server failed to start; the figures themselves never fail it.
@@ -24,6 +28,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use gyre_bench::procfs;
 use gyre_bench::report::Measurement;
+use gyre_bench::strace::{Counts, Tracer};
 
 /// Side-by-side benchmarks of gyre, a bare mio loop, tokio and Twisted.
 #[derive(Debug, Parser)]
@@ -37,32 +42,48 @@ struct Args {
     /// Seconds each measurement sends for.
     #[arg(long)]
     duration: Option<f64>,
-    /// Servers, comma-separated: gyre, mio, tokio-ct, tokio-mt, twisted.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "gyre,mio,tokio-ct,tokio-mt,twisted"
-    )]
-    servers: Vec<String>,
+    /// Servers, comma-separated: gyre, mio, tokio-ct, tokio-mt, twisted,
+    /// gyre-2t, tokio-mt-1t [default: gyre,mio,tokio-ct,tokio-mt,twisted;
+    /// with --multicore: gyre,gyre-2t,tokio-mt-1t,tokio-mt].
+    #[arg(long, value_delimiter = ',')]
+    servers: Option<Vec<String>>,
     /// Scenarios, comma-separated: pingpong-1, pingpong-50, pingpong-500,
-    /// pipelined, bulk, idle, connrate, timers.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "pingpong-1,pingpong-50,pingpong-500,pipelined,bulk,idle,connrate,timers"
-    )]
-    scenarios: Vec<String>,
+    /// pipelined, bulk, idle, connrate, syscalls, timers [default: all;
+    /// with --multicore: pingpong-50,pingpong-500,pipelined,connrate].
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Option<Vec<String>>,
     /// Also pin the multi-connection scenarios: client to CPU 0, server to
     /// CPU 1 (the 1-connection ping-pong always runs both on CPU 0).
     #[arg(long)]
     pin: bool,
-    /// Client threads for the load generator.
-    #[arg(long, default_value_t = 1)]
-    client_threads: usize,
+    /// Client threads for the load generator [default: 1; with
+    /// --multicore: 2].
+    #[arg(long)]
+    client_threads: Option<usize>,
+    /// The multi-core comparison: one and two server threads, gyre and
+    /// tokio, a two-thread client, and the scaling from 1 to 2.
+    #[arg(long)]
+    multicore: bool,
 }
 
-const SERVERS: [&str; 5] = ["gyre", "mio", "tokio-ct", "tokio-mt", "twisted"];
-const SCENARIOS: [&str; 8] = [
+impl Args {
+    fn client_threads(&self) -> usize {
+        self.client_threads
+            .unwrap_or(if self.multicore { 2 } else { 1 })
+            .max(1)
+    }
+}
+
+const SERVERS: [&str; 7] = [
+    "gyre",
+    "mio",
+    "tokio-ct",
+    "tokio-mt",
+    "twisted",
+    "gyre-2t",
+    "tokio-mt-1t",
+];
+const SCENARIOS: [&str; 9] = [
     "pingpong-1",
     "pingpong-50",
     "pingpong-500",
@@ -70,8 +91,12 @@ const SCENARIOS: [&str; 8] = [
     "bulk",
     "idle",
     "connrate",
+    "syscalls",
     "timers",
 ];
+const DEFAULT_SERVERS: &str = "gyre,mio,tokio-ct,tokio-mt,twisted";
+const MULTICORE_SERVERS: &str = "gyre,gyre-2t,tokio-mt-1t,tokio-mt";
+const MULTICORE_SCENARIOS: &str = "pingpong-50,pingpong-500,pipelined,connrate";
 /// How long a server may take to say where it listens.
 const START_LIMIT: Duration = Duration::from_secs(20);
 
@@ -138,15 +163,22 @@ fn start_server(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server,
     let mut cmd;
     // gyre announces its port on stderr (`… starting on <port>`), the
     // others print `LISTENING <port>` on stdout.
-    let from_stderr = kind == "gyre";
+    let from_stderr = kind.starts_with("gyre");
     match kind {
-        "gyre" => {
+        "gyre" | "gyre-2t" => {
             cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
             cmd.args(["echo", "--listen", "tcp:0:interface=127.0.0.1"]);
+            if kind == "gyre-2t" {
+                cmd.args(["--threads", "2"]);
+            }
         }
         "mio" | "tokio-ct" | "tokio-mt" => {
             cmd = pinned(&paths.bin_dir.join("bench-server"), cpu);
             cmd.args([kind, "--listen", listen]);
+        }
+        "tokio-mt-1t" => {
+            cmd = pinned(&paths.bin_dir.join("bench-server"), cpu);
+            cmd.args(["tokio-mt", "--threads", "1", "--listen", listen]);
         }
         "twisted" => {
             cmd = pinned(&paths.python, cpu);
@@ -236,6 +268,10 @@ fn client_args(scenario: &str, quick: bool) -> Vec<&'static str> {
         "idle" if quick => vec!["idle", "--conns", "500"],
         "idle" => vec!["idle", "--conns", "10000"],
         "connrate" => vec!["conn-rate", "--conns", "16"],
+        "syscalls" => vec!["ping-pong", "--conns", "50"],
+        // The syscalls scenario's baseline: the same connections, one echo
+        // each, so connection set-up and tear-down can be subtracted.
+        "syscalls-baseline" => vec!["idle", "--conns", "50"],
         _ => unreachable!("not a socket scenario: {scenario}"),
     }
 }
@@ -247,6 +283,9 @@ fn run_socket(
     kind: &str,
     duration: f64,
 ) -> Result<Measurement, String> {
+    if scenario == "syscalls" {
+        return run_syscalls(paths, args, kind, duration);
+    }
     let have_two = thread::available_parallelism().map_or(1, |n| n.get()) >= 2;
     let (server_cpu, client_cpu) = if scenario == "pingpong-1" {
         (Some(0), Some(0))
@@ -256,6 +295,19 @@ fn run_socket(
         (None, None)
     };
     let server = start_server(paths, kind, server_cpu)?;
+    run_client(paths, args, scenario, kind, &server, client_cpu, duration)
+}
+
+/// Runs `bench-client` for `scenario` against `server`.
+fn run_client(
+    paths: &Paths,
+    args: &Args,
+    scenario: &str,
+    kind: &str,
+    server: &Server,
+    client_cpu: Option<usize>,
+    duration: f64,
+) -> Result<Measurement, String> {
     let mut cmd = pinned(&paths.bin_dir.join("bench-client"), client_cpu);
     cmd.args(client_args(scenario, args.quick))
         .arg("--connect")
@@ -263,13 +315,12 @@ fn run_socket(
         .arg("--duration")
         .arg(duration.to_string())
         .arg("--threads")
-        .arg(args.client_threads.to_string())
+        .arg(args.client_threads().to_string())
         .arg("--server-pid")
         .arg(server.child.id().to_string());
     let out = cmd
         .output()
         .map_err(|e| format!("cannot run bench-client: {e}"))?;
-    drop(server);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let measurement = stdout.lines().find_map(Measurement::parse);
     match measurement {
@@ -281,6 +332,68 @@ fn run_socket(
             String::from_utf8_lossy(&out.stderr)
         )),
     }
+}
+
+/// System calls per echoed message in steady state, counted by `strace -c
+/// -f` attached to the running server (after it has started, so its start-up
+/// is not counted).
+///
+/// Two traced runs on fresh servers: 50 connections ping-ponging 64 B for
+/// the duration, and the same 50 connections echoing once each. The second
+/// holds the set-up and tear-down of the connections (accept, options,
+/// registration, close), so the difference of the two counts over the
+/// difference of the messages is the cost of a message alone. The throughput
+/// under strace is a fraction of the real one; its CPU and latency are not
+/// reported.
+fn run_syscalls(
+    paths: &Paths,
+    args: &Args,
+    kind: &str,
+    duration: f64,
+) -> Result<Measurement, String> {
+    let traced = |scenario: &str| -> Result<(Measurement, Counts), String> {
+        let server = start_server(paths, kind, None)?;
+        std::fs::create_dir_all(&paths.results_dir)
+            .map_err(|e| format!("cannot create {}: {e}", paths.results_dir.display()))?;
+        let file = paths
+            .results_dir
+            .join(format!("strace-{kind}-{scenario}.txt"));
+        let tracer = Tracer::attach(server.child.id(), &file)
+            .map_err(|e| format!("syscalls against {kind}: {e}"))?;
+        let m = run_client(paths, args, scenario, kind, &server, None, duration)?;
+        let counts = tracer
+            .finish()
+            .map_err(|e| format!("syscalls against {kind}: {e}"))?;
+        Ok((m, counts))
+    };
+    let (mut m, load) = traced("syscalls")?;
+    let (base, setup) = traced("syscalls-baseline")?;
+    let messages = m.ops.saturating_sub(base.ops);
+    if messages == 0 || load.total < setup.total {
+        return Err(format!(
+            "syscalls against {kind}: too few messages to count ({} traced, {} baseline)",
+            m.ops, base.ops
+        ));
+    }
+    m.syscalls_per_op = (load.total - setup.total) as f64 / messages as f64;
+    let top: Vec<String> = load
+        .calls
+        .iter()
+        .take(4)
+        .map(|(name, n)| format!("{name} {:.3}", *n as f64 / m.ops as f64))
+        .collect();
+    eprintln!(
+        "  {kind} under strace: {} calls for {} messages, baseline {} calls for {}; per message: {}",
+        load.total,
+        m.ops,
+        setup.total,
+        base.ops,
+        top.join(", ")
+    );
+    m.server_cpu_s = -1.0;
+    m.p50_us = 0.0;
+    m.p99_us = 0.0;
+    Ok(m)
 }
 
 /// A deterministic spread of timer delays over `0..span_ms` milliseconds.
@@ -416,6 +529,7 @@ enum Metric {
     MibPerSec,
     RssPerConn,
     Seconds,
+    SyscallsPerOp,
 }
 
 impl Metric {
@@ -429,6 +543,8 @@ impl Metric {
             Metric::RssPerConn if m.rss_per_conn >= 0.0 => m.rss_per_conn,
             Metric::RssPerConn => f64::NAN,
             Metric::Seconds => m.seconds,
+            Metric::SyscallsPerOp if m.syscalls_per_op > 0.0 => m.syscalls_per_op,
+            Metric::SyscallsPerOp => f64::NAN,
         }
     }
 
@@ -441,11 +557,12 @@ impl Metric {
             Metric::MibPerSec => "mib_per_sec",
             Metric::RssPerConn => "rss_bytes_per_conn",
             Metric::Seconds => "seconds",
+            Metric::SyscallsPerOp => "syscalls_per_op",
         }
     }
 }
 
-const METRICS: [Metric; 7] = [
+const METRICS: [Metric; 8] = [
     Metric::OpsPerSec,
     Metric::CpuUsPerOp,
     Metric::P50,
@@ -453,6 +570,7 @@ const METRICS: [Metric; 7] = [
     Metric::MibPerSec,
     Metric::RssPerConn,
     Metric::Seconds,
+    Metric::SyscallsPerOp,
 ];
 
 type Results = BTreeMap<(usize, usize), Vec<Measurement>>;
@@ -504,6 +622,9 @@ fn describe(scenario: &str, quick: bool) -> &'static str {
         "idle" if quick => "500 connections opened, one 64 B echo each, held open",
         "idle" => "10,000 connections opened, one 64 B echo each, held open",
         "connrate" => "connect, echo 64 B, close; 16 at a time (op = connection)",
+        "syscalls" => {
+            "50 connections, 64 B ping-pong, under `strace -c -f` (steady-state system calls per message; the throughput is strace's, CPU and latency are not reported)"
+        }
         "timers" if quick => {
             "10,000 timers over 0–100 ms, every other cancelled, the rest run (in-process; CPU = whole process)"
         }
@@ -520,6 +641,7 @@ fn extra(scenario: &str) -> Option<Metric> {
         "bulk" => Some(Metric::MibPerSec),
         "idle" => Some(Metric::RssPerConn),
         "timers" => Some(Metric::Seconds),
+        "syscalls" => Some(Metric::SyscallsPerOp),
         _ => None,
     }
 }
@@ -536,6 +658,7 @@ fn table(args: &Args, scenarios: &[usize], servers: &[usize], results: &Results)
             Some(Metric::MibPerSec) => " MiB/s |",
             Some(Metric::RssPerConn) => " RSS B/conn |",
             Some(Metric::Seconds) => " wall s |",
+            Some(Metric::SyscallsPerOp) => " syscalls/msg |",
             _ => "",
         };
         let _ = writeln!(
@@ -642,6 +765,12 @@ fn targets(results: &Results) -> String {
         |r| r >= 8.0,
     );
     line(
+        "syscalls: per echoed message in steady state ≤ 2.05".into(),
+        med("syscalls", "gyre", Metric::SyscallsPerOp),
+        "",
+        |n| n <= 2.05,
+    );
+    line(
         "timers: gyre CPU ÷ tokio CPU ≤ 1.00".into(),
         ratio(
             med("timers", "gyre", Metric::CpuUsPerOp),
@@ -650,6 +779,33 @@ fn targets(results: &Results) -> String {
         "×",
         |r| r <= 1.0,
     );
+    out
+}
+
+/// How throughput and CPU per operation change from one server thread to
+/// two, for gyre and for tokio, and gyre against tokio at two.
+fn scaling(scenarios: &[usize], results: &Results) -> String {
+    let mut out = String::from(
+        "\n### Scaling from 1 to 2 threads (two-thread client)\n\n\
+         | scenario | gyre ops/s 2t ÷ 1t | gyre CPU/op 2t ÷ 1t | tokio-mt ops/s 2t ÷ 1t | tokio-mt CPU/op 2t ÷ 1t | gyre-2t ÷ tokio-mt ops/s | gyre-2t ÷ tokio-mt CPU/op |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let sv = |n: &str| SERVERS.iter().position(|s| *s == n).expect("server");
+    for &sc in scenarios {
+        let med = |v: &str, m: Metric| median_of(results, (sc, sv(v)), m);
+        let r = |a: &str, b: &str, m: Metric| fmt_ratio(ratio(med(a, m), med(b, m)));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            SCENARIOS[sc],
+            r("gyre-2t", "gyre", Metric::OpsPerSec),
+            r("gyre-2t", "gyre", Metric::CpuUsPerOp),
+            r("tokio-mt", "tokio-mt-1t", Metric::OpsPerSec),
+            r("tokio-mt", "tokio-mt-1t", Metric::CpuUsPerOp),
+            r("gyre-2t", "tokio-mt", Metric::OpsPerSec),
+            r("gyre-2t", "tokio-mt", Metric::CpuUsPerOp),
+        );
+    }
     out
 }
 
@@ -669,12 +825,12 @@ fn write_files(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut csv = String::from(
-        "scenario,server,round,ops,bytes,seconds,ops_per_sec,p50_us,p99_us,server_cpu_s,cpu_us_per_op,mib_per_sec,rss_bytes_per_conn,mismatched,missing,excess,errors\n",
+        "scenario,server,round,ops,bytes,seconds,ops_per_sec,p50_us,p99_us,server_cpu_s,cpu_us_per_op,mib_per_sec,rss_bytes_per_conn,syscalls_per_op,mismatched,missing,excess,errors\n",
     );
     for (sc, sv, round, m) in raw {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             SCENARIOS[*sc],
             SERVERS[*sv],
             round,
@@ -688,6 +844,7 @@ fn write_files(
             m.cpu_us_per_op(),
             m.mib_per_sec(),
             m.rss_per_conn,
+            m.syscalls_per_op,
             m.mismatched,
             m.missing,
             m.excess,
@@ -745,8 +902,23 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let paths = Paths::find();
     procfs::raise_nofile_limit();
+    let server_names: Vec<String> = args.servers.clone().unwrap_or_else(|| {
+        let list = if args.multicore {
+            MULTICORE_SERVERS
+        } else {
+            DEFAULT_SERVERS
+        };
+        list.split(',').map(str::to_owned).collect()
+    });
+    let scenario_names: Vec<String> = args.scenarios.clone().unwrap_or_else(|| {
+        if args.multicore {
+            MULTICORE_SCENARIOS.split(',').map(str::to_owned).collect()
+        } else {
+            SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
+        }
+    });
     let mut servers = Vec::new();
-    for s in &args.servers {
+    for s in &server_names {
         match SERVERS.iter().position(|k| k == s) {
             Some(i) => servers.push(i),
             None => {
@@ -759,7 +931,7 @@ fn main() -> ExitCode {
         }
     }
     let mut scenarios = Vec::new();
-    for s in &args.scenarios {
+    for s in &scenario_names {
         match SCENARIOS.iter().position(|k| k == s) {
             Some(i) => scenarios.push(i),
             None => {
@@ -779,9 +951,10 @@ fn main() -> ExitCode {
     let mut raw = Vec::new();
     let mut failures = Vec::new();
     eprintln!(
-        "bench: {} round(s), {duration} s per measurement, servers {}, CPU ticks {}/s",
+        "bench: {} round(s), {duration} s per measurement, servers {}, {} client thread(s), CPU ticks {}/s",
         rounds,
-        args.servers.join(","),
+        server_names.join(","),
+        args.client_threads(),
         procfs::clock_ticks_per_second()
     );
     for round in 1..=rounds {
@@ -815,7 +988,11 @@ fn main() -> ExitCode {
         }
     }
     print!("{}", table(&args, &scenarios, &servers, &results));
-    print!("{}", targets(&results));
+    if args.multicore {
+        print!("{}", scaling(&scenarios, &results));
+    } else {
+        print!("{}", targets(&results));
+    }
     if args.quick {
         println!(
             "\n(--quick: tiny sizes, one round; the figures prove the suite runs, nothing more)"
