@@ -56,6 +56,26 @@ pub fn raise_nofile_limit() -> u64 {
     getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
+/// The machine's CPU time so far, from the first line of `/proc/stat`:
+/// `(steal, total)` in clock ticks over all CPUs. Steal is time the
+/// hypervisor ran something else while a virtual CPU wanted to run.
+pub fn steal_and_total_ticks() -> io::Result<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .ok_or_else(|| io::Error::other("no cpu line in /proc/stat"))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let steal = fields.get(7).copied().unwrap_or(0);
+    Ok((steal, fields.iter().sum()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

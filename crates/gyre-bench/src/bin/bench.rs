@@ -957,6 +957,7 @@ fn main() -> ExitCode {
         args.client_threads(),
         procfs::clock_ticks_per_second()
     );
+    let steal_before = procfs::steal_and_total_ticks().ok();
     for round in 1..=rounds {
         for &sc in &scenarios {
             let name = SCENARIOS[sc];
@@ -988,6 +989,15 @@ fn main() -> ExitCode {
         }
     }
     print!("{}", table(&args, &scenarios, &servers, &results));
+    if let (Some((s0, t0)), Ok((s1, t1))) = (steal_before, procfs::steal_and_total_ticks())
+        && t1 > t0
+    {
+        println!(
+            "\nSteal time during the run: {:.1} % of all CPU time (the hypervisor running \
+             something else while a virtual CPU wanted to run; high values make every figure noisier).",
+            (s1 - s0) as f64 * 100.0 / (t1 - t0) as f64
+        );
+    }
     if args.multicore {
         print!("{}", scaling(&scenarios, &results));
     } else {

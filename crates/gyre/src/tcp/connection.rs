@@ -270,11 +270,12 @@ impl Connection {
             return;
         };
         let _ctx = enter(self.clone());
+        let transport = self.transport();
         for _ in 0..MAX_READS {
-            if self.flags()
-                & (LOST | DISCONNECTING | ABORTING | READ_PAUSED | READ_EOF | WRITE_FAILED)
+            let flags = self.flags();
+            if flags & (LOST | DISCONNECTING | ABORTING | READ_PAUSED | READ_EOF | WRITE_FAILED)
                 != 0
-                || self.flags() & READ_PENDING == 0
+                || flags & READ_PENDING == 0
             {
                 return;
             }
@@ -301,7 +302,6 @@ impl Connection {
                     if drained {
                         self.clear(READ_PENDING);
                     }
-                    let transport = self.transport();
                     let outcome = self.with_protocol(|p| p.data_received(&transport, &buf[..n]));
                     reactor.put_read_buf(buf);
                     if let Err(msg) = outcome {
@@ -562,10 +562,10 @@ impl Connection {
     }
 }
 
-/// Writes as much of `parts` as the kernel takes; returns the bytes written.
+/// Writes as much of `parts` (`total` bytes) as the kernel takes; returns
+/// the bytes written.
 /// Gathers up to [`MAX_SLICES`] parts per `writev`, without allocating.
-fn write_now(stream: &TcpStream, parts: &[&[u8]]) -> io::Result<usize> {
-    let total: usize = parts.iter().map(|p| p.len()).sum();
+fn write_now(stream: &TcpStream, parts: &[&[u8]], total: usize) -> io::Result<usize> {
     let mut written = 0;
     let mut s: &TcpStream = stream;
     while written < total {
@@ -611,13 +611,16 @@ impl TransportImpl for Connection {
             if st.has(LOST | ABORTING | WRITE_SHUT | WRITE_FAILED) {
                 return;
             }
-            let total: usize = parts.iter().map(|p| p.len()).sum();
+            let total: usize = match parts {
+                [only] => only.len(),
+                _ => parts.iter().map(|p| p.len()).sum(),
+            };
             if total == 0 {
                 return;
             }
             if st.pending() == 0 && !st.has(WRITE_BLOCKED) {
                 let result = match &st.stream {
-                    Some(stream) => write_now(stream, parts),
+                    Some(stream) => write_now(stream, parts, total),
                     None => return,
                 };
                 match result {
