@@ -115,9 +115,7 @@ impl Tracer {
 
     /// Detaches (SIGINT, as a Ctrl-C would) and returns the counts.
     pub fn finish(mut self) -> io::Result<Counts> {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32)
-            .ok_or_else(|| io::Error::other("strace has no pid"))?;
-        rustix::process::kill_process(pid, rustix::process::Signal::INT)?;
+        self.interrupt()?;
         self.child.wait()?;
         let summary = fs::read_to_string(&self.output)?;
         Counts::parse(&summary).ok_or_else(|| {
@@ -129,13 +127,23 @@ impl Tracer {
     }
 }
 
+impl Tracer {
+    /// Sends strace SIGINT, on which it detaches and writes its summary.
+    fn interrupt(&self) -> io::Result<()> {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32)
+            .ok_or_else(|| io::Error::other("strace has no pid"))?;
+        Ok(rustix::process::kill_process(
+            pid,
+            rustix::process::Signal::INT,
+        )?)
+    }
+}
+
 impl Drop for Tracer {
     fn drop(&mut self) {
         // Still running (an error path): detach it.
         if let Ok(None) = self.child.try_wait() {
-            if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
-            }
+            let _ = self.interrupt();
             let _ = self.child.wait();
         }
     }

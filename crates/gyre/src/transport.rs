@@ -402,15 +402,22 @@ impl fmt::Debug for Transport {
     }
 }
 
+/// Resuming a transport as a producer of what it reads: reading resumes
+/// unless the connection is closing. Shared by `Transport`'s impl and the
+/// TCP connection's ([`TransportImpl::as_push_producer`]).
+pub(crate) fn resume_reading_unless_closing<T: TransportImpl + ?Sized>(t: &T) {
+    if t.is_connected() && !t.is_disconnecting() {
+        t.resume_reading()
+    }
+}
+
 /// A transport produces the bytes it reads: pausing it stops reading.
 impl PushProducer for Transport {
     fn pause_producing(&self) {
         self.pause_reading()
     }
     fn resume_producing(&self) {
-        if self.is_connected() && !self.is_disconnecting() {
-            self.resume_reading()
-        }
+        resume_reading_unless_closing(&*self.inner)
     }
     fn stop_producing(&self) {
         self.lose_connection()

@@ -37,10 +37,14 @@ fn registry() -> &'static RwLock<Registry> {
     static REGISTRY: OnceLock<RwLock<Registry>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
         let mut r = Registry::default();
-        r.servers.insert("tcp".into(), tcp_server);
-        r.servers.insert("tcp6".into(), tcp6_server);
-        r.clients.insert("tcp".into(), tcp_client);
-        r.clients.insert("tcp6".into(), tcp6_client);
+        r.servers
+            .insert("tcp".into(), |r, d, p| tcp_server_of(false, r, d, p));
+        r.servers
+            .insert("tcp6".into(), |r, d, p| tcp_server_of(true, r, d, p));
+        r.clients
+            .insert("tcp".into(), |r, d, p| tcp_client_of(false, r, d, p));
+        r.clients
+            .insert("tcp6".into(), |r, d, p| tcp_client_of(true, r, d, p));
         RwLock::new(r)
     })
 }
@@ -165,22 +169,6 @@ fn tcp_server_of(
     ))
 }
 
-fn tcp_server(
-    reactor: &Reactor,
-    description: &str,
-    parsed: &Parsed,
-) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    tcp_server_of(false, reactor, description, parsed)
-}
-
-fn tcp6_server(
-    reactor: &Reactor,
-    description: &str,
-    parsed: &Parsed,
-) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    tcp_server_of(true, reactor, description, parsed)
-}
-
 /// A `tcp` client is one connection to the host as given (its first IPv4
 /// address); a `tcp6` client races the host's IPv6 addresses only.
 fn tcp_client_of(
@@ -205,20 +193,4 @@ fn tcp_client_of(
                 .with_bind_address(bind),
         )
     })
-}
-
-fn tcp_client(
-    reactor: &Reactor,
-    description: &str,
-    parsed: &Parsed,
-) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
-    tcp_client_of(false, reactor, description, parsed)
-}
-
-fn tcp6_client(
-    reactor: &Reactor,
-    description: &str,
-    parsed: &Parsed,
-) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
-    tcp_client_of(true, reactor, description, parsed)
 }

@@ -87,7 +87,7 @@ pub(crate) enum Source {
     Connecting(Rc<TcpConnector>),
 }
 
-/// One readiness event, copied out of mio's buffer before dispatch.
+/// One readiness event, as the connection and connector code reads it.
 #[derive(Debug, Clone, Copy)]
 struct Ready {
     token: usize,
@@ -416,9 +416,8 @@ impl Reactor {
         }
         self.fire_event(SystemEvent::Startup);
         let mut events = Events::with_capacity(1024);
-        let mut ready = Vec::with_capacity(1024);
         let result = loop {
-            if let Err(e) = self.iteration(&mut events, &mut ready) {
+            if let Err(e) = self.iteration(&mut events) {
                 break Err(e);
             }
             if self.inner.loop_done.get() {
@@ -429,7 +428,7 @@ impl Reactor {
         result.map_err(ReactorError::Io)
     }
 
-    fn iteration(&self, events: &mut Events, ready: &mut Vec<Ready>) -> io::Result<()> {
+    fn iteration(&self, events: &mut Events) -> io::Result<()> {
         let inner = &self.inner;
         for call in inner.threads.take() {
             let _ctx = crate::log::enter_none();
@@ -468,20 +467,13 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
         }
-        ready.clear();
         for ev in events.iter() {
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-            let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            let read_closed = ev.is_read_closed() || ev.is_error();
-            ready.push(Ready {
+            self.dispatch(&Ready {
                 token: ev.token().0,
-                readable,
-                writable,
-                read_closed,
+                readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
+                writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                read_closed: ev.is_read_closed() || ev.is_error(),
             });
-        }
-        for r in ready.iter() {
-            self.dispatch(r);
         }
         Ok(())
     }

@@ -828,9 +828,7 @@ impl PushProducer for Connection {
         self.pause_reading();
     }
     fn resume_producing(&self) {
-        if self.is_connected() && !self.is_disconnecting() {
-            self.resume_reading();
-        }
+        crate::transport::resume_reading_unless_closing(self);
     }
     fn stop_producing(&self) {
         self.lose_connection();
