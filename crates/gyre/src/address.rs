@@ -7,6 +7,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 
 /// The kind of socket an address belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,6 +17,8 @@ pub enum SocketKind {
     Tcp,
     /// A datagram (UDP) socket.
     Udp,
+    /// A UNIX-domain socket.
+    Unix,
 }
 
 impl SocketKind {
@@ -22,15 +26,28 @@ impl SocketKind {
         match self {
             SocketKind::Tcp => "TCP",
             SocketKind::Udp => "UDP",
+            SocketKind::Unix => "UNIX",
         }
     }
 }
 
+/// Where an address points.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Place {
+    /// An IP address and port (TCP, UDP).
+    Inet(SocketAddr),
+    /// A UNIX socket's path; `None` for an unnamed socket (a client's own
+    /// end, either end of a `socketpair`).
+    Unix(Option<Arc<Path>>),
+}
+
 /// One end of a connection or a listening port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Cheap to clone: an IP address is stored inline, a UNIX path is shared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     kind: SocketKind,
-    addr: SocketAddr,
+    place: Place,
 }
 
 impl Address {
@@ -38,7 +55,7 @@ impl Address {
     pub fn tcp(addr: SocketAddr) -> Self {
         Address {
             kind: SocketKind::Tcp,
-            addr,
+            place: Place::Inet(addr),
         }
     }
 
@@ -46,45 +63,96 @@ impl Address {
     pub fn udp(addr: SocketAddr) -> Self {
         Address {
             kind: SocketKind::Udp,
-            addr,
+            place: Place::Inet(addr),
         }
     }
 
-    /// The socket kind (`TCP` or `UDP`).
+    /// A UNIX-domain address: the socket's path, or `None` for an unnamed
+    /// socket (Twisted's `UNIXAddress(None)`).
+    pub fn unix(path: Option<&Path>) -> Self {
+        Address {
+            kind: SocketKind::Unix,
+            place: Place::Unix(path.map(Arc::from)),
+        }
+    }
+
+    /// The socket kind (`TCP`, `UDP` or `UNIX`).
     pub fn kind(&self) -> SocketKind {
         self.kind
     }
 
-    /// The IP address and port.
+    /// The IP address and port of a TCP or UDP address; for a UNIX address,
+    /// the unspecified IPv4 address and port 0.
     pub fn socket_addr(&self) -> SocketAddr {
-        self.addr
+        match &self.place {
+            Place::Inet(addr) => *addr,
+            Place::Unix(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
     }
 
-    /// The host part, as text (`127.0.0.1`, `::1`).
+    /// The IP address and port, or `None` for a UNIX address.
+    pub fn inet(&self) -> Option<SocketAddr> {
+        match &self.place {
+            Place::Inet(addr) => Some(*addr),
+            Place::Unix(_) => None,
+        }
+    }
+
+    /// A UNIX address's path (`None` when unnamed, and for IP addresses).
+    pub fn unix_path(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Unix(path) => path.as_deref(),
+            Place::Inet(_) => None,
+        }
+    }
+
+    /// The host part, as text: `127.0.0.1`, `::1`; for a UNIX address its
+    /// path, or the empty string when it is unnamed (what Twisted puts in a
+    /// UNIX server connection's log prefix, `Echo,0,`).
     pub fn host(&self) -> String {
-        self.addr.ip().to_string()
+        match &self.place {
+            Place::Inet(addr) => addr.ip().to_string(),
+            Place::Unix(Some(path)) => path.display().to_string(),
+            Place::Unix(None) => String::new(),
+        }
     }
 
-    /// The port number.
+    /// The port number (0 for a UNIX address).
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        match &self.place {
+            Place::Inet(addr) => addr.port(),
+            Place::Unix(_) => 0,
+        }
+    }
+}
+
+impl From<SocketAddr> for Address {
+    /// A TCP address.
+    fn from(addr: SocketAddr) -> Self {
+        Address::tcp(addr)
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let family = if self.addr.is_ipv4() {
-            "IPv4Address"
-        } else {
-            "IPv6Address"
-        };
-        write!(
-            f,
-            "{family}(type='{}', host='{}', port={})",
-            self.kind.as_str(),
-            self.addr.ip(),
-            self.addr.port()
-        )
+        match &self.place {
+            Place::Inet(addr) => {
+                let family = if addr.is_ipv4() {
+                    "IPv4Address"
+                } else {
+                    "IPv6Address"
+                };
+                write!(
+                    f,
+                    "{family}(type='{}', host='{}', port={})",
+                    self.kind.as_str(),
+                    addr.ip(),
+                    addr.port()
+                )
+            }
+            Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", path.display()),
+            Place::Unix(None) => f.write_str("UNIXAddress(None)"),
+        }
     }
 }
 
@@ -107,5 +175,18 @@ mod tests {
         );
         assert_eq!(b.host(), "::1");
         assert_eq!(b.port(), 53);
+    }
+
+    /// UNIX addresses print like Twisted's `UNIXAddress`, named or not.
+    #[test]
+    fn unix_addresses_match_twisted() {
+        let named = Address::unix(Some(Path::new("/tmp/s.sock")));
+        assert_eq!(named.to_string(), "UNIXAddress('/tmp/s.sock')");
+        assert_eq!(named.unix_path(), Some(Path::new("/tmp/s.sock")));
+        assert_eq!(named.inet(), None);
+        let unnamed = Address::unix(None);
+        assert_eq!(unnamed.to_string(), "UNIXAddress(None)");
+        assert_eq!((unnamed.host(), unnamed.port()), (String::new(), 0));
+        assert_eq!(unnamed.kind(), SocketKind::Unix);
     }
 }

@@ -76,7 +76,7 @@ impl Factory for CliFactory {
     type Protocol = Cli;
     fn build_protocol(&self, addr: &Address) -> Option<Cli> {
         log::info!("build_protocol {addr}");
-        self.built.borrow_mut().push(*addr);
+        self.built.borrow_mut().push(addr.clone());
         (!self.refuse).then(|| Cli {
             connector: self.connector.clone(),
             probe: self.probe,

@@ -10,7 +10,7 @@
 //!    the next iteration);
 //! 4. begin the shutdown if [`Reactor::stop`] was called;
 //! 5. poll the OS with the time until the next timer (0 if work is queued);
-//! 6. dispatch readiness to ports, connections and connectors.
+//! 6. dispatch readiness to the sources that registered with the poller.
 //!
 //! The rule that keeps this sound without locks: *collect, release, then call
 //! out*. Reactor state lives in `RefCell`s that are borrowed only to look
@@ -25,6 +25,12 @@
 //! `Main loop terminated.`. SIGINT and SIGTERM log `Received SIGINT, shutting
 //! down.` and stop the reactor.
 //!
+//! The reactor knows no transport. Ports, connections and connecting
+//! sockets register themselves as readiness sources (`source.rs`) and the
+//! reactor tells them when they are ready; TCP's `listen_tcp`, `connect_tcp`
+//! and `adopt_tcp` are defined with TCP, in `tcp/`, as the UNIX socket's are
+//! in `unix/`.
+//!
 //! Several cores: [`ReactorPool`] runs one reactor per thread over the same
 //! listening ports (`pool.rs`).
 //!
@@ -33,6 +39,7 @@
 
 mod pool;
 mod signals;
+mod source;
 mod tasks;
 mod threads;
 mod triggers;
@@ -51,17 +58,13 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::completion::Completion;
-use crate::connector::Connector;
 use crate::deferred::{Deferred, Failure, PanicError};
-use crate::error::{ListenError, ReactorError};
-use crate::factory::{ClientFactory, Factory, Shared};
+use crate::error::ReactorError;
 use crate::log::{guarded, log_failure, log_panic};
-use crate::tcp::{
-    self, Connection, ListeningPort, Port, TcpConnectOptions, TcpConnector, TcpListenOptions,
-};
 use crate::time::{Clock, DelayedCall, Timers};
 
 pub use pool::{PoolError, PoolStopper, ReactorPool, RunningPool, Worker};
+pub(crate) use source::{Ready, Source};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 
@@ -79,23 +82,6 @@ const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(2_147_483);
 /// A continuation waiting for a helper thread's result.
 type Parked = Box<dyn FnOnce(Box<dyn Any + Send>)>;
 
-/// Something registered with the poller, found by its token.
-#[derive(Clone)]
-pub(crate) enum Source {
-    Port(Rc<Port>),
-    Conn(Rc<Connection>),
-    Connecting(Rc<TcpConnector>),
-}
-
-/// One readiness event, as the connection and connector code reads it.
-#[derive(Debug, Clone, Copy)]
-struct Ready {
-    token: usize,
-    readable: bool,
-    writable: bool,
-    read_closed: bool,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RunState {
     NotStarted,
@@ -110,8 +96,8 @@ pub(crate) struct Inner {
     /// Registers sources without borrowing `poll` (which is borrowed while waiting).
     registry: mio::Registry,
     poll: RefCell<Poll>,
-    /// Ports, connections and connecting sockets, keyed by their mio token.
-    sources: RefCell<Slab<Source>>,
+    /// Everything registered with the poller, keyed by its mio token.
+    sources: RefCell<Slab<Rc<dyn Source>>>,
     /// Timed calls.
     timers: Timers,
     /// Calls to run at the start of the next iteration.
@@ -132,9 +118,9 @@ pub(crate) struct Inner {
     parked: RefCell<Slab<Parked>>,
     /// Futures spawned on this reactor.
     tasks: Tasks,
-    /// Ports whose accept failed for lack of descriptors; retried when a
-    /// connection closes.
-    starved_ports: RefCell<Vec<Weak<Port>>>,
+    /// Retries of sources that ran out of descriptors (a port's accept),
+    /// queued to run soon after any source frees one.
+    starved: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 /// A handle to a reactor. Clones refer to the same reactor.
@@ -165,7 +151,7 @@ impl Reactor {
             tasks: Tasks::new(threads.clone()),
             threads,
             signals: RefCell::new(None),
-            starved_ports: RefCell::new(Vec::new()),
+            starved: RefCell::new(Vec::new()),
             parked: RefCell::new(Slab::new()),
         };
         Ok(Reactor {
@@ -265,56 +251,6 @@ impl Reactor {
         ThreadHandle {
             queue: self.inner.threads.clone(),
         }
-    }
-
-    /// Listens for TCP connections on `port` of all IPv4 interfaces
-    /// (port 0 picks a free port), with a backlog of 50.
-    ///
-    /// Logs `<Factory> starting on <port>`, then `Starting factory <…>` the
-    /// first time this factory is used.
-    pub fn listen_tcp<F: Factory>(
-        &self,
-        port: u16,
-        factory: impl Into<Shared<F>>,
-    ) -> Result<ListeningPort, ListenError> {
-        self.listen_tcp_with(port, factory, TcpListenOptions::default())
-    }
-
-    /// [`listen_tcp`](Self::listen_tcp) with a backlog and interface.
-    pub fn listen_tcp_with<F: Factory>(
-        &self,
-        port: u16,
-        factory: impl Into<Shared<F>>,
-        options: TcpListenOptions,
-    ) -> Result<ListeningPort, ListenError> {
-        let factory = factory.into();
-        tcp::listen(self, port, factory.erased(), options)
-    }
-
-    /// Connects to `host:port` (an IP literal, or a name resolved off the
-    /// reactor thread), with a 30-second timeout.
-    ///
-    /// `started_connecting` runs before this returns; the rest of the
-    /// [`ClientFactory`] callbacks follow on later turns.
-    pub fn connect_tcp<F: ClientFactory>(
-        &self,
-        host: &str,
-        port: u16,
-        factory: impl Into<Shared<F>>,
-    ) -> Connector {
-        self.connect_tcp_with(host, port, factory, TcpConnectOptions::default())
-    }
-
-    /// [`connect_tcp`](Self::connect_tcp) with a timeout and bind address.
-    pub fn connect_tcp_with<F: ClientFactory>(
-        &self,
-        host: &str,
-        port: u16,
-        factory: impl Into<Shared<F>>,
-        options: TcpConnectOptions,
-    ) -> Connector {
-        let factory = factory.into();
-        tcp::connect(self, host, port, factory.erased_client(), options)
     }
 
     /// Runs `future` on this reactor's thread and returns a Deferred of its
@@ -468,12 +404,7 @@ impl Reactor {
             }
         }
         for ev in events.iter() {
-            self.dispatch(&Ready {
-                token: ev.token().0,
-                readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
-                writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
-                read_closed: ev.is_read_closed() || ev.is_error(),
-            });
+            self.dispatch(ev.token(), Ready::from_event(ev));
         }
         Ok(())
     }
@@ -494,22 +425,14 @@ impl Reactor {
         })
     }
 
-    fn dispatch(&self, ready: &Ready) {
-        let token = ready.token;
-        match Token(token) {
+    fn dispatch(&self, token: Token, ready: Ready) {
+        match token {
             WAKER_TOKEN => {}
             SIGNAL_TOKEN => self.handle_signals(),
-            _ => {
-                let source = self.inner.sources.borrow().get(token).cloned();
-                match source {
-                    Some(Source::Port(port)) => port.accept_ready(),
-                    Some(Source::Conn(conn)) => {
-                        conn.ready(ready.readable, ready.writable, ready.read_closed)
-                    }
-                    Some(Source::Connecting(connector)) => {
-                        connector.connect_ready(token, ready.read_closed)
-                    }
-                    None => {}
+            Token(key) => {
+                let source = self.inner.sources.borrow().get(key).cloned();
+                if let Some(source) = source {
+                    source.ready(key, ready);
                 }
             }
         }
@@ -564,25 +487,21 @@ impl Reactor {
         self.inner.triggers.run_phase(Phase::After, event);
     }
 
-    /// Closes every connection and connecting socket, then every port
-    /// (during shutdown). Twisted promises no order here; gyre closes ports
-    /// last so a factory is never stopped while its protocols still run.
+    /// Shuts down every source: connections and connecting sockets first,
+    /// then ports (during shutdown). Twisted promises no order here; gyre
+    /// closes ports last so a factory is never stopped while its protocols
+    /// still run.
     fn disconnect_all(&self) {
-        let all: Vec<Source> = self
+        let all: Vec<Rc<dyn Source>> = self
             .inner
             .sources
             .borrow()
             .iter()
             .map(|(_, s)| s.clone())
             .collect();
-        let (ports, others): (Vec<Source>, Vec<Source>) =
-            all.into_iter().partition(|s| matches!(s, Source::Port(_)));
-        for source in others.into_iter().chain(ports) {
-            match source {
-                Source::Conn(conn) => conn.shutdown(),
-                Source::Port(port) => port.close_now(),
-                Source::Connecting(connector) => connector.shutdown(),
-            }
+        let (last, first): (Vec<_>, Vec<_>) = all.into_iter().partition(|s| s.shuts_down_last());
+        for source in first.into_iter().chain(last) {
+            source.shutdown();
         }
     }
 
@@ -595,7 +514,7 @@ impl Reactor {
         }
         log::info!(target: "gyre::reactor", "Main loop terminated.");
         inner.threads.close();
-        let sources: Vec<Source> = inner.sources.borrow_mut().drain().collect();
+        let sources: Vec<Rc<dyn Source>> = inner.sources.borrow_mut().drain().collect();
         drop(sources);
         for call in inner.timers.pending() {
             let _ = call.cancel();
@@ -603,25 +522,26 @@ impl Reactor {
         let soon: Vec<_> = inner.soon.borrow_mut().drain(..).collect();
         drop(soon);
         inner.tasks.clear();
-        inner.starved_ports.borrow_mut().clear();
+        let starved: Vec<_> = inner.starved.borrow_mut().drain(..).collect();
+        drop(starved);
         let parked: Vec<_> = inner.parked.borrow_mut().drain().collect();
         drop(parked);
     }
 
-    // ----- crate-internal services for ports, connections and connectors -----
+    // ----- crate-internal services for the sources (see `source.rs`) -----
 
     /// Runs `f` at the start of the next iteration (never synchronously).
     pub(crate) fn call_soon(&self, f: impl FnOnce() + 'static) {
         self.inner.soon.borrow_mut().push_back(Box::new(f));
     }
 
-    /// Registers `io` for read and write readiness (edge-triggered) and
-    /// stores `make(token)` under its token.
-    pub(crate) fn register<S: mio::event::Source>(
+    /// Registers `io` with `interest` (edge-triggered) and stores
+    /// `make(token)` under its token.
+    pub(crate) fn register<S: mio::event::Source + ?Sized>(
         &self,
         io: &mut S,
         interest: Interest,
-        make: impl FnOnce(usize) -> Source,
+        make: impl FnOnce(usize) -> Rc<dyn Source>,
     ) -> io::Result<usize> {
         let mut sources = self.inner.sources.borrow_mut();
         let entry = sources.vacant_entry();
@@ -632,14 +552,14 @@ impl Reactor {
     }
 
     /// Replaces what a token refers to (a connecting socket becoming a connection).
-    pub(crate) fn replace_source(&self, token: usize, source: Source) {
+    pub(crate) fn replace_source(&self, token: usize, source: Rc<dyn Source>) {
         if let Some(slot) = self.inner.sources.borrow_mut().get_mut(token) {
             *slot = source;
         }
     }
 
     /// Deregisters `io` and forgets its token.
-    pub(crate) fn deregister<S: mio::event::Source>(&self, io: &mut S, token: usize) {
+    pub(crate) fn deregister<S: mio::event::Source + ?Sized>(&self, io: &mut S, token: usize) {
         let _ = self.inner.registry.deregister(io);
         let removed = self.inner.sources.borrow_mut().try_remove(token);
         drop(removed);
@@ -703,21 +623,21 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn add_starved_port(&self, port: &Rc<Port>) {
-        self.inner
-            .starved_ports
-            .borrow_mut()
-            .push(Rc::downgrade(port));
+    /// Runs `retry` soon after any source of this reactor frees a
+    /// descriptor (a source that ran out of them, such as a port whose
+    /// accept failed with `EMFILE`, waits this way).
+    pub(crate) fn when_descriptor_freed(&self, retry: impl FnOnce() + 'static) {
+        self.inner.starved.borrow_mut().push(Box::new(retry));
     }
 
-    /// A descriptor was freed: ports that ran out retry their accept soon.
+    /// A descriptor was freed: the retries waiting for one run soon.
     pub(crate) fn descriptor_freed(&self) {
-        if self.inner.starved_ports.borrow().is_empty() {
+        if self.inner.starved.borrow().is_empty() {
             return;
         }
-        let ports: Vec<Weak<Port>> = self.inner.starved_ports.borrow_mut().drain(..).collect();
-        for port in ports.into_iter().filter_map(|p| p.upgrade()) {
-            self.call_soon(move || port.accept_ready());
+        let waiting: Vec<_> = self.inner.starved.borrow_mut().drain(..).collect();
+        for retry in waiting {
+            self.call_soon(retry);
         }
     }
 }

@@ -12,9 +12,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use super::{Reactor, ThreadHandle};
-use crate::error::{ListenError, ReactorError};
-use crate::factory::{Factory, Shared};
-use crate::tcp::{ListeningPort, TcpListenOptions};
+use crate::error::ReactorError;
+use crate::port::ListeningPort;
 
 /// Runs one reactor per thread over the same listening ports.
 ///
@@ -234,23 +233,6 @@ impl Worker {
     /// How many threads the pool runs.
     pub fn count(&self) -> usize {
         self.count
-    }
-
-    /// Listens for TCP connections with `SO_REUSEPORT` set (whatever
-    /// `options` says), sharing the port with the other threads: see
-    /// [`share_port`](Self::share_port).
-    pub fn listen_tcp<F: Factory>(
-        &self,
-        reactor: &Reactor,
-        port: u16,
-        factory: impl Into<Shared<F>>,
-        options: TcpListenOptions,
-    ) -> Result<ListeningPort, ListenError> {
-        let options = TcpListenOptions {
-            reuse_port: true,
-            ..options
-        };
-        self.share_port(port, |p| reactor.listen_tcp_with(p, factory, options))
     }
 
     /// Opens a listening socket through `bind`, which gets the port to

@@ -26,10 +26,11 @@ use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
 use crate::error::{ConnectError, ConnectorError, Reason};
 use crate::factory::ErasedClientFactory;
 use crate::log::{enter, guarded, log_panic};
-use crate::reactor::{Inner, Reactor, Source};
+use crate::reactor::{Inner, Reactor, Ready, Source};
+use crate::stream::{Connection, ConnectionOwner};
 use crate::time::DelayedCall;
 
-use super::{Connection, TcpConnectOptions};
+use super::TcpConnectOptions;
 
 #[derive(Default)]
 struct Attempt {
@@ -49,7 +50,7 @@ pub(crate) struct TcpConnector {
     factory_started: Cell<bool>,
     epoch: Cell<u64>,
     attempt: RefCell<Attempt>,
-    connection: RefCell<Option<Rc<Connection>>>,
+    connection: RefCell<Option<Rc<Connection<TcpStream>>>>,
 }
 
 impl TcpConnector {
@@ -131,9 +132,9 @@ impl TcpConnector {
             }
         };
         let mut stream = stream;
-        let me = self.clone();
+        let source: Rc<dyn Source> = self.clone();
         match reactor.register(&mut stream, Interest::READABLE | Interest::WRITABLE, |_| {
-            Source::Connecting(me)
+            source
         }) {
             Ok(token) => {
                 let mut attempt = self.attempt.borrow_mut();
@@ -145,7 +146,7 @@ impl TcpConnector {
     }
 
     /// A readiness edge on the connecting socket.
-    pub(crate) fn connect_ready(self: &Rc<Self>, token: usize, read_closed: bool) {
+    fn connect_ready(self: &Rc<Self>, token: usize, read_closed: bool) {
         let epoch = self.epoch.get();
         let outcome = {
             let attempt = self.attempt.borrow();
@@ -211,7 +212,8 @@ impl TcpConnector {
                 return;
             }
         };
-        let conn = Connection::connected(&reactor, stream, peer, token, self.clone(), protocol);
+        let owner: Rc<dyn ConnectionOwner> = self.clone();
+        let conn = Connection::connected(&reactor, stream, peer, token, owner, protocol);
         *self.connection.borrow_mut() = Some(conn.clone());
         // Twisted logs a client's connectionMade as `[Uninitialized]`; gyre
         // names the connection (`EchoClient,client`) from the start.
@@ -257,9 +259,11 @@ impl TcpConnector {
             self.factory.do_stop();
         }
     }
+}
 
+impl ConnectionOwner for TcpConnector {
     /// The established connection ended (called by the connection).
-    pub(crate) fn connection_lost(&self, reason: &Reason) {
+    fn connection_lost(&self, reason: &Reason) {
         self.connection.borrow_mut().take();
         self.state.set(ConnectorState::Disconnected);
         let handle = self.handle();
@@ -268,9 +272,15 @@ impl TcpConnector {
         }
         self.stop_factory_unless_reconnecting();
     }
+}
+
+impl Source for TcpConnector {
+    fn ready(self: Rc<Self>, token: usize, ready: Ready) {
+        self.connect_ready(token, ready.read_closed);
+    }
 
     /// Reactor shutdown while connecting.
-    pub(crate) fn shutdown(self: &Rc<Self>) {
+    fn shutdown(self: Rc<Self>) {
         self.fail(self.epoch.get(), ConnectError::Shutdown);
     }
 }

@@ -1,37 +1,37 @@
-//! TCP: listening ports, connections and outgoing connectors.
+//! TCP: listening ports, outgoing connectors, adopted sockets.
 //!
 //! * `port.rs`: a listening socket; accepts in batches, asks
 //!   the factory for a protocol per connection, survives running out of
 //!   descriptors (`Could not accept new connection (EMFILE)`).
-//! * `connection.rs`: one established connection; the [`Transport`](crate::Transport)
-//!   mechanism with the write-at-once buffer, half-close and producers.
 //! * `connector.rs`: an outgoing connection's lifecycle behind a
 //!   [`Connector`].
+//! * `stream.rs`: a TCP socket's addresses and options. An established TCP
+//!   connection is the shared stream connection (`crate::stream`) over it.
 //!
-//! Entry points are [`Reactor::listen_tcp`](crate::Reactor::listen_tcp) and
-//! [`Reactor::connect_tcp`](crate::Reactor::connect_tcp). Tests:
-//! `tests/tcp_server.rs`, `tests/tcp_client.rs`, `tests/tcp_panics.rs`,
-//! `tests/transport.rs`, `tests/producers.rs` and `tests/emfile.rs`.
+//! Entry points are [`Reactor::listen_tcp`], [`Reactor::connect_tcp`] and
+//! [`Reactor::adopt_tcp`], defined here (the reactor itself knows no
+//! transport). Tests: `tests/tcp_server.rs`, `tests/tcp_client.rs`,
+//! `tests/tcp_panics.rs`, `tests/transport.rs`, `tests/producers.rs` and
+//! `tests/emfile.rs`.
 
-mod connection;
 mod connector;
 mod port;
+mod stream;
 
-use std::fmt;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::address::Address;
-use crate::completion::Completion;
 use crate::connector::Connector;
 use crate::error::ListenError;
-use crate::factory::{ErasedClientFactory, ErasedFactory};
-use crate::reactor::Reactor;
+use crate::factory::{ClientFactory, ErasedClientFactory, ErasedFactory, Factory, Shared};
+use crate::reactor::{Reactor, Worker};
 
-pub(crate) use connection::Connection;
-pub(crate) use connector::TcpConnector;
-pub(crate) use port::Port;
+pub use crate::port::{ListeningPort, PortImpl};
+
+use connector::TcpConnector;
+use port::Port;
 
 /// Options for [`Reactor::listen_tcp_with`](crate::Reactor::listen_tcp_with).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,60 +74,132 @@ impl Default for TcpConnectOptions {
     }
 }
 
-/// The mechanism behind a [`ListeningPort`] handle (TCP, or a test double).
-pub trait PortImpl {
-    /// The bound address (with the real port when 0 was asked for).
-    fn address(&self) -> SocketAddr;
-    /// Stops accepting at once; the completion fires on a later turn, after
-    /// `(TCP Port N Closed)` is logged and the factory is stopped if this was
-    /// its last port. Already stopped: a completion that has fired.
-    fn stop_listening(&self) -> Completion;
-    /// True until `stop_listening` (or reactor shutdown).
-    fn is_listening(&self) -> bool;
+impl Reactor {
+    /// Listens for TCP connections on `port` of all IPv4 interfaces
+    /// (port 0 picks a free port), with a backlog of 50.
+    ///
+    /// Logs `<Factory> starting on <port>`, then `Starting factory <…>` the
+    /// first time this factory is used.
+    pub fn listen_tcp<F: Factory>(
+        &self,
+        port: u16,
+        factory: impl Into<Shared<F>>,
+    ) -> Result<ListeningPort, ListenError> {
+        self.listen_tcp_with(port, factory, TcpListenOptions::default())
+    }
+
+    /// [`listen_tcp`](Self::listen_tcp) with a backlog and interface.
+    pub fn listen_tcp_with<F: Factory>(
+        &self,
+        port: u16,
+        factory: impl Into<Shared<F>>,
+        options: TcpListenOptions,
+    ) -> Result<ListeningPort, ListenError> {
+        let factory = factory.into();
+        listen(self, port, factory.erased(), options)
+    }
+
+    /// Connects to `host:port` (an IP literal, or a name resolved off the
+    /// reactor thread), with a 30-second timeout.
+    ///
+    /// `started_connecting` runs before this returns; the rest of the
+    /// [`ClientFactory`] callbacks follow on later turns.
+    pub fn connect_tcp<F: ClientFactory>(
+        &self,
+        host: &str,
+        port: u16,
+        factory: impl Into<Shared<F>>,
+    ) -> Connector {
+        self.connect_tcp_with(host, port, factory, TcpConnectOptions::default())
+    }
+
+    /// [`connect_tcp`](Self::connect_tcp) with a timeout and bind address.
+    pub fn connect_tcp_with<F: ClientFactory>(
+        &self,
+        host: &str,
+        port: u16,
+        factory: impl Into<Shared<F>>,
+        options: TcpConnectOptions,
+    ) -> Connector {
+        let factory = factory.into();
+        connect(self, host, port, factory.erased_client(), options)
+    }
+
+    /// Runs a protocol from `factory` on a TCP connection made elsewhere
+    /// (Twisted's `adoptStreamConnection`): a socket inherited from a
+    /// supervisor, accepted by other code, or one end of a pair.
+    ///
+    /// The socket is made non-blocking and owned by the reactor from here
+    /// on. `factory.build_protocol(peer)` runs now; if it declines, the
+    /// socket is closed and nothing else happens. Otherwise the protocol's
+    /// `connection_made` runs before this returns, and the connection then
+    /// behaves exactly as an accepted one. As in Twisted, the factory is
+    /// not started or stopped, and the session number in the log prefix is
+    /// the peer's port (`Echo,51234,127.0.0.1`).
+    ///
+    /// Fails if the socket is not connected or cannot be registered.
+    ///
+    /// ```
+    /// use gyre::{for_protocol, Protocol, Reactor, Transport};
+    /// use std::io::{Read, Write};
+    ///
+    /// struct Echo;
+    /// impl Protocol for Echo {
+    ///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+    ///         t.write(data);
+    ///         t.lose_connection();
+    ///     }
+    /// }
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (accepted, _) = listener.accept()?;
+    ///
+    /// let reactor = Reactor::new()?;
+    /// reactor.adopt_tcp(accepted, for_protocol(|| Echo))?;
+    /// let peer = std::thread::spawn(move || {
+    ///     client.write_all(b"hi").unwrap();
+    ///     let mut back = Vec::new();
+    ///     client.read_to_end(&mut back).unwrap();
+    ///     back
+    /// });
+    /// let r = reactor.clone();
+    /// reactor.call_later(std::time::Duration::from_millis(200), move || { let _ = r.stop(); });
+    /// reactor.run_without_signals()?;
+    /// assert_eq!(peer.join().unwrap(), b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn adopt_tcp<F: Factory>(
+        &self,
+        socket: std::net::TcpStream,
+        factory: impl Into<Shared<F>>,
+    ) -> io::Result<()> {
+        let factory = factory.into();
+        port::adopt(self, socket, factory.erased())
+    }
 }
 
-/// A handle to a listening port.
-#[derive(Clone)]
-pub struct ListeningPort {
-    inner: Rc<dyn PortImpl>,
-}
-
-impl ListeningPort {
-    /// Wraps a port mechanism.
-    pub fn new(inner: Rc<dyn PortImpl>) -> ListeningPort {
-        ListeningPort { inner }
-    }
-
-    /// The bound address; with port 0, the port the OS picked.
-    pub fn address(&self) -> SocketAddr {
-        self.inner.address()
-    }
-
-    /// The bound address as an [`Address`] value.
-    pub fn host(&self) -> Address {
-        Address::tcp(self.inner.address())
-    }
-
-    /// Stops accepting connections now; see [`PortImpl::stop_listening`].
-    /// Connections already accepted stay open.
-    pub fn stop_listening(&self) -> Completion {
-        self.inner.stop_listening()
-    }
-
-    /// True until the port is stopped.
-    pub fn is_listening(&self) -> bool {
-        self.inner.is_listening()
-    }
-}
-
-impl fmt::Debug for ListeningPort {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ListeningPort({})", self.inner.address())
+impl Worker {
+    /// Listens for TCP connections with `SO_REUSEPORT` set (whatever
+    /// `options` says), sharing the port with the other threads of the
+    /// pool: see [`share_port`](Self::share_port).
+    pub fn listen_tcp<F: Factory>(
+        &self,
+        reactor: &Reactor,
+        port: u16,
+        factory: impl Into<Shared<F>>,
+        options: TcpListenOptions,
+    ) -> Result<ListeningPort, ListenError> {
+        let options = TcpListenOptions {
+            reuse_port: true,
+            ..options
+        };
+        self.share_port(port, |p| reactor.listen_tcp_with(p, factory, options))
     }
 }
 
 /// Opens a listening socket and registers it.
-pub(crate) fn listen(
+fn listen(
     reactor: &Reactor,
     port: u16,
     factory: Rc<dyn ErasedFactory>,
@@ -160,7 +232,7 @@ pub(crate) fn listen(
 }
 
 /// Creates a connector and starts its first attempt.
-pub(crate) fn connect(
+fn connect(
     reactor: &Reactor,
     host: &str,
     port: u16,

@@ -23,9 +23,10 @@ use crate::address::Address;
 use crate::completion::Completion;
 use crate::factory::ErasedFactory;
 use crate::log::{LogContext, enter, guarded, log_panic};
-use crate::reactor::{Inner, Reactor, Source};
+use crate::reactor::{Inner, Reactor, Ready, Source};
+use crate::stream::Connection;
 
-use super::{Connection, PortImpl, TcpListenOptions};
+use super::{PortImpl, TcpListenOptions};
 
 const FIRST_BATCH: usize = 100;
 const STARVED_RETRY: Duration = Duration::from_secs(1);
@@ -76,9 +77,8 @@ impl Port {
             batch: Cell::new(FIRST_BATCH),
             retry_armed: Cell::new(false),
         });
-        let token = reactor.register(&mut listener, Interest::READABLE, |_| {
-            Source::Port(port.clone())
-        })?;
+        let source: Rc<dyn Source> = port.clone();
+        let token = reactor.register(&mut listener, Interest::READABLE, |_| source)?;
         port.token.set(token);
         *port.listener.borrow_mut() = Some(listener);
         log::info!(target: "gyre::tcp", "{} starting on {}", port.factory.log_prefix(), address.port());
@@ -128,7 +128,7 @@ impl Port {
                                 "Could not accept new connection ({})",
                                 errno_name(errno)
                             );
-                            self.starved(&reactor, &me);
+                            self.starved(&reactor);
                             return;
                         }
                         Some(Errno::CONNABORTED) => {
@@ -146,8 +146,13 @@ impl Port {
     }
 
     /// Out of descriptors: retry when one is freed, or after a second.
-    fn starved(&self, reactor: &Reactor, me: &Rc<Port>) {
-        reactor.add_starved_port(me);
+    fn starved(&self, reactor: &Reactor) {
+        let weak = self.me.clone();
+        reactor.when_descriptor_freed(move || {
+            if let Some(port) = weak.upgrade() {
+                port.accept_ready();
+            }
+        });
         if !self.retry_armed.replace(true) {
             let weak = self.me.clone();
             reactor.call_later(STARVED_RETRY, move || {
@@ -171,7 +176,7 @@ impl Port {
         };
         let session = self.next_session.get();
         self.next_session.set(session.wrapping_add(1));
-        match Connection::accept(reactor, stream, peer, session, protocol) {
+        match Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol) {
             Ok(conn) => conn.made(),
             Err(e) => {
                 log::error!(target: "gyre::tcp", "Unhandled Error\nwhile registering a connection: {e}")
@@ -200,10 +205,24 @@ impl Port {
     }
 
     /// Reactor shutdown: close, log and stop the factory right away.
-    pub(crate) fn close_now(&self) {
+    fn close_now(&self) {
         if self.close_socket() {
             self.closed_log_and_stop_factory();
         }
+    }
+}
+
+impl Source for Port {
+    fn ready(self: Rc<Self>, _token: usize, _ready: Ready) {
+        self.accept_ready();
+    }
+
+    fn shutdown(self: Rc<Self>) {
+        self.close_now();
+    }
+
+    fn shuts_down_last(&self) -> bool {
+        true
     }
 }
 
@@ -249,4 +268,27 @@ fn errno_name(errno: Option<Errno>) -> &'static str {
         Some(Errno::NOMEM) => "ENOMEM",
         _ => "unknown",
     }
+}
+
+/// Runs a protocol from `factory` on an already connected socket (see
+/// [`Reactor::adopt_tcp`]).
+pub(super) fn adopt(
+    reactor: &Reactor,
+    socket: std::net::TcpStream,
+    factory: Rc<dyn ErasedFactory>,
+) -> io::Result<()> {
+    let peer = socket.peer_addr()?;
+    socket.set_nonblocking(true)?;
+    let stream = TcpStream::from_std(socket);
+    let protocol = match guarded(|| factory.build(&Address::tcp(peer))) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(()), // declined: dropping the stream closes it
+        Err(msg) => {
+            log_panic("build_protocol", &msg);
+            return Ok(());
+        }
+    };
+    let session = u32::from(peer.port());
+    Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol)?.made();
+    Ok(())
 }

@@ -69,7 +69,10 @@ impl<S: Protocol, C: Protocol> Pump<S, C> {
         let mut pump = Pump {
             server,
             client,
-            server_transport: StringTransport::with_addresses(server_addr, client_addr),
+            server_transport: StringTransport::with_addresses(
+                server_addr.clone(),
+                client_addr.clone(),
+            ),
             client_transport: StringTransport::with_addresses(client_addr, server_addr),
             closed: false,
         };

@@ -236,11 +236,11 @@ impl TransportImpl for State {
     }
 
     fn peer(&self) -> Address {
-        self.peer
+        self.peer.clone()
     }
 
     fn host(&self) -> Address {
-        self.host
+        self.host.clone()
     }
 
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
@@ -444,7 +444,7 @@ mod tests {
     fn explicit_addresses() {
         let host = Address::tcp("[::1]:80".parse().unwrap());
         let peer = Address::udp("127.0.0.1:9".parse().unwrap());
-        let t = StringTransport::with_addresses(host, peer).transport();
+        let t = StringTransport::with_addresses(host.clone(), peer.clone()).transport();
         assert_eq!(t.host(), host);
         assert_eq!(t.peer(), peer);
     }

@@ -1,4 +1,5 @@
-//! One established TCP connection: the mechanism behind a [`Transport`].
+//! One established stream connection: the mechanism behind a [`Transport`],
+//! generic over the socket (`S`: TCP, a UNIX stream socket, ...).
 //!
 //! Owns the socket, the protocol, and the write buffer. Field by field:
 //!
@@ -12,6 +13,9 @@
 //! * `state.flags`: the lifecycle (see [`flags`]).
 //! * `state.producer`: the registered producer, and whether we paused it.
 //! * `protocol`: the user's protocol, `None` after `connection_lost`.
+//! * `peer`: the remote address in the socket type's own form.
+//! * `role`: a server session number (for the log prefix), or the owner a
+//!   client connection reports its end to (the connector).
 //!
 //! Reading: on a readable edge, read into the reactor's one shared buffer and
 //! hand the protocol a slice; a short read means drained (no extra read to
@@ -24,22 +28,20 @@
 //! turn, so a protocol is never re-entered.
 
 use std::cell::{Cell, RefCell};
-use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, IoSlice};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use mio::Interest;
-use mio::net::TcpStream;
 
 use crate::address::Address;
 use crate::error::{ProducerError, Reason};
 use crate::log::{LogContext, enter, guarded, log_panic};
 use crate::protocol::Protocol;
-use crate::reactor::{Inner, Reactor, Source};
+use crate::reactor::{Inner, Reactor, Ready, Source};
 use crate::transport::{HIGH_WATER, Producer, PushProducer, Transport, TransportImpl};
 
-use super::TcpConnector;
+use super::{ConnectionOwner, StreamSocket};
 
 /// Full reads handled per readable edge before yielding to other work.
 const MAX_READS: usize = 16;
@@ -77,13 +79,22 @@ mod flags {
 }
 use flags::*;
 
-enum Role {
-    Server { session: u32 },
-    Client { connector: Rc<TcpConnector> },
+/// Which side of a connection this is.
+pub(crate) enum Role {
+    /// Accepted by a port (or adopted): the session number in the log prefix.
+    Server {
+        /// 0, 1, 2, ... per port.
+        session: u32,
+    },
+    /// Made by a connector, which hears of the connection's end.
+    Client {
+        /// Told after the protocol's `connection_lost`.
+        owner: Rc<dyn ConnectionOwner>,
+    },
 }
 
-struct State {
-    stream: Option<TcpStream>,
+struct State<S> {
+    stream: Option<S>,
     wbuf: Vec<u8>,
     wpos: usize,
     flags: u16,
@@ -91,7 +102,7 @@ struct State {
     producer_paused: bool,
 }
 
-impl State {
+impl<S> State<S> {
     fn has(&self, bits: u16) -> bool {
         self.flags & bits != 0
     }
@@ -115,27 +126,28 @@ impl State {
     }
 }
 
-pub(crate) struct Connection {
+/// One stream connection (see the module docs).
+pub(crate) struct Connection<S: StreamSocket> {
     reactor: Weak<Inner>,
-    me: Weak<Connection>,
+    me: Weak<Connection<S>>,
     token: Cell<usize>,
-    state: RefCell<State>,
+    state: RefCell<State<S>>,
     protocol: RefCell<Option<Box<dyn Protocol>>>,
-    peer: SocketAddr,
+    peer: S::Peer,
     role: Role,
     /// The protocol's log prefix, taken when the connection was made.
     prefix: std::borrow::Cow<'static, str>,
     half_closeable: bool,
 }
 
-impl Connection {
+impl<S: StreamSocket> Connection<S> {
     fn create(
         reactor: &Reactor,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: S,
+        peer: S::Peer,
         role: Role,
         protocol: Box<dyn Protocol>,
-    ) -> Rc<Connection> {
+    ) -> Rc<Self> {
         let prefix = protocol.log_prefix();
         let half_closeable = protocol.half_closeable();
         Rc::new_cyclic(|me| Connection {
@@ -158,38 +170,40 @@ impl Connection {
         })
     }
 
-    /// A connection accepted by a port: registers it with the poller.
+    /// A server-side connection (accepted by a port, or adopted):
+    /// registers it with the poller, once, for read and write readiness.
+    /// `connection_made` follows with [`made`](Self::made).
     pub(crate) fn accept(
         reactor: &Reactor,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: S,
+        peer: S::Peer,
         session: u32,
         protocol: Box<dyn Protocol>,
-    ) -> io::Result<Rc<Connection>> {
+    ) -> io::Result<Rc<Self>> {
         let conn = Connection::create(reactor, stream, peer, Role::Server { session }, protocol);
         let token = {
             let mut st = conn.state.borrow_mut();
             let stream = st.stream.as_mut().expect("a new connection has its socket");
-            reactor.register(stream, Interest::READABLE | Interest::WRITABLE, |_| {
-                Source::Conn(conn.clone())
-            })?
+            let source: Rc<dyn Source> = conn.clone();
+            reactor.register(stream, Interest::READABLE | Interest::WRITABLE, |_| source)?
         };
         conn.token.set(token);
         Ok(conn)
     }
 
-    /// A connection made by a connector, already registered under `token`.
+    /// A connection made by a connector whose socket is already registered
+    /// under `token`: takes the token over. `owner` hears of its end.
     pub(crate) fn connected(
         reactor: &Reactor,
-        stream: TcpStream,
-        peer: SocketAddr,
+        stream: S,
+        peer: S::Peer,
         token: usize,
-        connector: Rc<TcpConnector>,
+        owner: Rc<dyn ConnectionOwner>,
         protocol: Box<dyn Protocol>,
-    ) -> Rc<Connection> {
-        let conn = Connection::create(reactor, stream, peer, Role::Client { connector }, protocol);
+    ) -> Rc<Self> {
+        let conn = Connection::create(reactor, stream, peer, Role::Client { owner }, protocol);
         conn.token.set(token);
-        reactor.replace_source(token, Source::Conn(conn.clone()));
+        reactor.replace_source(token, conn.clone());
         conn
     }
 
@@ -197,7 +211,7 @@ impl Connection {
         Reactor::from_weak(&self.reactor)
     }
 
-    fn rc(&self) -> Rc<Connection> {
+    fn rc(&self) -> Rc<Self> {
         self.me.upgrade().expect("a connection in use is alive")
     }
 
@@ -223,6 +237,14 @@ impl Connection {
         match slot.as_mut() {
             Some(p) => guarded(|| f(&mut **p)),
             None => Ok(()),
+        }
+    }
+
+    /// Runs `f` on the socket; `NotConnected` once it is closed.
+    fn with_socket<T>(&self, f: impl FnOnce(&S) -> io::Result<T>) -> io::Result<T> {
+        match &self.state.borrow().stream {
+            Some(s) => f(s),
+            None => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
@@ -252,18 +274,6 @@ impl Connection {
         }
     }
 
-    /// Readiness from the poller. `read_closed` means the peer's end of
-    /// input (or an error) was reported along with the data.
-    pub(crate) fn ready(self: &Rc<Self>, readable: bool, writable: bool, read_closed: bool) {
-        if writable && self.flags() & WRITE_BLOCKED != 0 {
-            self.flush();
-        }
-        if readable {
-            self.mark_read_pending(read_closed);
-            self.read_ready();
-        }
-    }
-
     /// Reads and delivers until drained, paused, closing or the batch is used.
     pub(crate) fn read_ready(self: &Rc<Self>) {
         let Some(reactor) = self.reactor() else {
@@ -281,10 +291,7 @@ impl Connection {
             }
             let mut buf = reactor.take_read_buf();
             let result = match &self.state.borrow().stream {
-                Some(stream) => {
-                    let mut s: &TcpStream = stream;
-                    s.read(&mut buf)
-                }
+                Some(stream) => stream.read(&mut buf),
                 None => Ok(0),
             };
             match result {
@@ -354,8 +361,7 @@ impl Connection {
                     stream, wbuf, wpos, ..
                 } = &mut *st;
                 let Some(stream) = stream.as_ref() else { break };
-                let mut s: &TcpStream = stream;
-                match s.write(&wbuf[*wpos..]) {
+                match stream.write(&wbuf[*wpos..]) {
                     Ok(n) => *wpos += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         outcome = Ok(false);
@@ -459,7 +465,7 @@ impl Connection {
             let mut st = self.state.borrow_mut();
             st.flags |= WRITE_SHUT;
             match &st.stream {
-                Some(s) => s.shutdown(Shutdown::Write),
+                Some(s) => s.shutdown_write(),
                 None => Ok(()),
             }
         };
@@ -518,14 +524,9 @@ impl Connection {
         {
             log_panic("connection_lost", &msg);
         }
-        if let Role::Client { connector } = &self.role {
-            connector.connection_lost(&reason);
+        if let Role::Client { owner } = &self.role {
+            owner.connection_lost(&reason);
         }
-    }
-
-    /// Reactor shutdown: the connection is lost with [`Reason::Shutdown`].
-    pub(crate) fn shutdown(self: &Rc<Self>) {
-        self.close_now(Reason::Shutdown);
     }
 
     /// Schedules `close_now(reason)` for the next iteration.
@@ -554,7 +555,7 @@ impl Connection {
         }
     }
 
-    fn write_failed(&self, st: &mut State, err: io::Error) {
+    fn write_failed(&self, st: &mut State<S>, err: io::Error) {
         st.flags |= WRITE_FAILED;
         st.wbuf = Vec::new();
         st.wpos = 0;
@@ -565,12 +566,11 @@ impl Connection {
 /// Writes as much of `parts` (`total` bytes) as the kernel takes; returns
 /// the bytes written.
 /// Gathers up to [`MAX_SLICES`] parts per `writev`, without allocating.
-fn write_now(stream: &TcpStream, parts: &[&[u8]], total: usize) -> io::Result<usize> {
+fn write_now<S: StreamSocket>(stream: &S, parts: &[&[u8]], total: usize) -> io::Result<usize> {
     let mut written = 0;
-    let mut s: &TcpStream = stream;
     while written < total {
         let result = if let [only] = parts {
-            s.write(&only[written..])
+            stream.write(&only[written..])
         } else {
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
             let mut count = 0;
@@ -587,7 +587,7 @@ fn write_now(stream: &TcpStream, parts: &[&[u8]], total: usize) -> io::Result<us
                 count += 1;
                 skip = 0;
             }
-            s.write_vectored(&slices[..count])
+            stream.write_vectored(&slices[..count])
         };
         match result {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -600,7 +600,26 @@ fn write_now(stream: &TcpStream, parts: &[&[u8]], total: usize) -> io::Result<us
     Ok(written)
 }
 
-impl TransportImpl for Connection {
+impl<S: StreamSocket> Source for Connection<S> {
+    /// Readiness from the poller: flush a blocked write, then read. When
+    /// `read_closed`, the peer's end of input (or an error) came with the data.
+    fn ready(self: Rc<Self>, _token: usize, ready: Ready) {
+        if ready.writable && self.flags() & WRITE_BLOCKED != 0 {
+            self.flush();
+        }
+        if ready.readable {
+            self.mark_read_pending(ready.read_closed);
+            self.read_ready();
+        }
+    }
+
+    /// Reactor shutdown: the connection is lost with [`Reason::Shutdown`].
+    fn shutdown(self: Rc<Self>) {
+        self.close_now(Reason::Shutdown);
+    }
+}
+
+impl<S: StreamSocket> TransportImpl for Connection<S> {
     fn write(&self, data: &[u8]) {
         self.write_sequence(&[data]);
     }
@@ -683,7 +702,7 @@ impl TransportImpl for Connection {
             st.wbuf = Vec::new();
             st.wpos = 0;
             if let Some(stream) = &st.stream {
-                let _ = socket2::SockRef::from(stream).set_linger(Some(std::time::Duration::ZERO));
+                stream.reset_on_close();
             }
         }
         self.close_soon(Reason::Aborted);
@@ -704,7 +723,7 @@ impl TransportImpl for Connection {
     }
 
     fn peer(&self) -> Address {
-        Address::tcp(self.peer)
+        S::peer_address(&self.peer)
     }
 
     fn host(&self) -> Address {
@@ -713,37 +732,24 @@ impl TransportImpl for Connection {
             .borrow()
             .stream
             .as_ref()
-            .and_then(|s| s.local_addr().ok());
-        let unspecified = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
-        Address::tcp(local.unwrap_or(unspecified))
+            .and_then(|s| s.local_address().ok());
+        local.unwrap_or_else(S::closed_address)
     }
 
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
-        match &self.state.borrow().stream {
-            Some(s) => s.set_nodelay(enabled),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
+        self.with_socket(|s| s.set_no_delay(enabled))
     }
 
     fn no_delay(&self) -> io::Result<bool> {
-        match &self.state.borrow().stream {
-            Some(s) => s.nodelay(),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
+        self.with_socket(|s| s.no_delay())
     }
 
     fn set_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        match &self.state.borrow().stream {
-            Some(s) => socket2::SockRef::from(s).set_keepalive(enabled),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
+        self.with_socket(|s| s.set_keep_alive(enabled))
     }
 
     fn keep_alive(&self) -> io::Result<bool> {
-        match &self.state.borrow().stream {
-            Some(s) => socket2::SockRef::from(s).keepalive(),
-            None => Err(io::ErrorKind::NotConnected.into()),
-        }
+        self.with_socket(|s| s.keep_alive())
     }
 
     fn pause_reading(&self) {
@@ -823,7 +829,7 @@ impl TransportImpl for Connection {
 
 /// The connection as a producer of what it reads (see
 /// [`Transport::as_producer`]); the same behaviour as `Transport`'s impl.
-impl PushProducer for Connection {
+impl<S: StreamSocket> PushProducer for Connection<S> {
     fn pause_producing(&self) {
         self.pause_reading();
     }
@@ -835,10 +841,13 @@ impl PushProducer for Connection {
     }
 }
 
-impl LogContext for Connection {
+impl<S: StreamSocket> LogContext for Connection<S> {
     fn system(&self) -> String {
         match &self.role {
-            Role::Server { session } => format!("{},{},{}", self.prefix, session, self.peer.ip()),
+            Role::Server { session } => {
+                let host = S::peer_log_host(&self.peer);
+                format!("{},{},{}", self.prefix, session, host)
+            }
             Role::Client { .. } => format!("{},client", self.prefix),
         }
     }
