@@ -58,6 +58,7 @@ pub mod tcp;
 pub mod testing;
 pub mod time;
 pub mod transport;
+mod unix;
 
 pub use address::Address;
 pub use client::{Reconnecting, ReconnectingClientFactory};

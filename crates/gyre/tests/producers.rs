@@ -1,4 +1,4 @@
-//! Producers and consumers on a real TCP transport (reference §5.1, §5.2):
+//! Producers and consumers on real stream transports (reference §5.1, §5.2):
 //! the high-water rule for streaming producers, pull producers asked for
 //! more on every drain, registration errors, `stop_producing` when the
 //! connection goes, and the echo pattern that keeps memory bounded.
@@ -6,12 +6,15 @@
 //! A peer that does not read (a std socket with a tiny receive window, see
 //! [`util::small_window_connect`]) makes the server's buffer fill; a channel
 //! tells it when to start reading.
+//!
+//! Every test runs twice (`over_both_kinds!` at the bottom): over TCP on
+//! loopback and over a UNIX socketpair, since producers belong to the one
+//! stream connection both transports share.
 
 mod util;
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,11 +22,9 @@ use std::time::Duration;
 use gyre::transport::HIGH_WATER;
 use gyre::{
     Producer, ProducerError, Protocol, PullProducer, PushProducer, Reactor, Reason, Transport,
-    for_protocol,
 };
 use util::{
-    Events, fill_kernel, join, loopback, pattern, peer, read_n, read_to_eof, run_for,
-    small_window_connect,
+    Events, Kind, fill_kernel, join, pattern, peer, read_n, read_to_eof, run_for, serve_kind,
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -31,13 +32,6 @@ const LIMIT: Duration = Duration::from_secs(10);
 fn reactor() -> Reactor {
     util::capture_logs();
     Reactor::new().unwrap()
-}
-
-fn serve<P: Protocol>(reactor: &Reactor, build: impl Fn() -> P + 'static) -> SocketAddr {
-    reactor
-        .listen_tcp_with(0, for_protocol(build), loopback())
-        .unwrap()
-        .address()
 }
 
 /// A streaming producer that only records what its consumer asks of it.
@@ -106,19 +100,18 @@ impl Protocol for HighWater {
 /// A streaming producer is paused on every write that leaves more than 64 KiB buffered
 /// (not at exactly 64 KiB), resumed once when the buffer is empty, and stopped when the
 /// connection goes.
-#[test]
-fn streaming_producer_follows_the_high_water_rule() {
+fn streaming_producer_follows_the_high_water_rule(kind: Kind) {
     let reactor = reactor();
     let events = Events::default();
     let (tx, rx) = mpsc::channel();
     let (e, r) = (events.clone(), reactor.clone());
-    let addr = serve(&reactor, move || HighWater {
+    let served = serve_kind(kind, &reactor, 1, move || HighWater {
         events: e.clone(),
         start_reading: tx.clone(),
         reactor: r.clone(),
     });
     let client = std::thread::spawn(move || {
-        let mut s = small_window_connect(addr);
+        let mut s = served.small_window_connect();
         let total = rx.recv_timeout(util::PEER_TIMEOUT).expect("server wrote");
         let got = read_n(&mut s, total);
         assert!(got == pattern(total, 0));
@@ -177,19 +170,18 @@ impl Protocol for CloseWhilePaused {
 
 /// `lose_connection` with a paused streaming producer: when the buffer drains the
 /// producer is resumed first, the close follows, and the producer is stopped with it.
-#[test]
-fn lose_connection_resumes_a_paused_producer_then_closes() {
+fn lose_connection_resumes_a_paused_producer_then_closes(kind: Kind) {
     let reactor = reactor();
     let events = Events::default();
     let (tx, rx) = mpsc::channel();
     let (e, r) = (events.clone(), reactor.clone());
-    let addr = serve(&reactor, move || CloseWhilePaused {
+    let served = serve_kind(kind, &reactor, 1, move || CloseWhilePaused {
         events: e.clone(),
         start_reading: tx.clone(),
         reactor: r.clone(),
     });
     let client = std::thread::spawn(move || {
-        let mut s = small_window_connect(addr);
+        let mut s = served.small_window_connect();
         let total = rx.recv_timeout(util::PEER_TIMEOUT).expect("server wrote");
         let got = read_to_eof(&mut s);
         assert_eq!(got.len(), total);
@@ -211,8 +203,7 @@ fn lose_connection_resumes_a_paused_producer_then_closes() {
 }
 
 /// Registering a second producer is a `ProducerError`; after `unregister_producer` it works.
-#[test]
-fn registering_a_second_producer_is_an_error() {
+fn registering_a_second_producer_is_an_error(kind: Kind) {
     let reactor = reactor();
     let events = Events::default();
     let outcome = Rc::new(RefCell::new(Vec::new()));
@@ -238,8 +229,8 @@ fn registering_a_second_producer_is_an_error() {
         }
     }
     let (e, o) = (events.clone(), outcome.clone());
-    let addr = serve(&reactor, move || Twice(e.clone(), o.clone()));
-    let client = peer(&reactor, move || read_to_eof(&mut util::std_connect(addr)));
+    let served = serve_kind(kind, &reactor, 1, move || Twice(e.clone(), o.clone()));
+    let client = peer(&reactor, move || read_to_eof(&mut served.connect()));
     run_for(&reactor, LIMIT);
     join(client);
     assert_eq!(
@@ -296,17 +287,16 @@ impl Protocol for LateRegistration {
 
 /// Registering a producer on a closed transport calls its `stop_producing` at once and
 /// keeps nothing (a second registration is not an error).
-#[test]
-fn registering_on_a_closed_transport_stops_the_producer() {
+fn registering_on_a_closed_transport_stops_the_producer(kind: Kind) {
     let reactor = reactor();
     let events = Events::default();
     let (e, r) = (events.clone(), reactor.clone());
-    let addr = serve(&reactor, move || LateRegistration {
+    let served = serve_kind(kind, &reactor, 1, move || LateRegistration {
         kept: None,
         events: e.clone(),
         reactor: r.clone(),
     });
-    let client = std::thread::spawn(move || read_to_eof(&mut util::std_connect(addr)));
+    let client = std::thread::spawn(move || read_to_eof(&mut served.connect()));
     run_for(&reactor, LIMIT);
     join(client);
     assert_eq!(
@@ -343,17 +333,16 @@ impl Protocol for Registered {
 
 /// When the connection goes, a registered producer's `stop_producing` is called, before
 /// the protocol's `connection_lost`.
-#[test]
-fn producer_is_stopped_when_the_connection_goes() {
+fn producer_is_stopped_when_the_connection_goes(kind: Kind) {
     let reactor = reactor();
     let events = Events::default();
     let (e, r) = (events.clone(), reactor.clone());
-    let addr = serve(&reactor, move || Registered {
+    let served = serve_kind(kind, &reactor, 1, move || Registered {
         events: e.clone(),
         reactor: r.clone(),
     });
     let client = std::thread::spawn(move || {
-        let mut s = util::std_connect(addr);
+        let mut s = served.connect();
         read_n(&mut s, 10);
     });
     run_for(&reactor, LIMIT);
@@ -433,7 +422,7 @@ struct Transfer {
 }
 
 /// Runs a pull transfer to a peer that reads until the end (or times out).
-fn pull_transfer(size: usize, chunks: usize, close_first: bool) -> Transfer {
+fn pull_transfer(kind: Kind, size: usize, chunks: usize, close_first: bool) -> Transfer {
     let reactor = reactor();
     let (asked, stopped, lost) = (
         Rc::new(Cell::new(0)),
@@ -441,7 +430,7 @@ fn pull_transfer(size: usize, chunks: usize, close_first: bool) -> Transfer {
         Events::default(),
     );
     let (a, s, l) = (asked.clone(), stopped.clone(), lost.clone());
-    let addr = serve(&reactor, move || PullServer {
+    let served = serve_kind(kind, &reactor, 1, move || PullServer {
         size,
         chunks,
         close_first,
@@ -450,7 +439,7 @@ fn pull_transfer(size: usize, chunks: usize, close_first: bool) -> Transfer {
         lost: l.clone(),
     });
     let client = peer(&reactor, move || {
-        let mut s = small_window_connect(addr);
+        let mut s = served.small_window_connect();
         let mut got = Vec::new();
         s.read_to_end(&mut got).map(|_| got).map_err(|e| e.kind())
     });
@@ -466,9 +455,8 @@ fn pull_transfer(size: usize, chunks: usize, close_first: bool) -> Transfer {
 /// A pull producer is asked for one chunk at registration and another each time the
 /// buffer drains; a `lose_connection` made meanwhile waits for it to unregister, and the
 /// whole transfer arrives before the clean close.
-#[test]
-fn pull_producer_is_asked_for_more_until_done() {
-    let t = pull_transfer(64 * 1024, 64, true);
+fn pull_producer_is_asked_for_more_until_done(kind: Kind) {
+    let t = pull_transfer(kind, 64 * 1024, 64, true);
     let got = t
         .got
         .unwrap_or_else(|e| panic!("peer read failed ({e:?}) after {} requests", t.asked));
@@ -481,9 +469,8 @@ fn pull_producer_is_asked_for_more_until_done() {
 
 /// A pull producer whose writes go straight into the kernel (nothing buffered, so no
 /// writable edge follows) is still asked for the next chunk, and the transfer completes.
-#[test]
-fn pull_producer_with_small_writes_keeps_flowing() {
-    let t = pull_transfer(100, 200, false);
+fn pull_producer_with_small_writes_keeps_flowing(kind: Kind) {
+    let t = pull_transfer(kind, 100, 200, false);
     let got = t
         .got
         .unwrap_or_else(|e| panic!("peer read failed ({e:?}) after {} of 200 requests", t.asked));
@@ -564,8 +551,7 @@ impl Protocol for FlowEcho {
 /// An echo server registered as its own producer stops reading from a client that sends
 /// but does not read: its buffer stays under 64 KiB plus one read, reading pauses until
 /// the client reads, and every byte comes back in order.
-#[test]
-fn echo_as_its_own_producer_stays_bounded() {
+fn echo_as_its_own_producer_stays_bounded(kind: Kind) {
     const TOTAL: usize = 16 * 1024 * 1024;
     let reactor = reactor();
     let cells: [Rc<Cell<usize>>; 5] = Default::default();
@@ -573,7 +559,7 @@ fn echo_as_its_own_producer_stays_bounded() {
     let paused = Rc::new(Cell::new(false));
     let (tx, rx) = mpsc::channel();
     let (p, r) = (paused.clone(), reactor.clone());
-    let addr = serve(&reactor, move || FlowEcho {
+    let served = serve_kind(kind, &reactor, 1, move || FlowEcho {
         paused: p.clone(),
         pauses: cells[0].clone(),
         resumes: cells[1].clone(),
@@ -584,7 +570,7 @@ fn echo_as_its_own_producer_stays_bounded() {
         reactor: r.clone(),
     });
     let client = std::thread::spawn(move || {
-        let mut writer = small_window_connect(addr);
+        let mut writer = served.small_window_connect();
         writer
             .set_write_timeout(Some(Duration::from_secs(8)))
             .unwrap();
@@ -628,8 +614,7 @@ fn echo_as_its_own_producer_stays_bounded() {
 /// A pull producer that writes nothing when asked is not asked again in a
 /// busy loop: it waits, as in Twisted, until it writes on its own; its later
 /// write makes the transport ask for more once the write has gone out.
-#[test]
-fn idle_pull_producer_is_not_polled() {
+fn idle_pull_producer_is_not_polled(kind: Kind) {
     struct Idle {
         asked: Rc<Cell<u32>>,
     }
@@ -643,7 +628,7 @@ fn idle_pull_producer_is_not_polled() {
     let asked = Rc::new(Cell::new(0));
     let slot: Rc<RefCell<Option<Transport>>> = Rc::default();
     let (a, s) = (asked.clone(), slot.clone());
-    let addr = serve(&reactor, move || Holder {
+    let served = serve_kind(kind, &reactor, 1, move || Holder {
         asked: a.clone(),
         slot: s.clone(),
     });
@@ -661,8 +646,7 @@ fn idle_pull_producer_is_not_polled() {
         }
     }
     let client = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut s = served.connect();
         read_to_eof(&mut s)
     });
     // Once connected, many reactor iterations pass (a timer every
@@ -706,11 +690,10 @@ fn idle_pull_producer_is_not_polled() {
     );
 }
 
-/// `Transport::as_producer` on a TCP connection: pausing it stops delivery
+/// `Transport::as_producer` on a stream connection: pausing it stops delivery
 /// of what the peer sends until it is resumed, and stopping it closes the
 /// connection.
-#[test]
-fn transport_as_producer_pauses_reading_and_stopping_closes() {
+fn transport_as_producer_pauses_reading_and_stopping_closes(kind: Kind) {
     struct Held {
         producer: Rc<RefCell<Option<Producer>>>,
         resumed: Rc<Cell<bool>>,
@@ -756,7 +739,7 @@ fn transport_as_producer_pauses_reading_and_stopping_closes() {
         Rc::clone(&got),
         reactor.clone(),
     );
-    let addr = serve(&reactor, move || Held {
+    let served = serve_kind(kind, &reactor, 1, move || Held {
         producer: Rc::default(),
         resumed: r.clone(),
         early: Rc::clone(&e),
@@ -764,7 +747,7 @@ fn transport_as_producer_pauses_reading_and_stopping_closes() {
         reactor: rr.clone(),
     });
     let client = peer(&reactor, move || {
-        let mut s = util::std_connect(addr);
+        let mut s = served.connect();
         s.write_all(b"hello").unwrap();
         read_to_eof(&mut s)
     });
@@ -774,3 +757,16 @@ fn transport_as_producer_pauses_reading_and_stopping_closes() {
     assert_eq!(early.get(), 0, "bytes delivered while paused");
     assert_eq!(&*got.borrow(), b"hello");
 }
+
+over_both_kinds!(
+    streaming_producer_follows_the_high_water_rule,
+    lose_connection_resumes_a_paused_producer_then_closes,
+    registering_a_second_producer_is_an_error,
+    registering_on_a_closed_transport_stops_the_producer,
+    producer_is_stopped_when_the_connection_goes,
+    pull_producer_is_asked_for_more_until_done,
+    pull_producer_with_small_writes_keeps_flowing,
+    echo_as_its_own_producer_stays_bounded,
+    idle_pull_producer_is_not_polled,
+    transport_as_producer_pauses_reading_and_stopping_closes,
+);

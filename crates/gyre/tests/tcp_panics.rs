@@ -1,7 +1,8 @@
 //! A panicking protocol or factory beside a healthy connection: the panic is
 //! logged as `Unhandled Error`, closes only its own connection (with
 //! [`Reason::Panicked`]) and the port keeps serving (design: "panics isolated
-//! per connection"; reference §1.7.6 for Twisted's behaviour).
+//! per connection"; reference §1.7.6 for Twisted's behaviour). Mostly TCP;
+//! the `data_received` case also runs over a UNIX socketpair.
 
 mod util;
 
@@ -140,6 +141,39 @@ fn panic_in_data_received_closes_only_that_connection() {
     );
     assert_eq!(unhandled[0].system, "Touchy,1,127.0.0.1");
     assert_eq!(unhandled[0].level, log::Level::Error);
+}
+
+/// Over a UNIX socketpair too (the panic isolation is the shared stream connection's):
+/// a panic in `data_received` closes only that connection, logged under its system
+/// (`Touchy,0,`: a UNIX server connection's prefix has an empty host, as in Twisted).
+#[test]
+fn panic_in_data_received_closes_only_that_connection_over_unix() {
+    let (reactor, factory, _) = serve(Trap::Data);
+    let served = util::serve_kind(util::Kind::Unix, &reactor, 2, {
+        let factory = factory.clone();
+        move || factory.build_protocol(&Address::unix(None)).unwrap()
+    });
+    let client = peer(&reactor, move || {
+        let mut healthy = served.connect();
+        let mut doomed = served.connect();
+        healthy.write_all(b"before").unwrap();
+        assert_eq!(read_n(&mut healthy, 6), b"before");
+        doomed.write_all(b"boom").unwrap();
+        let rest = read_to_eof(&mut doomed);
+        healthy.write_all(b"after").unwrap();
+        (rest, read_n(&mut healthy, 5))
+    });
+    run_for(&reactor, LIMIT);
+    let (rest, after) = join(client);
+    assert_eq!(rest, b"", "the panicking connection ends, nothing echoed");
+    assert_eq!(after, b"after", "the other connection keeps echoing");
+    assert_eq!(
+        panicked(&factory),
+        vec![r#"panicked: data_received went wrong on "boom""#.to_string()]
+    );
+    let unhandled = util::lines_containing("Unhandled Error");
+    assert_eq!(unhandled.len(), 1, "{unhandled:#?}");
+    assert_eq!(unhandled[0].system, "Touchy,0,");
 }
 
 /// A panic in a server's `connection_made` is logged and closes that connection with

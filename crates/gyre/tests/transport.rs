@@ -1,6 +1,11 @@
-//! The TCP transport on loopback: write order, flushing before a close, how
-//! connections end (reference §1.7.6), addresses and socket options, pausing
-//! reads, and half-close (reference §5.1, §5.4).
+//! The stream transport on real sockets: write order, flushing before a
+//! close, how connections end (reference §1.7.6), addresses and socket
+//! options, pausing reads, and half-close (reference §5.1, §5.4).
+//!
+//! The tests listed in `over_both_kinds!` at the bottom run twice, over TCP
+//! on loopback (`tcp::…`) and over a UNIX socketpair (`unix::…`): they test
+//! the one stream connection every stream transport shares. The rest are
+//! about TCP itself (resets, addresses, gyre's TCP client).
 //!
 //! Peers are blocking std sockets on helper threads or gyre clients on the
 //! same reactor; servers tell a std peer what happened through a channel.
@@ -19,8 +24,8 @@ use gyre::{
     for_protocol,
 };
 use util::{
-    Events, fill_kernel, join, loopback, pattern, peer, read_to_eof, run_for, small_window_connect,
-    std_connect,
+    Events, Kind, Served, fill_kernel, join, loopback, pattern, peer, read_to_eof, run_for,
+    serve_kind, std_connect,
 };
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -37,6 +42,15 @@ fn serve<P: Protocol>(reactor: &Reactor, build: impl Fn() -> P + 'static) -> Soc
         .listen_tcp_with(0, for_protocol(build), loopback())
         .unwrap()
         .address()
+}
+
+/// Serves `build` over `kind` for one peer.
+fn serve_one<P: Protocol>(
+    kind: Kind,
+    reactor: &Reactor,
+    build: impl Fn() -> P + 'static,
+) -> Served {
+    serve_kind(kind, reactor, 1, build)
 }
 
 /// A short name for a reason, for event lists.
@@ -79,12 +93,11 @@ impl Protocol for Script {
 }
 
 /// Bytes from `write` and `write_sequence` arrive in call order, also once they are buffered.
-#[test]
-fn write_and_write_sequence_keep_order() {
+fn write_and_write_sequence_keep_order(kind: Kind) {
     let reactor = reactor();
-    let addr = serve(&reactor, || Script);
+    let served = serve_one(kind, &reactor, || Script);
     let client = peer(&reactor, move || {
-        read_to_eof(&mut small_window_connect(addr))
+        read_to_eof(&mut served.small_window_connect())
     });
     run_for(&reactor, LIMIT);
     let got = join(client);
@@ -130,12 +143,12 @@ struct Seen {
 }
 
 /// Runs [`WriteThenLose`] against a reader that waits until the server wrote everything.
-fn write_then_lose(prefill: bool, first: usize, after: usize) -> Seen {
+fn write_then_lose(kind: Kind, prefill: bool, first: usize, after: usize) -> Seen {
     let reactor = reactor();
     let lost = Events::default();
     let (tx, rx) = mpsc::channel();
     let l = lost.clone();
-    let addr = serve(&reactor, move || WriteThenLose {
+    let served = serve_one(kind, &reactor, move || WriteThenLose {
         prefill,
         first,
         after,
@@ -143,7 +156,7 @@ fn write_then_lose(prefill: bool, first: usize, after: usize) -> Seen {
         lost: l.clone(),
     });
     let client = peer(&reactor, move || {
-        let mut s = small_window_connect(addr);
+        let mut s = served.small_window_connect();
         let told = rx.recv_timeout(util::PEER_TIMEOUT).expect("server wrote");
         (told, read_to_eof(&mut s))
     });
@@ -159,9 +172,8 @@ fn write_then_lose(prefill: bool, first: usize, after: usize) -> Seen {
 
 /// `lose_connection` flushes a 1 MiB write that is entirely in gyre's buffer (the
 /// kernel's is full), then closes cleanly: the peer reads every byte, then end of input.
-#[test]
-fn lose_connection_flushes_a_large_write_first() {
-    let seen = write_then_lose(true, MIB, 0);
+fn lose_connection_flushes_a_large_write_first(kind: Kind) {
+    let seen = write_then_lose(kind, true, MIB, 0);
     assert_eq!(seen.buffered, MIB, "the 1 MiB write waits in gyre's buffer");
     assert_eq!(seen.got.len(), seen.prefilled + MIB);
     assert!(seen.got == pattern(seen.prefilled + MIB, 0));
@@ -170,15 +182,14 @@ fn lose_connection_flushes_a_large_write_first() {
 
 /// Data written after `lose_connection` but before the close completes still arrives,
 /// whether the buffer was full or empty at the time.
-#[test]
-fn writes_after_lose_connection_still_arrive() {
-    let seen = write_then_lose(true, MIB, 10);
+fn writes_after_lose_connection_still_arrive(kind: Kind) {
+    let seen = write_then_lose(kind, true, MIB, 10);
     let total = seen.prefilled + MIB + 10;
     assert_eq!(seen.got.len(), total);
     assert!(seen.got == pattern(total, 0));
     assert_eq!(seen.lost, vec!["Done"]);
 
-    let seen = write_then_lose(false, 5, 10);
+    let seen = write_then_lose(kind, false, 5, 10);
     assert_eq!(seen.got, pattern(15, 0));
     assert_eq!(seen.lost, vec!["Done"]);
 }
@@ -340,32 +351,32 @@ impl Protocol for Aborter {
     }
 }
 
-/// `abort_connection` discards buffered data, delivers `Reason::Aborted` on a later turn
-/// (not inside the call), and the peer sees a reset.
-#[test]
-fn abort_connection_is_aborted_later_and_resets_the_peer() {
+/// `abort_connection` discards buffered data and delivers `Reason::Aborted` on a later
+/// turn (not inside the call). A TCP peer sees a reset; a UNIX socket has no reset, and
+/// its peer sees the end of input early.
+fn abort_connection_is_aborted_later_and_discards(kind: Kind) {
     let reactor = reactor();
     let ends = Events::default();
     let (e, r) = (ends.clone(), reactor.clone());
-    let addr = serve(&reactor, move || Aborter {
+    let served = serve_one(kind, &reactor, move || Aborter {
         returned: Rc::default(),
         ends: e.clone(),
         reactor: r.clone(),
     });
     let client = std::thread::spawn(move || {
-        let mut s = small_window_connect(addr);
+        let mut s = served.small_window_connect();
         s.write_all(b"abort").unwrap();
         let mut sink = Vec::new();
-        let outcome = s.read_to_end(&mut sink).map_err(|e| e.kind());
+        let outcome = s.read_to_end(&mut sink).map(|_| ()).map_err(|e| e.kind());
         (outcome, sink.len())
     });
     run_for(&reactor, LIMIT);
     let (outcome, received) = join(client);
-    assert_eq!(
-        outcome,
-        Err(std::io::ErrorKind::ConnectionReset),
-        "after {received} bytes"
-    );
+    let expected = match kind {
+        Kind::Tcp => Err(std::io::ErrorKind::ConnectionReset),
+        Kind::Unix => Ok(()),
+    };
+    assert_eq!(outcome, expected, "after {received} bytes");
     assert!(received < 4 * MIB, "buffered data was discarded");
     assert_eq!(
         ends.get(),
@@ -413,17 +424,16 @@ impl Protocol for Afterlife {
 }
 
 /// Writing to (or closing) a transport whose connection is gone is silently ignored.
-#[test]
-fn writes_to_a_closed_transport_are_dropped() {
+fn writes_to_a_closed_transport_are_dropped(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
     let (s, r) = (seen.clone(), reactor.clone());
-    let addr = serve(&reactor, move || Afterlife {
+    let served = serve_one(kind, &reactor, move || Afterlife {
         kept: Rc::default(),
         seen: s.clone(),
         reactor: r.clone(),
     });
-    let client = std::thread::spawn(move || read_to_eof(&mut std_connect(addr)));
+    let client = std::thread::spawn(move || read_to_eof(&mut served.connect()));
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"alive");
     assert_eq!(
@@ -597,8 +607,7 @@ impl Protocol for Pauser {
 
 /// `pause_reading` stops `data_received` until `resume_reading`; data sent meanwhile
 /// arrives after the resume.
-#[test]
-fn pause_reading_holds_data_until_resume() {
+fn pause_reading_holds_data_until_resume(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
     let (tx, rx) = mpsc::channel();
@@ -607,15 +616,15 @@ fn pause_reading_holds_data_until_resume() {
         Rc::new(RefCell::new(None)),
         Rc::new(Cell::new(false)),
     );
-    let addr = serve(&reactor, move || Pauser {
+    let served = serve_kind(kind, &reactor, 2, move || Pauser {
         seen: s.clone(),
         paused_a: slot.clone(),
         told: tx.clone(),
         is_paused: flag.clone(),
     });
     let client = peer(&reactor, move || {
-        let mut a = std_connect(addr);
-        let mut b = std_connect(addr);
+        let mut a = served.connect();
+        let mut b = served.connect();
         a.write_all(b"first").unwrap();
         rx.recv_timeout(util::PEER_TIMEOUT)
             .expect("server paused A");
@@ -680,13 +689,14 @@ impl Protocol for HalfServer {
 
 /// Serves [`HalfServer`]; with `ack`, it signals each data delivery on the channel.
 fn half_server(
+    kind: Kind,
     reactor: &Reactor,
     half: bool,
     seen: &Events,
     ack: Option<mpsc::Sender<()>>,
-) -> SocketAddr {
+) -> Served {
     let s = seen.clone();
-    serve(reactor, move || HalfServer {
+    serve_one(kind, reactor, move || HalfServer {
         half,
         ack: ack.clone(),
         heard: Vec::new(),
@@ -697,11 +707,11 @@ fn half_server(
 /// A std peer that sends `data`, waits until the server read it (if `acks` is given),
 /// shuts down its sending side and reads until the end.
 fn send_then_shutdown(
-    addr: SocketAddr,
+    served: Served,
     data: &'static [u8],
     acks: Option<mpsc::Receiver<()>>,
 ) -> Vec<u8> {
-    let mut s = std_connect(addr);
+    let mut s = served.connect();
     s.write_all(data).unwrap();
     if let Some(acks) = acks {
         acks.recv_timeout(util::PEER_TIMEOUT)
@@ -713,14 +723,13 @@ fn send_then_shutdown(
 
 /// A half-closeable server gets `read_connection_lost` (not `connection_lost`) when the
 /// client shuts down its sending side, and can still write its reply.
-#[test]
-fn half_closeable_server_gets_read_connection_lost_and_replies() {
+fn half_closeable_server_gets_read_connection_lost_and_replies(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
     let (tx, rx) = mpsc::channel();
-    let addr = half_server(&reactor, true, &seen, Some(tx));
+    let served = half_server(kind, &reactor, true, &seen, Some(tx));
     let client = peer(&reactor, move || {
-        send_then_shutdown(addr, b"question", Some(rx))
+        send_then_shutdown(served, b"question", Some(rx))
     });
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"reply to question");
@@ -735,13 +744,14 @@ fn half_closeable_server_gets_read_connection_lost_and_replies() {
 
 /// A protocol that is not half-closeable gets `connection_lost(Done)` when the client
 /// shuts down its sending side.
-#[test]
-fn plain_server_gets_connection_lost_on_peer_shutdown() {
+fn plain_server_gets_connection_lost_on_peer_shutdown(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
     let (tx, rx) = mpsc::channel();
-    let addr = half_server(&reactor, false, &seen, Some(tx));
-    let client = peer(&reactor, move || send_then_shutdown(addr, b"bye", Some(rx)));
+    let served = half_server(kind, &reactor, false, &seen, Some(tx));
+    let client = peer(&reactor, move || {
+        send_then_shutdown(served, b"bye", Some(rx))
+    });
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"");
     assert_eq!(
@@ -752,12 +762,11 @@ fn plain_server_gets_connection_lost_on_peer_shutdown() {
 
 /// The end of input is noticed when it arrives right behind the last data (one readable
 /// edge for both): a plain server gets `connection_lost(Done)`.
-#[test]
-fn end_of_input_right_behind_data_is_noticed() {
+fn end_of_input_right_behind_data_is_noticed(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
-    let addr = half_server(&reactor, false, &seen, None);
-    let client = peer(&reactor, move || send_then_shutdown(addr, b"bye", None));
+    let served = half_server(kind, &reactor, false, &seen, None);
+    let client = peer(&reactor, move || send_then_shutdown(served, b"bye", None));
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"");
     assert_eq!(
@@ -768,13 +777,12 @@ fn end_of_input_right_behind_data_is_noticed() {
 
 /// The same for a half-closeable server: `read_connection_lost` follows the data even
 /// when both arrive together, and the reply goes out.
-#[test]
-fn half_close_right_behind_data_is_noticed() {
+fn half_close_right_behind_data_is_noticed(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
-    let addr = half_server(&reactor, true, &seen, None);
+    let served = half_server(kind, &reactor, true, &seen, None);
     let client = peer(&reactor, move || {
-        send_then_shutdown(addr, b"question", None)
+        send_then_shutdown(served, b"question", None)
     });
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"reply to question");
@@ -826,20 +834,19 @@ impl Protocol for BothHalves {
 
 /// Once both directions are shut, no `connection_lost` comes (even after the peer has
 /// gone) until the protocol calls `lose_connection`, which then ends it with `Done`.
-#[test]
-fn both_halves_shut_wait_for_lose_connection() {
+fn both_halves_shut_wait_for_lose_connection(kind: Kind) {
     let reactor = reactor();
     let seen = Events::default();
     let (tx, rx) = mpsc::channel();
     let (s, r) = (seen.clone(), reactor.clone());
-    let addr = serve(&reactor, move || BothHalves {
+    let served = serve_one(kind, &reactor, move || BothHalves {
         ack: tx.clone(),
         seen: s.clone(),
         reactor: r.clone(),
     });
     let handle = reactor.thread_handle();
     let client = std::thread::spawn(move || {
-        let mut s = std_connect(addr);
+        let mut s = served.connect();
         s.write_all(b"q").unwrap();
         rx.recv_timeout(util::PEER_TIMEOUT)
             .expect("server read the data");
@@ -933,7 +940,7 @@ impl ClientFactory for HalfClientFactory {}
 fn half_client(trailer: Option<&'static [u8]>) -> Vec<String> {
     let reactor = reactor();
     let seen = Events::default();
-    let addr = half_server(&reactor, true, &seen, None);
+    let addr = half_server(Kind::Tcp, &reactor, true, &seen, None).addr();
     let factory = Shared::new(HalfClientFactory {
         trailer,
         seen: seen.clone(),
@@ -988,3 +995,61 @@ fn writes_before_the_write_shutdown_completes_are_sent() {
         ],
     );
 }
+
+/// On a UNIX socketpair, both addresses are unnamed (`UNIXAddress(None)`), and the TCP
+/// options are refused as unsupported.
+#[test]
+fn unix_transport_addresses_and_refused_options() {
+    let reactor = reactor();
+    let seen = Events::default();
+    let s = seen.clone();
+    let served = serve_one(Kind::Unix, &reactor, move || UnixInspect(s.clone()));
+    let client = peer(&reactor, move || read_to_eof(&mut served.connect()));
+    run_for(&reactor, LIMIT);
+    join(client);
+    assert_eq!(
+        seen.get(),
+        vec![
+            "peer UNIXAddress(None)",
+            "host UNIXAddress(None)",
+            "no_delay Unsupported Unsupported keep_alive Unsupported Unsupported",
+        ]
+    );
+}
+
+/// Records a UNIX transport's addresses and what its TCP options answer, then closes.
+struct UnixInspect(Events);
+
+impl Protocol for UnixInspect {
+    fn connection_made(&mut self, t: &Transport) {
+        let kind = |r: std::io::Result<()>| format!("{:?}", r.map_err(|e| e.kind()).err());
+        self.0.push(format!("peer {}", t.peer()));
+        self.0.push(format!("host {}", t.host()));
+        self.0.push(
+            format!(
+                "no_delay {} {} keep_alive {} {}",
+                kind(t.set_no_delay(true)),
+                kind(t.no_delay().map(drop)),
+                kind(t.set_keep_alive(true)),
+                kind(t.keep_alive().map(drop)),
+            )
+            .replace("Some(", "")
+            .replace(')', ""),
+        );
+        t.lose_connection();
+    }
+}
+
+over_both_kinds!(
+    write_and_write_sequence_keep_order,
+    lose_connection_flushes_a_large_write_first,
+    writes_after_lose_connection_still_arrive,
+    abort_connection_is_aborted_later_and_discards,
+    writes_to_a_closed_transport_are_dropped,
+    pause_reading_holds_data_until_resume,
+    half_closeable_server_gets_read_connection_lost_and_replies,
+    plain_server_gets_connection_lost_on_peer_shutdown,
+    end_of_input_right_behind_data_is_noticed,
+    half_close_right_behind_data_is_noticed,
+    both_halves_shut_wait_for_lose_connection,
+);

@@ -31,8 +31,34 @@ use std::io::{self, IoSlice};
 
 use crate::address::Address;
 use crate::error::Reason;
+use crate::factory::ErasedFactory;
+use crate::log::{guarded, log_panic};
+use crate::reactor::Reactor;
 
 pub(crate) use connection::Connection;
+
+/// Runs a protocol from `factory` on a connected socket made elsewhere
+/// (`adopt_tcp`, `adopt_unix`): builds the protocol for the peer, registers
+/// the connection and delivers `connection_made`. A factory that declines
+/// (or panics, which is logged) has the socket closed.
+pub(crate) fn adopt<S: StreamSocket>(
+    reactor: &Reactor,
+    stream: S,
+    peer: S::Peer,
+    session: u32,
+    factory: &dyn ErasedFactory,
+) -> io::Result<()> {
+    let protocol = match guarded(|| factory.build(&S::peer_address(&peer))) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(()), // declined: dropping the stream closes it
+        Err(msg) => {
+            log_panic("build_protocol", &msg);
+            return Ok(());
+        }
+    };
+    Connection::accept(reactor, stream, peer, session, protocol)?.made();
+    Ok(())
+}
 
 /// A non-blocking stream socket a [`Connection`] can run on.
 ///

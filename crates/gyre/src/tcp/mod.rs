@@ -140,14 +140,17 @@ impl Reactor {
     /// Fails if the socket is not connected or cannot be registered.
     ///
     /// ```
-    /// use gyre::{for_protocol, Protocol, Reactor, Transport};
     /// use std::io::{Read, Write};
+    /// use gyre::{for_protocol, Protocol, Reactor, Reason, Transport};
     ///
-    /// struct Echo;
-    /// impl Protocol for Echo {
+    /// struct EchoOnce(Reactor);
+    /// impl Protocol for EchoOnce {
     ///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
     ///         t.write(data);
     ///         t.lose_connection();
+    ///     }
+    ///     fn connection_lost(&mut self, _: Reason) {
+    ///         let _ = self.0.stop();
     ///     }
     /// }
     ///
@@ -156,17 +159,13 @@ impl Reactor {
     /// let (accepted, _) = listener.accept()?;
     ///
     /// let reactor = Reactor::new()?;
-    /// reactor.adopt_tcp(accepted, for_protocol(|| Echo))?;
-    /// let peer = std::thread::spawn(move || {
-    ///     client.write_all(b"hi").unwrap();
-    ///     let mut back = Vec::new();
-    ///     client.read_to_end(&mut back).unwrap();
-    ///     back
-    /// });
     /// let r = reactor.clone();
-    /// reactor.call_later(std::time::Duration::from_millis(200), move || { let _ = r.stop(); });
+    /// reactor.adopt_tcp(accepted, for_protocol(move || EchoOnce(r.clone())))?;
+    /// client.write_all(b"hi")?;
     /// reactor.run_without_signals()?;
-    /// assert_eq!(peer.join().unwrap(), b"hi");
+    /// let mut back = Vec::new();
+    /// client.read_to_end(&mut back)?;
+    /// assert_eq!(back, b"hi");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn adopt_tcp<F: Factory>(
@@ -174,8 +173,11 @@ impl Reactor {
         socket: std::net::TcpStream,
         factory: impl Into<Shared<F>>,
     ) -> io::Result<()> {
-        let factory = factory.into();
-        port::adopt(self, socket, factory.erased())
+        let peer = socket.peer_addr()?;
+        socket.set_nonblocking(true)?;
+        let stream = mio::net::TcpStream::from_std(socket);
+        let session = u32::from(peer.port());
+        crate::stream::adopt(self, stream, peer, session, &*factory.into().erased())
     }
 }
 

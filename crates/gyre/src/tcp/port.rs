@@ -269,26 +269,3 @@ fn errno_name(errno: Option<Errno>) -> &'static str {
         _ => "unknown",
     }
 }
-
-/// Runs a protocol from `factory` on an already connected socket (see
-/// [`Reactor::adopt_tcp`]).
-pub(super) fn adopt(
-    reactor: &Reactor,
-    socket: std::net::TcpStream,
-    factory: Rc<dyn ErasedFactory>,
-) -> io::Result<()> {
-    let peer = socket.peer_addr()?;
-    socket.set_nonblocking(true)?;
-    let stream = TcpStream::from_std(socket);
-    let protocol = match guarded(|| factory.build(&Address::tcp(peer))) {
-        Ok(Some(p)) => p,
-        Ok(None) => return Ok(()), // declined: dropping the stream closes it
-        Err(msg) => {
-            log_panic("build_protocol", &msg);
-            return Ok(());
-        }
-    };
-    let session = u32::from(peer.port());
-    Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol)?.made();
-    Ok(())
-}

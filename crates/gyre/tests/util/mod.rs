@@ -192,8 +192,7 @@ pub fn std_connect(addr: std::net::SocketAddr) -> std::net::TcpStream {
 
 /// Reads until end of input; fails on an error (a reset, a timeout).
 #[track_caller]
-pub fn read_to_eof(s: &mut std::net::TcpStream) -> Vec<u8> {
-    use std::io::Read;
+pub fn read_to_eof(s: &mut impl std::io::Read) -> Vec<u8> {
     let mut out = Vec::new();
     s.read_to_end(&mut out)
         .expect("read until a clean end of input");
@@ -202,8 +201,7 @@ pub fn read_to_eof(s: &mut std::net::TcpStream) -> Vec<u8> {
 
 /// Reads exactly `n` bytes; fails on an early end, an error or a timeout.
 #[track_caller]
-pub fn read_n(s: &mut std::net::TcpStream, n: usize) -> Vec<u8> {
-    use std::io::Read;
+pub fn read_n(s: &mut impl std::io::Read, n: usize) -> Vec<u8> {
     let mut out = vec![0; n];
     s.read_exact(&mut out).expect("read the expected bytes");
     out
@@ -302,4 +300,206 @@ impl Saturated {
         }
         panic!("the backlog never filled");
     }
+}
+
+// ----- the shared connection tests over both stream socket kinds -----
+
+/// The socket kinds the shared stream-connection tests run over: the same
+/// test body, once on TCP over loopback and once on a UNIX `socketpair`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A port on 127.0.0.1; each peer connects to it.
+    Tcp,
+    /// Socket pairs made up front, one end adopted by the reactor
+    /// (`Reactor::adopt_unix`), the other handed to the peer.
+    Unix,
+}
+
+/// A protocol served over one [`Kind`] of socket, and how a blocking std
+/// peer reaches it. `Send`, so it moves into a peer thread.
+#[derive(Debug)]
+pub struct Served {
+    kind: Kind,
+    tcp: Option<std::net::SocketAddr>,
+    pairs: std::sync::Mutex<std::collections::VecDeque<std::os::unix::net::UnixStream>>,
+}
+
+/// Serves protocols built by `build` over `kind`, for up to `conns` peers
+/// (`conns` matters for [`Kind::Unix`] only: that many pairs are made and
+/// adopted now, in order, so their protocols are built before the reactor
+/// runs; on TCP each peer's connect makes one).
+///
+/// The adopted end of a UNIX pair gets a small send buffer (`SO_SNDBUF`
+/// 4 KiB), so that, as with [`small_window_connect`] on TCP, a server that
+/// writes fills its own buffer soon.
+pub fn serve_kind<P: gyre::Protocol>(
+    kind: Kind,
+    reactor: &Reactor,
+    conns: usize,
+    build: impl Fn() -> P + 'static,
+) -> Served {
+    let factory = gyre::Shared::new(gyre::for_protocol(build));
+    match kind {
+        Kind::Tcp => {
+            let port = reactor
+                .listen_tcp_with(0, factory, loopback())
+                .expect("listen on 127.0.0.1");
+            Served {
+                kind,
+                tcp: Some(port.address()),
+                pairs: Default::default(),
+            }
+        }
+        Kind::Unix => {
+            let mut theirs = std::collections::VecDeque::new();
+            for _ in 0..conns {
+                let (ours, peer) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+                socket2::SockRef::from(&ours)
+                    .set_send_buffer_size(4096)
+                    .expect("SO_SNDBUF");
+                peer.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+                peer.set_write_timeout(Some(PEER_TIMEOUT)).unwrap();
+                reactor
+                    .adopt_unix(ours, factory.clone())
+                    .expect("adopt one end of the pair");
+                theirs.push_back(peer);
+            }
+            Served {
+                kind,
+                tcp: None,
+                pairs: std::sync::Mutex::new(theirs),
+            }
+        }
+    }
+}
+
+impl Served {
+    /// The kind of socket served.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The TCP port's address (TCP only).
+    #[track_caller]
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.tcp.expect("a TCP server")
+    }
+
+    /// A blocking peer with [`PEER_TIMEOUT`] on reads and writes: a new TCP
+    /// connection, or the next UNIX pair's free end.
+    #[track_caller]
+    pub fn connect(&self) -> Peer {
+        match self.kind {
+            Kind::Tcp => Peer::Tcp(std_connect(self.addr())),
+            Kind::Unix => self.next_pair(),
+        }
+    }
+
+    /// Like [`connect`](Self::connect), with a tiny receive window on TCP
+    /// ([`small_window_connect`]); the UNIX pairs are small already.
+    #[track_caller]
+    pub fn small_window_connect(&self) -> Peer {
+        match self.kind {
+            Kind::Tcp => Peer::Tcp(small_window_connect(self.addr())),
+            Kind::Unix => self.next_pair(),
+        }
+    }
+
+    #[track_caller]
+    fn next_pair(&self) -> Peer {
+        let next = self.pairs.lock().unwrap().pop_front();
+        Peer::Unix(next.expect("serve_kind made enough UNIX pairs"))
+    }
+}
+
+/// A blocking std peer of either kind.
+#[derive(Debug)]
+pub enum Peer {
+    /// A TCP client.
+    Tcp(std::net::TcpStream),
+    /// The free end of a UNIX pair.
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Peer {
+    /// A second handle to the same socket.
+    pub fn try_clone(&self) -> std::io::Result<Peer> {
+        Ok(match self {
+            Peer::Tcp(s) => Peer::Tcp(s.try_clone()?),
+            Peer::Unix(s) => Peer::Unix(s.try_clone()?),
+        })
+    }
+
+    /// Sets the read timeout.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Peer::Tcp(s) => s.set_read_timeout(t),
+            Peer::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Sets the write timeout.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> std::io::Result<()> {
+        match self {
+            Peer::Tcp(s) => s.set_write_timeout(t),
+            Peer::Unix(s) => s.set_write_timeout(t),
+        }
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
+        match self {
+            Peer::Tcp(s) => s.shutdown(how),
+            Peer::Unix(s) => s.shutdown(how),
+        }
+    }
+}
+
+impl std::io::Read for Peer {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Peer::Tcp(s) => s.read(buf),
+            Peer::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for Peer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Peer::Tcp(s) => s.write(buf),
+            Peer::Unix(s) => s.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs each named test function (`fn name(kind: Kind)`) over both socket
+/// kinds, as `tcp::name` and `unix::name`.
+#[macro_export]
+macro_rules! over_both_kinds {
+    ($($name:ident),* $(,)?) => {
+        /// The shared connection tests over TCP.
+        mod tcp {
+            $(
+                /// See the function of the same name in the parent module.
+                #[test]
+                fn $name() {
+                    super::$name($crate::util::Kind::Tcp)
+                }
+            )*
+        }
+        /// The shared connection tests over a UNIX socketpair.
+        mod unix {
+            $(
+                /// See the function of the same name in the parent module.
+                #[test]
+                fn $name() {
+                    super::$name($crate::util::Kind::Unix)
+                }
+            )*
+        }
+    };
 }
