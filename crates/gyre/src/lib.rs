@@ -30,7 +30,11 @@
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
-//! * [`tcp`]: listening ports and outgoing connections;
+//! * [`tcp`]: listening ports, outgoing connections and adopted sockets
+//!   ([`Reactor::adopt_tcp`]); UNIX stream sockets ([`Reactor::adopt_unix`])
+//!   run on the same stream connection, which every stream transport
+//!   shares (the reactor itself knows no transport);
+//! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
 //! * [`protocols`]: framing (lines, length-prefixed strings, netstrings) and policies;
