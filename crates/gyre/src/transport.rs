@@ -14,8 +14,9 @@
 //! echo service does) stops reading from the fast side while the slow side
 //! catches up. Memory stays bounded.
 //!
-//! The mechanism behind a handle is a [`TransportImpl`]: the TCP connection
-//! in `tcp/`, or a test double in [`crate::testing`]. Tests: below, and on
+//! The mechanism behind a handle is a [`TransportImpl`]: the stream
+//! connection every stream transport shares (TCP, UNIX sockets), or a test
+//! double in [`crate::testing`]. Tests: below, and on
 //! real sockets in `tests/transport.rs` and `tests/producers.rs`.
 
 use std::fmt;
@@ -87,7 +88,7 @@ impl fmt::Debug for Producer {
 
 /// The mechanism behind a [`Transport`] handle.
 ///
-/// Implemented by the TCP connection and by the test doubles in
+/// Implemented by the shared stream connection and by the test doubles in
 /// [`crate::testing`]. Every method takes `&self`: implementations use
 /// interior mutability, and must never call back into the protocol
 /// synchronously (closing is reported on a later turn).
@@ -170,7 +171,7 @@ impl Transport {
         self.inner.lose_connection()
     }
 
-    /// Closes at once with a TCP reset, discarding buffered data.
+    /// Closes at once, discarding buffered data (over TCP the peer sees a reset).
     /// `connection_lost` follows on a later turn with [`Reason::Aborted`](crate::Reason::Aborted).
     pub fn abort_connection(&self) {
         self.inner.abort_connection()
@@ -229,7 +230,7 @@ impl Transport {
     ///
     /// Register it with another transport to pace one connection by
     /// another, or with itself so a peer that sends faster than it reads is
-    /// no longer read from while 64 KiB wait to be sent. For a TCP
+    /// no longer read from while 64 KiB wait to be sent. For a stream
     /// connection this shares the connection's allocation, so it costs
     /// nothing per connection.
     ///
@@ -404,7 +405,7 @@ impl fmt::Debug for Transport {
 
 /// Resuming a transport as a producer of what it reads: reading resumes
 /// unless the connection is closing. Shared by `Transport`'s impl and the
-/// TCP connection's ([`TransportImpl::as_push_producer`]).
+/// stream connection's ([`TransportImpl::as_push_producer`]).
 pub(crate) fn resume_reading_unless_closing<T: TransportImpl + ?Sized>(t: &T) {
     if t.is_connected() && !t.is_disconnecting() {
         t.resume_reading()

@@ -18,12 +18,13 @@
 //!   connection with [`Reason::Panicked`](crate::Reason::Panicked).
 //!
 //! A transport plugs in by implementing [`StreamSocket`] for its socket type
-//! (`tcp/stream.rs`, `unix/stream.rs`). The connection registers itself with
+//! (`tcp/stream.rs`, `unix/mod.rs`). The connection registers itself with
 //! the reactor as a readiness source; the reactor knows nothing of it.
 //!
 //! Tests: the connection's behaviour is tested through real sockets of both
 //! kinds, TCP and a UNIX `socketpair`, by the same test bodies
-//! (`tests/transport.rs`, `tests/producers.rs`, `tests/stream_kinds.rs`).
+//! (`over_both_kinds!` in `tests/transport.rs` and `tests/producers.rs`; the
+//! panic isolation in `tests/tcp_panics.rs`).
 
 pub(crate) mod connection;
 
