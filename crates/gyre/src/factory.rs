@@ -291,6 +291,11 @@ impl<F: ClientFactory> ErasedClientFactory for SharedInner<F> {
 /// start/stop count: starting an `AnyFactory` starts the factory it wraps
 /// (one `Starting factory` line, naming the wrapped factory), and two
 /// `AnyFactory` values made from clones of one [`Shared`] count as two users.
+///
+/// These are the rules of a [`WrappingFactory`](crate::wrap::WrappingFactory)
+/// that changes nothing; `AnyFactory` is that wrapper with the wrapped
+/// factory's type erased, which a `WrappingFactory<F, _>`, generic over
+/// `F`, cannot be.
 #[derive(Clone)]
 pub struct AnyFactory {
     inner: Rc<dyn ErasedFactory>,

@@ -38,6 +38,8 @@
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
 //! * [`protocols`]: framing (lines, length-prefixed strings, netstrings) and policies;
+//! * [`wrap`]: [`ProtocolWrapper`] and [`WrappingFactory`], behaviour added around a
+//!   protocol or factory that forwards every callback it does not change;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping;
 //! * [`log`]: the log context (which connection a line is about).
@@ -63,6 +65,7 @@ pub mod testing;
 pub mod time;
 pub mod transport;
 mod unix;
+pub mod wrap;
 
 pub use address::Address;
 pub use client::{Reconnecting, ReconnectingClientFactory};
@@ -82,3 +85,4 @@ pub use reactor::{
 pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};
 pub use time::{Clock, DelayedCall, LoopingCall, LoopingCallError};
 pub use transport::{Producer, PullProducer, PushProducer, Transport, Write};
+pub use wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};

@@ -28,8 +28,17 @@
 //! * after `connection_lost` the reactor drops the protocol value. Keep
 //!   anything that must outlive the connection in the factory or behind an
 //!   `Rc` you hold elsewhere.
+//!
+//! A protocol that something else must reach while the connection runs it
+//! (a timer, a handle returned to the caller) can be run as an
+//! `Rc<RefCell<P>>`: that is a protocol too, forwarding every callback to
+//! `P` inside a borrow of the cell (see the impl below for the one rule
+//! that comes with it). To add behaviour around a protocol, wrap it with
+//! [`ProtocolWrapper`](crate::wrap::ProtocolWrapper).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use crate::error::Reason;
 use crate::transport::Transport;
@@ -104,5 +113,40 @@ impl<P: Protocol + ?Sized> Protocol for Box<P> {
     }
     fn log_prefix(&self) -> Cow<'static, str> {
         (**self).log_prefix()
+    }
+}
+
+/// A protocol in a shared cell: every callback borrows the cell for its
+/// own duration and forwards to `P` (the mutable callbacks with
+/// `borrow_mut`, [`half_closeable`](Protocol::half_closeable) and
+/// [`log_prefix`](Protocol::log_prefix) with `borrow`).
+///
+/// Whoever else holds the `Rc` may borrow it between callbacks. Holding a
+/// borrow across a callback, or reaching the cell from inside one of `P`'s
+/// own callbacks (through a clone of the `Rc` that `P` was given), re-enters
+/// the `RefCell` and panics; on a connection that panic is caught like any
+/// other and closes that connection. The transport never calls back into
+/// the protocol synchronously, so writing from a callback is always fine.
+impl<P: Protocol + ?Sized> Protocol for Rc<RefCell<P>> {
+    fn connection_made(&mut self, transport: &Transport) {
+        self.borrow_mut().connection_made(transport)
+    }
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        self.borrow_mut().data_received(transport, data)
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        self.borrow_mut().connection_lost(reason)
+    }
+    fn half_closeable(&self) -> bool {
+        self.borrow().half_closeable()
+    }
+    fn read_connection_lost(&mut self, transport: &Transport) {
+        self.borrow_mut().read_connection_lost(transport)
+    }
+    fn write_connection_lost(&mut self, transport: &Transport) {
+        self.borrow_mut().write_connection_lost(transport)
+    }
+    fn log_prefix(&self) -> Cow<'static, str> {
+        self.borrow().log_prefix()
     }
 }

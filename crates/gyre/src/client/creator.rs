@@ -2,15 +2,12 @@
 //! (and tutorials) written against it. New code should prefer an endpoint
 //! and [`connect_protocol`](crate::endpoint::connect_protocol).
 
-use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::address::Address;
 use crate::deferred::{Deferred, defer_later};
-use crate::endpoint::{ClientEndpointExt, Connected, TcpClientEndpoint};
-use crate::factory::Factory;
+use crate::endpoint::{ClientEndpointExt, Connected, OneShotFactory, TcpClientEndpoint};
 use crate::protocol::Protocol;
 use crate::reactor::Reactor;
 use crate::tcp::TcpConnectOptions;
@@ -71,9 +68,7 @@ impl<P: Protocol, B: Fn() -> P + 'static> ClientCreator<P, B> {
         let endpoint = TcpClientEndpoint::new(&self.reactor, host, port)
             .with_timeout(options.timeout)
             .with_bind_address(options.bind_address);
-        let factory = QuietOnce {
-            protocol: RefCell::new(Some((self.build)())),
-        };
+        let factory = OneShotFactory::new((self.build)(), false);
         let reactor = self.reactor.clone();
         endpoint
             .connect(factory)
@@ -84,22 +79,5 @@ impl<P: Protocol, B: Fn() -> P + 'static> ClientCreator<P, B> {
 impl<P, B> fmt::Debug for ClientCreator<P, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ClientCreator")
-    }
-}
-
-/// Hands out one protocol, silently.
-struct QuietOnce<P> {
-    protocol: RefCell<Option<P>>,
-}
-
-impl<P: Protocol> Factory for QuietOnce<P> {
-    type Protocol = P;
-
-    fn build_protocol(&self, _addr: &Address) -> Option<P> {
-        self.protocol.borrow_mut().take()
-    }
-
-    fn noisy(&self) -> bool {
-        false
     }
 }

@@ -14,8 +14,9 @@ use super::jitter::JitterRng;
 use crate::address::Address;
 use crate::connector::Connector;
 use crate::error::{ConnectError, Reason};
-use crate::factory::{ClientFactory, Factory};
+use crate::factory::{ClientFactory, Factory, Shared};
 use crate::time::{Clock, DelayedCall};
+use crate::wrap::{WrapFactory, WrappingFactory};
 
 /// `retry(None)` was called before any connector was seen
 /// (Twisted's `ValueError`).
@@ -445,7 +446,9 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// [`ReconnectingClientFactory`] policy, for factories with no reconnection
 /// logic of their own.
 ///
-/// It builds `F`'s protocols and forwards every factory call to `F`; its
+/// It is a [`WrappingFactory`] whose wrapper is the policy itself: it
+/// builds `F`'s protocols and forwards every factory call to `F` (which
+/// logs `Starting factory`; the wrapper is silent); its
 /// `client_connection_failed` and `client_connection_lost` call `F`'s first,
 /// then the policy's. Like Twisted, it never resets the back-off by itself:
 /// call `policy().reset_delay()` when a connection has succeeded (from your
@@ -471,83 +474,59 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// assert_eq!(factory.policy().retries(), 1);
 /// assert!(factory.policy().pending_retry().is_some());
 /// ```
-pub struct Reconnecting<F> {
-    factory: F,
-    policy: ReconnectingClientFactory,
-}
+pub type Reconnecting<F> = WrappingFactory<F, ReconnectingClientFactory>;
 
-impl<F> Reconnecting<F> {
+impl<F: Factory> WrappingFactory<F, ReconnectingClientFactory> {
     /// Wraps `factory` with a default policy scheduling on `clock`.
-    pub fn new(factory: F, clock: Rc<dyn Clock>) -> Reconnecting<F> {
+    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>) -> Self {
         Reconnecting::with_policy(factory, ReconnectingClientFactory::new(clock))
     }
 
     /// Wraps `factory` with a policy configured by the caller.
-    pub fn with_policy(factory: F, policy: ReconnectingClientFactory) -> Reconnecting<F> {
-        Reconnecting { factory, policy }
+    pub fn with_policy(factory: impl Into<Shared<F>>, policy: ReconnectingClientFactory) -> Self {
+        WrappingFactory::wrap(factory, policy)
     }
 
     /// The reconnection policy (to reset it, stop it, or read its state).
     pub fn policy(&self) -> &ReconnectingClientFactory {
-        &self.policy
+        self.wrapper()
     }
 
     /// The wrapped factory.
     pub fn inner(&self) -> &F {
-        &self.factory
+        self.wrapped()
     }
 }
 
-impl<F: Factory> Factory for Reconnecting<F> {
+/// The policy as the wrapper of a [`Reconnecting`] factory: protocols are
+/// the wrapped factory's, and after the wrapped factory's own failure and
+/// loss callbacks the policy schedules the reconnection.
+impl<F: Factory> WrapFactory<F> for ReconnectingClientFactory {
     type Protocol = F::Protocol;
 
-    fn build_protocol(&self, addr: &Address) -> Option<F::Protocol> {
-        self.factory.build_protocol(addr)
+    fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<F::Protocol> {
+        wrapped.build_protocol(addr)
     }
 
-    fn start_factory(&self) {
-        self.factory.start_factory()
+    fn client_connection_failed(
+        &self,
+        wrapped: &Shared<F>,
+        connector: &Connector,
+        reason: &ConnectError,
+    ) where
+        F: ClientFactory,
+    {
+        wrapped.client_connection_failed(connector, reason);
+        // The policy's own (inherent) callback, not this trait method.
+        ReconnectingClientFactory::client_connection_failed(self, connector, reason);
     }
 
-    fn stop_factory(&self) {
-        self.factory.stop_factory()
-    }
-
-    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
-        self.factory.log_prefix()
-    }
-
-    fn noisy(&self) -> bool {
-        self.factory.noisy()
-    }
-
-    fn qualified_name(&self) -> std::borrow::Cow<'static, str> {
-        self.factory.qualified_name()
-    }
-}
-
-impl<F: ClientFactory> ClientFactory for Reconnecting<F> {
-    fn started_connecting(&self, connector: &Connector) {
-        self.factory.started_connecting(connector)
-    }
-
-    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
-        self.factory.client_connection_failed(connector, reason);
-        self.policy.client_connection_failed(connector, reason);
-    }
-
-    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
-        self.factory.client_connection_lost(connector, reason);
-        self.policy.client_connection_lost(connector, reason);
-    }
-}
-
-impl<F> fmt::Debug for Reconnecting<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Reconnecting")
-            .field("factory", &std::any::type_name::<F>())
-            .field("policy", &self.policy)
-            .finish()
+    fn client_connection_lost(&self, wrapped: &Shared<F>, connector: &Connector, reason: &Reason)
+    where
+        F: ClientFactory,
+    {
+        wrapped.client_connection_lost(connector, reason);
+        ReconnectingClientFactory::client_connection_lost(self, connector, reason);
     }
 }
 
@@ -1017,6 +996,8 @@ mod tests {
         assert_eq!(reactor.clock().pending_calls().len(), 1);
         assert!(format!("{wrapped:?}").contains("Inner"));
         let direct = Reconnecting::new(for_protocol(|| Nothing), Rc::new(reactor.clock().clone()));
-        assert!(format!("{direct:?}").starts_with("Reconnecting { factory: "));
+        let shown = format!("{direct:?}");
+        assert!(shown.starts_with("WrappingFactory { wrapped: Shared { factory: "));
+        assert!(shown.contains("wrapper: ReconnectingClientFactory { delay: "));
     }
 }

@@ -1,10 +1,11 @@
 //! [`ClientService`] (Twisted's `ClientService`, reference §4.2); its
 //! public description is on the type.
 //!
-//! How it works: each attempt gets its own wrapper factory around the
-//! user's (sharing the user's start/stop count). The wrapper keeps the
-//! protocol it built in a shared cell and runs it inside a forwarding
-//! protocol that reports `connection_lost` back to the service. The
+//! How it works: each attempt wraps the user's factory in a
+//! [`WrappingFactory`] (sharing the user's start/stop count) whose wrapper,
+//! an `AttemptWrapper`, keeps the protocol it built in a shared cell and
+//! runs it in a [`ProtocolWrapper`] that reports `connection_lost` back to
+//! the service. The
 //! endpoint's Deferred, turned into a [`Connected`] and passed through the
 //! optional `prepare_connection` step, settles the attempt. Stopping
 //! cancels that Deferred (which stops the attempt, or cancels the
@@ -15,7 +16,6 @@
 //! Tests: at the bottom of this file (on a `MemoryReactor`), and
 //! `tests/client_service.rs` (on a real reactor, and the log lines).
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
@@ -31,6 +31,7 @@ use crate::factory::{AnyFactory, Factory, Shared};
 use crate::protocol::Protocol;
 use crate::time::{Clock, DelayedCall};
 use crate::transport::Transport;
+use crate::wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};
 
 /// A retry policy: the wait before the next attempt, given how many
 /// attempts in a row have failed (1 for the first failure).
@@ -110,10 +111,13 @@ impl<P: Protocol> ClientService<P> {
         clock: Rc<dyn Clock>,
     ) -> Self {
         let factory: Shared<F> = factory.into();
+        let for_attempt: ForAttempt<P> = Box::new(move |wrapper| {
+            AnyFactory::new(WrappingFactory::wrap(factory.clone(), wrapper))
+        });
         ClientService {
             inner: Rc::new(Inner {
                 endpoint,
-                factory: Rc::new(factory),
+                for_attempt,
                 clock,
                 policy: RefCell::new(Rc::new(default_backoff_policy())),
                 prepare: RefCell::new(None),
@@ -380,36 +384,14 @@ struct Waiter<P: Protocol> {
     remaining: Option<u32>,
 }
 
-/// The user's factory with its type erased down to the protocol type.
-trait UserFactory<P> {
-    fn build(&self, addr: &Address) -> Option<P>;
-    fn do_start(&self);
-    fn do_stop(&self);
-    fn log_prefix(&self) -> Cow<'static, str>;
-    fn qualified_name(&self) -> Cow<'static, str>;
-}
-
-impl<F: Factory> UserFactory<F::Protocol> for Shared<F> {
-    fn build(&self, addr: &Address) -> Option<F::Protocol> {
-        self.build_protocol(addr)
-    }
-    fn do_start(&self) {
-        Shared::do_start(self)
-    }
-    fn do_stop(&self) {
-        Shared::do_stop(self)
-    }
-    fn log_prefix(&self) -> Cow<'static, str> {
-        Factory::log_prefix(&**self)
-    }
-    fn qualified_name(&self) -> Cow<'static, str> {
-        Factory::qualified_name(&**self)
-    }
-}
+/// Makes one attempt's factory: the user's factory (whose type only
+/// [`ClientService::new`] knows) wrapped with that attempt's
+/// [`AttemptWrapper`].
+type ForAttempt<P> = Box<dyn Fn(AttemptWrapper<P>) -> AnyFactory>;
 
 struct Inner<P: Protocol> {
     endpoint: Rc<dyn ClientEndpoint>,
-    factory: Rc<dyn UserFactory<P>>,
+    for_attempt: ForAttempt<P>,
     clock: Rc<dyn Clock>,
     policy: RefCell<Policy>,
     prepare: RefCell<Option<Prepare<P>>>,
@@ -431,13 +413,12 @@ impl<P: Protocol> Inner<P> {
     fn connect(self: &Rc<Self>) {
         let attempt = Rc::new(Attempt::new());
         self.set_state(State::Connecting(attempt.clone()));
-        let factory = AttemptFactory {
-            user: self.factory.clone(),
+        let factory = (self.for_attempt)(AttemptWrapper {
             attempt: attempt.clone(),
             service: self.clone(),
-        };
+        });
         let endpoint = self.endpoint.clone();
-        let connecting = endpoint.connect_any(AnyFactory::new(factory));
+        let connecting = endpoint.connect_any(factory);
 
         let built = attempt.clone();
         let prepare = self.prepare.borrow().clone();
@@ -659,80 +640,42 @@ fn run_prepare<P: Protocol>(
     }
 }
 
-/// The factory for one attempt: builds with the user's factory, keeps the
-/// protocol in the attempt, and wraps it so the service hears of its end.
-struct AttemptFactory<P: Protocol> {
-    user: Rc<dyn UserFactory<P>>,
+/// One attempt's wrapper, around the user's factory and around the
+/// protocol it builds: the factory keeps the protocol it built in the
+/// attempt; the protocol tells the attempt its transport and the service
+/// its end. Everything else is the user's factory's and protocol's.
+struct AttemptWrapper<P: Protocol> {
     attempt: Rc<Attempt<P>>,
     service: Rc<Inner<P>>,
 }
 
-impl<P: Protocol> Factory for AttemptFactory<P> {
+/// The user's protocol as one attempt runs it.
+type ServiceProtocol<P> = ProtocolWrapper<Rc<RefCell<P>>, AttemptWrapper<P>>;
+
+impl<P: Protocol, F: Factory<Protocol = P>> WrapFactory<F> for AttemptWrapper<P> {
     type Protocol = ServiceProtocol<P>;
 
-    fn build_protocol(&self, addr: &Address) -> Option<ServiceProtocol<P>> {
-        let protocol = Rc::new(RefCell::new(self.user.build(addr)?));
+    fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<ServiceProtocol<P>> {
+        let protocol = Rc::new(RefCell::new(wrapped.build_protocol(addr)?));
         *self.attempt.protocol.borrow_mut() = Some(protocol.clone());
-        Some(ServiceProtocol {
-            protocol,
+        let wrapper = AttemptWrapper {
             attempt: self.attempt.clone(),
             service: self.service.clone(),
-        })
-    }
-
-    fn start_factory(&self) {
-        self.user.do_start()
-    }
-
-    fn stop_factory(&self) {
-        self.user.do_stop()
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.user.log_prefix()
-    }
-
-    fn noisy(&self) -> bool {
-        false
-    }
-
-    fn qualified_name(&self) -> Cow<'static, str> {
-        self.user.qualified_name()
+        };
+        Some(ProtocolWrapper::wrap(protocol, wrapper))
     }
 }
 
-/// Runs the user's protocol and tells the service when it is connected
-/// and when it is gone.
-struct ServiceProtocol<P: Protocol> {
-    protocol: Rc<RefCell<P>>,
-    attempt: Rc<Attempt<P>>,
-    service: Rc<Inner<P>>,
-}
-
-impl<P: Protocol> Protocol for ServiceProtocol<P> {
-    fn connection_made(&mut self, transport: &Transport) {
+impl<P: Protocol> WrapProtocol<Rc<RefCell<P>>> for AttemptWrapper<P> {
+    fn connection_made(&mut self, inner: &mut Rc<RefCell<P>>, transport: &Transport) {
         *self.attempt.transport.borrow_mut() = Some(transport.clone());
-        self.protocol.borrow_mut().connection_made(transport)
+        inner.connection_made(transport)
     }
-    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-        self.protocol.borrow_mut().data_received(transport, data)
-    }
-    fn connection_lost(&mut self, reason: Reason) {
+
+    fn connection_lost(&mut self, inner: &mut Rc<RefCell<P>>, reason: Reason) {
         *self.attempt.lost.borrow_mut() = Some(reason.clone());
-        self.protocol.borrow_mut().connection_lost(reason);
+        inner.connection_lost(reason);
         self.service.connection_ended(&self.attempt);
-    }
-    fn half_closeable(&self) -> bool {
-        self.protocol.borrow().half_closeable()
-    }
-    fn read_connection_lost(&mut self, transport: &Transport) {
-        self.protocol.borrow_mut().read_connection_lost(transport)
-    }
-    fn write_connection_lost(&mut self, transport: &Transport) {
-        self.protocol.borrow_mut().write_connection_lost(transport)
-    }
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.protocol.borrow().log_prefix()
     }
 }
 

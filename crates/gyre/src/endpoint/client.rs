@@ -31,6 +31,7 @@ use crate::reactor::Reactor;
 use crate::tcp::{TcpConnectOptions, TcpReactor};
 use crate::time::{Clock, DelayedCall};
 use crate::transport::Transport;
+use crate::wrap::{ProtocolWrapper, WrapProtocol};
 
 /// What a race needs from its reactor: TCP connects and a clock.
 pub trait RaceReactor: TcpReactor + Clock + Clone + 'static {}
@@ -204,6 +205,13 @@ impl<R: RaceReactor> Race<R> {
 }
 
 /// The client factory for one attempt of a race.
+///
+/// Not a [`WrappingFactory`](crate::wrap::WrappingFactory) around the
+/// user's factory, on purpose: the race starts and stops that factory once
+/// per `connect`, not once per attempt; the client callbacks are the race's
+/// own bookkeeping, not forwarded; and the user's factory is held as an
+/// [`AnyFactory`], which has no client callbacks to forward to. Only the
+/// names are the user's factory's.
 struct Attempt<R: RaceReactor> {
     race: Rc<Race<R>>,
     index: usize,
@@ -222,10 +230,10 @@ impl<R: RaceReactor> Factory for Attempt<R> {
         self.winner.set(true);
         race.stop_all(Some(self.index));
         let inner = race.factory.build(addr)?;
-        Some(RaceProtocol {
+        Some(ProtocolWrapper::wrap(
             inner,
-            race: race.clone(),
-        })
+            FireWhenMade { race: race.clone() },
+        ))
     }
 
     fn noisy(&self) -> bool {
@@ -266,36 +274,23 @@ impl<R: RaceReactor> ClientFactory for Attempt<R> {
     }
 }
 
-/// Wraps the winning protocol: fires the race's Deferred after `connection_made`.
-struct RaceProtocol<R: RaceReactor> {
-    inner: Box<dyn Protocol>,
+/// The winning protocol, with the race's Deferred fired after its
+/// `connection_made`.
+type RaceProtocol<R> = ProtocolWrapper<Box<dyn Protocol>, FireWhenMade<R>>;
+
+/// The wrapper around the winning protocol: fires the race's Deferred with
+/// the transport once the protocol's `connection_made` ran; every other
+/// callback passes through.
+struct FireWhenMade<R: RaceReactor> {
     race: Rc<Race<R>>,
 }
 
-impl<R: RaceReactor> Protocol for RaceProtocol<R> {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.inner.connection_made(transport);
+impl<R: RaceReactor> WrapProtocol<Box<dyn Protocol>> for FireWhenMade<R> {
+    fn connection_made(&mut self, inner: &mut Box<dyn Protocol>, transport: &Transport) {
+        inner.connection_made(transport);
         if !self.race.deferred.is_called() {
             let _ = self.race.deferred.callback(transport.clone());
         }
-    }
-    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-        self.inner.data_received(transport, data)
-    }
-    fn connection_lost(&mut self, reason: Reason) {
-        self.inner.connection_lost(reason)
-    }
-    fn half_closeable(&self) -> bool {
-        self.inner.half_closeable()
-    }
-    fn read_connection_lost(&mut self, transport: &Transport) {
-        self.inner.read_connection_lost(transport)
-    }
-    fn write_connection_lost(&mut self, transport: &Transport) {
-        self.inner.write_connection_lost(transport)
-    }
-    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
-        self.inner.log_prefix()
     }
 }
 

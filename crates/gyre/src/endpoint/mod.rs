@@ -62,11 +62,12 @@ use std::rc::Rc;
 
 use crate::address::Address;
 use crate::deferred::Deferred;
-use crate::error::{ConnectError, Reason};
+use crate::error::ConnectError;
 use crate::factory::{AnyFactory, Factory, Shared};
 use crate::protocol::Protocol;
 use crate::tcp::ListeningPort;
 use crate::transport::Transport;
+use crate::wrap::{WrapFactory, WrappingFactory};
 
 pub use client::{HostnameEndpoint, TcpClientEndpoint};
 pub use resolver::{Resolver, ThreadResolver};
@@ -122,12 +123,13 @@ pub trait ClientEndpointExt: ClientEndpoint {
         &self,
         factory: impl Into<Shared<F>>,
     ) -> Deferred<Connected<F::Protocol>> {
-        let user: Shared<F> = factory.into();
         let built = Rc::new(RefCell::new(None));
-        let typed = Typed {
-            user,
-            built: built.clone(),
-        };
+        let typed = WrappingFactory::wrap(
+            factory,
+            KeepBuilt {
+                built: built.clone(),
+            },
+        );
         self.connect_any(AnyFactory::new(typed))
             .and_then(move |transport| match built.borrow_mut().take() {
                 Some(protocol) => Ok(Connected {
@@ -151,14 +153,26 @@ pub fn connect_protocol<P: Protocol, E: ClientEndpoint + ?Sized>(
     endpoint: &E,
     protocol: P,
 ) -> Deferred<Connected<P>> {
-    endpoint.connect(OneShotFactory {
-        protocol: RefCell::new(Some(protocol)),
-    })
+    endpoint.connect(OneShotFactory::new(protocol, true))
 }
 
-/// The factory behind [`connect_protocol`]: hands out its one protocol once.
+/// The factory behind [`connect_protocol`] (and, silent, behind
+/// [`ClientCreator`](crate::client::ClientCreator)): hands out its one
+/// protocol once.
 pub struct OneShotFactory<P> {
     protocol: RefCell<Option<P>>,
+    noisy: bool,
+}
+
+impl<P> OneShotFactory<P> {
+    /// A factory for `protocol`; `noisy`: whether it logs `Starting
+    /// factory` / `Stopping factory`.
+    pub(crate) fn new(protocol: P, noisy: bool) -> OneShotFactory<P> {
+        OneShotFactory {
+            protocol: RefCell::new(Some(protocol)),
+            noisy,
+        }
+    }
 }
 
 impl<P: Protocol> Factory for OneShotFactory<P> {
@@ -166,6 +180,10 @@ impl<P: Protocol> Factory for OneShotFactory<P> {
 
     fn build_protocol(&self, _addr: &Address) -> Option<P> {
         self.protocol.borrow_mut().take()
+    }
+
+    fn noisy(&self) -> bool {
+        self.noisy
     }
 }
 
@@ -236,75 +254,27 @@ impl<P: 'static> fmt::Debug for Connected<P> {
     }
 }
 
-/// A protocol in a shared cell, driven by the connection.
-pub struct SharedProtocol<P>(pub Rc<RefCell<P>>);
+/// A protocol in a shared cell, driven by the connection: `Rc<RefCell<P>>`
+/// is itself a [`Protocol`] that forwards every callback to `P` (see that
+/// impl for the borrow rule), and this is the name endpoints give it.
+pub type SharedProtocol<P> = Rc<RefCell<P>>;
 
-impl<P: Protocol> Protocol for SharedProtocol<P> {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.0.borrow_mut().connection_made(transport)
-    }
-    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-        self.0.borrow_mut().data_received(transport, data)
-    }
-    fn connection_lost(&mut self, reason: Reason) {
-        self.0.borrow_mut().connection_lost(reason)
-    }
-    fn half_closeable(&self) -> bool {
-        self.0.borrow().half_closeable()
-    }
-    fn read_connection_lost(&mut self, transport: &Transport) {
-        self.0.borrow_mut().read_connection_lost(transport)
-    }
-    fn write_connection_lost(&mut self, transport: &Transport) {
-        self.0.borrow_mut().write_connection_lost(transport)
-    }
-    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
-        self.0.borrow().log_prefix()
-    }
-}
-
-impl<P: 'static> fmt::Debug for SharedProtocol<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SharedProtocol<{}>", crate::log::short_type_name::<P>())
-    }
-}
-
-/// Where [`Typed`] leaves the protocol it built.
+/// Where [`KeepBuilt`] leaves the protocol it built.
 type BuiltSlot<P> = Rc<RefCell<Option<Rc<RefCell<P>>>>>;
 
-/// The typed factory behind [`ClientEndpointExt::connect`]: builds with the
-/// user's factory and keeps a handle to what it built.
-struct Typed<F: Factory> {
-    user: Shared<F>,
-    built: BuiltSlot<F::Protocol>,
+/// The wrapper behind [`ClientEndpointExt::connect`]: builds with the
+/// user's factory and keeps a handle to what it built; everything else is
+/// the user's factory's.
+struct KeepBuilt<P> {
+    built: BuiltSlot<P>,
 }
 
-impl<F: Factory> Factory for Typed<F> {
+impl<F: Factory> WrapFactory<F> for KeepBuilt<F::Protocol> {
     type Protocol = SharedProtocol<F::Protocol>;
 
-    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
-        let protocol = Rc::new(RefCell::new(self.user.build_protocol(addr)?));
+    fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
+        let protocol = Rc::new(RefCell::new(wrapped.build_protocol(addr)?));
         *self.built.borrow_mut() = Some(protocol.clone());
-        Some(SharedProtocol(protocol))
-    }
-
-    fn start_factory(&self) {
-        self.user.do_start()
-    }
-
-    fn stop_factory(&self) {
-        self.user.do_stop()
-    }
-
-    fn log_prefix(&self) -> std::borrow::Cow<'static, str> {
-        self.user.log_prefix()
-    }
-
-    fn noisy(&self) -> bool {
-        false
-    }
-
-    fn qualified_name(&self) -> std::borrow::Cow<'static, str> {
-        self.user.qualified_name()
+        Some(protocol)
     }
 }

@@ -9,6 +9,15 @@
 //! * [`LimitConnections`] wraps a server factory and refuses connections past
 //!   a total limit, a per-peer-address limit, or both.
 //!
+//! All of them are built on [`ProtocolWrapper`] and [`WrappingFactory`]
+//! (from [`crate::wrap`], re-exported here, where Twisted keeps them):
+//! `IdleTimeout<P>` is `ProtocolWrapper<P, IdleWatch>`, `TimeoutFactory<F>`
+//! is `WrappingFactory<F, IdleSettings>`, `LimitConnections<F>` is
+//! `WrappingFactory<F, ConnectionLimits>` and builds `Limited<P>`, which is
+//! `ProtocolWrapper<P, ConnectionSlot>`. Each wrapper value overrides only
+//! what its policy changes; everything else is forwarded. A new policy is
+//! written the same way: see [`crate::wrap`].
+//!
 //! An echo server that drops clients silent for five minutes and serves at
 //! most 100 connections, 5 from any one address:
 //!
@@ -84,7 +93,6 @@
 //! Tests: at the bottom of this file (virtual time, `StringTransport`), and
 //! on real sockets in `tests/policies.rs`.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
@@ -93,13 +101,14 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::address::Address;
-use crate::connector::Connector;
-use crate::error::{ConnectError, Reason};
-use crate::factory::{ClientFactory, Factory, Shared};
-use crate::log::{guarded, log_panic, short_type_name, with_system};
+use crate::error::Reason;
+use crate::factory::{Factory, Shared};
+use crate::log::{guarded, log_panic, with_system};
 use crate::protocol::Protocol;
 use crate::time::{Clock, DelayedCall};
 use crate::transport::Transport;
+
+pub use crate::wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};
 
 /// The log target of the lines written here.
 const TARGET: &str = "gyre::protocols";
@@ -337,6 +346,9 @@ impl fmt::Debug for IdleTimer {
 /// Twisted). The wrapped protocol receives a [`Transport`] of its own that
 /// forwards to the connection's; keep and compare that one.
 ///
+/// It is a [`ProtocolWrapper`] with an [`IdleWatch`] around the protocol:
+/// the half-close events and the log prefix pass through untouched.
+///
 /// ```
 /// use std::rc::Rc;
 /// use std::time::Duration;
@@ -354,23 +366,98 @@ impl fmt::Debug for IdleTimer {
 /// clock.advance(Duration::from_secs(30));
 /// assert!(transport.is_disconnecting());
 /// ```
-pub struct IdleTimeout<P: Protocol> {
-    inner: P,
+pub type IdleTimeout<P> = ProtocolWrapper<P, IdleWatch>;
+
+/// The wrapper behind [`IdleTimeout`]: runs one connection's idle timer and
+/// hands the wrapped protocol a transport that restarts it on every write.
+///
+/// Dropping it (with its [`IdleTimeout`]) without a `connection_lost`
+/// cancels the timer too.
+pub struct IdleWatch {
     timer: IdleTimer,
-    /// The transport handed to `inner`, made once at `connection_made`.
-    wrapped: Option<Transport>,
+    /// The transport handed to the wrapped protocol, made once at
+    /// `connection_made`.
+    given: Option<Transport>,
 }
 
-impl<P: Protocol> IdleTimeout<P> {
+impl IdleWatch {
+    /// The transport for the wrapped protocol: the one made at
+    /// `connection_made`, or a fresh wrapper around `outer` if that never ran.
+    fn transport_for(&mut self, outer: &Transport) -> Transport {
+        match &self.given {
+            Some(t) => t.clone(),
+            None => {
+                // Every write the wrapped protocol makes restarts the timer.
+                let timer = Rc::downgrade(&self.timer.state);
+                let t = outer.observe(move |_| {
+                    if let Some(state) = timer.upgrade() {
+                        state.arm();
+                    }
+                });
+                self.given = Some(t.clone());
+                t
+            }
+        }
+    }
+}
+
+impl<P: Protocol> WrapProtocol<P> for IdleWatch {
+    fn connection_made(&mut self, inner: &mut P, transport: &Transport) {
+        let given = self.transport_for(transport);
+        let state = &self.timer.state;
+        if state.phase.get() == Phase::Waiting {
+            *state.transport.borrow_mut() = Some(given.clone());
+            state.phase.set(Phase::Connected);
+            state.arm();
+        }
+        inner.connection_made(&given);
+    }
+
+    fn data_received(&mut self, inner: &mut P, transport: &Transport, data: &[u8]) {
+        self.timer.state.arm();
+        let given = self.transport_for(transport);
+        inner.data_received(&given, data);
+    }
+
+    fn connection_lost(&mut self, inner: &mut P, reason: Reason) {
+        self.timer.state.finish();
+        self.given = None;
+        inner.connection_lost(reason);
+    }
+
+    fn read_connection_lost(&mut self, inner: &mut P, transport: &Transport) {
+        let given = self.transport_for(transport);
+        inner.read_connection_lost(&given);
+    }
+
+    fn write_connection_lost(&mut self, inner: &mut P, transport: &Transport) {
+        let given = self.transport_for(transport);
+        inner.write_connection_lost(&given);
+    }
+}
+
+/// A wrapper dropped without `connection_lost` leaves no timer behind.
+impl Drop for IdleWatch {
+    fn drop(&mut self) {
+        self.timer.state.finish();
+    }
+}
+
+impl fmt::Debug for IdleWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleWatch")
+            .field("timer", &self.timer)
+            .finish()
+    }
+}
+
+impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// Wraps `inner`; its connection times out after `timeout` of silence,
     /// timed on `clock` (the reactor: `Rc::new(reactor.clone())`; in tests,
     /// a [`testing::Clock`](crate::testing::Clock)).
     pub fn new(inner: P, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
-        IdleTimeout {
-            inner,
-            timer: IdleTimer::new(clock, Some(timeout)),
-            wrapped: None,
-        }
+        let timer = IdleTimer::new(clock, Some(timeout));
+        ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
 
     /// Like [`new`](Self::new), building the wrapped protocol with `make`,
@@ -382,11 +469,8 @@ impl<P: Protocol> IdleTimeout<P> {
         make: impl FnOnce(IdleTimer) -> P,
     ) -> Self {
         let timer = IdleTimer::new(clock, Some(timeout));
-        IdleTimeout {
-            inner: make(timer.clone()),
-            timer,
-            wrapped: None,
-        }
+        let inner = make(timer.clone());
+        ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
 
     /// Replaces what happens on expiry (Twisted's `timeoutConnection`); the
@@ -396,102 +480,20 @@ impl<P: Protocol> IdleTimeout<P> {
     /// [`IdleTimer::reset_timeout`] (from a clone of [`timer`](Self::timer)).
     /// A panic in `f` is logged and the connection is closed.
     pub fn with_on_timeout(self, f: impl FnMut(&Transport) + 'static) -> Self {
-        let old = self.timer.state.hook.borrow_mut().replace(Box::new(f));
+        let old = self
+            .wrapper()
+            .timer
+            .state
+            .hook
+            .borrow_mut()
+            .replace(Box::new(f));
         drop(old);
         self
     }
 
     /// A handle to this connection's idle timer.
     pub fn timer(&self) -> IdleTimer {
-        self.timer.clone()
-    }
-
-    /// The wrapped protocol.
-    pub fn inner(&self) -> &P {
-        &self.inner
-    }
-
-    /// The wrapped protocol, mutably.
-    pub fn inner_mut(&mut self) -> &mut P {
-        &mut self.inner
-    }
-
-    /// The transport for `inner`: the one made at `connection_made`, or a
-    /// fresh wrapper around `outer` if that never ran.
-    fn wrapped(&mut self, outer: &Transport) -> Transport {
-        match &self.wrapped {
-            Some(t) => t.clone(),
-            None => {
-                // Every write the wrapped protocol makes restarts the timer.
-                let timer = Rc::downgrade(&self.timer.state);
-                let t = outer.observe(move |_| {
-                    if let Some(state) = timer.upgrade() {
-                        state.arm();
-                    }
-                });
-                self.wrapped = Some(t.clone());
-                t
-            }
-        }
-    }
-}
-
-impl<P: Protocol> Protocol for IdleTimeout<P> {
-    fn connection_made(&mut self, transport: &Transport) {
-        let wrapped = self.wrapped(transport);
-        let state = &self.timer.state;
-        if state.phase.get() == Phase::Waiting {
-            *state.transport.borrow_mut() = Some(wrapped.clone());
-            state.phase.set(Phase::Connected);
-            state.arm();
-        }
-        self.inner.connection_made(&wrapped);
-    }
-
-    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-        self.timer.state.arm();
-        let wrapped = self.wrapped(transport);
-        self.inner.data_received(&wrapped, data);
-    }
-
-    fn connection_lost(&mut self, reason: Reason) {
-        self.timer.state.finish();
-        self.wrapped = None;
-        self.inner.connection_lost(reason);
-    }
-
-    fn half_closeable(&self) -> bool {
-        self.inner.half_closeable()
-    }
-
-    fn read_connection_lost(&mut self, transport: &Transport) {
-        let wrapped = self.wrapped(transport);
-        self.inner.read_connection_lost(&wrapped);
-    }
-
-    fn write_connection_lost(&mut self, transport: &Transport) {
-        let wrapped = self.wrapped(transport);
-        self.inner.write_connection_lost(&wrapped);
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.inner.log_prefix()
-    }
-}
-
-/// A wrapper dropped without `connection_lost` leaves no timer behind.
-impl<P: Protocol> Drop for IdleTimeout<P> {
-    fn drop(&mut self) {
-        self.timer.state.finish();
-    }
-}
-
-impl<P: Protocol> fmt::Debug for IdleTimeout<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdleTimeout")
-            .field("inner", &short_type_name::<P>())
-            .field("timer", &self.timer)
-            .finish()
+        self.wrapper().timer.clone()
     }
 }
 
@@ -502,88 +504,50 @@ impl<P: Protocol> fmt::Debug for IdleTimeout<P> {
 /// Twisted's `policies.TimeoutFactory`: wraps every protocol the wrapped
 /// factory builds in an [`IdleTimeout`].
 ///
-/// It is a [`ClientFactory`] when the wrapped factory is one, forwarding the
-/// connector callbacks. Starting it starts the wrapped factory (which logs
-/// `Starting factory`); the wrapper itself is silent. A protocol that needs
-/// its own [`IdleTimer`] is built with [`IdleTimeout::new_with`] inside
+/// It is a [`WrappingFactory`] with [`IdleSettings`]: a
+/// [`ClientFactory`](crate::ClientFactory)
+/// when the wrapped factory is one, forwarding the connector callbacks.
+/// Starting it starts the wrapped factory (which logs `Starting factory`);
+/// the wrapper itself is silent. A protocol that needs its own
+/// [`IdleTimer`] is built with [`IdleTimeout::new_with`] inside
 /// [`for_protocol`](crate::for_protocol) instead.
-pub struct TimeoutFactory<F: Factory> {
-    factory: Shared<F>,
+pub type TimeoutFactory<F> = WrappingFactory<F, IdleSettings>;
+
+/// The wrapper behind [`TimeoutFactory`]: the clock and the timeout every
+/// connection's [`IdleTimeout`] gets.
+pub struct IdleSettings {
     clock: Rc<dyn Clock>,
     timeout: Duration,
 }
 
-impl<F: Factory> TimeoutFactory<F> {
+impl<F: Factory> WrapFactory<F> for IdleSettings {
+    type Protocol = IdleTimeout<F::Protocol>;
+
+    fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
+        let inner = wrapped.build_protocol(addr)?;
+        Some(IdleTimeout::new(inner, self.clock.clone(), self.timeout))
+    }
+}
+
+impl fmt::Debug for IdleSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleSettings")
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl<F: Factory> WrappingFactory<F, IdleSettings> {
     /// Wraps `factory`: each connection times out after `timeout` of
     /// silence, timed on `clock`. Pass a [`Shared`] clone to share the
     /// wrapped factory with other ports.
     pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
-        TimeoutFactory {
-            factory: factory.into(),
-            clock,
-            timeout,
-        }
+        WrappingFactory::wrap(factory, IdleSettings { clock, timeout })
     }
 
     /// The idle timeout given to each connection.
     pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The wrapped factory.
-    pub fn wrapped(&self) -> &Shared<F> {
-        &self.factory
-    }
-}
-
-impl<F: Factory> Factory for TimeoutFactory<F> {
-    type Protocol = IdleTimeout<F::Protocol>;
-
-    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
-        let inner = self.factory.build_protocol(addr)?;
-        Some(IdleTimeout::new(inner, self.clock.clone(), self.timeout))
-    }
-
-    fn start_factory(&self) {
-        self.factory.do_start()
-    }
-
-    fn stop_factory(&self) {
-        self.factory.do_stop()
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.factory.log_prefix()
-    }
-
-    /// The wrapper is silent; the wrapped factory logs.
-    fn noisy(&self) -> bool {
-        false
-    }
-
-    fn qualified_name(&self) -> Cow<'static, str> {
-        self.factory.qualified_name()
-    }
-}
-
-impl<F: ClientFactory> ClientFactory for TimeoutFactory<F> {
-    fn started_connecting(&self, connector: &Connector) {
-        self.factory.started_connecting(connector)
-    }
-    fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
-        self.factory.client_connection_failed(connector, reason)
-    }
-    fn client_connection_lost(&self, connector: &Connector, reason: &Reason) {
-        self.factory.client_connection_lost(connector, reason)
-    }
-}
-
-impl<F: Factory> fmt::Debug for TimeoutFactory<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TimeoutFactory")
-            .field("factory", &self.factory)
-            .field("timeout", &self.timeout)
-            .finish()
+        self.wrapper().timeout
     }
 }
 
@@ -646,69 +610,23 @@ fn peer_key(ip: &IpAddr) -> IpAddr {
 /// built but whose `connection_made` has not run yet, and a connection stops
 /// counting at its `connection_lost` (or when its protocol is dropped, if the
 /// connection never started). See the [module docs](self).
-pub struct LimitConnections<F: Factory> {
-    factory: Shared<F>,
+///
+/// It is a [`WrappingFactory`] with [`ConnectionLimits`]; every protocol it
+/// builds is a [`Limited`].
+pub type LimitConnections<F> = WrappingFactory<F, ConnectionLimits>;
+
+/// The wrapper behind [`LimitConnections`]: the limits, and the counts of
+/// open connections they are checked against.
+pub struct ConnectionLimits {
     max_total: Option<usize>,
     max_per_peer: Option<usize>,
     counts: Rc<Counts>,
 }
 
-impl<F: Factory> LimitConnections<F> {
-    /// Wraps `factory`, with no limits yet. Pass a [`Shared`] clone to share
-    /// the wrapped factory with other ports.
-    pub fn new(factory: impl Into<Shared<F>>) -> Self {
-        LimitConnections {
-            factory: factory.into(),
-            max_total: None,
-            max_per_peer: None,
-            counts: Rc::default(),
-        }
-    }
-
-    /// At most `max` connections open at once (`None`: no limit).
-    pub fn with_max_total(mut self, max: Option<usize>) -> Self {
-        self.max_total = max;
-        self
-    }
-
-    /// At most `max` connections open at once from any one IP address
-    /// (`None`: no limit).
-    pub fn with_max_per_peer(mut self, max: Option<usize>) -> Self {
-        self.max_per_peer = max;
-        self
-    }
-
-    /// The total limit.
-    pub fn max_total(&self) -> Option<usize> {
-        self.max_total
-    }
-
-    /// The per-peer limit.
-    pub fn max_per_peer(&self) -> Option<usize> {
-        self.max_per_peer
-    }
-
-    /// How many connections are open (counted) now.
-    pub fn open_connections(&self) -> usize {
-        self.counts.total.get()
-    }
-
-    /// How many connections from `ip` are open now (an IPv4-mapped IPv6
-    /// address counts as the IPv4 address).
-    pub fn open_from(&self, ip: &IpAddr) -> usize {
-        self.counts.from(&peer_key(ip))
-    }
-
-    /// The wrapped factory.
-    pub fn wrapped(&self) -> &Shared<F> {
-        &self.factory
-    }
-}
-
-impl<F: Factory> Factory for LimitConnections<F> {
+impl<F: Factory> WrapFactory<F> for ConnectionLimits {
     type Protocol = Limited<F::Protocol>;
 
-    fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol> {
+    fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
         let ip = peer_key(&addr.socket_addr().ip());
         let total = self.counts.total.get();
         if let Some(max) = self.max_total
@@ -730,43 +648,19 @@ impl<F: Factory> Factory for LimitConnections<F> {
                 return None;
             }
         }
-        let inner = self.factory.build_protocol(addr)?;
+        let inner = wrapped.build_protocol(addr)?;
         self.counts.add(ip);
-        Some(Limited {
-            inner,
-            slot: Some(Slot {
-                counts: self.counts.clone(),
-                ip,
-            }),
-        })
-    }
-
-    fn start_factory(&self) {
-        self.factory.do_start()
-    }
-
-    fn stop_factory(&self) {
-        self.factory.do_stop()
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.factory.log_prefix()
-    }
-
-    /// The wrapper is silent; the wrapped factory logs.
-    fn noisy(&self) -> bool {
-        false
-    }
-
-    fn qualified_name(&self) -> Cow<'static, str> {
-        self.factory.qualified_name()
+        let slot = Slot {
+            counts: self.counts.clone(),
+            ip,
+        };
+        Some(ProtocolWrapper::wrap(inner, ConnectionSlot(Some(slot))))
     }
 }
 
-impl<F: Factory> fmt::Debug for LimitConnections<F> {
+impl fmt::Debug for ConnectionLimits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LimitConnections")
-            .field("factory", &self.factory)
+        f.debug_struct("ConnectionLimits")
             .field("max_total", &self.max_total)
             .field("max_per_peer", &self.max_per_peer)
             .field("open", &self.counts.total.get())
@@ -774,67 +668,78 @@ impl<F: Factory> fmt::Debug for LimitConnections<F> {
     }
 }
 
+impl<F: Factory> WrappingFactory<F, ConnectionLimits> {
+    /// Wraps `factory`, with no limits yet. Pass a [`Shared`] clone to share
+    /// the wrapped factory with other ports.
+    pub fn new(factory: impl Into<Shared<F>>) -> Self {
+        let limits = ConnectionLimits {
+            max_total: None,
+            max_per_peer: None,
+            counts: Rc::default(),
+        };
+        WrappingFactory::wrap(factory, limits)
+    }
+
+    /// At most `max` connections open at once (`None`: no limit).
+    pub fn with_max_total(mut self, max: Option<usize>) -> Self {
+        self.wrapper_mut().max_total = max;
+        self
+    }
+
+    /// At most `max` connections open at once from any one IP address
+    /// (`None`: no limit).
+    pub fn with_max_per_peer(mut self, max: Option<usize>) -> Self {
+        self.wrapper_mut().max_per_peer = max;
+        self
+    }
+
+    /// The total limit.
+    pub fn max_total(&self) -> Option<usize> {
+        self.wrapper().max_total
+    }
+
+    /// The per-peer limit.
+    pub fn max_per_peer(&self) -> Option<usize> {
+        self.wrapper().max_per_peer
+    }
+
+    /// How many connections are open (counted) now.
+    pub fn open_connections(&self) -> usize {
+        self.wrapper().counts.total.get()
+    }
+
+    /// How many connections from `ip` are open now (an IPv4-mapped IPv6
+    /// address counts as the IPv4 address).
+    pub fn open_from(&self, ip: &IpAddr) -> usize {
+        self.wrapper().counts.from(&peer_key(ip))
+    }
+}
+
 /// A protocol counted by a [`LimitConnections`]: forwards every event to the
 /// wrapped protocol, and stops counting at `connection_lost` (or when
 /// dropped, if that never ran).
-pub struct Limited<P: Protocol> {
-    inner: P,
-    slot: Option<Slot>,
-}
+pub type Limited<P> = ProtocolWrapper<P, ConnectionSlot>;
 
-impl<P: Protocol> Limited<P> {
-    /// The wrapped protocol.
-    pub fn inner(&self) -> &P {
-        &self.inner
-    }
+/// The wrapper behind [`Limited`]: the connection's place in its
+/// [`LimitConnections`] counts, given up at `connection_lost` or when
+/// dropped, whichever comes first.
+pub struct ConnectionSlot(Option<Slot>);
 
-    /// The wrapped protocol, mutably.
-    pub fn inner_mut(&mut self) -> &mut P {
-        &mut self.inner
-    }
-}
-
-impl<P: Protocol> Protocol for Limited<P> {
-    fn connection_made(&mut self, transport: &Transport) {
-        self.inner.connection_made(transport)
-    }
-
-    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
-        self.inner.data_received(transport, data)
-    }
-
-    fn connection_lost(&mut self, reason: Reason) {
+impl<P: Protocol> WrapProtocol<P> for ConnectionSlot {
+    fn connection_lost(&mut self, inner: &mut P, reason: Reason) {
         // Uncount first: the wrapped protocol may panic.
-        drop(self.slot.take());
-        self.inner.connection_lost(reason)
-    }
-
-    fn half_closeable(&self) -> bool {
-        self.inner.half_closeable()
-    }
-
-    fn read_connection_lost(&mut self, transport: &Transport) {
-        self.inner.read_connection_lost(transport)
-    }
-
-    fn write_connection_lost(&mut self, transport: &Transport) {
-        self.inner.write_connection_lost(transport)
-    }
-
-    fn log_prefix(&self) -> Cow<'static, str> {
-        self.inner.log_prefix()
+        drop(self.0.take());
+        inner.connection_lost(reason)
     }
 }
 
-impl<P: Protocol> fmt::Debug for Limited<P> {
+impl fmt::Debug for ConnectionSlot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Limited")
-            .field("inner", &short_type_name::<P>())
-            .field("counted", &self.slot.is_some())
+        f.debug_struct("ConnectionSlot")
+            .field("counted", &self.0.is_some())
             .finish()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1161,7 +1066,9 @@ mod tests {
         assert_eq!(s.protocol.log_prefix(), "Recorder");
         s.protocol.read_connection_lost(&s.st.transport());
         assert_eq!(s.events.get(), ["made", "read lost same=true"]);
-        assert!(format!("{:?}", s.protocol).starts_with("IdleTimeout { inner: \"Recorder\""));
+        assert!(format!("{:?}", s.protocol).starts_with(
+            "ProtocolWrapper { inner: \"Recorder\", wrapper: IdleWatch { timer: IdleTimer {"
+        ));
     }
 
     /// A factory whose protocols are `Recorder`s; records start/stop and can refuse.
