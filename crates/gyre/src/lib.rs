@@ -29,6 +29,8 @@
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
+//! * [`resolve`]: host names to addresses on a bounded, cancellable pool of
+//!   resolver threads per reactor;
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports and outgoing connections;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
@@ -52,6 +54,7 @@ pub mod log;
 pub mod protocol;
 pub mod protocols;
 pub mod reactor;
+pub mod resolve;
 pub mod tcp;
 pub mod testing;
 pub mod time;

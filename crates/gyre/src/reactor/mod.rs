@@ -28,6 +28,10 @@
 //! Several cores: [`ReactorPool`] runs one reactor per thread over the same
 //! listening ports (`pool.rs`).
 //!
+//! Name lookups run on the reactor's resolver pool ([`crate::resolve`]),
+//! made on the first lookup; shutdown fails the pending ones and the end of
+//! the run closes the pool.
+//!
 //! Tests: `tests/reactor.rs` (lifecycle, triggers, timers, threads),
 //! `tests/signals.rs` and `tests/pool.rs`.
 
@@ -37,7 +41,6 @@ mod tasks;
 mod threads;
 mod triggers;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -75,9 +78,6 @@ const SIGNAL_TOKEN: Token = Token(usize::MAX - 2);
 pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// Twisted caps the poll timeout at this many seconds.
 const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(2_147_483);
-
-/// A continuation waiting for a helper thread's result.
-type Parked = Box<dyn FnOnce(Box<dyn Any + Send>)>;
 
 /// Something registered with the poller, found by its token.
 #[derive(Clone)]
@@ -128,8 +128,8 @@ pub(crate) struct Inner {
     triggers: Triggers,
     threads: Arc<ThreadQueue>,
     signals: RefCell<Option<signals::Signals>>,
-    /// Continuations waiting for work done on helper threads, by key.
-    parked: RefCell<Slab<Parked>>,
+    /// Name lookups and the resolver pools that run them (`crate::resolve`).
+    pub(crate) lookups: crate::resolve::Lookups,
     /// Futures spawned on this reactor.
     tasks: Tasks,
     /// Ports whose accept failed for lack of descriptors; retried when a
@@ -166,7 +166,7 @@ impl Reactor {
             threads,
             signals: RefCell::new(None),
             starved_ports: RefCell::new(Vec::new()),
-            parked: RefCell::new(Slab::new()),
+            lookups: crate::resolve::Lookups::new(),
         };
         Ok(Reactor {
             inner: Rc::new(inner),
@@ -565,9 +565,12 @@ impl Reactor {
     }
 
     /// Closes every connection and connecting socket, then every port
-    /// (during shutdown). Twisted promises no order here; gyre closes ports
+    /// (during shutdown); pending name lookups fail first, with
+    /// `ConnectError::Shutdown`, so a connector still resolving fails as a
+    /// connecting one does. Twisted promises no order here; gyre closes ports
     /// last so a factory is never stopped while its protocols still run.
     fn disconnect_all(&self) {
+        self.inner.lookups.shut_down();
         let all: Vec<Source> = self
             .inner
             .sources
@@ -604,8 +607,7 @@ impl Reactor {
         drop(soon);
         inner.tasks.clear();
         inner.starved_ports.borrow_mut().clear();
-        let parked: Vec<_> = inner.parked.borrow_mut().drain().collect();
-        drop(parked);
+        inner.lookups.close();
     }
 
     // ----- crate-internal services for ports, connections and connectors -----
@@ -664,43 +666,6 @@ impl Reactor {
     /// Returns the shared read buffer.
     pub(crate) fn put_read_buf(&self, buf: Vec<u8>) {
         *self.inner.read_buf.borrow_mut() = buf;
-    }
-
-    /// Runs `work` on a new helper thread and `done(result)` back on the
-    /// reactor thread. If the reactor finishes first, `done` is dropped.
-    pub(crate) fn run_in_thread<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-        done: impl FnOnce(T) + 'static,
-    ) {
-        let key =
-            self.inner
-                .parked
-                .borrow_mut()
-                .insert(Box::new(move |any: Box<dyn Any + Send>| {
-                    if let Ok(value) = any.downcast::<T>() {
-                        done(*value);
-                    }
-                }));
-        let handle = self.thread_handle();
-        let spawned = std::thread::Builder::new()
-            .name("gyre-resolver".into())
-            .spawn(move || {
-                let value = work();
-                handle.call_from_thread(move |reactor| reactor.unpark(key, Box::new(value)));
-            });
-        if spawned.is_err() {
-            let removed = self.inner.parked.borrow_mut().try_remove(key);
-            drop(removed);
-            log::error!(target: "gyre::reactor", "Unhandled Error\ncould not start a helper thread");
-        }
-    }
-
-    fn unpark(&self, key: usize, value: Box<dyn Any + Send>) {
-        let parked = self.inner.parked.borrow_mut().try_remove(key);
-        if let Some(f) = parked {
-            f(value);
-        }
     }
 
     pub(crate) fn add_starved_port(&self, port: &Rc<Port>) {
