@@ -16,7 +16,7 @@
 //! * `starting` / `idle`: workers spawned but not yet looking for work, and
 //!   workers waiting on the condvar (by thread id). A submission spawns a
 //!   worker only when more jobs are queued than these can take. `busy`:
-//!   workers inside a lookup (or handing its answer over).
+//!   workers inside a lookup.
 //! * `handles` / `retired`: join handles of the workers, and the ids of
 //!   workers whose loop has returned. Before spawning, the pool joins the
 //!   retired ones, so the OS never holds more than `bound` threads of this
@@ -288,10 +288,11 @@ fn work(shared: Arc<Shared>) {
             drop(state);
             let answer = catch_unwind(AssertUnwindSafe(|| (shared.lookup)(&job.host, job.port)))
                 .unwrap_or_else(|_| Err(io::Error::other("the lookup function panicked")));
+            // Out of the lookup: from here on `close` may join this thread.
+            shared.lock().busy.retain(|id| *id != me);
             (job.reply)(answer);
             idle_since = None;
             state = shared.lock();
-            state.busy.retain(|id| *id != me);
             continue;
         }
         if state.closed || state.draining {
