@@ -119,8 +119,10 @@ fn failure(outcome: &Outcome) -> Failure {
 
 // ----- an injectable lookup ------------------------------------------------------
 
-/// A lookup function for the pool: every name answers `127.0.0.1`; names
-/// starting with `hold` first report on `started` and block until released.
+/// A lookup function for the pool: names starting with `fail` fail, names
+/// starting with `empty` have no address, every other name answers
+/// `127.0.0.1`; names starting with `hold` first report on `started` and
+/// block until released.
 /// Records what ran and on which thread, the most resolver threads alive at
 /// any call, when each thread's last lookup returned, and (through a
 /// thread-local guard) when each of its threads exits.
@@ -210,7 +212,13 @@ impl Gate {
             let _ = inner.release.lock().unwrap().recv_timeout(LIMIT);
         }
         inner.last_return.lock().unwrap().insert(me, Instant::now());
-        Ok(vec![localhost(port)])
+        if host.starts_with("fail") {
+            Err(std::io::Error::other("no such name"))
+        } else if host.starts_with("empty") {
+            Ok(Vec::new())
+        } else {
+            Ok(vec![localhost(port)])
+        }
     }
 
     fn ran(&self) -> Vec<String> {
@@ -719,4 +727,82 @@ fn shutdown_fails_pending_lookups_and_lets_the_thread_go() {
         "failed with {f}"
     );
     assert_eq!(left, 0);
+}
+
+/// A name whose lookup fails, or finds no address, fails `connect_tcp` with
+/// `DnsLookup` naming it.
+#[test]
+fn failed_lookups_fail_connects_with_dns_lookup() {
+    let _serial = serial();
+    let reactor = Reactor::new().unwrap();
+    let (gate, _control) = Gate::new();
+    reactor.set_resolver_options(gate.options(1));
+    let failed = Rc::new(Cell::new(0));
+    let recorder = || {
+        let (failed, r) = (failed.clone(), reactor.clone());
+        Shared::new(Recorder::then(move || {
+            failed.set(failed.get() + 1);
+            if failed.get() == 2 {
+                let _ = r.stop();
+            }
+        }))
+    };
+    let (unknown, empty) = (recorder(), recorder());
+    reactor.connect_tcp("fail.test", 80, unknown.clone());
+    reactor.connect_tcp("empty.test", 80, empty.clone());
+    run_for(&reactor, LIMIT);
+
+    assert_eq!(gate.ran(), ["fail.test", "empty.test"]);
+    for (factory, name) in [(&unknown, "fail.test"), (&empty, "empty.test")] {
+        let failures = factory.failures.borrow();
+        match &failures[..] {
+            [ConnectError::DnsLookup { host }] => assert_eq!(host, name),
+            other => panic!("{name}: expected one DnsLookup failure, got {other:?}"),
+        }
+        assert!(factory.connected.borrow().is_empty());
+    }
+}
+
+/// Raising the reactor's bound while lookups wait starts a thread for them
+/// at once, without waiting for the busy thread.
+#[test]
+fn raising_the_bound_starts_threads_for_queued_lookups() {
+    let _serial = serial();
+    let reactor = Reactor::new().unwrap();
+    let (gate, control) = Gate::new();
+    reactor.set_resolver_options(gate.options(1));
+    let resolver = ThreadResolver::new(&reactor);
+
+    // The reactor stops once all three have answered.
+    let answered = Rc::new(Cell::new(0));
+    let counted = |d: Deferred<Vec<SocketAddr>>| {
+        let (answered, r) = (answered.clone(), reactor.clone());
+        keep_and(d, move || {
+            answered.set(answered.get() + 1);
+            if answered.get() == 3 {
+                let _ = r.stop();
+            }
+        })
+    };
+    let first = counted(resolver.resolve("hold-1", 1));
+    let started_first = control.started.recv_timeout(LIMIT);
+    let second = counted(resolver.resolve("hold-2", 2));
+    let before = (resolver.threads(), resolver.queued());
+    reactor.set_resolver_threads(2);
+    // The second starts while the first still holds its thread.
+    let started_second = control.started.recv_timeout(LIMIT);
+    let after = (resolver.threads(), resolver.queued());
+    let last = counted(resolver.resolve("last", 3));
+    control.release.send(()).unwrap();
+    control.release.send(()).unwrap();
+    run_for(&reactor, LIMIT);
+
+    assert_eq!(started_first.as_deref(), Ok("hold-1"));
+    assert_eq!(before, (1, 1));
+    assert_eq!(started_second.as_deref(), Ok("hold-2"));
+    assert_eq!(after, (2, 0));
+    assert_eq!(answer(&first), [localhost(1)]);
+    assert_eq!(answer(&second), [localhost(2)]);
+    assert_eq!(answer(&last), [localhost(3)]);
+    assert_eq!(gate.most_threads(), 2);
 }

@@ -32,8 +32,9 @@
 //! * **No thread when idle**: a thread with nothing to do for
 //!   [`ResolverOptions::DEFAULT_IDLE_TIMEOUT`] (5 s) exits, so a burst of
 //!   connects reuses the threads it started and an idle program holds none.
-//!   A thread that exited is joined before another starts, so the process
-//!   never holds more resolver threads than the bound.
+//!   A thread that exited is joined before another starts, so not even for
+//!   the moment an exiting thread takes to disappear does the pool hold
+//!   more threads than its bound.
 //! * **The queue of lookups** not started yet, and for each pending lookup
 //!   the [`Deferred`] its answer fires (on the reactor thread).
 //!
