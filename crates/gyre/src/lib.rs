@@ -29,6 +29,8 @@
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
+//! * [`resolve`]: host names to addresses on a bounded, cancellable pool of
+//!   resolver threads per reactor;
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports, outgoing connections and adopted sockets
 //!   ([`Reactor::adopt_tcp`]); UNIX stream sockets ([`Reactor::adopt_unix`])
@@ -59,6 +61,7 @@ pub mod port;
 pub mod protocol;
 pub mod protocols;
 pub mod reactor;
+pub mod resolve;
 mod stream;
 pub mod tcp;
 pub mod testing;

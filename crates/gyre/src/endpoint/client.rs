@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use super::ClientEndpoint;
 use super::parse::quote_string_argument;
-use super::resolver::{Resolver, ThreadResolver};
 use crate::address::Address;
 use crate::connector::{Connector, ConnectorState};
 use crate::deferred::{Deferred, Failure, PanicError};
@@ -28,6 +27,7 @@ use crate::error::{ConnectError, Reason};
 use crate::factory::{AnyFactory, ClientFactory, Factory};
 use crate::protocol::Protocol;
 use crate::reactor::Reactor;
+use crate::resolve::{Resolver, ThreadResolver};
 use crate::tcp::{TcpConnectOptions, TcpReactor};
 use crate::time::{Clock, DelayedCall};
 use crate::transport::Transport;
@@ -404,7 +404,9 @@ enum Families {
 /// Connects to a host name by racing its addresses (Twisted's
 /// `HostnameEndpoint`, in the spirit of RFC 8305 "Happy Eyeballs").
 ///
-/// The name is resolved off the reactor thread (IPv6 and IPv4). An attempt
+/// The name is resolved off the reactor thread (IPv6 and IPv4), by the
+/// reactor's resolver pool unless another [`Resolver`] is given; cancelling
+/// the `connect` Deferred cancels the lookup too. An attempt
 /// starts with the first address, and another with the next address every
 /// `attempt_delay` (0.3 s) until one connects. The first to connect wins and
 /// the others are stopped; if all fail, the last failure is reported. No
@@ -421,7 +423,8 @@ pub struct HostnameEndpoint<R: RaceReactor = Reactor> {
 }
 
 impl HostnameEndpoint<Reactor> {
-    /// An endpoint for `host:port` using the system resolver on a helper thread.
+    /// An endpoint for `host:port` resolved by the reactor's resolver pool
+    /// (a [`ThreadResolver::new`], shared with `connect_tcp`).
     pub fn new(reactor: &Reactor, host: &str, port: u16) -> Self {
         HostnameEndpoint::with_resolver(reactor, Rc::new(ThreadResolver::new(reactor)), host, port)
     }

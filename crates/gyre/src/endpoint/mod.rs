@@ -45,13 +45,12 @@
 //! ```
 //!
 //! Where things are: `client.rs` (the connection race behind both client
-//! endpoints), `server.rs`, `resolver.rs` (name resolution off the reactor
-//! thread), `strings.rs` (the type registry), `parse.rs` and `spec.rs`
-//! (the pure grammar). Tests: `tests/endpoints.rs` and the bottom of each file.
+//! endpoints), `server.rs`, `strings.rs` (the type registry), `parse.rs`
+//! and `spec.rs` (the pure grammar). Name resolution ([`Resolver`],
+//! [`ThreadResolver`], re-exported here) lives in [`crate::resolve`]. Tests: `tests/endpoints.rs` and the bottom of each file.
 
 mod client;
 pub mod parse;
-mod resolver;
 mod server;
 pub mod spec;
 mod strings;
@@ -69,8 +68,8 @@ use crate::tcp::ListeningPort;
 use crate::transport::Transport;
 use crate::wrap::{WrapFactory, WrappingFactory};
 
+pub use crate::resolve::{Resolver, ThreadResolver};
 pub use client::{HostnameEndpoint, TcpClientEndpoint};
-pub use resolver::{Resolver, ThreadResolver};
 pub use server::TcpServerEndpoint;
 pub use spec::EndpointError;
 pub use strings::{

@@ -34,6 +34,10 @@
 //! Several cores: [`ReactorPool`] runs one reactor per thread over the same
 //! listening ports (`pool.rs`).
 //!
+//! Name lookups run on the reactor's resolver pool ([`crate::resolve`]),
+//! made on the first lookup; shutdown fails the pending ones and the end of
+//! the run closes the pool.
+//!
 //! Tests: `tests/reactor.rs` (lifecycle, triggers, timers, threads),
 //! `tests/signals.rs` and `tests/pool.rs`.
 
@@ -44,7 +48,6 @@ mod tasks;
 mod threads;
 mod triggers;
 
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -79,9 +82,6 @@ pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// Twisted caps the poll timeout at this many seconds.
 const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(2_147_483);
 
-/// A continuation waiting for a helper thread's result.
-type Parked = Box<dyn FnOnce(Box<dyn Any + Send>)>;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RunState {
     NotStarted,
@@ -114,8 +114,8 @@ pub(crate) struct Inner {
     triggers: Triggers,
     threads: Arc<ThreadQueue>,
     signals: RefCell<Option<signals::Signals>>,
-    /// Continuations waiting for work done on helper threads, by key.
-    parked: RefCell<Slab<Parked>>,
+    /// Name lookups and the resolver pools that run them (`crate::resolve`).
+    pub(crate) lookups: crate::resolve::Lookups,
     /// Futures spawned on this reactor.
     tasks: Tasks,
     /// Retries of sources that ran out of descriptors (a port's accept),
@@ -152,7 +152,7 @@ impl Reactor {
             threads,
             signals: RefCell::new(None),
             starved: RefCell::new(Vec::new()),
-            parked: RefCell::new(Slab::new()),
+            lookups: crate::resolve::Lookups::new(),
         };
         Ok(Reactor {
             inner: Rc::new(inner),
@@ -488,10 +488,13 @@ impl Reactor {
     }
 
     /// Shuts down every source: connections and connecting sockets first,
-    /// then ports (during shutdown). Twisted promises no order here; gyre
-    /// closes ports last so a factory is never stopped while its protocols
-    /// still run.
+    /// then ports (during shutdown); pending name lookups fail before
+    /// anything else, with `ConnectError::Shutdown`, so a connector still
+    /// resolving fails as a connecting one does. Twisted promises no order
+    /// here; gyre closes ports last so a factory is never stopped while its
+    /// protocols still run.
     fn disconnect_all(&self) {
+        self.inner.lookups.shut_down();
         let all: Vec<Rc<dyn Source>> = self
             .inner
             .sources
@@ -524,8 +527,7 @@ impl Reactor {
         inner.tasks.clear();
         let starved: Vec<_> = inner.starved.borrow_mut().drain(..).collect();
         drop(starved);
-        let parked: Vec<_> = inner.parked.borrow_mut().drain().collect();
-        drop(parked);
+        inner.lookups.close();
     }
 
     // ----- crate-internal services for the sources (see `source.rs`) -----
@@ -584,43 +586,6 @@ impl Reactor {
     /// Returns the shared read buffer.
     pub(crate) fn put_read_buf(&self, buf: Vec<u8>) {
         *self.inner.read_buf.borrow_mut() = buf;
-    }
-
-    /// Runs `work` on a new helper thread and `done(result)` back on the
-    /// reactor thread. If the reactor finishes first, `done` is dropped.
-    pub(crate) fn run_in_thread<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-        done: impl FnOnce(T) + 'static,
-    ) {
-        let key =
-            self.inner
-                .parked
-                .borrow_mut()
-                .insert(Box::new(move |any: Box<dyn Any + Send>| {
-                    if let Ok(value) = any.downcast::<T>() {
-                        done(*value);
-                    }
-                }));
-        let handle = self.thread_handle();
-        let spawned = std::thread::Builder::new()
-            .name("gyre-resolver".into())
-            .spawn(move || {
-                let value = work();
-                handle.call_from_thread(move |reactor| reactor.unpark(key, Box::new(value)));
-            });
-        if spawned.is_err() {
-            let removed = self.inner.parked.borrow_mut().try_remove(key);
-            drop(removed);
-            log::error!(target: "gyre::reactor", "Unhandled Error\ncould not start a helper thread");
-        }
-    }
-
-    fn unpark(&self, key: usize, value: Box<dyn Any + Send>) {
-        let parked = self.inner.parked.borrow_mut().try_remove(key);
-        if let Some(f) = parked {
-            f(value);
-        }
     }
 
     /// Runs `retry` soon after any source of this reactor frees a

@@ -6,15 +6,18 @@
 //!
 //! One attempt (reference §1.7.2): `do_start` on the factory (first attempt
 //! only, or again after it was stopped) → `started_connecting` (before
-//! `connect` returns) → one turn later, resolve the host off the reactor
-//! thread unless it is an IP literal → non-blocking `connect` → writable edge
+//! `connect` returns) → one turn later, resolve the host on the reactor's
+//! resolver pool unless it is an IP literal (the first IPv4 address, else
+//! the first) → non-blocking `connect` → writable edge
 //! → `build_protocol(peer)` → `connection_made`. On failure,
 //! `client_connection_failed`; on loss, `client_connection_lost`; after
 //! either, the factory is stopped unless the callback called `connect` again.
+//! Abandoning an attempt (timeout, `stop_connecting`, shutdown) cancels its
+//! lookup: a queued one never runs, a running one's answer is dropped.
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
@@ -23,10 +26,12 @@ use mio::net::TcpStream;
 
 use crate::address::Address;
 use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
+use crate::deferred::{Deferred, Failure};
 use crate::error::{ConnectError, ConnectorError, Reason};
 use crate::factory::ErasedClientFactory;
 use crate::log::{enter, guarded, log_panic};
 use crate::reactor::{Inner, Reactor, Ready, Source};
+use crate::resolve::{Resolver, ThreadResolver, first_address, lookup_error};
 use crate::stream::{Connection, ConnectionOwner};
 use crate::time::DelayedCall;
 
@@ -37,6 +42,8 @@ struct Attempt {
     stream: Option<TcpStream>,
     token: Option<usize>,
     timeout: Option<DelayedCall>,
+    /// The name lookup, while it runs.
+    lookup: Option<Deferred<Vec<SocketAddr>>>,
 }
 
 pub(crate) struct TcpConnector {
@@ -105,22 +112,31 @@ impl TcpConnector {
             self.start_socket(&reactor, epoch, SocketAddr::new(ip, self.port));
             return;
         }
-        let name = self.host.clone();
-        let port = self.port;
+        let lookup = ThreadResolver::new(&reactor).resolve(&self.host, self.port);
+        self.attempt.borrow_mut().lookup = Some(lookup.clone());
         let me = self.clone();
-        reactor.run_in_thread(
-            move || resolve(&name, port),
-            move |result: Result<SocketAddr, ConnectError>| {
-                if !me.is_current(epoch) {
-                    return;
-                }
-                match (result, me.reactor()) {
-                    (Ok(addr), Some(reactor)) => me.start_socket(&reactor, epoch, addr),
-                    (Err(e), _) => me.fail(epoch, e),
-                    (Ok(_), None) => {}
-                }
-            },
-        );
+        lookup.consume(move |result| me.resolved(epoch, result));
+    }
+
+    /// The lookup of attempt `epoch` answered (or failed, or was cancelled).
+    fn resolved(self: &Rc<Self>, epoch: u64, result: Result<Vec<SocketAddr>, Failure>) {
+        // An abandoned attempt took its lookup out before cancelling it.
+        if !self.is_current(epoch) || self.attempt.borrow_mut().lookup.take().is_none() {
+            return;
+        }
+        let Some(reactor) = self.reactor() else {
+            return;
+        };
+        let addr = match result {
+            Ok(addrs) => first_address(&addrs).ok_or_else(|| ConnectError::DnsLookup {
+                host: self.host.clone(),
+            }),
+            Err(failure) => Err(lookup_error(&self.host, &failure)),
+        };
+        match addr {
+            Ok(addr) => self.start_socket(&reactor, epoch, addr),
+            Err(e) => self.fail(epoch, e),
+        }
     }
 
     fn start_socket(self: &Rc<Self>, reactor: &Reactor, epoch: u64, addr: SocketAddr) {
@@ -245,6 +261,9 @@ impl TcpConnector {
         if let Some(t) = attempt.timeout {
             let _ = t.cancel();
         }
+        if let Some(lookup) = attempt.lookup {
+            lookup.cancel();
+        }
         if let (Some(mut stream), Some(token), Some(reactor)) =
             (attempt.stream, attempt.token, self.reactor())
         {
@@ -349,24 +368,6 @@ impl ConnectorImpl for TcpConnector {
             port: self.port,
         }
     }
-}
-
-/// Resolves `name` (blocking; runs on a helper thread): the first IPv4
-/// address, else the first address of any family.
-fn resolve(name: &str, port: u16) -> Result<SocketAddr, ConnectError> {
-    let failed = || ConnectError::DnsLookup {
-        host: name.to_string(),
-    };
-    let addrs: Vec<SocketAddr> = (name, port)
-        .to_socket_addrs()
-        .map_err(|_| failed())?
-        .collect();
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or_else(|| addrs.first())
-        .copied()
-        .ok_or_else(failed)
 }
 
 /// A non-blocking socket connecting to `addr`, bound first if asked.
