@@ -268,7 +268,7 @@ impl Reactor {
     }
 
     /// Listens for TCP connections on `port` of all IPv4 interfaces
-    /// (port 0 picks a free port), with a backlog of 50.
+    /// (port 0 picks a free port), with a backlog of [1024](TcpListenOptions::DEFAULT_BACKLOG).
     ///
     /// Logs `<Factory> starting on <port>`, then `Starting factory <…>` the
     /// first time this factory is used.
