@@ -55,8 +55,9 @@ impl TcpListenOptions {
     /// has not yet accepted. When a burst of clients outruns the accepts, a
     /// full queue makes Linux drop the SYNs past it, and each dropped client
     /// waits a 1 s retransmit: 3,000 clients with 32 connects in flight set
-    /// up about 110 connections a second against a backlog of 50, and about
-    /// 17,000 against a bare mio loop or gyre with 1024 (`bench --scenarios
+    /// up about 110 connections a second against `gyre echo` with 50, where
+    /// a bare mio loop took 17,000; with 1024 gyre set up 42,957 a second
+    /// and the loop 42,449, and gyre with 50 only 127 (`bench --scenarios
     /// burst`, BENCHMARKS.md). Go asks for `net.core.somaxconn`, nginx for
     /// 511. Linux silently caps any backlog at `net.core.somaxconn` (4096 by
     /// default since Linux 5.4); an explicit `backlog` still wins below that.
