@@ -24,11 +24,14 @@ use crate::report::{Measurement, quantile};
 const BUF: usize = 64 * 1024;
 /// How long outstanding bytes may take to come back once sending stops.
 const DRAIN: Duration = Duration::from_secs(10);
-/// Connects in flight at once while opening many connections: below the
-/// listen backlog of 50 that gyre and Twisted use by default, so the idle
-/// scenario measures memory rather than SYN retransmissions after an
-/// overflowing accept queue.
-const CONNECTS_IN_FLIGHT: usize = 32;
+/// Connects in flight at once while opening many connections (idle and
+/// burst). The idle scenario counts a connection until its echo is back,
+/// so at most 32 ever wait in the server's accept queue, below even
+/// Twisted's backlog of 50: it measures memory, not SYN retransmissions
+/// after an overflowing queue. The burst scenario counts a connection only
+/// until its handshake completes, so the accept queue holds whatever the
+/// server has not accepted yet, and a small backlog shows.
+pub const CONNECTS_IN_FLIGHT: usize = 32;
 
 /// A load shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +49,14 @@ pub enum Scenario {
     /// `conns` connections opened and each checked with one echo of 64
     /// bytes, then held open while the server's memory is read.
     Idle {
+        /// Connections.
+        conns: usize,
+    },
+    /// `conns` connections opened as fast as their handshakes complete
+    /// ([`CONNECTS_IN_FLIGHT`] handshakes at a time), each checked with one
+    /// echo of 64 bytes, closed at the end: a burst of new clients, which
+    /// the server's accept queue must hold until it accepts them.
+    Burst {
         /// Connections.
         conns: usize,
     },
@@ -67,7 +78,8 @@ pub struct Config {
     pub scenario: Scenario,
     /// The echo server.
     pub addr: SocketAddr,
-    /// How long to keep sending (not used by [`Scenario::Idle`]).
+    /// How long to keep sending (not used by [`Scenario::Idle`] and
+    /// [`Scenario::Burst`]).
     pub duration: Duration,
     /// Client threads.
     pub threads: usize,
@@ -106,12 +118,20 @@ fn server_cpu(pid: Option<u32>) -> f64 {
         .unwrap_or(-1.0)
 }
 
-/// Runs `config` and returns what it measured.
+/// Runs `config` and returns what it measured, with the accept-queue
+/// overflows the machine counted meanwhile.
 pub fn run(config: &Config) -> io::Result<Measurement> {
-    match config.scenario {
+    let overflows_before = procfs::listen_overflows().ok();
+    let mut m = match config.scenario {
         Scenario::Idle { conns } => run_idle(config, conns),
+        Scenario::Burst { conns } => run_burst(config, conns),
         _ => run_workers(config),
-    }
+    }?;
+    m.listen_overflows = match (overflows_before, procfs::listen_overflows().ok()) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as i64,
+        _ => -1,
+    };
+    Ok(m)
 }
 
 /// Splits `0..n` into `parts` nearly equal ranges.
@@ -126,7 +146,9 @@ fn run_workers(config: &Config) -> io::Result<Measurement> {
     let total = match config.scenario {
         Scenario::Stream { conns, .. } => conns,
         Scenario::ConnRate { concurrency, .. } => concurrency,
-        Scenario::Idle { .. } => unreachable!("idle runs on its own"),
+        Scenario::Idle { .. } | Scenario::Burst { .. } => {
+            unreachable!("idle and burst run on their own")
+        }
     };
     let slices = split(total, config.threads);
     // Workers connect, then all wait at `ready`; the server's CPU time is
@@ -144,7 +166,7 @@ fn run_workers(config: &Config) -> io::Result<Measurement> {
                 Scenario::ConnRate { size, .. } => {
                     connrate_worker(&config, lo as u64, hi - lo, size, &ready, &go)
                 }
-                Scenario::Idle { .. } => unreachable!(),
+                Scenario::Idle { .. } | Scenario::Burst { .. } => unreachable!(),
             }
         }));
     }
@@ -187,6 +209,7 @@ fn finish(mut t: Tally, elapsed: Duration, cpu0: f64, cpu1: f64, rss: f64) -> Me
         excess: t.excess,
         errors: t.errors,
         syscalls_per_op: 0.0,
+        listen_overflows: -1,
     }
 }
 
@@ -568,30 +591,103 @@ fn connrate_worker(
     Ok(tally)
 }
 
-/// One connection of the idle scenario.
+/// When a connection stops counting against [`CONNECTS_IN_FLIGHT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InFlightUntil {
+    /// Until its echo is back (idle): at most [`CONNECTS_IN_FLIGHT`]
+    /// connections wait for the server at any time.
+    Echoed,
+    /// Until its handshake completes (burst): the kernel completes a
+    /// handshake before the server accepts, so the connections the server
+    /// has not accepted yet pile up in its accept queue, as a burst of
+    /// independent clients does.
+    Connected,
+}
+
+/// One connection of the idle and burst scenarios.
 #[derive(Debug)]
-struct IdleConn {
+struct OpenConn {
     stream: TcpStream,
     started: Instant,
     connected: bool,
+    /// Counted against [`CONNECTS_IN_FLIGHT`].
+    in_flight: bool,
     written: usize,
     received: usize,
     done: bool,
 }
 
-fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
-    const SIZE: usize = 64;
+impl OpenConn {
+    /// Handles a readiness event: completes the connect, writes the
+    /// connection's [`OPEN_ECHO`] bytes of pattern, reads and checks what
+    /// came back. Returns false when the connection failed.
+    fn advance(&mut self, id: u64, pattern: &Pattern, buf: &mut [u8], tally: &mut Tally) -> bool {
+        if !self.connected {
+            if let Ok(Some(_)) | Err(_) = self.stream.take_error() {
+                return false;
+            } else if self.stream.peer_addr().is_ok() {
+                self.connected = true;
+            } else {
+                return true;
+            }
+        }
+        while self.written < OPEN_ECHO {
+            let piece = pattern.slice(id, self.written as u64, OPEN_ECHO - self.written);
+            match self.stream.write(piece) {
+                Ok(0) => return false,
+                Ok(k) => self.written += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        while self.received < self.written {
+            match self.stream.read(buf) {
+                Ok(0) => return false,
+                Ok(k) => {
+                    let good = k.min(self.written - self.received);
+                    tally.excess += (k - good) as u64;
+                    tally.mismatched += pattern.mismatches(id, self.received as u64, &buf[..good]);
+                    self.received += good;
+                    tally.bytes += good as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Bytes each connection of the idle and burst scenarios echoes.
+const OPEN_ECHO: usize = 64;
+
+/// What [`open_and_echo`] leaves: the tally, the open connections and when
+/// the first connect started.
+#[derive(Debug)]
+struct Opened {
+    tally: Tally,
+    conns: Vec<OpenConn>,
+    start: Instant,
+}
+
+/// Opens `n` connections, at most [`CONNECTS_IN_FLIGHT`] in flight (as
+/// `until` counts them), and checks each with one echo of [`OPEN_ECHO`]
+/// bytes. One op is one connection set up and echoed; its latency runs
+/// from the connect to the last byte back. The connections stay open.
+fn open_and_echo(config: &Config, n: usize, until: InFlightUntil) -> io::Result<Opened> {
     procfs::raise_nofile_limit();
     let pattern = Pattern::new(BUF);
-    let rss_before = config.server_pid.and_then(|p| procfs::rss_bytes(p).ok());
-    let cpu_before = server_cpu(config.server_pid);
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; BUF];
     let mut tally = Tally::default();
-    let mut conns: Vec<IdleConn> = Vec::with_capacity(n);
+    let mut conns: Vec<OpenConn> = Vec::with_capacity(n);
     let start = Instant::now();
-    let give_up = start + Duration::from_secs(60) + config.duration;
+    // A SYN dropped by a full accept queue is retried after 1, 3, 7, 15 ...
+    // seconds: a burst against a small backlog may take long, not forever.
+    let give_up = start + Duration::from_secs(120) + config.duration;
     let mut pending = 0usize;
     let mut finished = 0usize;
     let mut attempted = 0usize;
@@ -602,7 +698,7 @@ fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
                 Ok(s) => s,
                 Err(_) => {
                     tally.errors += 1;
-                    tally.missing += SIZE as u64;
+                    tally.missing += OPEN_ECHO as u64;
                     finished += 1;
                     continue;
                 }
@@ -613,10 +709,11 @@ fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
                 Token(conns.len()),
                 Interest::READABLE | Interest::WRITABLE,
             )?;
-            conns.push(IdleConn {
+            conns.push(OpenConn {
                 stream,
                 started: Instant::now(),
                 connected: false,
+                in_flight: true,
                 written: 0,
                 received: 0,
                 done: false,
@@ -630,53 +727,12 @@ fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
             if c.done {
                 continue;
             }
-            let mut failed = false;
-            if !c.connected {
-                if let Ok(Some(_)) | Err(_) = c.stream.take_error() {
-                    failed = true;
-                } else if c.stream.peer_addr().is_ok() {
-                    c.connected = true;
-                }
-            }
-            if c.connected && !failed {
-                while c.written < SIZE {
-                    match c.stream.write(pattern.slice(
-                        id as u64,
-                        c.written as u64,
-                        SIZE - c.written,
-                    )) {
-                        Ok(0) => failed = true,
-                        Ok(k) => c.written += k,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => failed = true,
-                    }
-                    if failed {
-                        break;
-                    }
-                }
-                while !failed && c.received < c.written {
-                    match c.stream.read(&mut buf) {
-                        Ok(0) => failed = true,
-                        Ok(k) => {
-                            let good = k.min(c.written - c.received);
-                            tally.excess += (k - good) as u64;
-                            tally.mismatched +=
-                                pattern.mismatches(id as u64, c.received as u64, &buf[..good]);
-                            c.received += good;
-                            tally.bytes += good as u64;
-                        }
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                        Err(_) => failed = true,
-                    }
-                }
-            }
-            if failed {
+            let ok = c.advance(id as u64, &pattern, &mut buf, &mut tally);
+            if !ok {
                 c.done = true;
                 tally.errors += 1;
-                tally.missing += (SIZE - c.received) as u64;
-            } else if c.received == SIZE {
+                tally.missing += (OPEN_ECHO - c.received) as u64;
+            } else if c.received == OPEN_ECHO {
                 c.done = true;
                 let now = Instant::now();
                 tally.ops += 1;
@@ -684,18 +740,39 @@ fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
                 tally.end = Some(now);
             }
             if c.done {
-                pending -= 1;
                 finished += 1;
+            }
+            let counted_out = c.done || (until == InFlightUntil::Connected && c.connected);
+            if c.in_flight && counted_out {
+                c.in_flight = false;
+                pending -= 1;
             }
         }
     }
     for c in &conns {
         if !c.done {
             tally.errors += 1;
-            tally.missing += (SIZE - c.received) as u64;
+            tally.missing += (OPEN_ECHO - c.received) as u64;
         }
     }
     tally.errors += (n - attempted) as u64;
+    Ok(Opened {
+        tally,
+        conns,
+        start,
+    })
+}
+
+/// The idle scenario: [`open_and_echo`], then the server's memory growth
+/// per connection while all are still open.
+fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
+    let rss_before = config.server_pid.and_then(|p| procfs::rss_bytes(p).ok());
+    let cpu_before = server_cpu(config.server_pid);
+    let Opened {
+        tally,
+        conns,
+        start,
+    } = open_and_echo(config, n, InFlightUntil::Echoed)?;
     let end = tally.end.unwrap_or_else(Instant::now);
     let cpu_after = server_cpu(config.server_pid);
     // Every connection is open and has echoed once: read the server's
@@ -707,4 +784,20 @@ fn run_idle(config: &Config, n: usize) -> io::Result<Measurement> {
     };
     drop(conns);
     Ok(finish(tally, end - start, cpu_before, cpu_after, rss))
+}
+
+/// The burst scenario: [`open_and_echo`] with only the handshakes counted
+/// in flight; the rate is connections set up and echoed per second, from
+/// the first connect to the last echo. The connections are closed after.
+fn run_burst(config: &Config, n: usize) -> io::Result<Measurement> {
+    let cpu_before = server_cpu(config.server_pid);
+    let Opened {
+        tally,
+        conns,
+        start,
+    } = open_and_echo(config, n, InFlightUntil::Connected)?;
+    let end = tally.end.unwrap_or_else(Instant::now);
+    let cpu_after = server_cpu(config.server_pid);
+    drop(conns);
+    Ok(finish(tally, end - start, cpu_before, cpu_after, -1.0))
 }

@@ -1,5 +1,5 @@
-//! What the benchmarks read about a server process from `/proc`, and the
-//! file-descriptor limit they raise.
+//! What the benchmarks read about a server process and the machine from
+//! `/proc`, and the file-descriptor limit they raise.
 
 use std::fs;
 use std::io;
@@ -76,10 +76,52 @@ pub fn steal_and_total_ticks() -> io::Result<(u64, u64)> {
     Ok((steal, fields.iter().sum()))
 }
 
+/// Connections the kernel dropped because a listening socket's accept queue
+/// was full, so far: `ListenOverflows` of the `TcpExt` lines of
+/// `/proc/net/netstat`. The count covers every socket of the network
+/// namespace, not one server.
+pub fn listen_overflows() -> io::Result<u64> {
+    let text = fs::read_to_string("/proc/net/netstat")?;
+    netstat_counter(&text, "TcpExt", "ListenOverflows")
+        .ok_or_else(|| io::Error::other("no TcpExt ListenOverflows in /proc/net/netstat"))
+}
+
+/// One counter of a `/proc/net/netstat`-style text, where each group is a
+/// line of names followed by a line of values, both led by `GROUP:`.
+fn netstat_counter(text: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let at = names.split_whitespace().position(|n| n == name);
+        if let Some(at) = at {
+            return values.split_whitespace().nth(at)?.parse().ok();
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A counter is read from the value line under its name, in its group.
+    #[test]
+    fn reads_a_netstat_counter() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 1 23 24\n\
+                    IpExt: InNoRoutes ListenOverflows\n\
+                    IpExt: 5 6\n";
+        assert_eq!(netstat_counter(text, "TcpExt", "ListenOverflows"), Some(23));
+        assert_eq!(netstat_counter(text, "IpExt", "ListenOverflows"), Some(6));
+        assert_eq!(netstat_counter(text, "TcpExt", "Missing"), None);
+        assert_eq!(netstat_counter(text, "MptcpExt", "ListenOverflows"), None);
+        assert!(
+            listen_overflows().is_ok(),
+            "this machine's /proc/net/netstat"
+        );
+    }
+
+    /// CPU time, memory and the clock tick are read for this very process.
     #[test]
     fn reads_this_process() {
         let pid = std::process::id();

@@ -32,6 +32,11 @@ pub struct Measurement {
     /// The server's system calls per operation in steady state, counted by
     /// strace (the `syscalls` scenario only; 0 when not counted).
     pub syscalls_per_op: f64,
+    /// Connections the kernel dropped from full accept queues during the
+    /// run (`TcpExt: ListenOverflows` of `/proc/net/netstat`, the whole
+    /// network namespace: other programs' sockets count too); negative
+    /// when it could not be read.
+    pub listen_overflows: i64,
 }
 
 impl Measurement {
@@ -88,6 +93,7 @@ impl Measurement {
                 "excess" => m.excess = u()?,
                 "errors" => m.errors = u()?,
                 "syscalls_per_op" => m.syscalls_per_op = f()?,
+                "listen_overflows" => m.listen_overflows = value.parse().ok()?,
                 _ => {}
             }
         }
@@ -100,7 +106,8 @@ impl fmt::Display for Measurement {
         write!(
             f,
             "RESULT ops={} bytes={} seconds={:.6} p50_us={:.3} p99_us={:.3} server_cpu_s={:.4} \
-             rss_per_conn={:.1} mismatched={} missing={} excess={} errors={} syscalls_per_op={:.4}",
+             rss_per_conn={:.1} mismatched={} missing={} excess={} errors={} syscalls_per_op={:.4} \
+             listen_overflows={}",
             self.ops,
             self.bytes,
             self.seconds,
@@ -112,7 +119,8 @@ impl fmt::Display for Measurement {
             self.missing,
             self.excess,
             self.errors,
-            self.syscalls_per_op
+            self.syscalls_per_op,
+            self.listen_overflows
         )
     }
 }
@@ -130,6 +138,7 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
 mod tests {
     use super::*;
 
+    /// Every field survives printing and parsing back.
     #[test]
     fn round_trips_through_its_line() {
         let m = Measurement {
@@ -145,6 +154,7 @@ mod tests {
             excess: 3,
             errors: 4,
             syscalls_per_op: 2.0125,
+            listen_overflows: 7,
         };
         let back = Measurement::parse(&m.to_string()).unwrap();
         assert_eq!(back, m);
@@ -152,6 +162,7 @@ mod tests {
         assert_eq!(Measurement::parse("LISTENING 5"), None);
     }
 
+    /// Quantiles pick the nearest rank, and 0 for no values.
     #[test]
     fn quantiles() {
         let v: Vec<u64> = (1..=100).collect();

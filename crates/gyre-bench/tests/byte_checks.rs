@@ -139,3 +139,97 @@ fn connection_rate_and_idle_check_their_echoes() {
     assert!(idle.is_clean(), "{idle}");
     assert_eq!(idle.ops, 50, "{idle}");
 }
+
+/// Serves every connection on a thread of its own with `handle`.
+fn serve_many(handle: fn(TcpStream)) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(s) = stream else { break };
+            thread::spawn(move || handle(s));
+        }
+    });
+    addr
+}
+
+/// Echoes until the peer closes, flipping one bit of the first chunk.
+fn flip_first(mut s: TcpStream) {
+    let mut buf = [0u8; 4096];
+    let mut first = true;
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        if first {
+            buf[0] ^= 0x01;
+            first = false;
+        }
+        if s.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// Echoes until the peer closes.
+fn echo(mut s: TcpStream) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        if s.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+}
+
+/// A burst against a faithful echo is clean: every connection set up and
+/// its 64 bytes checked, one op each.
+#[test]
+fn a_burst_checks_every_connection() {
+    let m = run(&config(serve_many(echo), Scenario::Burst { conns: 100 })).unwrap();
+    assert!(m.is_clean(), "{m}");
+    assert_eq!((m.ops, m.bytes), (100, 100 * 64), "{m}");
+}
+
+/// A burst catches a server that corrupts one byte of each connection's echo.
+#[test]
+fn a_burst_counts_corrupt_echoes() {
+    let m = run(&config(
+        serve_many(flip_first),
+        Scenario::Burst { conns: 40 },
+    ))
+    .unwrap();
+    assert_eq!(m.mismatched, 40, "{m}");
+    assert!(!m.is_clean());
+}
+
+/// A burst keeps connecting while the server accepts nothing: only the
+/// handshakes count against the 32 connects in flight, so all 100
+/// connections reach the server's accept queue before it echoes any.
+#[test]
+fn a_burst_fills_the_accept_queue() {
+    const CONNS: usize = 100;
+    // std listens with a backlog of 128: room for all of them.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        // Accept everything first, echo nothing until all are here. A client
+        // that waits for echoes before connecting more never gets there:
+        // then, after 5 s, every connection is dropped and the run fails.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut held = Vec::new();
+        while held.len() < CONNS && std::time::Instant::now() < deadline {
+            match listener.accept() {
+                Ok((s, _)) => held.push(s),
+                Err(_) => thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        if held.len() < CONNS {
+            return;
+        }
+        for s in held {
+            s.set_nonblocking(false).unwrap();
+            thread::spawn(move || echo(s));
+        }
+    });
+    let m = run(&config(addr, Scenario::Burst { conns: CONNS })).unwrap();
+    assert!(m.is_clean(), "{m}");
+    assert_eq!(m.ops, CONNS as u64, "{m}");
+}

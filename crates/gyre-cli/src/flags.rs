@@ -34,8 +34,10 @@ separated by ':', each positional or NAME=VALUE.
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
-Port 0 listens on a free port. The connect timeout is 30 seconds unless
-given; timeout=0 leaves it to the system.
+Port 0 listens on a free port. The backlog (the queue of connections not
+yet accepted) is 1024 unless given, not Twisted's 50, so bursts of connects
+are not dropped; Linux caps it at net.core.somaxconn. The connect timeout is
+30 seconds unless given; timeout=0 leaves it to the system.
 
 Services listen on tcp:8000 by default; chat on tcp:8123 and portforward on
 tcp:6666. Every service also takes --idle-timeout SECONDS (close a

@@ -22,6 +22,9 @@ enum Shape {
     Bulk,
     /// `--conns` connections opened, each checked with one echo, held open.
     Idle,
+    /// `--conns` connections (default 3,000) opened with 32 handshakes in
+    /// flight, each checked with one echo, then closed: the set-up rate.
+    Burst,
     /// Connect, echo `--size` bytes, close; `--conns` at a time.
     ConnRate,
 }
@@ -75,6 +78,9 @@ fn main() -> ExitCode {
         },
         Shape::Idle => Scenario::Idle {
             conns: args.conns.unwrap_or(10_000),
+        },
+        Shape::Burst => Scenario::Burst {
+            conns: args.conns.unwrap_or(3_000),
         },
         Shape::ConnRate => Scenario::ConnRate {
             concurrency: args.conns.unwrap_or(16),

@@ -10,8 +10,10 @@ use crate::reactor::Reactor;
 use crate::tcp::{ListeningPort, TcpListenOptions, TcpReactor};
 
 /// A TCP server endpoint (Twisted's `TCP4ServerEndpoint` and
-/// `TCP6ServerEndpoint`): a port, a backlog (default 50) and an interface
-/// (default: every IPv4 address, or `::` for [`ipv6`](Self::ipv6)).
+/// `TCP6ServerEndpoint`): a port, a backlog (default 1024,
+/// [`TcpListenOptions::DEFAULT_BACKLOG`], where Twisted's is 50; Linux caps it
+/// at `net.core.somaxconn`) and an interface (default: every IPv4 address, or
+/// `::` for [`ipv6`](Self::ipv6)).
 ///
 /// Its string form is `tcp:<port>[:interface=<ip>][:backlog=<n>]` or
 /// `tcp6:<port>[:interface=<ip>][:backlog=<n>]`.
@@ -83,7 +85,8 @@ impl<R: TcpReactor + Clone + 'static> ServerEndpoint for TcpServerEndpoint<R> {
     }
 }
 
-/// The description form: `tcp:8000:interface=127.0.0.1` (backlog when not 50).
+/// The description form: `tcp:8000:interface=127.0.0.1` (`backlog=` only when
+/// it is not the default, 1024).
 impl<R: TcpReactor + Clone + 'static> fmt::Display for TcpServerEndpoint<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = if self.ipv6 { "tcp6" } else { "tcp" };
@@ -96,7 +99,7 @@ impl<R: TcpReactor + Clone + 'static> fmt::Display for TcpServerEndpoint<R> {
                 quote_string_argument(&self.options.interface)
             )?;
         }
-        if self.options.backlog != 50 {
+        if self.options.backlog != TcpListenOptions::DEFAULT_BACKLOG {
             write!(f, ":backlog={}", self.options.backlog)?;
         }
         Ok(())

@@ -32,6 +32,10 @@
 //! addresses (`""` is allowed as an interface, meaning every address), `tcp6`
 //! refuses IPv4 addresses, the client host must not be empty, and negative
 //! backlogs and timeouts are out of range.
+//!
+//! One default differs from Twisted's on purpose: a server description
+//! without `backlog` gets [`DEFAULT_BACKLOG`], 1024, not 50, so a burst of
+//! connects does not overflow the accept queue.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,8 +43,12 @@ use std::time::Duration;
 
 use super::parse::{Parsed, parse, quote_string_argument};
 
-/// The listen queue length used when a server description gives no `backlog`.
-pub const DEFAULT_BACKLOG: u32 = 50;
+/// The listen queue length used when a server description gives no
+/// `backlog`: 1024, the library's
+/// [`TcpListenOptions::DEFAULT_BACKLOG`](crate::TcpListenOptions::DEFAULT_BACKLOG)
+/// (Twisted's strports use 50; a burst of connects overflows that). Linux
+/// caps any backlog at `net.core.somaxconn`.
+pub const DEFAULT_BACKLOG: u32 = crate::tcp::TcpListenOptions::DEFAULT_BACKLOG;
 
 /// The connection timeout used when a client description gives no `timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -730,6 +738,10 @@ mod tests {
     use proptest::prelude::*;
     use std::net::Ipv6Addr;
 
+    /// The backlog a description without one gets, as the docs state it
+    /// (README, `TcpListenOptions::DEFAULT_BACKLOG`): 1024, not Twisted's 50.
+    const DOCUMENTED_BACKLOG: u32 = 1024;
+
     fn server(port: u16, backlog: u32, interface: &str, ipv6: bool) -> TcpServerSpec {
         TcpServerSpec {
             port,
@@ -749,35 +761,54 @@ mod tests {
         }
     }
 
+    /// Server descriptions parse to their port, backlog and interface, the
+    /// backlog defaulting to the documented 1024.
     #[test]
     fn server_descriptions() {
         let table = [
-            ("tcp:80", server(80, 50, "", false)),
+            ("tcp:80:backlog=50", server(80, 50, "", false)),
+            ("tcp:80:backlog=1024", server(80, 1024, "", false)),
+            ("tcp:80", server(80, DOCUMENTED_BACKLOG, "", false)),
             (
                 "tcp:80:interface=127.0.0.1:backlog=10",
                 server(80, 10, "127.0.0.1", false),
             ),
-            ("tcp:port=80", server(80, 50, "", false)),
+            ("tcp:port=80", server(80, DOCUMENTED_BACKLOG, "", false)),
             ("tcp:backlog=7:port=80", server(80, 7, "", false)),
             ("tcp:80:127.0.0.1:10", server(80, 10, "127.0.0.1", false)),
-            ("tcp:80:127.0.0.1", server(80, 50, "127.0.0.1", false)),
-            ("tcp:80:interface=", server(80, 50, "", false)),
-            (r"tcp:80:interface=\:\:1", server(80, 50, "::1", false)),
-            ("tcp:0", server(0, 50, "", false)),
-            ("tcp:65535", server(65535, 50, "", false)),
-            ("tcp: +80\t", server(80, 50, "", false)),
-            ("tcp:0080", server(80, 50, "", false)),
-            ("tcp:1_000", server(1000, 50, "", false)),
-            ("tcp:-0", server(0, 50, "", false)),
+            (
+                "tcp:80:127.0.0.1",
+                server(80, DOCUMENTED_BACKLOG, "127.0.0.1", false),
+            ),
+            (
+                "tcp:80:interface=",
+                server(80, DOCUMENTED_BACKLOG, "", false),
+            ),
+            (
+                r"tcp:80:interface=\:\:1",
+                server(80, DOCUMENTED_BACKLOG, "::1", false),
+            ),
+            ("tcp:0", server(0, DOCUMENTED_BACKLOG, "", false)),
+            ("tcp:65535", server(65535, DOCUMENTED_BACKLOG, "", false)),
+            ("tcp: +80\t", server(80, DOCUMENTED_BACKLOG, "", false)),
+            ("tcp:0080", server(80, DOCUMENTED_BACKLOG, "", false)),
+            ("tcp:1_000", server(1000, DOCUMENTED_BACKLOG, "", false)),
+            ("tcp:-0", server(0, DOCUMENTED_BACKLOG, "", false)),
             ("tcp:80:backlog=0", server(80, 0, "", false)),
             ("tcp:80:backlog=4294967295", server(80, u32::MAX, "", false)),
             ("tcp:80:backlog=5:backlog=7", server(80, 7, "", false)),
-            ("tcp6:8000", server(8000, 50, "::", true)),
-            (r"tcp6:8000:interface=\:\:1", server(8000, 50, "::1", true)),
+            ("tcp6:8000", server(8000, DOCUMENTED_BACKLOG, "::", true)),
+            (
+                r"tcp6:8000:interface=\:\:1",
+                server(8000, DOCUMENTED_BACKLOG, "::1", true),
+            ),
             (r"tcp6:8000:10:\:\:1", server(8000, 10, "::1", true)),
-            ("tcp6:8000:interface=", server(8000, 50, "", true)),
-            ("TCP6:8000", server(8000, 50, "::", true)),
-            ("Tcp6:8000", server(8000, 50, "::", true)),
+            (
+                "tcp6:8000:interface=",
+                server(8000, DOCUMENTED_BACKLOG, "", true),
+            ),
+            ("TCP6:8000", server(8000, DOCUMENTED_BACKLOG, "::", true)),
+            ("Tcp6:8000", server(8000, DOCUMENTED_BACKLOG, "::", true)),
         ];
         for (description, expected) in table {
             assert_eq!(
@@ -1259,12 +1290,13 @@ mod tests {
         assert!(!is_known_client_type("ssl"));
     }
 
+    /// `from_parsed` reads the parameters whatever the type name says.
     #[test]
     fn from_parsed_ignores_the_type() {
         let parsed = parse("anything:80").unwrap();
         assert_eq!(
             TcpServerSpec::from_parsed("anything:80", &parsed, false),
-            Ok(server(80, 50, "", false))
+            Ok(server(80, DOCUMENTED_BACKLOG, "", false))
         );
         let parsed = parse("anything:h:80").unwrap();
         assert_eq!(
@@ -1273,17 +1305,27 @@ mod tests {
         );
     }
 
+    /// Specs print as the shortest description, `backlog=` only when it is
+    /// not the documented default.
     #[test]
     fn canonical_descriptions() {
         let table = [
-            (server(80, 50, "", false), "tcp:80"),
+            (server(80, DOCUMENTED_BACKLOG, "", false), "tcp:80"),
+            (server(80, 50, "", false), "tcp:80:backlog=50"),
+            (server(80, 1023, "", false), "tcp:80:backlog=1023"),
             (
                 server(80, 10, "127.0.0.1", false),
                 "tcp:80:interface=127.0.0.1:backlog=10",
             ),
-            (server(8000, 50, "::", true), "tcp6:8000"),
-            (server(8000, 50, "::1", true), r"tcp6:8000:interface=\:\:1"),
-            (server(8000, 50, "", true), "tcp6:8000:interface="),
+            (server(8000, DOCUMENTED_BACKLOG, "::", true), "tcp6:8000"),
+            (
+                server(8000, DOCUMENTED_BACKLOG, "::1", true),
+                r"tcp6:8000:interface=\:\:1",
+            ),
+            (
+                server(8000, DOCUMENTED_BACKLOG, "", true),
+                "tcp6:8000:interface=",
+            ),
         ];
         for (spec, text) in table {
             assert_eq!(spec.to_string(), text);

@@ -379,7 +379,8 @@ mod tests {
         let servers = r.tcp_servers();
         assert_eq!(servers.len(), 1);
         assert_eq!(servers[0].port, 8000);
-        assert_eq!(servers[0].options.backlog, 50);
+        // The documented default (TcpListenOptions::DEFAULT_BACKLOG), not Twisted's 50.
+        assert_eq!(servers[0].options.backlog, 1024);
         assert!(servers[0].factory.build_protocol(&port.host()).is_some());
         port.stop_listening();
         assert!(!port.is_listening());
