@@ -32,6 +32,15 @@ pub enum Reason {
     Shutdown,
     /// A protocol or factory callback panicked; the message is kept.
     Panicked(Arc<str>),
+    /// The peer read too slowly: a write would have left more than the
+    /// connection's write cap waiting ([`WriteLimit::Close`](crate::transport::WriteLimit::Close)),
+    /// so the connection was closed at once and its buffer discarded.
+    SlowConsumer {
+        /// Bytes that would have waited to be sent.
+        buffered: usize,
+        /// The cap.
+        limit: usize,
+    },
 }
 
 impl Reason {
@@ -64,6 +73,10 @@ impl fmt::Display for Reason {
                 "Connection to the other side was lost in a non-clean fashion: Connection lost.",
             ),
             Reason::Panicked(msg) => write!(f, "A callback panicked: {msg}"),
+            Reason::SlowConsumer { buffered, limit } => write!(
+                f,
+                "Connection closed: the peer read too slowly ({buffered} bytes would wait to be sent, over the limit of {limit})."
+            ),
         }
     }
 }

@@ -37,6 +37,7 @@ use crate::connector::Connector;
 use crate::error::{ConnectError, Reason};
 use crate::log::{guarded, log_panic, short_type_name};
 use crate::protocol::Protocol;
+use crate::transport::WriteLimit;
 
 /// Builds protocols for connections and holds state that outlives them.
 ///
@@ -73,6 +74,15 @@ pub trait Factory: 'static {
     /// Defaults to the type's path.
     fn qualified_name(&self) -> Cow<'static, str> {
         Cow::Borrowed(std::any::type_name::<Self>())
+    }
+
+    /// The write cap each connection this factory serves starts with
+    /// (a protocol may change its own with
+    /// [`Transport::set_write_limit`](crate::Transport::set_write_limit)).
+    /// Defaults to [`WriteLimit::default()`]: close a connection once more
+    /// than 4 MiB wait to be sent to it.
+    fn write_limit(&self) -> WriteLimit {
+        WriteLimit::default()
     }
 }
 
@@ -211,6 +221,7 @@ pub(crate) trait ErasedFactory {
     fn do_stop(&self);
     fn log_prefix(&self) -> Cow<'static, str>;
     fn qualified_name(&self) -> Cow<'static, str>;
+    fn write_limit(&self) -> WriteLimit;
     fn repr(&self) -> String;
 }
 
@@ -260,6 +271,10 @@ impl<F: Factory> ErasedFactory for SharedInner<F> {
 
     fn qualified_name(&self) -> Cow<'static, str> {
         self.factory.qualified_name()
+    }
+
+    fn write_limit(&self) -> WriteLimit {
+        self.factory.write_limit()
     }
 
     fn repr(&self) -> String {
@@ -356,6 +371,10 @@ impl Factory for AnyFactory {
 
     fn qualified_name(&self) -> Cow<'static, str> {
         self.inner.qualified_name()
+    }
+
+    fn write_limit(&self) -> WriteLimit {
+        self.inner.write_limit()
     }
 }
 

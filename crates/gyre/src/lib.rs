@@ -87,5 +87,5 @@ pub use reactor::{
 };
 pub use tcp::{ListeningPort, TcpConnectOptions, TcpListenOptions, TcpReactor};
 pub use time::{Clock, DelayedCall, LoopingCall, LoopingCallError};
-pub use transport::{Producer, PullProducer, PushProducer, Transport, Write};
+pub use transport::{Producer, PullProducer, PushProducer, Transport, Write, WriteLimit};
 pub use wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};

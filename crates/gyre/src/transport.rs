@@ -22,6 +22,7 @@
 use std::fmt;
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::ProducerError;
@@ -29,6 +30,61 @@ use crate::error::ProducerError;
 /// Buffered bytes above which a streaming producer is paused (Twisted's
 /// `bufferSize`, 64 KiB).
 pub const HIGH_WATER: usize = 64 * 1024;
+
+/// The default write cap: 4 MiB may wait to be sent on one connection.
+///
+/// The high-water mark paces producers; the cap is the safety net for a
+/// protocol that registers none and writes to a peer that does not read
+/// (a chat user who never reads, a client that stopped its receive
+/// window). Twisted has no cap: its buffers grow until the process runs
+/// out of memory. See [`WriteLimit`].
+pub const DEFAULT_WRITE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// How many bytes may wait in a connection's write buffer, and what
+/// happens to a write that would put more there.
+///
+/// Memory is bounded by default: every stream connection starts with
+/// [`WriteLimit::default()`], `Close(DEFAULT_WRITE_LIMIT)`, unless its
+/// factory says otherwise ([`Factory::write_limit`](crate::Factory::write_limit));
+/// a protocol changes its own with [`Transport::set_write_limit`].
+///
+/// The cap bounds what *accumulates*: a single write into an empty buffer
+/// is taken whole however large it is (its bytes are the program's own,
+/// already in memory), but nothing more may be added while more than the
+/// cap waits. The count includes the output queued during the current
+/// turn, before the kernel has been offered it.
+///
+/// ```
+/// use gyre::transport::WriteLimit;
+/// use gyre::testing::StringTransport;
+///
+/// let st = StringTransport::new();
+/// let t = st.transport();
+/// t.set_write_limit(WriteLimit::Drop(64 * 1024)); // lose excess output, keep the peer
+/// assert_eq!(t.write_limit(), WriteLimit::Drop(64 * 1024));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteLimit {
+    /// Past this many bytes waiting, the connection is closed at once
+    /// (its buffer discarded, a TCP peer sees a reset) and the protocol's
+    /// `connection_lost` gets [`Reason::SlowConsumer`](crate::Reason::SlowConsumer).
+    /// One line is logged. The default, with [`DEFAULT_WRITE_LIMIT`].
+    Close(usize),
+    /// Past this many bytes waiting, a write that would add to them is
+    /// dropped whole (never a part of one) and the connection stays; the
+    /// first drop is logged. For output that may be lost, such as a
+    /// status feed to a slow viewer.
+    Drop(usize),
+    /// No cap: the buffer grows as long as the peer does not read
+    /// (Twisted's behaviour). Caps of 4 GiB and more also mean this.
+    Unlimited,
+}
+
+impl Default for WriteLimit {
+    fn default() -> Self {
+        WriteLimit::Close(DEFAULT_WRITE_LIMIT)
+    }
+}
 
 /// A producer that writes at will and is paused and resumed by its consumer
 /// (Twisted's `IPushProducer`).
@@ -132,6 +188,34 @@ pub trait TransportImpl {
     /// The log prefix of this connection (`Echo,0,127.0.0.1`).
     fn log_prefix(&self) -> String;
 
+    /// Sets the write cap (see [`WriteLimit`]). Default: ignored.
+    fn set_write_limit(&self, limit: WriteLimit) {
+        let _ = limit;
+    }
+
+    /// The write cap. Default: [`WriteLimit::Unlimited`].
+    fn write_limit(&self) -> WriteLimit {
+        WriteLimit::Unlimited
+    }
+
+    /// True once the current turn's work budget is spent (see
+    /// [`Transport::should_yield`]). Default: the reactor's budget.
+    fn should_yield(&self) -> bool {
+        crate::reactor::budget::exhausted()
+    }
+
+    /// Asks to be called again (`data_received` with no bytes) on a later
+    /// turn, reading nothing new before (see [`Transport::yield_reading`]).
+    /// Default: ignored.
+    fn yield_reading(&self) {}
+
+    /// [`lose_connection`](Self::lose_connection), aborting if the close has
+    /// not completed after `grace`. Default: `lose_connection` alone.
+    fn lose_connection_within(&self, grace: Duration) {
+        let _ = grace;
+        self.lose_connection()
+    }
+
     /// This transport as a push producer of what it reads, sharing the
     /// transport's own allocation, or `None` to have
     /// [`Transport::as_producer`] wrap the handle in a new one. The
@@ -169,6 +253,15 @@ impl Transport {
     /// `connection_lost` follows on a later turn with [`Reason::Done`](crate::Reason::Done).
     pub fn lose_connection(&self) {
         self.inner.lose_connection()
+    }
+
+    /// Closes once everything written has been sent, as
+    /// [`lose_connection`](Self::lose_connection), but aborts the connection
+    /// if that has not happened after `grace`: a peer that stopped reading
+    /// cannot hold the connection (and its buffer) open. This is what the
+    /// policies that close connections use (the idle timeout).
+    pub fn lose_connection_within(&self, grace: Duration) {
+        self.inner.lose_connection_within(grace)
     }
 
     /// Closes at once, discarding buffered data (over TCP the peer sees a reset).
@@ -276,9 +369,41 @@ impl Transport {
         self.inner.is_disconnecting()
     }
 
-    /// Bytes written but not yet accepted by the kernel.
+    /// Bytes written but not yet accepted by the kernel: what the kernel
+    /// refused, and what was written during the current turn and waits to
+    /// go out with the turn's one write call.
     pub fn buffered(&self) -> usize {
         self.inner.buffered()
+    }
+
+    /// Sets this connection's write cap (see [`WriteLimit`]); for example
+    /// `WriteLimit::Unlimited` to lift it, as a file server that writes a
+    /// whole file at once to a peer it trusts may.
+    pub fn set_write_limit(&self, limit: WriteLimit) {
+        self.inner.set_write_limit(limit)
+    }
+
+    /// This connection's write cap.
+    pub fn write_limit(&self) -> WriteLimit {
+        self.inner.write_limit()
+    }
+
+    /// True once the current turn has done its share of work (about 1 MiB
+    /// of output written by callbacks): a protocol with more to do should
+    /// stop and [`yield_reading`](Self::yield_reading), so that other
+    /// connections, timers and signals are served in between. The framers
+    /// in [`crate::protocols`] do this between messages.
+    pub fn should_yield(&self) -> bool {
+        self.inner.should_yield()
+    }
+
+    /// Asks the connection to call the protocol's `data_received` again,
+    /// with no bytes, on a later turn, and to read nothing from the peer
+    /// until then. A protocol that stopped in the middle of its input
+    /// (because [`should_yield`](Self::should_yield)) keeps the rest and
+    /// goes on from there when called. Idempotent within a turn.
+    pub fn yield_reading(&self) {
+        self.inner.yield_reading()
     }
 
     /// This connection's log prefix, e.g. `Echo,0,127.0.0.1` or `EchoClient,client`.
@@ -394,6 +519,21 @@ impl TransportImpl for Observed {
     }
     fn log_prefix(&self) -> String {
         self.inner.log_prefix()
+    }
+    fn set_write_limit(&self, limit: WriteLimit) {
+        self.inner.set_write_limit(limit)
+    }
+    fn write_limit(&self) -> WriteLimit {
+        self.inner.write_limit()
+    }
+    fn yield_reading(&self) {
+        self.inner.yield_reading()
+    }
+    fn should_yield(&self) -> bool {
+        self.inner.should_yield()
+    }
+    fn lose_connection_within(&self, grace: Duration) {
+        self.inner.lose_connection_within(grace)
     }
 }
 

@@ -33,6 +33,12 @@
 //!   [`line_length_exceeded`](LineReceiver::line_length_exceeded) without
 //!   closing: see its docs.
 //!
+//! Work per turn is bounded: between lines, a framer whose callbacks have
+//! spent the turn's budget ([`Transport::should_yield`]) stops, keeps the
+//! rest, and asks to go on later ([`Transport::yield_reading`]), so a
+//! 64 KiB read of short lines fanned out to a room of listeners does not
+//! hold the loop (Twisted delivers every line of a read at once).
+//!
 //! Tests: `lines/tests/` (the harness in `mod.rs` feeds every input at every
 //! chunk size; `buffer.rs`, `line_protocol.rs`, `line_only.rs`, and property
 //! tests in `props.rs`) and the `lines` target of the fuzz crate at the
@@ -489,6 +495,13 @@ impl<H: LineReceiver> LineProtocol<H> {
             }
             control.apply(buffer);
             if kind == Kind::LineTooLong {
+                break;
+            }
+            if transport.should_yield() && !buffer.buffered().is_empty() {
+                // This turn's work is done: the rest is delivered on a
+                // later turn (`data_received` with no bytes), after the
+                // reactor has served the others.
+                transport.yield_reading();
                 break;
             }
         }

@@ -56,7 +56,10 @@
 //! (another connection's protocol, a timer) resets the timer when it writes.
 //! When the timer fires it logs `Timing out client: <peer address>` (info,
 //! target `gyre::protocols`, in the connection's log system) and runs the
-//! timeout hook: by default `lose_connection`, or the closure given to
+//! timeout hook: by default a close that flushes first and aborts after a
+//! grace period ([`Transport::lose_connection_within`], 5 s by default,
+//! [`IdleTimer::set_close_grace`], [`TimeoutFactory::with_close_grace`]),
+//! so a peer that stopped reading is freed too; or the closure given to
 //! [`IdleTimeout::with_on_timeout`]. The timer is cancelled when the
 //! connection is lost; none is left on the clock.
 //!
@@ -131,6 +134,10 @@ enum Phase {
 /// What runs when the timer fires.
 type Hook = Box<dyn FnMut(&Transport)>;
 
+/// How long the idle timeout's close may wait for the buffer to drain
+/// before it aborts the connection (see [`IdleTimer::set_close_grace`]).
+pub const DEFAULT_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
 /// The state behind an [`IdleTimer`] and its connection's wrapped transport.
 struct TimerState {
     clock: Rc<dyn Clock>,
@@ -144,6 +151,8 @@ struct TimerState {
     /// The timeout hook; `None` while it runs, and after the connection is
     /// lost (it may hold a clone of this timer: dropping it breaks the cycle).
     hook: RefCell<Option<Hook>>,
+    /// How long a close on expiry may wait for a flush before it aborts.
+    grace: Rc<Cell<Duration>>,
 }
 
 impl TimerState {
@@ -203,7 +212,7 @@ impl TimerState {
             let hook = self.hook.borrow_mut().take();
             let Some(mut hook) = hook else {
                 // Only while the hook itself runs (a nested expiry).
-                transport.lose_connection();
+                transport.lose_connection_within(self.grace.get());
                 return;
             };
             let outcome = guarded(|| hook(&transport));
@@ -215,7 +224,7 @@ impl TimerState {
             }
             if let Err(msg) = outcome {
                 log_panic("timeout_connection", &msg);
-                transport.lose_connection();
+                transport.lose_connection_within(self.grace.get());
             }
         });
     }
@@ -270,6 +279,10 @@ pub struct IdleTimer {
 
 impl IdleTimer {
     fn new(clock: Rc<dyn Clock>, timeout: Option<Duration>) -> IdleTimer {
+        let grace = Rc::new(Cell::new(DEFAULT_CLOSE_GRACE));
+        let close_grace = grace.clone();
+        let close: Hook =
+            Box::new(move |t: &Transport| t.lose_connection_within(close_grace.get()));
         IdleTimer {
             state: Rc::new(TimerState {
                 clock,
@@ -277,9 +290,27 @@ impl IdleTimer {
                 phase: Cell::new(Phase::Waiting),
                 call: RefCell::new(None),
                 transport: RefCell::new(None),
-                hook: RefCell::new(Some(Box::new(|t: &Transport| t.lose_connection()))),
+                hook: RefCell::new(Some(close)),
+                grace,
             }),
         }
+    }
+
+    /// How long the close on expiry may wait for what is buffered to be
+    /// sent before the connection is aborted (default
+    /// [`DEFAULT_CLOSE_GRACE`], 5 s). The close flushes first, as
+    /// `lose_connection` does; a peer that stopped reading (a zero receive
+    /// window) would hold it open for ever, so past the grace the
+    /// connection is aborted and its buffer freed
+    /// ([`Transport::lose_connection_within`]). Also used when a custom hook
+    /// panics.
+    pub fn set_close_grace(&self, grace: Duration) {
+        self.state.grace.set(grace);
+    }
+
+    /// The close grace (see [`set_close_grace`](Self::set_close_grace)).
+    pub fn close_grace(&self) -> Duration {
+        self.state.grace.get()
     }
 
     /// Sets the timeout. `Some(d)`: the connection times out after `d` of
@@ -474,7 +505,8 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     }
 
     /// Replaces what happens on expiry (Twisted's `timeoutConnection`); the
-    /// default is `transport.lose_connection()`. `f` gets the transport the
+    /// default is `transport.lose_connection_within(grace)` (see
+    /// [`IdleTimer::set_close_grace`]). `f` gets the transport the
     /// wrapped protocol sees, so a write from `f` restarts the timer; to
     /// keep the connection without writing, call
     /// [`IdleTimer::reset_timeout`] (from a clone of [`timer`](Self::timer)).
@@ -518,6 +550,7 @@ pub type TimeoutFactory<F> = WrappingFactory<F, IdleSettings>;
 pub struct IdleSettings {
     clock: Rc<dyn Clock>,
     timeout: Duration,
+    grace: Duration,
 }
 
 impl<F: Factory> WrapFactory<F> for IdleSettings {
@@ -525,7 +558,9 @@ impl<F: Factory> WrapFactory<F> for IdleSettings {
 
     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
         let inner = wrapped.build_protocol(addr)?;
-        Some(IdleTimeout::new(inner, self.clock.clone(), self.timeout))
+        let protocol = IdleTimeout::new(inner, self.clock.clone(), self.timeout);
+        protocol.timer().set_close_grace(self.grace);
+        Some(protocol)
     }
 }
 
@@ -533,6 +568,7 @@ impl fmt::Debug for IdleSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IdleSettings")
             .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
             .finish()
     }
 }
@@ -542,12 +578,32 @@ impl<F: Factory> WrappingFactory<F, IdleSettings> {
     /// silence, timed on `clock`. Pass a [`Shared`] clone to share the
     /// wrapped factory with other ports.
     pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
-        WrappingFactory::wrap(factory, IdleSettings { clock, timeout })
+        let grace = DEFAULT_CLOSE_GRACE;
+        WrappingFactory::wrap(
+            factory,
+            IdleSettings {
+                clock,
+                timeout,
+                grace,
+            },
+        )
+    }
+
+    /// Sets the close grace of every connection (see
+    /// [`IdleTimer::set_close_grace`]; default [`DEFAULT_CLOSE_GRACE`]).
+    pub fn with_close_grace(mut self, grace: Duration) -> Self {
+        self.wrapper_mut().grace = grace;
+        self
     }
 
     /// The idle timeout given to each connection.
     pub fn timeout(&self) -> Duration {
         self.wrapper().timeout
+    }
+
+    /// The close grace given to each connection.
+    pub fn close_grace(&self) -> Duration {
+        self.wrapper().grace
     }
 }
 

@@ -684,7 +684,15 @@ impl<D: Decode, H: StringReceiver> Shared<D, H> {
         while !self.control.paused.get() && !transport.is_disconnecting() {
             let max_length = state.handler.max_length();
             match state.decoder.next_string(max_length) {
-                Decoded::String(s) => state.handler.string_received(&conn, s),
+                Decoded::String(s) => {
+                    state.handler.string_received(&conn, s);
+                    if transport.should_yield() {
+                        // The turn's work is done: the rest is delivered on
+                        // a later turn (`data_received` with no bytes).
+                        transport.yield_reading();
+                        break;
+                    }
+                }
                 Decoded::NeedMore => break,
                 Decoded::Error(DecodeError::LengthLimitExceeded { length, .. }) => {
                     state.handler.length_limit_exceeded(&conn, length);

@@ -41,6 +41,7 @@
 //! Tests: `tests/reactor.rs` (lifecycle, triggers, timers, threads),
 //! `tests/signals.rs` and `tests/pool.rs`.
 
+pub(crate) mod budget;
 mod pool;
 mod signals;
 mod source;
@@ -79,6 +80,10 @@ const WAKER_TOKEN: Token = Token(usize::MAX - 1);
 const SIGNAL_TOKEN: Token = Token(usize::MAX - 2);
 /// Size of the one read buffer a reactor shares between all its connections.
 pub(crate) const READ_BUFFER_SIZE: usize = 64 * 1024;
+/// How many emptied write buffers a reactor keeps for reuse.
+const POOLED_WRITE_BUFS: usize = 64;
+/// The largest emptied write buffer kept for reuse.
+const POOLED_WRITE_BUF_SIZE: usize = 64 * 1024;
 /// Twisted caps the poll timeout at this many seconds.
 const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(2_147_483);
 
@@ -102,6 +107,10 @@ pub(crate) struct Inner {
     timers: Timers,
     /// Calls to run at the start of the next iteration.
     soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// Sources with queued output, flushed once per turn (see `queue_flush`).
+    dirty: RefCell<Vec<Rc<dyn Source>>>,
+    /// Emptied write buffers, lent to connections that queue output.
+    write_bufs: RefCell<Vec<Vec<u8>>>,
     /// The shared read buffer; taken out while a protocol reads from it.
     read_buf: RefCell<Vec<u8>>,
     state: Cell<RunState>,
@@ -142,6 +151,8 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             timers: Timers::new_real(),
             soon: RefCell::new(VecDeque::new()),
+            dirty: RefCell::new(Vec::new()),
+            write_bufs: RefCell::new(Vec::new()),
             read_buf: RefCell::new(vec![0; READ_BUFFER_SIZE]),
             state: Cell::new(RunState::NotStarted),
             stop_requested: Cell::new(false),
@@ -366,6 +377,7 @@ impl Reactor {
 
     fn iteration(&self, events: &mut Events) -> io::Result<()> {
         let inner = &self.inner;
+        budget::reset();
         for call in inner.threads.take() {
             let _ctx = crate::log::enter_none();
             if let Err(msg) = guarded(|| call(self)) {
@@ -384,8 +396,10 @@ impl Reactor {
                 None => break,
             }
         }
+        budget::reset();
         inner.timers.run_due(inner.timers.now(), true, true);
         inner.tasks.run_woken();
+        self.flush_queued();
         if inner.stop_requested.get() && !inner.shutting_down.get() {
             inner.stop_requested.set(false);
             inner.shutting_down.set(true);
@@ -404,7 +418,9 @@ impl Reactor {
             }
         }
         for ev in events.iter() {
+            budget::reset();
             self.dispatch(ev.token(), Ready::from_event(ev));
+            self.flush_queued();
         }
         Ok(())
     }
@@ -412,6 +428,7 @@ impl Reactor {
     fn poll_timeout(&self) -> Option<Duration> {
         let inner = &self.inner;
         if !inner.soon.borrow().is_empty()
+            || !inner.dirty.borrow().is_empty()
             || inner.stop_requested.get()
             || inner.threads.has_calls()
             || inner.tasks.has_woken()
@@ -524,6 +541,9 @@ impl Reactor {
         }
         let soon: Vec<_> = inner.soon.borrow_mut().drain(..).collect();
         drop(soon);
+        let dirty: Vec<_> = inner.dirty.borrow_mut().drain(..).collect();
+        drop(dirty);
+        inner.write_bufs.borrow_mut().clear();
         inner.tasks.clear();
         let starved: Vec<_> = inner.starved.borrow_mut().drain(..).collect();
         drop(starved);
@@ -535,6 +555,53 @@ impl Reactor {
     /// Runs `f` at the start of the next iteration (never synchronously).
     pub(crate) fn call_soon(&self, f: impl FnOnce() + 'static) {
         self.inner.soon.borrow_mut().push_back(Box::new(f));
+    }
+
+    /// Has `source.flush()` called at the end of the current turn: after
+    /// the dispatch in progress returns, or, for output queued by timers and
+    /// other calls, before the reactor next waits. A source queues itself
+    /// once per turn however many writes it takes, so its output goes out
+    /// in one write call.
+    pub(crate) fn queue_flush(&self, source: Rc<dyn Source>) {
+        self.inner.dirty.borrow_mut().push(source);
+    }
+
+    /// Flushes the sources queued so far. Output queued while this runs
+    /// (a producer resumed by a drain) waits for the next flush, so a pass
+    /// is bounded; the reactor does not wait while any is queued.
+    #[inline]
+    fn flush_queued(&self) {
+        if !self.inner.dirty.borrow().is_empty() {
+            self.flush_dirty();
+        }
+    }
+
+    #[cold]
+    fn flush_dirty(&self) {
+        let queued = std::mem::take(&mut *self.inner.dirty.borrow_mut());
+        for source in queued {
+            source.flush();
+        }
+    }
+
+    /// A write buffer to queue output in: an emptied one from the pool, or
+    /// a new one.
+    pub(crate) fn take_write_buf(&self) -> Vec<u8> {
+        self.inner.write_bufs.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Returns an emptied write buffer to the pool (up to
+    /// [`POOLED_WRITE_BUFS`] buffers of at most [`POOLED_WRITE_BUF_SIZE`]
+    /// bytes are kept; others are freed).
+    pub(crate) fn put_write_buf(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > POOLED_WRITE_BUF_SIZE {
+            return;
+        }
+        let mut pool = self.inner.write_bufs.borrow_mut();
+        if pool.len() < POOLED_WRITE_BUFS {
+            buf.clear();
+            pool.push(buf);
+        }
     }
 
     /// Registers `io` with `interest` (edge-triggered) and stores

@@ -53,6 +53,10 @@ pub(crate) trait Source {
     /// The reactor is shutting down: end now.
     fn shutdown(self: Rc<Self>);
 
+    /// Output this source queued during the turn (see
+    /// [`Reactor::queue_flush`](super::Reactor::queue_flush)) goes out now.
+    fn flush(self: Rc<Self>) {}
+
     /// True for sources that must be shut down after every other one
     /// (listening ports: a factory is never stopped while its protocols
     /// still run).

@@ -6,10 +6,12 @@
 //! * `state.stream`: the socket, `None` once closed. Registered once with the
 //!   poller, edge-triggered, for both read and write readiness: writing never
 //!   costs an `epoll_ctl`.
-//! * `state.wbuf[wpos..]`: bytes the kernel has not taken yet. Empty in the
-//!   steady state: `write` sends at once and only buffers what the kernel
-//!   refuses; the buffer is drained on the next writable edge. A large
-//!   buffer is freed once drained, so idle connections hold none.
+//! * `state.wbuf[wpos..]`: bytes written and not yet taken by the kernel:
+//!   output queued during this turn, and what the kernel refused. Empty in
+//!   the steady state; an emptied buffer goes back to the reactor's pool,
+//!   so idle connections hold none.
+//! * `state.limit`: the write cap (bytes that may wait in `wbuf`), with the
+//!   `DROP_OVER_LIMIT` flag saying what happens past it.
 //! * `state.flags`: the lifecycle (see [`flags`]).
 //! * `state.producer`: the registered producer, and whether we paused it.
 //! * `protocol`: the user's protocol, `None` after `connection_lost`.
@@ -22,6 +24,24 @@
 //! see `WouldBlock`). At most [`MAX_READS`] full reads per edge, then the rest
 //! waits for the next iteration so one busy peer cannot starve the others.
 //!
+//! Writing, at most two write calls per connection per turn: the first
+//! write since the connection last read, when nothing is queued, goes to
+//! the kernel at once, straight from the caller's bytes (the echo case: no
+//! copy, no delay). Every other write (a second one in the same callback,
+//! more output to a peer that has not spoken since) is appended to `wbuf`
+//! and the connection asks the reactor to flush it at the end of the turn,
+//! once, however many writes were queued: a burst of chat lines fanned out
+//! to 200 users is at most 400 write calls per turn, not one per line per
+//! user. What the kernel
+//! refuses waits for the writable edge. All of it counts against the write
+//! cap: past it the connection is closed as a slow consumer
+//! ([`Reason::SlowConsumer`]) or the write is dropped, as the protocol chose.
+//!
+//! Work per turn: writes are charged to the turn's budget
+//! (`reactor::budget`); once it is spent, the connection stops reading and
+//! continues on a later turn, so a burst fanned out to many peers cannot
+//! hold the loop.
+//!
 //! Calls into user code (the protocol, producers) happen with no borrow of
 //! `state` held. Everything a user can trigger from inside a callback
 //! (closing, aborting, half-closing, a write error) completes on a later
@@ -31,6 +51,7 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, IoSlice};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mio::Interest;
 
@@ -38,8 +59,8 @@ use crate::address::Address;
 use crate::error::{ProducerError, Reason};
 use crate::log::{LogContext, enter, guarded, log_panic};
 use crate::protocol::Protocol;
-use crate::reactor::{Inner, Reactor, Ready, Source};
-use crate::transport::{HIGH_WATER, Producer, PushProducer, Transport, TransportImpl};
+use crate::reactor::{Inner, Reactor, Ready, Source, budget};
+use crate::transport::{HIGH_WATER, Producer, PushProducer, Transport, TransportImpl, WriteLimit};
 
 use super::{ConnectionOwner, StreamSocket};
 
@@ -47,35 +68,50 @@ use super::{ConnectionOwner, StreamSocket};
 const MAX_READS: usize = 16;
 /// Parts gathered into one `writev` call.
 const MAX_SLICES: usize = 16;
-/// A drained write buffer larger than this is freed rather than kept.
-const KEEP_BUFFER: usize = 4096;
+/// `state.limit` when there is no cap.
+const NO_LIMIT: u32 = u32::MAX;
 
 /// Lifecycle bits of a connection.
 mod flags {
     /// `connection_lost` was delivered (or is being delivered).
-    pub(super) const LOST: u16 = 1;
+    pub(super) const LOST: u32 = 1;
     /// `lose_connection` was called: no more reading; close once flushed.
-    pub(super) const DISCONNECTING: u16 = 1 << 1;
+    pub(super) const DISCONNECTING: u32 = 1 << 1;
     /// `abort_connection` was called: nothing more is read or written.
-    pub(super) const ABORTING: u16 = 1 << 2;
+    pub(super) const ABORTING: u32 = 1 << 2;
     /// `lose_write_connection` was called: shut down writing once flushed.
-    pub(super) const WRITE_SHUT_ASKED: u16 = 1 << 3;
+    pub(super) const WRITE_SHUT_ASKED: u32 = 1 << 3;
     /// The write side is shut down; writes are dropped.
-    pub(super) const WRITE_SHUT: u16 = 1 << 4;
+    pub(super) const WRITE_SHUT: u32 = 1 << 4;
     /// The peer shut down its write side (half-closeable protocols).
-    pub(super) const READ_EOF: u16 = 1 << 5;
+    pub(super) const READ_EOF: u32 = 1 << 5;
     /// Reading is paused by `pause_reading`.
-    pub(super) const READ_PAUSED: u16 = 1 << 6;
+    pub(super) const READ_PAUSED: u32 = 1 << 6;
     /// A readable edge has not yet been drained.
-    pub(super) const READ_PENDING: u16 = 1 << 7;
+    pub(super) const READ_PENDING: u32 = 1 << 7;
     /// The kernel refused bytes; waiting for a writable edge.
-    pub(super) const WRITE_BLOCKED: u16 = 1 << 8;
+    pub(super) const WRITE_BLOCKED: u32 = 1 << 8;
     /// A write failed; the close is scheduled.
-    pub(super) const WRITE_FAILED: u16 = 1 << 9;
+    pub(super) const WRITE_FAILED: u32 = 1 << 9;
     /// A pass of `drained` is scheduled.
-    pub(super) const DRAIN_SCHEDULED: u16 = 1 << 10;
+    pub(super) const DRAIN_SCHEDULED: u32 = 1 << 10;
     /// The poller reported the peer's end of input (or an error).
-    pub(super) const READ_HUP: u16 = 1 << 11;
+    pub(super) const READ_HUP: u32 = 1 << 11;
+    /// A write went to the kernel at once since the connection last read:
+    /// later writes are queued until it reads again.
+    pub(super) const WROTE_DIRECT: u32 = 1 << 13;
+    /// Output is queued and the reactor will flush it this turn.
+    pub(super) const QUEUED: u32 = 1 << 14;
+    /// Past the write cap, drop writes instead of closing.
+    pub(super) const DROP_OVER_LIMIT: u32 = 1 << 15;
+    /// The protocol yielded: read nothing until it has been called again.
+    pub(super) const YIELDED: u32 = 1 << 16;
+    /// A write was dropped for the cap and that was logged.
+    pub(super) const DROP_LOGGED: u32 = 1 << 17;
+    /// The protocol is half-closeable (fixed when the connection is made).
+    pub(super) const HALF_CLOSEABLE: u32 = 1 << 18;
+    /// Writes are dropped in any of these states.
+    pub(super) const CLOSED_FOR_WRITES: u32 = LOST | ABORTING | WRITE_SHUT | WRITE_FAILED;
 }
 use flags::*;
 
@@ -97,13 +133,14 @@ struct State<S> {
     stream: Option<S>,
     wbuf: Vec<u8>,
     wpos: usize,
-    flags: u16,
+    flags: u32,
+    limit: u32,
     producer: Option<Producer>,
     producer_paused: bool,
 }
 
 impl<S> State<S> {
-    fn has(&self, bits: u16) -> bool {
+    fn has(&self, bits: u32) -> bool {
         self.flags & bits != 0
     }
     fn pending(&self) -> usize {
@@ -116,12 +153,29 @@ impl<S> State<S> {
         }
         self.wbuf.extend_from_slice(data);
     }
-    fn reset_buffer(&mut self) {
+    /// Empties the buffer; returns it for the reactor's pool.
+    fn take_buffer(&mut self) -> Vec<u8> {
         self.wpos = 0;
-        if self.wbuf.capacity() > KEEP_BUFFER {
-            self.wbuf = Vec::new();
+        std::mem::take(&mut self.wbuf)
+    }
+    fn write_limit(&self) -> WriteLimit {
+        match (self.limit, self.has(DROP_OVER_LIMIT)) {
+            (NO_LIMIT, _) => WriteLimit::Unlimited,
+            (n, false) => WriteLimit::Close(n as usize),
+            (n, true) => WriteLimit::Drop(n as usize),
+        }
+    }
+    fn set_write_limit(&mut self, limit: WriteLimit) {
+        let (n, drop) = match limit {
+            WriteLimit::Close(n) => (n, false),
+            WriteLimit::Drop(n) => (n, true),
+            WriteLimit::Unlimited => (usize::MAX, false),
+        };
+        self.limit = u32::try_from(n).unwrap_or(NO_LIMIT);
+        if drop {
+            self.flags |= DROP_OVER_LIMIT;
         } else {
-            self.wbuf.clear();
+            self.flags &= !DROP_OVER_LIMIT;
         }
     }
 }
@@ -137,7 +191,6 @@ pub(crate) struct Connection<S: StreamSocket> {
     role: Role,
     /// The protocol's log prefix, taken when the connection was made.
     prefix: std::borrow::Cow<'static, str>,
-    half_closeable: bool,
 }
 
 impl<S: StreamSocket> Connection<S> {
@@ -147,26 +200,32 @@ impl<S: StreamSocket> Connection<S> {
         peer: S::Peer,
         role: Role,
         protocol: Box<dyn Protocol>,
+        limit: WriteLimit,
     ) -> Rc<Self> {
         let prefix = protocol.log_prefix();
-        let half_closeable = protocol.half_closeable();
+        let mut state = State {
+            stream: Some(stream),
+            wbuf: Vec::new(),
+            wpos: 0,
+            flags: if protocol.half_closeable() {
+                HALF_CLOSEABLE
+            } else {
+                0
+            },
+            limit: NO_LIMIT,
+            producer: None,
+            producer_paused: false,
+        };
+        state.set_write_limit(limit);
         Rc::new_cyclic(|me| Connection {
             reactor: reactor.downgrade(),
             me: me.clone(),
             token: Cell::new(usize::MAX),
-            state: RefCell::new(State {
-                stream: Some(stream),
-                wbuf: Vec::new(),
-                wpos: 0,
-                flags: 0,
-                producer: None,
-                producer_paused: false,
-            }),
+            state: RefCell::new(state),
             protocol: RefCell::new(Some(protocol)),
             peer,
             role,
             prefix,
-            half_closeable,
         })
     }
 
@@ -179,8 +238,10 @@ impl<S: StreamSocket> Connection<S> {
         peer: S::Peer,
         session: u32,
         protocol: Box<dyn Protocol>,
+        limit: WriteLimit,
     ) -> io::Result<Rc<Self>> {
-        let conn = Connection::create(reactor, stream, peer, Role::Server { session }, protocol);
+        let role = Role::Server { session };
+        let conn = Connection::create(reactor, stream, peer, role, protocol, limit);
         let token = {
             let mut st = conn.state.borrow_mut();
             let stream = st.stream.as_mut().expect("a new connection has its socket");
@@ -200,8 +261,10 @@ impl<S: StreamSocket> Connection<S> {
         token: usize,
         owner: Rc<dyn ConnectionOwner>,
         protocol: Box<dyn Protocol>,
+        limit: WriteLimit,
     ) -> Rc<Self> {
-        let conn = Connection::create(reactor, stream, peer, Role::Client { owner }, protocol);
+        let role = Role::Client { owner };
+        let conn = Connection::create(reactor, stream, peer, role, protocol, limit);
         conn.token.set(token);
         reactor.replace_source(token, conn.clone());
         conn
@@ -219,15 +282,15 @@ impl<S: StreamSocket> Connection<S> {
         Transport::new(self.clone())
     }
 
-    fn flags(&self) -> u16 {
+    fn flags(&self) -> u32 {
         self.state.borrow().flags
     }
 
-    fn set(&self, bits: u16) {
+    fn set(&self, bits: u32) {
         self.state.borrow_mut().flags |= bits;
     }
 
-    fn clear(&self, bits: u16) {
+    fn clear(&self, bits: u32) {
         self.state.borrow_mut().flags &= !bits;
     }
 
@@ -257,12 +320,16 @@ impl<S: StreamSocket> Connection<S> {
     /// connection that may have received bytes with its connect edge).
     /// `read_closed`: the edge also reported the peer's end of input, so a
     /// short read does not mean drained.
+    /// It also starts the connection's turn: its first write may go to the
+    /// kernel at once again (see `WROTE_DIRECT`).
     pub(crate) fn mark_read_pending(&self, read_closed: bool) {
-        self.set(if read_closed {
+        let mut st = self.state.borrow_mut();
+        let bits = if read_closed {
             READ_PENDING | READ_HUP
         } else {
             READ_PENDING
-        });
+        };
+        st.flags = (st.flags | bits) & !WROTE_DIRECT;
     }
 
     /// Delivers `connection_made` (for a server, in the port's log context).
@@ -274,7 +341,8 @@ impl<S: StreamSocket> Connection<S> {
         }
     }
 
-    /// Reads and delivers until drained, paused, closing or the batch is used.
+    /// Reads and delivers until drained, paused, closing, the batch is used
+    /// or the turn's budget is spent.
     pub(crate) fn read_ready(self: &Rc<Self>) {
         let Some(reactor) = self.reactor() else {
             return;
@@ -283,7 +351,14 @@ impl<S: StreamSocket> Connection<S> {
         let transport = self.transport();
         for _ in 0..MAX_READS {
             let flags = self.flags();
-            if flags & (LOST | DISCONNECTING | ABORTING | READ_PAUSED | READ_EOF | WRITE_FAILED)
+            if flags
+                & (LOST
+                    | DISCONNECTING
+                    | ABORTING
+                    | READ_PAUSED
+                    | READ_EOF
+                    | WRITE_FAILED
+                    | YIELDED)
                 != 0
                 || flags & READ_PENDING == 0
             {
@@ -319,6 +394,11 @@ impl<S: StreamSocket> Connection<S> {
                     if drained {
                         return;
                     }
+                    if budget::exhausted() {
+                        // This peer's callbacks spent the turn: read the
+                        // rest on a later one, after the others.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reactor.put_read_buf(buf);
@@ -339,7 +419,7 @@ impl<S: StreamSocket> Connection<S> {
 
     /// The peer shut down its sending side.
     fn read_eof(self: &Rc<Self>) {
-        if !self.half_closeable {
+        if self.flags() & HALF_CLOSEABLE == 0 {
             self.close_now(Reason::Done);
             return;
         }
@@ -351,8 +431,9 @@ impl<S: StreamSocket> Connection<S> {
         }
     }
 
-    /// Writes buffered bytes until done or refused; then runs `drained`.
-    fn flush(self: &Rc<Self>) {
+    /// Writes buffered bytes until done or refused (a writable edge after
+    /// the kernel refused some); then runs `drained`.
+    fn flush_blocked(self: &Rc<Self>) {
         let result = {
             let mut st = self.state.borrow_mut();
             let mut outcome = Ok(true);
@@ -376,7 +457,9 @@ impl<S: StreamSocket> Connection<S> {
             }
             if let Ok(true) = outcome {
                 st.flags &= !WRITE_BLOCKED;
-                st.reset_buffer();
+                let emptied = st.take_buffer();
+                drop(st);
+                self.recycle(emptied);
             }
             outcome
         };
@@ -446,6 +529,64 @@ impl<S: StreamSocket> Connection<S> {
         }
     }
 
+    /// The rest of a direct write the kernel did not take whole: what it
+    /// refused is buffered until the writable edge; an error closes the
+    /// connection on the next turn.
+    #[cold]
+    #[inline(never)]
+    fn direct_rest(
+        &self,
+        mut st: std::cell::RefMut<'_, State<S>>,
+        parts: &[&[u8]],
+        result: io::Result<usize>,
+    ) {
+        match result {
+            Ok(n) => {
+                if st.wbuf.capacity() == 0
+                    && let Some(reactor) = self.reactor()
+                {
+                    st.wbuf = reactor.take_write_buf();
+                }
+                append_from(&mut st, parts, n);
+                st.flags |= WRITE_BLOCKED;
+            }
+            Err(e) => self.write_failed(&mut st, e),
+        }
+    }
+
+    /// Queues a write for the turn's one write call (or behind bytes the
+    /// kernel refused), within the write cap.
+    #[inline(never)]
+    fn write_queued(&self, parts: &[&[u8]], total: usize) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.has(CLOSED_FOR_WRITES) || total == 0 {
+                return;
+            }
+            let pending = st.pending();
+            if pending > 0 && pending + total > st.limit as usize {
+                self.over_limit(&mut st, pending + total);
+                return;
+            }
+            if st.wbuf.capacity() == 0
+                && let Some(reactor) = self.reactor()
+            {
+                st.wbuf = reactor.take_write_buf();
+            }
+            for p in parts {
+                st.append(p);
+            }
+            if st.flags & (WRITE_BLOCKED | QUEUED) == 0 {
+                st.flags |= QUEUED;
+                drop(st);
+                if let Some(reactor) = self.reactor() {
+                    reactor.queue_flush(self.rc());
+                }
+            }
+        }
+        self.check_high_water();
+    }
+
     fn schedule_drained(self: &Rc<Self>) {
         {
             let mut st = self.state.borrow_mut();
@@ -473,7 +614,7 @@ impl<S: StreamSocket> Connection<S> {
             self.close_now(Reason::lost(e));
             return;
         }
-        if self.half_closeable {
+        if self.flags() & HALF_CLOSEABLE != 0 {
             let transport = self.transport();
             if let Err(msg) = self.with_protocol(|p| p.write_connection_lost(&transport)) {
                 log_panic("write_connection_lost", &msg);
@@ -537,6 +678,121 @@ impl<S: StreamSocket> Connection<S> {
         }
     }
 
+    /// Gives an emptied write buffer back to the reactor's pool.
+    fn recycle(&self, buf: Vec<u8>) {
+        if buf.capacity() > 0
+            && let Some(reactor) = self.reactor()
+        {
+            reactor.put_write_buf(buf);
+        }
+    }
+
+    /// Sends the output queued during this turn, in one write call (the
+    /// reactor calls this once per turn, see `queue_flush`).
+    fn flush_queued(self: &Rc<Self>) {
+        let result = {
+            let mut st = self.state.borrow_mut();
+            st.flags &= !QUEUED;
+            if st.has(LOST | ABORTING | WRITE_FAILED | WRITE_BLOCKED) || st.pending() == 0 {
+                return;
+            }
+            let State {
+                stream, wbuf, wpos, ..
+            } = &mut *st;
+            let Some(stream) = stream.as_ref() else {
+                return;
+            };
+            let result = loop {
+                match stream.write(&wbuf[*wpos..]) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(0),
+                    Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                    other => break other,
+                }
+            };
+            match result {
+                Ok(n) if n == st.pending() => {
+                    let emptied = st.take_buffer();
+                    drop(st);
+                    self.recycle(emptied);
+                    Ok(true)
+                }
+                Ok(n) => {
+                    st.wpos += n;
+                    st.flags |= WRITE_BLOCKED;
+                    Ok(false)
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(true) => self.drained(),
+            Ok(false) => {}
+            Err(e) => {
+                let _ctx = enter(self.clone());
+                self.close_now(Reason::lost(e));
+            }
+        }
+    }
+
+    /// A write would put more than the cap in the buffer: close the
+    /// connection as a slow consumer (the default), or drop the write.
+    fn over_limit(&self, st: &mut State<S>, would_wait: usize) {
+        let limit = st.limit as usize;
+        let me = self.rc();
+        if st.has(DROP_OVER_LIMIT) {
+            if !st.has(DROP_LOGGED) {
+                st.flags |= DROP_LOGGED;
+                let _ctx = enter(me);
+                log::warn!(
+                    target: "gyre",
+                    "Dropping writes: {would_wait} bytes would wait to be sent, over the limit of {limit}"
+                );
+            }
+            return;
+        }
+        st.flags |= ABORTING | WRITE_FAILED;
+        st.wbuf = Vec::new();
+        st.wpos = 0;
+        if let Some(stream) = &st.stream {
+            stream.reset_on_close();
+        }
+        {
+            let _ctx = enter(me.clone());
+            log::info!(
+                target: "gyre",
+                "Closing connection: {would_wait} bytes would wait to be sent, over the limit of {limit} (slow consumer)"
+            );
+        }
+        if let Some(reactor) = self.reactor() {
+            reactor.call_soon(move || {
+                me.close_now(Reason::SlowConsumer {
+                    buffered: would_wait,
+                    limit,
+                })
+            });
+        }
+    }
+
+    /// The protocol yielded (`Transport::yield_reading`): call it again
+    /// with no data on the next turn, then go on reading.
+    fn resume_yielded(self: &Rc<Self>) {
+        if self.flags() & (LOST | YIELDED) != YIELDED {
+            return;
+        }
+        self.clear(YIELDED);
+        {
+            let _ctx = enter(self.clone());
+            let transport = self.transport();
+            if let Err(msg) = self.with_protocol(|p| p.data_received(&transport, &[])) {
+                log_panic("data_received", &msg);
+                self.close_now(Reason::Panicked(msg));
+                return;
+            }
+        }
+        self.read_ready();
+    }
+
     /// After a write: pause a streaming producer above the high-water mark.
     fn check_high_water(&self) {
         let producer = {
@@ -560,6 +816,18 @@ impl<S: StreamSocket> Connection<S> {
         st.wbuf = Vec::new();
         st.wpos = 0;
         self.close_soon(Reason::lost(err));
+    }
+}
+
+/// Appends what is left of `parts` after the first `written` bytes.
+fn append_from<S>(st: &mut State<S>, parts: &[&[u8]], mut written: usize) {
+    for p in parts {
+        if written >= p.len() {
+            written -= p.len();
+        } else {
+            st.append(&p[written..]);
+            written = 0;
+        }
     }
 }
 
@@ -605,7 +873,7 @@ impl<S: StreamSocket> Source for Connection<S> {
     /// `read_closed`, the peer's end of input (or an error) came with the data.
     fn ready(self: Rc<Self>, _token: usize, ready: Ready) {
         if ready.writable && self.flags() & WRITE_BLOCKED != 0 {
-            self.flush();
+            self.flush_blocked();
         }
         if ready.readable {
             self.mark_read_pending(ready.read_closed);
@@ -617,6 +885,10 @@ impl<S: StreamSocket> Source for Connection<S> {
     fn shutdown(self: Rc<Self>) {
         self.close_now(Reason::Shutdown);
     }
+
+    fn flush(self: Rc<Self>) {
+        self.flush_queued();
+    }
 }
 
 impl<S: StreamSocket> TransportImpl for Connection<S> {
@@ -625,19 +897,21 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
     }
 
     fn write_sequence(&self, parts: &[&[u8]]) {
+        let total: usize = match parts {
+            [only] => only.len(),
+            _ => parts.iter().map(|p| p.len()).sum(),
+        };
+        budget::charge(total);
         {
             let mut st = self.state.borrow_mut();
-            if st.has(LOST | ABORTING | WRITE_SHUT | WRITE_FAILED) {
-                return;
-            }
-            let total: usize = match parts {
-                [only] => only.len(),
-                _ => parts.iter().map(|p| p.len()).sum(),
-            };
-            if total == 0 {
-                return;
-            }
-            if st.pending() == 0 && !st.has(WRITE_BLOCKED) {
+            // Nothing queued or blocked means nothing buffered (`wbuf` only
+            // holds bytes while one of the two is set).
+            if st.flags & (CLOSED_FOR_WRITES | WROTE_DIRECT | WRITE_BLOCKED | QUEUED) == 0
+                && total > 0
+            {
+                // The first write since the connection last read, nothing
+                // queued: straight to the kernel from the caller's bytes.
+                st.flags |= WROTE_DIRECT;
                 let result = match &st.stream {
                     Some(stream) => write_now(stream, parts, total),
                     None => return,
@@ -646,36 +920,20 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
                     Ok(n) if n == total => {
                         // Sent whole: the buffer "drained" at once. A pull
                         // producer is asked for more, as after any drain.
-                        let pull = matches!(st.producer, Some(Producer::Pull(_)));
-                        drop(st);
-                        if pull {
+                        if let Some(Producer::Pull(_)) = st.producer {
+                            drop(st);
                             self.rc().schedule_drained();
                         }
-                        return;
                     }
-                    Ok(mut n) => {
-                        for p in parts {
-                            if n >= p.len() {
-                                n -= p.len();
-                            } else {
-                                st.append(&p[n..]);
-                                n = 0;
-                            }
-                        }
-                        st.flags |= WRITE_BLOCKED;
-                    }
-                    Err(e) => {
-                        self.write_failed(&mut st, e);
-                        return;
+                    result => {
+                        self.direct_rest(st, parts, result);
+                        self.check_high_water();
                     }
                 }
-            } else {
-                for p in parts {
-                    st.append(p);
-                }
+                return;
             }
         }
-        self.check_high_water();
+        self.write_queued(parts, total);
     }
 
     fn lose_connection(&self) {
@@ -818,6 +1076,52 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.state.borrow().pending()
     }
 
+    fn set_write_limit(&self, limit: WriteLimit) {
+        self.state.borrow_mut().set_write_limit(limit);
+    }
+
+    fn write_limit(&self) -> WriteLimit {
+        self.state.borrow().write_limit()
+    }
+
+    fn yield_reading(&self) {
+        {
+            let mut st = self.state.borrow_mut();
+            if st.has(LOST | YIELDED) {
+                return;
+            }
+            st.flags |= YIELDED;
+        }
+        if let Some(reactor) = self.reactor() {
+            let me = self.rc();
+            reactor.call_soon(move || me.resume_yielded());
+        }
+    }
+
+    fn lose_connection_within(&self, grace: Duration) {
+        if self.flags() & LOST != 0 {
+            return;
+        }
+        self.lose_connection();
+        if let Some(reactor) = self.reactor() {
+            let me = self.me.clone();
+            reactor.call_later(grace, move || {
+                if let Some(me) = me.upgrade()
+                    && me.flags() & LOST == 0
+                {
+                    let _ctx = enter(me.clone());
+                    log::info!(
+                        target: "gyre",
+                        "Aborting connection: {} bytes still unsent {:?} after closing",
+                        me.buffered(),
+                        grace
+                    );
+                    me.abort_connection();
+                }
+            });
+        }
+    }
+
     fn log_prefix(&self) -> String {
         self.system()
     }
@@ -854,13 +1158,70 @@ impl<S: StreamSocket> LogContext for Connection<S> {
 }
 #[cfg(test)]
 mod tests {
+    use std::io::{self, IoSlice};
+    use std::net::SocketAddr;
+    use std::os::fd::OwnedFd;
+
+    use super::*;
+
+    /// A socket with the layout of a release build's `mio::net::TcpStream`
+    /// (one descriptor), for measuring a connection's size in any build
+    /// (debug builds of mio add a field).
+    struct Descriptor(#[allow(dead_code)] OwnedFd);
+
+    impl mio::event::Source for Descriptor {
+        fn register(&mut self, _: &mio::Registry, _: mio::Token, _: Interest) -> io::Result<()> {
+            Ok(())
+        }
+        fn reregister(&mut self, _: &mio::Registry, _: mio::Token, _: Interest) -> io::Result<()> {
+            Ok(())
+        }
+        fn deregister(&mut self, _: &mio::Registry) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl StreamSocket for Descriptor {
+        type Peer = SocketAddr;
+        fn peer_address(peer: &SocketAddr) -> Address {
+            Address::tcp(*peer)
+        }
+        fn peer_log_host(_: &SocketAddr) -> String {
+            String::new()
+        }
+        fn local_address(&self) -> io::Result<Address> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn closed_address() -> Address {
+            Address::unix(None)
+        }
+        fn read(&self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn write(&self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn write_vectored(&self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            Err(io::ErrorKind::Unsupported.into())
+        }
+    }
+
     /// A TCP connection's whole per-connection state stays one allocation
-    /// of at most 216 bytes: the idle-memory budget BENCHMARKS.md measures
-    /// (about 239 B per idle connection with the slab slot and malloc's
-    /// header). A field added here must pay for itself.
+    /// of at most 200 bytes (216 with the `Rc`'s counts): the idle-memory
+    /// budget BENCHMARKS.md measures (about 239 B per idle connection with
+    /// the slab slot and malloc's header). A field added here must pay for
+    /// itself.
     #[test]
     fn a_tcp_connection_fits_the_idle_budget() {
-        let size = std::mem::size_of::<super::Connection<mio::net::TcpStream>>();
-        assert!(size <= 216, "Connection<TcpStream> is {size} bytes");
+        assert_eq!(
+            std::mem::size_of::<Option<Descriptor>>(),
+            std::mem::size_of::<Option<std::net::TcpStream>>(),
+            "the stand-in has a descriptor's layout"
+        );
+        let size = std::mem::size_of::<Connection<Descriptor>>();
+        assert!(size <= 200, "Connection<TcpStream> is {size} bytes");
     }
 }

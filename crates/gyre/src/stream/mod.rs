@@ -57,7 +57,8 @@ pub(crate) fn adopt<S: StreamSocket>(
             return Ok(());
         }
     };
-    Connection::accept(reactor, stream, peer, session, protocol)?.made();
+    let limit = factory.write_limit();
+    Connection::accept(reactor, stream, peer, session, protocol, limit)?.made();
     Ok(())
 }
 

@@ -229,7 +229,8 @@ impl TcpConnector {
             }
         };
         let owner: Rc<dyn ConnectionOwner> = self.clone();
-        let conn = Connection::connected(&reactor, stream, peer, token, owner, protocol);
+        let limit = self.factory.write_limit();
+        let conn = Connection::connected(&reactor, stream, peer, token, owner, protocol, limit);
         *self.connection.borrow_mut() = Some(conn.clone());
         // Twisted logs a client's connectionMade as `[Uninitialized]`; gyre
         // names the connection (`EchoClient,client`) from the start.

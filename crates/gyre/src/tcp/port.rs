@@ -176,7 +176,8 @@ impl Port {
         };
         let session = self.next_session.get();
         self.next_session.set(session.wrapping_add(1));
-        match Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol) {
+        let limit = self.factory.write_limit();
+        match Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol, limit) {
             Ok(conn) => conn.made(),
             Err(e) => {
                 log::error!(target: "gyre::tcp", "Unhandled Error\nwhile registering a connection: {e}")

@@ -5,11 +5,12 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::ProducerError;
 use crate::protocol::Protocol;
-use crate::transport::{Producer, Transport, TransportImpl};
+use crate::transport::{Producer, Transport, TransportImpl, WriteLimit};
 
 /// The transport's own state as a producer of the bytes it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,15 @@ pub enum ProducerState {
 ///   `abort_connection` are dropped;
 /// * `lose_connection` only sets a flag: `connection_lost` is never
 ///   delivered (call it yourself if the test needs it);
+/// * the write cap ([`Transport::set_write_limit`](crate::Transport::set_write_limit))
+///   is recorded but not enforced; [`Transport::lose_connection_within`](crate::Transport::lose_connection_within)
+///   is `lose_connection` and records the grace ([`close_grace`](StringTransport::close_grace));
+/// * [`Transport::should_yield`](crate::Transport::should_yield) answers
+///   what [`set_should_yield`](StringTransport::set_should_yield) said
+///   (default `false`), and [`Transport::yield_reading`](crate::Transport::yield_reading)
+///   is counted ([`yields`](StringTransport::yields)), so a test can make a
+///   framer stop between messages and then go on by calling its
+///   `data_received` with no bytes, as the reactor would;
 /// * [`buffered`](crate::Transport::buffered) is always 0, so a registered
 ///   streaming producer is never paused and a pull producer is never asked
 ///   for more: take it from [`producer`](StringTransport::producer) and drive
@@ -96,6 +106,10 @@ struct State {
     reading: Cell<ProducerState>,
     no_delay: Cell<bool>,
     keep_alive: Cell<bool>,
+    write_limit: Cell<WriteLimit>,
+    close_grace: Cell<Option<Duration>>,
+    should_yield: Cell<bool>,
+    yields: Cell<usize>,
 }
 
 impl StringTransport {
@@ -121,6 +135,10 @@ impl StringTransport {
                 producer: RefCell::new(None),
                 reading: Cell::new(ProducerState::Producing),
                 no_delay: Cell::new(false),
+                write_limit: Cell::new(WriteLimit::default()),
+                close_grace: Cell::new(None),
+                should_yield: Cell::new(false),
+                yields: Cell::new(0),
                 keep_alive: Cell::new(false),
             }),
         }
@@ -146,6 +164,25 @@ impl StringTransport {
     /// Forgets what was written so far.
     pub fn clear(&self) {
         self.state.written.borrow_mut().clear();
+    }
+
+    /// What [`Transport::should_yield`](crate::Transport::should_yield)
+    /// answers from now on (a real connection answers from the reactor's
+    /// work budget for the turn).
+    pub fn set_should_yield(&self, exhausted: bool) {
+        self.state.should_yield.set(exhausted);
+    }
+
+    /// How many times the protocol asked to be called again on a later turn
+    /// ([`Transport::yield_reading`](crate::Transport::yield_reading)).
+    pub fn yields(&self) -> usize {
+        self.state.yields.get()
+    }
+
+    /// The grace given to the last
+    /// [`Transport::lose_connection_within`](crate::Transport::lose_connection_within).
+    pub fn close_grace(&self) -> Option<Duration> {
+        self.state.close_grace.get()
     }
 
     /// True once `lose_connection` or `abort_connection` was called.
@@ -307,6 +344,27 @@ impl TransportImpl for State {
 
     fn log_prefix(&self) -> String {
         "StringTransport".to_string()
+    }
+
+    fn set_write_limit(&self, limit: WriteLimit) {
+        self.write_limit.set(limit);
+    }
+
+    fn write_limit(&self) -> WriteLimit {
+        self.write_limit.get()
+    }
+
+    fn should_yield(&self) -> bool {
+        self.should_yield.get()
+    }
+
+    fn yield_reading(&self) {
+        self.yields.set(self.yields.get() + 1);
+    }
+
+    fn lose_connection_within(&self, grace: Duration) {
+        self.close_grace.set(Some(grace));
+        self.lose_connection();
     }
 }
 

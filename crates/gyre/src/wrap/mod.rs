@@ -158,7 +158,7 @@ use crate::error::{ConnectError, Reason};
 use crate::factory::{ClientFactory, Factory, Shared};
 use crate::log::short_type_name;
 use crate::protocol::Protocol;
-use crate::transport::Transport;
+use crate::transport::{Transport, WriteLimit};
 
 // ---------------------------------------------------------------------------
 // Protocols
@@ -390,6 +390,11 @@ pub trait WrapFactory<F: Factory>: 'static {
         wrapped.qualified_name()
     }
 
+    /// The write cap of the connections it serves; by default `F`'s.
+    fn write_limit(&self, wrapped: &Shared<F>) -> WriteLimit {
+        wrapped.write_limit()
+    }
+
     /// A connection attempt began; by default forwarded to `F`.
     fn started_connecting(&self, wrapped: &Shared<F>, connector: &Connector)
     where
@@ -475,6 +480,9 @@ impl<F: Factory, W: WrapFactory<F>> Factory for WrappingFactory<F, W> {
     }
     fn qualified_name(&self) -> Cow<'static, str> {
         self.wrapper.qualified_name(&self.wrapped)
+    }
+    fn write_limit(&self) -> WriteLimit {
+        self.wrapper.write_limit(&self.wrapped)
     }
 }
 

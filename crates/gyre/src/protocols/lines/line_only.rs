@@ -189,6 +189,13 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
             }
             self.handler.line_received(&conn, line);
             start = end + dlen;
+            if transport.should_yield() && start < self.partial.len() {
+                // The turn's work is done: keep the rest for a later turn.
+                self.partial.drain(..start);
+                self.searched = 0;
+                transport.yield_reading();
+                return;
+            }
         }
         self.partial.drain(..start);
         self.searched = (self.partial.len() + 1).saturating_sub(dlen);
