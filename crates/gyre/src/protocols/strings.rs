@@ -1159,6 +1159,38 @@ mod tests {
         list.iter().map(|s| Event::String(s.to_vec())).collect()
     }
 
+    /// When the turn's work is done (`should_yield`), every framing stops
+    /// after the string it delivered, asks to be called again, and delivers
+    /// the rest in order when it is (`data_received` with no bytes).
+    #[test]
+    fn a_spent_turn_yields_between_strings() {
+        for kind in [Kind::Int8, Kind::Int16, Kind::Int32, Kind::Netstring] {
+            let handler = default_recorder();
+            let events = handler.events.clone();
+            let st = StringTransport::new();
+            let mut p = protocol(kind, handler);
+            st.make_connection(&mut p);
+            st.set_should_yield(true);
+            let input = [
+                encode(kind, b"one"),
+                encode(kind, b"two"),
+                encode(kind, b"3"),
+            ]
+            .concat();
+            p.data_received(&st.transport(), &input);
+            assert_eq!(*events.borrow(), strings(&[b"one"]), "{kind:?}");
+            assert_eq!(st.yields(), 1, "{kind:?}");
+            st.set_should_yield(false);
+            p.data_received(&st.transport(), b"");
+            assert_eq!(
+                *events.borrow(),
+                strings(&[b"one", b"two", b"3"]),
+                "{kind:?}"
+            );
+            assert!(!st.is_disconnecting(), "{kind:?}");
+        }
+    }
+
     /// Reference §9.3: `\0\0\0\3abc\0\0\0\2d` then `e` gives `abc`, `de`,
     /// in those two chunks and at every chunk size.
     #[test]

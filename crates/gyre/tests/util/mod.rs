@@ -338,7 +338,17 @@ pub fn serve_kind<P: gyre::Protocol>(
     conns: usize,
     build: impl Fn() -> P + 'static,
 ) -> Served {
-    let factory = gyre::Shared::new(gyre::for_protocol(build));
+    serve_factory(kind, reactor, conns, gyre::for_protocol(build))
+}
+
+/// [`serve_kind`] with a factory of any kind (wrappers included).
+pub fn serve_factory<F: gyre::Factory>(
+    kind: Kind,
+    reactor: &Reactor,
+    conns: usize,
+    factory: impl Into<gyre::Shared<F>>,
+) -> Served {
+    let factory: gyre::Shared<F> = factory.into();
     match kind {
         Kind::Tcp => {
             let port = reactor

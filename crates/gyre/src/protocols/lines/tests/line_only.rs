@@ -145,3 +145,27 @@ fn line_only_has_no_raw_mode() {
     let (mut p, st) = connected(LineOnlyProtocol::new(Rec::new().on_line(raw_on_raw)));
     p.data_received(&st.transport(), b"RAW\r\n");
 }
+
+/// When the turn's work is done, `LineOnlyProtocol` stops after a line,
+/// keeps the rest (not mistaking the lines left for one long line), and
+/// goes on in order when called again with no bytes.
+#[test]
+fn a_spent_turn_yields_between_lines_only() {
+    let (mut p, st) = connected(LineOnlyProtocol::new(Rec::new().max(4)));
+    st.set_should_yield(true);
+    p.data_received(&st.transport(), b"a\r\nbb\r\nccc\r\ndd");
+    assert_eq!(p.handler().events, [line(b"a")]);
+    assert_eq!(st.yields(), 1);
+    assert!(
+        !st.is_disconnecting(),
+        "the lines left are not one long line"
+    );
+    st.set_should_yield(false);
+    p.data_received(&st.transport(), b"");
+    assert_eq!(p.handler().events, [line(b"a"), line(b"bb"), line(b"ccc")]);
+    p.data_received(&st.transport(), b"d\r\n");
+    assert_eq!(
+        p.handler().events,
+        [line(b"a"), line(b"bb"), line(b"ccc"), line(b"ddd")]
+    );
+}

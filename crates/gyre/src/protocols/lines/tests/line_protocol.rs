@@ -416,3 +416,33 @@ fn connection_lost_reaches_the_handler() {
     p.connection_lost(Reason::Aborted);
     assert!(matches!(p.into_handler().lost, Some(Reason::Aborted)));
 }
+
+/// When the turn's work is done (`should_yield`), the framer stops after the
+/// line it delivered, keeps the rest, asks to be called again, and
+/// delivers the rest in order when it is (`data_received` with no bytes).
+#[test]
+fn a_spent_turn_yields_between_lines() {
+    let (mut p, st) = connected(LineProtocol::new(Rec::new()));
+    st.set_should_yield(true);
+    p.data_received(&st.transport(), b"a\r\nb\r\nc\r\npart");
+    assert_eq!(p.handler().events, [line(b"a")]);
+    assert_eq!(st.yields(), 1);
+    assert_eq!(p.buffered(), b"b\r\nc\r\npart");
+    p.data_received(&st.transport(), b"");
+    assert_eq!(p.handler().events, [line(b"a"), line(b"b")]);
+    assert_eq!(st.yields(), 2);
+    st.set_should_yield(false);
+    p.data_received(&st.transport(), b"");
+    assert_eq!(p.handler().events, [line(b"a"), line(b"b"), line(b"c")]);
+    assert_eq!((st.yields(), p.buffered()), (2, &b"part"[..]));
+}
+
+/// A framer does not yield when nothing is left to deliver.
+#[test]
+fn no_yield_without_more_lines() {
+    let (mut p, st) = connected(LineProtocol::new(Rec::new()));
+    st.set_should_yield(true);
+    p.data_received(&st.transport(), b"a\r\n");
+    assert_eq!(p.handler().events, [line(b"a")]);
+    assert_eq!(st.yields(), 0);
+}
