@@ -8,8 +8,11 @@
 //! logger renders `2026-11-21 18:02:33+0000 [Echo,0,127.0.0.1] text`.
 //!
 //! The context is a thread-local: one reactor per thread, so it is always the
-//! right one. Setting it costs a reference-count increment; the string is only
-//! built when a line is actually logged.
+//! right one. On the read path it is just the source's token (two stores, no
+//! reference count): the reactor registers a resolver that finds the source
+//! by token when a line is actually logged. Elsewhere it is a shared handle
+//! to the object (a reference-count increment). Either way the string is
+//! only built when a line is logged.
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
@@ -31,10 +34,20 @@ impl LogContext for String {
     }
 }
 
+/// Names a source by its token (see [`set_source_resolver`]).
+pub(crate) type SourceResolver = Rc<dyn Fn(usize) -> Option<String>>;
+
+/// [`DISPATCH`] when no source is being dispatched.
+const NO_SOURCE: usize = usize::MAX;
+
 thread_local! {
-    // A `Cell`, not a `RefCell`: entering and leaving are one swap each,
-    // on the path of every read.
+    // A `Cell`, not a `RefCell`: entering and leaving are one swap each.
     static CONTEXT: std::cell::Cell<Option<Rc<dyn LogContext>>> = const { std::cell::Cell::new(None) };
+    /// The token of the source whose read is being dispatched: the system
+    /// when no object was entered ([`dispatching`]). Two stores a read.
+    static DISPATCH: std::cell::Cell<usize> = const { std::cell::Cell::new(NO_SOURCE) };
+    /// How the running reactor names its sources.
+    static RESOLVER: std::cell::RefCell<Option<SourceResolver>> = const { std::cell::RefCell::new(None) };
     /// The index of the [`ReactorPool`](crate::ReactorPool) thread this is.
     static THREAD_TAG: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }
@@ -46,7 +59,16 @@ thread_local! {
 pub fn system() -> String {
     let base = CONTEXT.with(|c| {
         let ctx = c.take();
-        let system = ctx.as_ref().map(|ctx| ctx.system());
+        let system = match &ctx {
+            Some(named) => Some(named.system()),
+            None => match DISPATCH.with(|d| d.get()) {
+                NO_SOURCE => None,
+                token => {
+                    let resolver = RESOLVER.with(|r| r.borrow().clone());
+                    resolver.and_then(|resolve| resolve(token))
+                }
+            },
+        };
         c.set(ctx);
         system
     });
@@ -95,6 +117,36 @@ pub(crate) fn enter(ctx: Rc<dyn LogContext>) -> ContextGuard {
 pub(crate) fn enter_none() -> ContextGuard {
     let previous = CONTEXT.with(|c| c.take());
     ContextGuard { previous }
+}
+
+/// Restores the previous dispatched source when dropped.
+#[must_use]
+pub(crate) struct DispatchGuard {
+    previous: usize,
+}
+
+impl Drop for DispatchGuard {
+    fn drop(&mut self) {
+        DISPATCH.with(|d| d.set(self.previous));
+    }
+}
+
+/// Names the reactor's source `token` as the one being dispatched until the
+/// guard drops: lines logged meanwhile, with no object entered
+/// ([`enter`]), get its system, worked out by the resolver the reactor
+/// registered, and only when a line is logged. The source must stay
+/// registered under `token` while the guard lives, and no object may be
+/// entered around the guard (an entered object wins).
+pub(crate) fn dispatching(token: usize) -> DispatchGuard {
+    DispatchGuard {
+        previous: DISPATCH.with(|d| d.replace(token)),
+    }
+}
+
+/// Installs how this thread's running reactor names its sources by token
+/// (for [`enter_source`]); returns the one it replaces.
+pub(crate) fn set_source_resolver(resolver: Option<SourceResolver>) -> Option<SourceResolver> {
+    RESOLVER.with(|r| std::mem::replace(&mut *r.borrow_mut(), resolver))
 }
 
 /// The last path segment of a type name, generics kept short:

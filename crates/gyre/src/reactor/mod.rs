@@ -361,6 +361,12 @@ impl Reactor {
                 }
             }
         }
+        let weak = self.downgrade();
+        let previous_resolver = crate::log::set_source_resolver(Some(Rc::new(move |token| {
+            let inner = weak.upgrade()?;
+            let source = inner.sources.try_borrow().ok()?.get(token).cloned()?;
+            source.log_system()
+        })));
         self.fire_event(SystemEvent::Startup);
         let mut events = Events::with_capacity(1024);
         let result = loop {
@@ -372,6 +378,7 @@ impl Reactor {
             }
         };
         self.finish();
+        crate::log::set_source_resolver(previous_resolver);
         result.map_err(ReactorError::Io)
     }
 

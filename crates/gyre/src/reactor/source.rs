@@ -53,6 +53,12 @@ pub(crate) trait Source {
     /// The reactor is shutting down: end now.
     fn shutdown(self: Rc<Self>);
 
+    /// The source's log system (`Echo,0,127.0.0.1`), for a line logged
+    /// while its token is the log context (`log::enter_source`).
+    fn log_system(&self) -> Option<String> {
+        None
+    }
+
     /// Output this source queued during the turn (see
     /// [`Reactor::queue_flush`](super::Reactor::queue_flush)) goes out now.
     fn flush(self: Rc<Self>) {}

@@ -59,7 +59,7 @@ use mio::Interest;
 
 use crate::address::Address;
 use crate::error::{ProducerError, Reason};
-use crate::log::{LogContext, enter, guarded, log_panic};
+use crate::log::{LogContext, dispatching, enter, guarded, log_panic};
 use crate::protocol::Protocol;
 use crate::reactor::{Inner, Reactor, Ready, Source, budget};
 use crate::transport::{HIGH_WATER, Producer, PushProducer, Transport, TransportImpl, WriteLimit};
@@ -354,7 +354,10 @@ impl<S: StreamSocket> Connection<S> {
         let Some(reactor) = self.reactor() else {
             return;
         };
-        let _ctx = enter(self.clone());
+        // Registered under its token while it reads (it forgets the token
+        // only in `close_now`, which enters its own context), and called
+        // only with no object entered: see `log::dispatching`.
+        let _ctx = dispatching(self.token.get());
         let transport = self.transport();
         for _ in 0..MAX_READS {
             let flags = self.flags();
@@ -923,6 +926,10 @@ impl<S: StreamSocket> Source for Connection<S> {
 
     fn flush(self: Rc<Self>) {
         self.flush_queued();
+    }
+
+    fn log_system(&self) -> Option<String> {
+        Some(self.system())
     }
 }
 
