@@ -16,6 +16,10 @@
 //! * `peer`: the remote address in the socket type's own form.
 //! * `role`: a server session number (for the log prefix), or the owner a
 //!   client connection reports its end to (the connector).
+//! * `log_peer`: the peer a wrapper asked the log prefix to show instead of
+//!   the socket's ([`Transport::set_log_peer`]); `None` until then. It
+//!   takes the word the half-closeable bool used to (now the
+//!   `HALF_CLOSEABLE` flag), keeping the connection at its idle budget.
 //!
 //! Reading: on a readable edge, read into the reactor's one shared buffer and
 //! hand the protocol a slice; a short read means drained (no extra read to
@@ -76,6 +80,8 @@ mod flags {
     pub(super) const DRAIN_SCHEDULED: u16 = 1 << 10;
     /// The poller reported the peer's end of input (or an error).
     pub(super) const READ_HUP: u16 = 1 << 11;
+    /// The protocol takes half-close events (asked once, when built).
+    pub(super) const HALF_CLOSEABLE: u16 = 1 << 12;
 }
 use flags::*;
 
@@ -137,7 +143,8 @@ pub(crate) struct Connection<S: StreamSocket> {
     role: Role,
     /// The protocol's log prefix, taken when the connection was made.
     prefix: std::borrow::Cow<'static, str>,
-    half_closeable: bool,
+    /// Shown in a server connection's log prefix instead of `peer`.
+    log_peer: Cell<Option<Box<Address>>>,
 }
 
 impl<S: StreamSocket> Connection<S> {
@@ -158,7 +165,7 @@ impl<S: StreamSocket> Connection<S> {
                 stream: Some(stream),
                 wbuf: Vec::new(),
                 wpos: 0,
-                flags: 0,
+                flags: if half_closeable { HALF_CLOSEABLE } else { 0 },
                 producer: None,
                 producer_paused: false,
             }),
@@ -166,7 +173,7 @@ impl<S: StreamSocket> Connection<S> {
             peer,
             role,
             prefix,
-            half_closeable,
+            log_peer: Cell::new(None),
         })
     }
 
@@ -339,7 +346,7 @@ impl<S: StreamSocket> Connection<S> {
 
     /// The peer shut down its sending side.
     fn read_eof(self: &Rc<Self>) {
-        if !self.half_closeable {
+        if self.flags() & HALF_CLOSEABLE == 0 {
             self.close_now(Reason::Done);
             return;
         }
@@ -473,7 +480,7 @@ impl<S: StreamSocket> Connection<S> {
             self.close_now(Reason::lost(e));
             return;
         }
-        if self.half_closeable {
+        if self.flags() & HALF_CLOSEABLE != 0 {
             let transport = self.transport();
             if let Err(msg) = self.with_protocol(|p| p.write_connection_lost(&transport)) {
                 log_panic("write_connection_lost", &msg);
@@ -822,6 +829,10 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.system()
     }
 
+    fn set_log_peer(&self, peer: &Address) {
+        drop(self.log_peer.replace(Some(Box::new(peer.clone()))));
+    }
+
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
         Some(self)
     }
@@ -845,8 +856,14 @@ impl<S: StreamSocket> LogContext for Connection<S> {
     fn system(&self) -> String {
         match &self.role {
             Role::Server { session } => {
-                let host = S::peer_log_host(&self.peer);
-                format!("{},{},{}", self.prefix, session, host)
+                let shown = self.log_peer.take();
+                let host = match &shown {
+                    // As for a socket's own peer: the IP, nothing for UNIX.
+                    Some(peer) => peer.inet().map(|a| a.ip().to_string()),
+                    None => Some(S::peer_log_host(&self.peer)),
+                };
+                self.log_peer.set(shown);
+                format!("{},{},{}", self.prefix, session, host.unwrap_or_default())
             }
             Role::Client { .. } => format!("{},client", self.prefix),
         }

@@ -96,6 +96,7 @@ struct State {
     reading: Cell<ProducerState>,
     no_delay: Cell<bool>,
     keep_alive: Cell<bool>,
+    log_peer: RefCell<Option<Address>>,
 }
 
 impl StringTransport {
@@ -122,6 +123,7 @@ impl StringTransport {
                 reading: Cell::new(ProducerState::Producing),
                 no_delay: Cell::new(false),
                 keep_alive: Cell::new(false),
+                log_peer: RefCell::new(None),
             }),
         }
     }
@@ -176,6 +178,11 @@ impl StringTransport {
     /// True while reading is paused.
     pub fn is_reading_paused(&self) -> bool {
         self.producer_state() == ProducerState::Paused
+    }
+
+    /// The peer last given to [`Transport::set_log_peer`], if any.
+    pub fn log_peer(&self) -> Option<Address> {
+        self.state.log_peer.borrow().clone()
     }
 }
 
@@ -308,6 +315,10 @@ impl TransportImpl for State {
     fn log_prefix(&self) -> String {
         "StringTransport".to_string()
     }
+
+    fn set_log_peer(&self, peer: &Address) {
+        *self.log_peer.borrow_mut() = Some(peer.clone());
+    }
 }
 
 /// Lets a `StringTransport` be used wherever a `TransportImpl` is expected
@@ -370,6 +381,9 @@ impl TransportImpl for StringTransport {
     }
     fn log_prefix(&self) -> String {
         self.state.log_prefix()
+    }
+    fn set_log_peer(&self, peer: &Address) {
+        self.state.set_log_peer(peer)
     }
 }
 
@@ -652,5 +666,20 @@ mod tests {
         assert_eq!(st.value(), b"via impl");
         assert!(st.is_disconnecting());
         assert!(format!("{st:?}").starts_with("StringTransport {"));
+    }
+
+    /// The peer a wrapper asks the log prefix to show is recorded, through
+    /// any handle and through an observing transport, and `peer()` stays.
+    #[test]
+    fn log_peer_is_recorded() {
+        let st = StringTransport::new();
+        assert_eq!(st.log_peer(), None);
+        let client = Address::tcp(([198, 51, 100, 7], 4000).into());
+        st.transport().observe(|_| {}).set_log_peer(&client);
+        assert_eq!(st.log_peer(), Some(client));
+        assert_eq!(
+            st.transport().peer(),
+            Address::tcp(([192, 168, 1, 1], 54321).into())
+        );
     }
 }
