@@ -11,17 +11,22 @@
 //! * passed: the header is complete; the deadline is cancelled, the log
 //!   prefix names the header's client ([`Transport::set_log_peer`]), and
 //!   the inner protocol gets `connection_made` with the transport it will
-//!   see from then on (the connection's own, or a [`Proxied`] one whose
-//!   `peer()`/`host()` are the header's), then the bytes after the header.
-//!   Every later callback goes to it with that transport.
+//!   see from then on (a [`Proxied`] one: the connection's, with the
+//!   header's addresses as `peer()`/`host()` when it has them), then the
+//!   bytes after the header. Every later callback goes to it with that
+//!   transport. A protocol that pauses reading in `connection_made` (a
+//!   port forwarder waits for its upstream) gets those bytes only once it
+//!   resumes, on a later turn, as it would get unread bytes from a
+//!   socket: the transport holds them meanwhile.
 //! * refused: the bytes are not a header, or the deadline passed, or the
 //!   peer stopped sending first: the connection is aborted and the inner
 //!   protocol never hears of it (no `connection_made`, no
 //!   `connection_lost`).
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use super::header::{Command, ProxyHeader, V2_MAX_LEN};
@@ -29,10 +34,12 @@ use super::parse::{InvalidHeader, Parsed, parse};
 use crate::address::Address;
 use crate::error::{ProducerError, Reason};
 use crate::factory::{Factory, Shared};
-use crate::log::with_system;
+use crate::log::{guarded, log_panic, with_system};
 use crate::protocol::Protocol;
 use crate::time::{Clock, DelayedCall};
-use crate::transport::{Producer, PushProducer, Transport, TransportImpl};
+use crate::transport::{
+    Producer, PushProducer, Transport, TransportImpl, resume_reading_unless_closing,
+};
 use crate::wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};
 
 /// The log target of the lines written here.
@@ -175,14 +182,18 @@ impl<F: Factory> WrapFactory<F> for AcceptSettings<F::Protocol> {
 /// Twisted's `HAProxyProtocolWrapper`: the protocol `P`, told of its
 /// connection only once a PROXY header has been read from it (see the
 /// [module docs](super)).
-pub type AcceptProxy<P> = ProtocolWrapper<P, HeaderReader<P>>;
+///
+/// `P` runs in a shared cell (`Rc<RefCell<P>>`, [`inner`](ProtocolWrapper::inner)):
+/// bytes that came with the header while `P` had paused reading from its
+/// `connection_made` are handed to it on a later turn, once it resumes.
+pub type AcceptProxy<P> = ProtocolWrapper<Rc<RefCell<P>>, HeaderReader<P>>;
 
-impl<P: Protocol> ProtocolWrapper<P, HeaderReader<P>> {
+impl<P: Protocol> ProtocolWrapper<Rc<RefCell<P>>, HeaderReader<P>> {
     /// Wraps `inner`: its connection starts with a header read as
     /// `settings` say.
     pub fn new(inner: P, settings: AcceptSettings<P>) -> Self {
         ProtocolWrapper::wrap(
-            inner,
+            Rc::new(RefCell::new(inner)),
             HeaderReader {
                 settings,
                 phase: Phase::Waiting {
@@ -201,7 +212,7 @@ impl<P: Protocol> ProtocolWrapper<P, HeaderReader<P>> {
 }
 
 /// Where a connection's header reading is.
-enum Phase {
+enum Phase<P> {
     /// Before and while the header arrives: what came so far (only when it
     /// came in more than one read) and the deadline (from `connection_made`).
     Waiting {
@@ -209,7 +220,7 @@ enum Phase {
         deadline: Option<DelayedCall>,
     },
     /// The header was read; the inner protocol runs with `given`.
-    Passed { given: Transport },
+    Passed { given: Rc<Proxied<P>> },
     /// Refused, or lost: nothing more reaches the inner protocol.
     Closed,
 }
@@ -218,7 +229,7 @@ enum Phase {
 /// inner protocol the connection (see the [module docs](super)).
 pub struct HeaderReader<P> {
     settings: AcceptSettings<P>,
-    phase: Phase,
+    phase: Phase<P>,
     header: Option<ProxyHeader>,
 }
 
@@ -250,34 +261,45 @@ impl<P> HeaderReader<P> {
 }
 
 impl<P: Protocol> HeaderReader<P> {
-    /// A complete header: stop waiting, pick the inner protocol's
-    /// transport, tell it of the connection, hand it what followed.
-    fn pass(&mut self, inner: &mut P, transport: &Transport, header: ProxyHeader, rest: &[u8]) {
+    /// A complete header: stop waiting, make the inner protocol's
+    /// transport, tell it of the connection, hand it what followed (now,
+    /// or once it resumes reading if it paused).
+    fn pass(
+        &mut self,
+        inner: &Rc<RefCell<P>>,
+        transport: &Transport,
+        header: ProxyHeader,
+        rest: &[u8],
+    ) {
         self.stop_waiting();
-        let given = match (header.source(), header.destination()) {
+        let addresses = match (header.source(), header.destination()) {
             (Some(source), Some(destination)) => {
                 transport.set_log_peer(source);
-                Transport::new(Rc::new(Proxied {
-                    inner: transport.clone(),
-                    peer: source.clone(),
-                    host: destination.clone(),
-                }))
+                Some((source.clone(), destination.clone()))
             }
-            _ => transport.clone(),
+            _ => None,
         };
+        let given = Rc::new_cyclic(|me| Proxied {
+            inner: transport.clone(),
+            addresses,
+            paused: Cell::new(false),
+            held: RefCell::new(Vec::new()),
+            scheduled: Cell::new(false),
+            clock: self.settings.clock.clone(),
+            protocol: Rc::downgrade(inner),
+            me: me.clone(),
+        });
         log::debug!(target: TARGET, "{}", describe(&header, &transport.peer()));
         if let Some(hook) = self.settings.on_header.clone() {
-            hook(inner, &header);
+            hook(&mut inner.borrow_mut(), &header);
         }
         self.header = Some(header);
         self.phase = Phase::Passed {
             given: given.clone(),
         };
-        inner.connection_made(&given);
-        // As on any connection, nothing is delivered once a close was asked for.
-        if !rest.is_empty() && !given.is_disconnecting() {
-            inner.data_received(&given, rest);
-        }
+        inner.borrow_mut().connection_made(&given.transport());
+        given.held.borrow_mut().extend_from_slice(rest);
+        given.deliver_held();
     }
 }
 
@@ -308,8 +330,8 @@ fn describe(header: &ProxyHeader, balancer: &Address) -> String {
     line
 }
 
-impl<P: Protocol> WrapProtocol<P> for HeaderReader<P> {
-    fn connection_made(&mut self, _inner: &mut P, transport: &Transport) {
+impl<P: Protocol> WrapProtocol<Rc<RefCell<P>>> for HeaderReader<P> {
+    fn connection_made(&mut self, _inner: &mut Rc<RefCell<P>>, transport: &Transport) {
         let Phase::Waiting { deadline, .. } = &mut self.phase else {
             return;
         };
@@ -330,11 +352,18 @@ impl<P: Protocol> WrapProtocol<P> for HeaderReader<P> {
         }
     }
 
-    fn data_received(&mut self, inner: &mut P, transport: &Transport, data: &[u8]) {
+    fn data_received(&mut self, inner: &mut Rc<RefCell<P>>, transport: &Transport, data: &[u8]) {
         let outcome = match &mut self.phase {
             Phase::Passed { given } => {
+                // Anything held back goes first.
                 let given = given.clone();
-                return inner.data_received(&given, data);
+                given.deliver_held();
+                if given.held.borrow().is_empty() {
+                    inner.data_received(&given.transport(), data);
+                } else {
+                    given.held.borrow_mut().extend_from_slice(data);
+                }
+                return;
             }
             Phase::Closed => return,
             // A close asked for (the deadline passed) ends the waiting too.
@@ -369,8 +398,12 @@ impl<P: Protocol> WrapProtocol<P> for HeaderReader<P> {
         }
     }
 
-    fn connection_lost(&mut self, inner: &mut P, reason: Reason) {
-        // Only a protocol told of the connection hears of its end.
+    fn connection_lost(&mut self, inner: &mut Rc<RefCell<P>>, reason: Reason) {
+        // Only a protocol told of the connection hears of its end, after
+        // whatever it was owed and not paused for.
+        if let Phase::Passed { given } = &self.phase {
+            given.deliver_held();
+        }
         let told = matches!(self.phase, Phase::Passed { .. });
         self.stop_waiting();
         if told {
@@ -378,11 +411,12 @@ impl<P: Protocol> WrapProtocol<P> for HeaderReader<P> {
         }
     }
 
-    fn read_connection_lost(&mut self, inner: &mut P, transport: &Transport) {
+    fn read_connection_lost(&mut self, inner: &mut Rc<RefCell<P>>, transport: &Transport) {
         match &self.phase {
             Phase::Passed { given } => {
                 let given = given.clone();
-                inner.read_connection_lost(&given);
+                given.deliver_held();
+                inner.read_connection_lost(&given.transport());
             }
             Phase::Waiting { .. } => {
                 // The header can never complete now.
@@ -398,10 +432,9 @@ impl<P: Protocol> WrapProtocol<P> for HeaderReader<P> {
         }
     }
 
-    fn write_connection_lost(&mut self, inner: &mut P, _transport: &Transport) {
+    fn write_connection_lost(&mut self, inner: &mut Rc<RefCell<P>>, _transport: &Transport) {
         if let Phase::Passed { given } = &self.phase {
-            let given = given.clone();
-            inner.write_connection_lost(&given);
+            inner.write_connection_lost(&given.transport());
         }
     }
 }
@@ -428,14 +461,74 @@ impl<P> fmt::Debug for HeaderReader<P> {
 }
 
 /// The transport a protocol behind a header sees: the connection's, with
-/// the header's addresses as `peer()` and `host()`.
-struct Proxied {
+/// the header's addresses (if it had any) as `peer()` and `host()`; and
+/// the bytes that came with the header, held while the protocol has
+/// reading paused.
+struct Proxied<P> {
     inner: Transport,
-    peer: Address,
-    host: Address,
+    /// The header's source and destination.
+    addresses: Option<(Address, Address)>,
+    /// The protocol paused reading (through this transport).
+    paused: Cell<bool>,
+    /// Read past the header and not yet handed to the protocol.
+    held: RefCell<Vec<u8>>,
+    /// A delivery of `held` is on the clock.
+    scheduled: Cell<bool>,
+    clock: Rc<dyn Clock>,
+    protocol: Weak<RefCell<P>>,
+    me: Weak<Proxied<P>>,
 }
 
-impl TransportImpl for Proxied {
+impl<P: Protocol> Proxied<P> {
+    fn transport(self: &Rc<Self>) -> Transport {
+        Transport::new(self.clone())
+    }
+
+    /// Hands the held bytes to the protocol, unless it has reading paused
+    /// or its connection is closing (then nothing is delivered, as on any
+    /// connection). Runs inside a callback of the connection, or from
+    /// [`schedule`](Self::schedule).
+    fn deliver_held(self: &Rc<Self>) {
+        if self.paused.get() || self.held.borrow().is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        let Some(protocol) = self.protocol.upgrade() else {
+            return;
+        };
+        let transport = self.transport();
+        if transport.is_disconnecting() {
+            return;
+        }
+        protocol.borrow_mut().data_received(&transport, &held);
+    }
+
+    /// Delivers the held bytes on a later turn, in the connection's log
+    /// context; a panic is handled as the connection handles one in
+    /// `data_received`: logged, and the connection closed.
+    fn schedule(&self) {
+        if self.scheduled.replace(true) {
+            return;
+        }
+        let me = self.me.clone();
+        // Not cancelled: it holds no strong reference, and finds nothing
+        // to do once the connection is gone.
+        let _call = self.clock.call_later(Duration::ZERO, move || {
+            let Some(me) = me.upgrade() else {
+                return;
+            };
+            me.scheduled.set(false);
+            with_system(me.inner.log_prefix(), || {
+                if let Err(msg) = guarded(|| me.deliver_held()) {
+                    log_panic("data_received", &msg);
+                    me.inner.abort_connection();
+                }
+            });
+        });
+    }
+}
+
+impl<P: Protocol> TransportImpl for Proxied<P> {
     fn write(&self, data: &[u8]) {
         self.inner.write(data)
     }
@@ -452,10 +545,16 @@ impl TransportImpl for Proxied {
         self.inner.lose_write_connection()
     }
     fn peer(&self) -> Address {
-        self.peer.clone()
+        match &self.addresses {
+            Some((source, _)) => source.clone(),
+            None => self.inner.peer(),
+        }
     }
     fn host(&self) -> Address {
-        self.host.clone()
+        match &self.addresses {
+            Some((_, destination)) => destination.clone(),
+            None => self.inner.host(),
+        }
     }
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
         self.inner.set_no_delay(enabled)
@@ -470,10 +569,15 @@ impl TransportImpl for Proxied {
         self.inner.keep_alive()
     }
     fn pause_reading(&self) {
+        self.paused.set(true);
         self.inner.pause_reading()
     }
     fn resume_reading(&self) {
-        self.inner.resume_reading()
+        self.paused.set(false);
+        self.inner.resume_reading();
+        if !self.held.borrow().is_empty() {
+            self.schedule();
+        }
     }
     fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
         self.inner.register_producer(producer)
@@ -496,11 +600,22 @@ impl TransportImpl for Proxied {
     fn set_log_peer(&self, peer: &Address) {
         self.inner.set_log_peer(peer)
     }
-    /// The connection's own producer of what it reads (no new allocation).
+    /// Itself: pausing and resuming it go through this transport (no new
+    /// allocation per registration).
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
-        match self.inner.as_producer() {
-            Producer::Streaming(p) => Some(p),
-            Producer::Pull(_) => None,
-        }
+        Some(self)
+    }
+}
+
+/// The transport as a producer of what it reads, like any transport's.
+impl<P: Protocol> PushProducer for Proxied<P> {
+    fn pause_producing(&self) {
+        self.pause_reading();
+    }
+    fn resume_producing(&self) {
+        resume_reading_unless_closing(self);
+    }
+    fn stop_producing(&self) {
+        self.lose_connection();
     }
 }

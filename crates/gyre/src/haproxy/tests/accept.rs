@@ -37,6 +37,10 @@ struct Recorder {
     half_closeable: bool,
     /// Close from `connection_made`.
     close_at_once: bool,
+    /// Pause reading from `connection_made` (as a port forwarder does).
+    pause_at_once: bool,
+    /// Panic when data arrives.
+    panic_on_data: bool,
     /// TLVs handed over by the header hook.
     tlvs: Vec<Tlv>,
 }
@@ -51,8 +55,12 @@ impl Protocol for Recorder {
         if self.close_at_once {
             transport.lose_connection();
         }
+        if self.pause_at_once {
+            transport.pause_reading();
+        }
     }
     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        assert!(!self.panic_on_data, "data_received went wrong");
         self.transports.borrow_mut().push(transport.clone());
         self.seen.borrow_mut().push(Seen::Data(data.to_vec()));
     }
@@ -260,7 +268,7 @@ fn the_header_hook_hands_over_the_tlvs() {
     });
     let e = &examples::all()[14];
     rig.feed(&e.wire);
-    assert_eq!(rig.protocol.inner().tlvs, e.tlvs);
+    assert_eq!(rig.protocol.inner().borrow().tlvs, e.tlvs);
     assert_eq!(rig.protocol.header().map(|h| h.tlvs().len()), Some(4));
 }
 
@@ -300,6 +308,99 @@ fn nothing_is_delivered_after_a_close_in_connection_made() {
     let mut rig = Rig::with(recorder, |s| s);
     rig.feed(&examples::all()[4].wire); // v1 before an HTTP request
     assert_eq!(rig.seen().len(), 1, "{:?}", rig.seen());
+}
+
+/// A protocol that pauses reading in `connection_made` gets the bytes that
+/// came with the header only once it resumes, on a later turn; bytes that
+/// arrive after them follow them.
+#[test]
+fn bytes_with_the_header_wait_while_paused() {
+    let recorder = Recorder {
+        pause_at_once: true,
+        ..Recorder::default()
+    };
+    let transports = recorder.transports.clone();
+    let mut rig = Rig::with(recorder, |s| s);
+    let e = &examples::all()[4]; // v1 before an HTTP request
+    rig.feed(&e.wire);
+    assert_eq!(rig.seen().len(), 1, "only made: {:?}", rig.seen());
+    assert!(
+        rig.transport.is_reading_paused(),
+        "the connection is paused too"
+    );
+    rig.clock.advance(Duration::ZERO);
+    assert_eq!(rig.seen().len(), 1, "still paused");
+    let given = transports.borrow()[0].clone();
+    given.resume_reading();
+    assert_eq!(rig.seen().len(), 1, "not from inside resume_reading");
+    assert!(!rig.transport.is_reading_paused());
+    rig.clock.advance(Duration::ZERO);
+    rig.feed(b"next");
+    let mut want = expected(e);
+    want.push(Seen::Data(b"next".to_vec()));
+    assert_eq!(rig.seen(), want);
+}
+
+/// Held bytes are delivered before newer ones, and before the end of the
+/// connection, whichever comes first after the resume.
+#[test]
+fn held_bytes_keep_their_order() {
+    for end in [false, true] {
+        let recorder = Recorder {
+            pause_at_once: true,
+            half_closeable: true,
+            ..Recorder::default()
+        };
+        let transports = recorder.transports.clone();
+        let mut rig = Rig::with(recorder, |s| s);
+        rig.feed(b"PROXY UNKNOWN\r\nfirst");
+        transports.borrow()[0].resume_reading();
+        if end {
+            rig.protocol
+                .read_connection_lost(&rig.transport.transport());
+            rig.lose();
+        } else {
+            rig.feed(b"second");
+        }
+        let made = Seen::Made {
+            peer: balancer(),
+            host: server(),
+        };
+        let want = if end {
+            vec![
+                made,
+                Seen::Data(b"first".to_vec()),
+                Seen::ReadLost,
+                Seen::Lost,
+            ]
+        } else {
+            vec![
+                made,
+                Seen::Data(b"first".to_vec()),
+                Seen::Data(b"second".to_vec()),
+            ]
+        };
+        assert_eq!(rig.seen(), want);
+        rig.clock.advance(Duration::ZERO);
+        assert_eq!(rig.seen().len(), want.len(), "delivered once");
+    }
+}
+
+/// A panic while held bytes are delivered on a later turn closes the
+/// connection, as a panic in `data_received` does.
+#[test]
+fn a_panic_delivering_held_bytes_closes_the_connection() {
+    let recorder = Recorder {
+        pause_at_once: true,
+        panic_on_data: true,
+        ..Recorder::default()
+    };
+    let transports = recorder.transports.clone();
+    let mut rig = Rig::with(recorder, |s| s);
+    rig.feed(b"PROXY UNKNOWN\r\nboom");
+    transports.borrow()[0].resume_reading();
+    rig.clock.advance(Duration::ZERO);
+    assert!(rig.transport.is_aborted());
 }
 
 /// Malformed headers of every kind, and the limit: each closes the
@@ -405,7 +506,7 @@ fn the_factory_wrapper_wraps_every_protocol() {
     transport.make_connection(&mut protocol);
     clock.advance(Duration::from_secs(1));
     assert!(transport.is_aborted(), "the settings' bound applies");
-    assert!(protocol.inner().seen.borrow().is_empty());
+    assert!(protocol.inner().borrow().seen.borrow().is_empty());
 
     struct Refuse;
     impl Factory for Refuse {
