@@ -31,12 +31,12 @@ const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a typ
 separated by ':', each positional or NAME=VALUE.
   listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
            tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+           haproxy:LISTEN   behind a load balancer: each connection starts
+                            with a PROXY protocol header (v1 or v2) naming
+                            the client, whom the service then sees and logs
+                            as its peer; one without a header is dropped
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
-  haproxy:LISTEN  any listen endpoint behind a load balancer: each
-           connection starts with a PROXY protocol header (v1 or v2) naming
-           the client, which the service then sees (and logs) as its peer;
-           a connection without one is dropped
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
 Port 0 listens on a free port. The backlog (the queue of connections not
