@@ -10,10 +10,13 @@
 //! * `bench`: the matrix runner; a fresh server process per measurement,
 //!   servers interleaved round by round, medians and ranges, ratios.
 //!
-//! `strace` counts a server's system calls for the `syscalls` scenario.
+//! `strace` counts a server's system calls for the `syscalls` scenario;
+//! `haproxy` puts HAProxy in front of `gyre echo` for the `haproxy-*`
+//! servers.
 //!
 //! See `BENCHMARKS.md` at the repository root for the command and results.
 
+pub mod haproxy;
 pub mod load;
 pub mod pattern;
 pub mod procfs;

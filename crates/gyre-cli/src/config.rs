@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use gyre::Reactor;
 use gyre::endpoint::{ClientEndpoint, ServerEndpoint};
+use gyre::haproxy::Version;
 use log::LevelFilter;
 
 use crate::services::Service;
@@ -42,6 +43,9 @@ pub(crate) enum Command {
         /// `upstream` as given, to build it again for each reactor of a
         /// `--threads` run.
         upstream_description: String,
+        /// `--send-proxy`: start each forwarded connection with a PROXY
+        /// header of this version.
+        send_proxy: Option<Version>,
         /// Where and how to listen.
         listen: Listen,
     },
@@ -98,10 +102,14 @@ impl fmt::Debug for Command {
                 .field("listen", listen)
                 .finish(),
             Command::Forward {
-                upstream, listen, ..
+                upstream,
+                send_proxy,
+                listen,
+                ..
             } => f
                 .debug_struct("Forward")
                 .field("upstream", &upstream.to_string())
+                .field("send_proxy", send_proxy)
                 .field("listen", listen)
                 .finish(),
             Command::Connect {

@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use gyre::Reactor;
 use gyre::endpoint::spec::parse_tcp_server;
 use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
+use gyre::haproxy::Version;
 use log::LevelFilter;
 
 use crate::config::{Command, Config, Limits, Listen};
@@ -30,6 +31,10 @@ const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a typ
 separated by ':', each positional or NAME=VALUE.
   listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
            tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+           haproxy:LISTEN   behind a load balancer: each connection starts
+                            with a PROXY protocol header (v1 or v2) naming
+                            the client, whom the service then sees and logs
+                            as its peer; one without a header is dropped
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
 A backslash makes the next character literal: write ':' inside a value as
@@ -154,6 +159,29 @@ struct PortforwardArgs {
     /// tcp:host=10.0.0.2:port=80:timeout=5)
     #[arg(long, value_name = "ENDPOINT", required = true)]
     connect: String,
+
+    /// Start each forwarded connection with a PROXY protocol header (v1:
+    /// text, v2: binary) naming the client and the address it connected
+    /// to, as HAProxy's send-proxy does (behind a haproxy: listener, the
+    /// client its header named)
+    #[arg(long, value_enum, value_name = "VERSION")]
+    send_proxy: Option<ProxyVersion>,
+}
+
+/// `--send-proxy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProxyVersion {
+    V1,
+    V2,
+}
+
+impl From<ProxyVersion> for Version {
+    fn from(version: ProxyVersion) -> Version {
+        match version {
+            ProxyVersion::V1 => Version::V1,
+            ProxyVersion::V2 => Version::V2,
+        }
+    }
 }
 
 /// `connect`'s options.
@@ -261,6 +289,7 @@ fn resolve(args: Args) -> Result<Config, Failure> {
                 command: Command::Forward {
                     upstream: Rc::from(upstream),
                     upstream_description: p.connect,
+                    send_proxy: p.send_proxy.map(Version::from),
                     listen,
                 },
                 reactor,
@@ -314,11 +343,11 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
     if threads > 1 {
         // Each thread binds its own socket to the same TCP port.
         for d in &args.listen {
-            parse_tcp_server(d).map_err(|_| {
+            parse_tcp_server(behind_haproxy(d).1).map_err(|_| {
                 Failure::new(
                     exit::USAGE,
                     format!(
-                        "--threads: '{d}' cannot be shared between threads (only tcp and tcp6 can)"
+                        "--threads: '{d}' cannot be shared between threads (only tcp and tcp6 can, haproxy: or not)"
                     ),
                 )
             })?;
@@ -333,6 +362,15 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
         },
         threads,
     })
+}
+
+/// Whether a listen description is `haproxy:` around another, and that
+/// other (the description itself when it is not).
+pub(crate) fn behind_haproxy(description: &str) -> (bool, &str) {
+    match description.split_at_checked(8) {
+        Some((kind, rest)) if kind.eq_ignore_ascii_case("haproxy:") => (true, rest),
+        _ => (false, description),
+    }
 }
 
 /// The most reactor threads `--threads` accepts.
@@ -536,6 +574,54 @@ mod tests {
             panic!("not a forward");
         };
         assert_eq!(upstream_description, "TCP:a:1");
+    }
+
+    /// `haproxy:` wraps any listen description, also with `--threads`
+    /// (around tcp or tcp6); `portforward --send-proxy` takes v1 or v2.
+    #[test]
+    fn haproxy_listen_and_send_proxy() {
+        let config = parse_ok(&[
+            "gyre",
+            "echo",
+            "--listen",
+            "HAProxy:tcp:0:interface=127.0.0.1",
+        ]);
+        assert_eq!(serve(&config).1, ["haproxy:tcp:0:interface=127.0.0.1"]);
+        let config = parse_ok(&["gyre", "echo", "--threads=2", "--listen=haproxy:tcp6:9"]);
+        assert_eq!(threads(&config), 2);
+        assert_eq!(
+            usage_line(&[
+                "gyre",
+                "echo",
+                "--threads=2",
+                "--listen=haproxy:haproxy:tcp:9"
+            ]),
+            "gyre: --threads: 'haproxy:haproxy:tcp:9' cannot be shared between threads (only tcp and tcp6 can, haproxy: or not)\n"
+        );
+        assert_eq!(behind_haproxy("haproxy:tcp:1"), (true, "tcp:1"));
+        assert_eq!(behind_haproxy("tcp:1"), (false, "tcp:1"));
+        assert_eq!(behind_haproxy("hap"), (false, "hap"));
+        for (flag, version) in [
+            (None, None),
+            (Some("v1"), Some(Version::V1)),
+            (Some("v2"), Some(Version::V2)),
+        ] {
+            let mut args = vec!["gyre", "portforward", "--connect=tcp:a:1"];
+            args.extend(flag.map(|v| ["--send-proxy", v]).iter().flatten());
+            let config = parse_ok(&args);
+            let Command::Forward { send_proxy, .. } = &config.command else {
+                panic!("not a forward");
+            };
+            assert_eq!(*send_proxy, version, "{flag:?}");
+        }
+        let stop = stop(&[
+            "gyre",
+            "portforward",
+            "--connect=tcp:a:1",
+            "--send-proxy",
+            "v3",
+        ]);
+        assert_eq!(stop.code(), 64);
     }
 
     /// A bad `--threads` is one line, exit 64.

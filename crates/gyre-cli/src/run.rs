@@ -32,14 +32,16 @@ use std::rc::Rc;
 
 use gyre::endpoint::spec::parse_tcp_server;
 use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
+use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
 use gyre::{
     Clock, Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions,
-    Worker,
+    Worker, WrappingFactory,
 };
 
 use crate::config::{Command, Config, Limits, Listen};
 use crate::exit::{self, Failure};
+use crate::flags::behind_haproxy;
 use crate::services::chargen::Chargen;
 use crate::services::chat::ChatFactory;
 use crate::services::daytime::Daytime;
@@ -64,13 +66,20 @@ pub(crate) fn run(config: Config) -> ExitCode {
         Command::Serve { service, listen } => serve(&reactor, service, &listen),
         Command::Forward {
             upstream_description,
+            send_proxy,
             listen,
             ..
-        } if listen.threads > 1 => serve_threads(None, Some(upstream_description), &listen),
+        } if listen.threads > 1 => {
+            serve_threads(None, Some((upstream_description, send_proxy)), &listen)
+        }
         Command::Forward {
-            upstream, listen, ..
+            upstream,
+            send_proxy,
+            listen,
+            ..
         } => {
-            let listening = open(&reactor, &listen, ProxyFactory::new(upstream));
+            let factory = ProxyFactory::new(upstream).with_send_proxy(send_proxy);
+            let listening = open(&reactor, &listen, factory);
             run_ports(&reactor, &listening)
         }
         Command::Connect {
@@ -171,12 +180,12 @@ impl ListenWith for Endpoints<'_> {
     }
 }
 
-/// Runs a service (or, with `upstream`, the port forwarder) on
-/// `listen.threads` reactors, each with its own factory and its own
-/// `SO_REUSEPORT` socket on every endpoint, until SIGINT or SIGTERM.
+/// Runs a service (or, with `upstream` and its `--send-proxy`, the port
+/// forwarder) on `listen.threads` reactors, each with its own factory and
+/// its own `SO_REUSEPORT` socket on every endpoint, until SIGINT or SIGTERM.
 fn serve_threads(
     service: Option<Service>,
-    upstream: Option<String>,
+    upstream: Option<(String, Option<Version>)>,
     listen: &Listen,
 ) -> Result<(), Failure> {
     let descriptions = listen.descriptions.clone();
@@ -203,10 +212,10 @@ fn serve_threads(
                 Service::Time => with_limits(reactor, limits, WireFactory::<Time>::new(), ports),
                 Service::Chat => with_limits(reactor, limits, ChatFactory::new(), ports),
             },
-            (None, Some(upstream)) => {
+            (None, Some((upstream, send_proxy))) => {
                 let endpoint = client_from_string(reactor, upstream)
                     .map_err(|e| Failure::new(exit::USAGE, format!("--connect: {e}")))?;
-                let factory = ProxyFactory::new(Rc::from(endpoint));
+                let factory = ProxyFactory::new(Rc::from(endpoint)).with_send_proxy(*send_proxy);
                 with_limits(reactor, limits, factory, ports)
             }
             (None, None) => Ok(()),
@@ -240,17 +249,26 @@ impl ListenWith for PoolPorts<'_> {
 
     fn listen<G: Factory>(self, factory: Shared<G>) -> Result<(), Failure> {
         for description in self.descriptions {
-            // Checked when the arguments were read: tcp or tcp6 only.
-            let spec = parse_tcp_server(description)
+            // Checked when the arguments were read: tcp or tcp6 only, each
+            // perhaps inside haproxy:.
+            let (proxied, tcp) = behind_haproxy(description);
+            let spec = parse_tcp_server(tcp)
                 .map_err(|e| Failure::new(exit::USAGE, format!("--listen: {e}")))?;
             let options = TcpListenOptions {
                 backlog: spec.backlog,
                 interface: spec.interface,
                 reuse_port: true,
             };
-            self.worker
-                .listen_tcp(self.reactor, spec.port, factory.clone(), options)
-                .map_err(|e| Failure::listen(&e))?;
+            let listened = if proxied {
+                let settings = AcceptSettings::new(Rc::new(self.reactor.clone()));
+                let wrapped = WrappingFactory::wrap(factory.clone(), settings);
+                self.worker
+                    .listen_tcp(self.reactor, spec.port, wrapped, options)
+            } else {
+                self.worker
+                    .listen_tcp(self.reactor, spec.port, factory.clone(), options)
+            };
+            listened.map_err(|e| Failure::listen(&e))?;
         }
         Ok(())
     }

@@ -42,6 +42,8 @@
 //! * [`protocols`]: framing (lines, length-prefixed strings, netstrings) and policies;
 //! * [`wrap`]: [`ProtocolWrapper`] and [`WrappingFactory`], behaviour added around a
 //!   protocol or factory that forwards every callback it does not change;
+//! * [`haproxy`]: the PROXY protocol, read (`haproxy:` endpoints) and sent,
+//!   for servers behind a load balancer;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping;
 //! * [`log`]: the log context (which connection a line is about).
@@ -56,6 +58,7 @@ pub mod deferred;
 pub mod endpoint;
 pub mod error;
 pub mod factory;
+pub mod haproxy;
 pub mod log;
 pub mod port;
 pub mod protocol;

@@ -216,6 +216,13 @@ pub trait TransportImpl {
         self.lose_connection()
     }
 
+    /// Shows `peer` in place of the socket's peer in this connection's log
+    /// prefix from now on (see [`Transport::set_log_peer`]). By default
+    /// nothing changes; a transport that forwards to another forwards this.
+    fn set_log_peer(&self, peer: &Address) {
+        let _ = peer;
+    }
+
     /// This transport as a push producer of what it reads, sharing the
     /// transport's own allocation, or `None` to have
     /// [`Transport::as_producer`] wrap the handle in a new one. The
@@ -411,6 +418,22 @@ impl Transport {
         self.inner.log_prefix()
     }
 
+    /// Shows `peer` in place of the socket's peer in this connection's log
+    /// prefix from now on: a server connection's `Echo,0,<host>` names
+    /// `peer`'s IP address (nothing, for a UNIX address, as for a UNIX
+    /// peer), in its log lines and in [`log_prefix`](Self::log_prefix).
+    ///
+    /// For a wrapper that learns the real client from the stream itself,
+    /// such as a PROXY protocol header ([`crate::haproxy`]): the lines of
+    /// a connection that came through a load balancer then name the client,
+    /// not the balancer. [`peer`](Self::peer) is not changed (a wrapper
+    /// hands its protocol a transport of its own for that). A client
+    /// connection's prefix (`EchoClient,client`) names no peer; there this
+    /// changes nothing.
+    pub fn set_log_peer(&self, peer: &Address) {
+        self.inner.set_log_peer(peer)
+    }
+
     /// True if both handles refer to the same connection.
     pub fn same_as(&self, other: &Transport) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
@@ -534,6 +557,10 @@ impl TransportImpl for Observed {
     }
     fn lose_connection_within(&self, grace: Duration) {
         self.inner.lose_connection_within(grace)
+    }
+
+    fn set_log_peer(&self, peer: &Address) {
+        self.inner.set_log_peer(peer)
     }
 }
 

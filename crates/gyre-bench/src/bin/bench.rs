@@ -13,6 +13,10 @@
 //! --threads 2`) and tokio's multi-thread runtime with one worker and with
 //! two, driven by a two-thread client, and prints how each scales.
 //!
+//! `haproxy-plain`, `haproxy-v1` and `haproxy-v2` put HAProxy in front of
+//! `gyre echo`: plain, or sending PROXY headers to a `haproxy:` listener;
+//! the ratios of the last two to the first are what the header costs.
+//!
 //! `burst` opens 3,000 connections with 32 handshakes in flight; its target
 //! (gyre's set-up rate ≥ 0.9× the mio loop's) is judged round by round and
 //! must hold in every round. `gyre-backlog50` is gyre with Twisted's
@@ -31,9 +35,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use gyre_bench::procfs;
 use gyre_bench::report::Measurement;
 use gyre_bench::strace::{Counts, Tracer};
+use gyre_bench::{haproxy, procfs};
 
 /// Side-by-side benchmarks of gyre, a bare mio loop, tokio and Twisted.
 #[derive(Debug, Parser)]
@@ -49,7 +53,9 @@ struct Args {
     duration: Option<f64>,
     /// Servers, comma-separated: gyre, mio, tokio-ct, tokio-mt, twisted,
     /// gyre-2t, tokio-mt-1t, gyre-backlog50 (gyre with Twisted's backlog of
-    /// 50) [default: gyre,mio,tokio-ct,tokio-mt,twisted; with --multicore:
+    /// 50), haproxy-plain, haproxy-v1, haproxy-v2 (gyre echo behind HAProxy,
+    /// without and with PROXY headers) [default:
+    /// gyre,mio,tokio-ct,tokio-mt,twisted; with --multicore:
     /// gyre,gyre-2t,tokio-mt-1t,tokio-mt].
     #[arg(long, value_delimiter = ',')]
     servers: Option<Vec<String>>,
@@ -80,7 +86,7 @@ impl Args {
     }
 }
 
-const SERVERS: [&str; 8] = [
+const SERVERS: [&str; 11] = [
     "gyre",
     "mio",
     "tokio-ct",
@@ -89,6 +95,9 @@ const SERVERS: [&str; 8] = [
     "gyre-2t",
     "tokio-mt-1t",
     "gyre-backlog50",
+    "haproxy-plain",
+    "haproxy-v1",
+    "haproxy-v2",
 ];
 const SCENARIOS: [&str; 10] = [
     "pingpong-1",
@@ -140,17 +149,21 @@ impl Paths {
     }
 }
 
-/// A server process under measurement; killed when dropped.
+/// A server process under measurement (whose CPU time is measured), and
+/// what runs in front of it (HAProxy); killed when dropped.
 #[derive(Debug)]
 struct Server {
     child: Child,
     port: u16,
+    front: Option<Child>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in self.front.iter_mut().chain([&mut self.child]) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -167,12 +180,84 @@ fn pinned(program: &Path, cpu: Option<usize>) -> Command {
 }
 
 fn start_server(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server, String> {
+    let server = start_process(paths, kind, cpu)?;
+    let send = match kind {
+        "haproxy-plain" => haproxy::Send::Plain,
+        "haproxy-v1" => haproxy::Send::V1,
+        "haproxy-v2" => haproxy::Send::V2,
+        _ => return Ok(server),
+    };
+    in_front(paths, kind, server, send, cpu)
+}
+
+/// Starts HAProxy on a free loopback port in front of `backend` (on the
+/// backend's CPU when pinned) and waits until it listens; the server's
+/// port becomes HAProxy's, its CPU time stays the backend's.
+fn in_front(
+    paths: &Paths,
+    kind: &str,
+    mut backend: Server,
+    send: haproxy::Send,
+    cpu: Option<usize>,
+) -> Result<Server, String> {
+    let binary = haproxy::binary()
+        .ok_or("haproxy is not installed (apt-get install -y haproxy)".to_string())?;
+    let frontend = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for haproxy: {e}"))?
+        .port();
+    std::fs::create_dir_all(&paths.results_dir)
+        .map_err(|e| format!("cannot create {}: {e}", paths.results_dir.display()))?;
+    let config = paths.results_dir.join(format!("{kind}.cfg"));
+    let log = paths.results_dir.join(format!("{kind}.log"));
+    std::fs::write(&config, haproxy::config(frontend, backend.port, send))
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let stderr =
+        std::fs::File::create(&log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let child = pinned(&binary, cpu)
+        .arg("-db")
+        .arg("-f")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot start haproxy: {e}"))?;
+    backend.front = Some(child);
+    let deadline = Instant::now() + START_LIMIT;
+    while !haproxy::listening(frontend).unwrap_or(false) {
+        let exited = backend
+            .front
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        if exited.is_some() || Instant::now() >= deadline {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!(
+                "{kind}: haproxy does not listen on {frontend}:\n{said}"
+            ));
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    backend.port = frontend;
+    Ok(backend)
+}
+
+/// Starts the process of `kind` and waits for it to say where it listens.
+fn start_process(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server, String> {
     let listen = "127.0.0.1:0";
     let mut cmd;
     // gyre announces its port on stderr (`… starting on <port>`), the
     // others print `LISTENING <port>` on stdout.
-    let from_stderr = kind.starts_with("gyre");
+    let from_stderr = kind.starts_with("gyre") || kind.starts_with("haproxy-");
     match kind {
+        "haproxy-plain" => {
+            cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
+            cmd.args(["echo", "--listen", "tcp:0:interface=127.0.0.1"]);
+        }
+        "haproxy-v1" | "haproxy-v2" => {
+            cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
+            cmd.args(["echo", "--listen", "haproxy:tcp:0:interface=127.0.0.1"]);
+        }
         "gyre" | "gyre-2t" => {
             cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
             cmd.args(["echo", "--listen", "tcp:0:interface=127.0.0.1"]);
@@ -248,7 +333,11 @@ fn start_server(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server,
                 let port = port
                     .parse()
                     .map_err(|_| format!("{kind}: bad port {port:?}"))?;
-                return Ok(Server { child, port });
+                return Ok(Server {
+                    child,
+                    port,
+                    front: None,
+                });
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
@@ -914,6 +1003,48 @@ fn scaling(scenarios: &[usize], results: &Results) -> String {
     out
 }
 
+/// What the PROXY header costs behind HAProxy: each `haproxy-v1`/`-v2`
+/// server against `haproxy-plain` (the same path without a header), for
+/// throughput and for gyre's CPU per operation, as the ratio of medians
+/// and round by round.
+fn header_cost(scenarios: &[usize], servers: &[usize], results: &Results, raw: &[Row]) -> String {
+    let sv = |n: &str| SERVERS.iter().position(|s| *s == n).expect("server");
+    let plain = sv("haproxy-plain");
+    let with: Vec<usize> = ["haproxy-v1", "haproxy-v2"]
+        .into_iter()
+        .map(sv)
+        .filter(|s| servers.contains(s))
+        .collect();
+    if !servers.contains(&plain) || with.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n### The PROXY header behind HAProxy: with ÷ without (haproxy-plain)\n\n\
+         | scenario | server | ops/s ÷ plain, of medians | round by round [min–max] | gyre CPU/op ÷ plain, of medians | round by round [min–max] |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for &sc in scenarios {
+        for &h in &with {
+            let med = |s: usize, m: Metric| median_of(results, (sc, s), m);
+            let cell = |m: Metric| {
+                let rounds = paired(raw, sc, h, plain, m).map_or_else(
+                    || "-".into(),
+                    |(m, lo, hi)| format!("{m:.3}× [{lo:.3}–{hi:.3}]"),
+                );
+                (fmt_ratio(ratio(med(h, m), med(plain, m))), rounds)
+            };
+            let (ops, ops_rounds) = cell(Metric::OpsPerSec);
+            let (cpu, cpu_rounds) = cell(Metric::CpuUsPerOp);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {ops} | {ops_rounds} | {cpu} | {cpu_rounds} |",
+                SCENARIOS[sc], SERVERS[h]
+            );
+        }
+    }
+    out
+}
+
 fn json_num(x: Option<f64>) -> String {
     match x {
         Some(x) if x.is_finite() => format!("{x}"),
@@ -1114,6 +1245,7 @@ fn main() -> ExitCode {
     } else {
         print!("{}", targets(&results, &raw));
     }
+    print!("{}", header_cost(&scenarios, &servers, &results, &raw));
     if args.quick {
         println!(
             "\n(--quick: tiny sizes, one round; the figures prove the suite runs, nothing more)"

@@ -34,6 +34,12 @@
 //!   reason and the inbound connection is closed; if the inbound connection
 //!   goes while the outbound one is still being made, that attempt is
 //!   cancelled.
+//!
+//! With `--send-proxy v1|v2` each outbound connection starts with a PROXY
+//! protocol header naming the inbound connection's peer and host, as its
+//! transport gives them: behind a `haproxy:` listener, the client and
+//! server of the header it read (HAProxy's `send-proxy`); written by the
+//! library's `SendHeader` wrapper before anything is relayed.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -42,9 +48,10 @@ use std::rc::{Rc, Weak};
 
 use gyre::deferred::WeakDeferred;
 use gyre::endpoint::ClientEndpoint;
+use gyre::haproxy::{ProxyHeader, SendHeader, Version};
 use gyre::{
     Address, AnyFactory, ConnectError, Factory, Producer, Protocol, PushProducer, Reason, Shared,
-    Transport,
+    Transport, WrappingFactory,
 };
 
 /// The listening side: builds a [`ProxyServer`] per inbound connection, each
@@ -52,12 +59,22 @@ use gyre::{
 /// on 6666`).
 pub(crate) struct ProxyFactory {
     upstream: Rc<dyn ClientEndpoint>,
+    send_proxy: Option<Version>,
 }
 
 impl ProxyFactory {
     /// A factory forwarding every connection to `upstream`.
     pub(crate) fn new(upstream: Rc<dyn ClientEndpoint>) -> ProxyFactory {
-        ProxyFactory { upstream }
+        ProxyFactory {
+            upstream,
+            send_proxy: None,
+        }
+    }
+
+    /// Starts each outbound connection with a PROXY header of `version`.
+    pub(crate) fn with_send_proxy(mut self, version: Option<Version>) -> ProxyFactory {
+        self.send_proxy = version;
+        self
     }
 }
 
@@ -66,7 +83,7 @@ impl Factory for ProxyFactory {
 
     fn build_protocol(&self, _addr: &Address) -> Option<ProxyEnd> {
         Some(ProxyEnd {
-            pair: Pair::new(self.upstream.clone()),
+            pair: Pair::new(self.upstream.clone(), self.send_proxy),
             side: Side::Inbound,
         })
     }
@@ -130,15 +147,18 @@ struct End {
 /// rules that tie them together.
 struct Pair {
     upstream: Rc<dyn ClientEndpoint>,
+    /// `--send-proxy`: the version of the header the outbound side starts with.
+    send_proxy: Option<Version>,
     ends: RefCell<[End; 2]>,
     /// The outbound connection attempt, while it is under way.
     connecting: RefCell<Option<WeakDeferred<Transport>>>,
 }
 
 impl Pair {
-    fn new(upstream: Rc<dyn ClientEndpoint>) -> Rc<Pair> {
+    fn new(upstream: Rc<dyn ClientEndpoint>, send_proxy: Option<Version>) -> Rc<Pair> {
         Rc::new(Pair {
             upstream,
+            send_proxy,
             ends: RefCell::new([End::default(), End::default()]),
             connecting: RefCell::new(None),
         })
@@ -156,9 +176,14 @@ impl Pair {
         let factory = ProxyClientFactory {
             pair: Rc::downgrade(self),
         };
-        let connecting = self
-            .upstream
-            .connect_any(AnyFactory::new(Shared::new(factory)));
+        let factory = match self.send_proxy {
+            None => AnyFactory::new(Shared::new(factory)),
+            Some(version) => {
+                let header = client_header(version, transport);
+                AnyFactory::new(WrappingFactory::wrap(factory, header))
+            }
+        };
+        let connecting = self.upstream.connect_any(factory);
         if !connecting.is_called() {
             *self.connecting.borrow_mut() = Some(connecting.downgrade());
         }
@@ -278,6 +303,16 @@ impl fmt::Debug for Pair {
             .field("ends", &self.ends.borrow())
             .finish_non_exhaustive()
     }
+}
+
+/// The PROXY header naming `inbound`'s peer and host, in `version`; a pair
+/// of addresses the format cannot hold (a UNIX path over 108 bytes) is
+/// sent as the spec's address-less header.
+fn client_header(version: Version, inbound: &Transport) -> SendHeader {
+    let header = ProxyHeader::new(version, inbound.peer(), inbound.host());
+    SendHeader::new(&header).unwrap_or_else(|_| {
+        SendHeader::new(&ProxyHeader::unknown(version)).expect("an address-less header fits")
+    })
 }
 
 /// Registered on one side's transport: pauses and resumes reading on the
@@ -419,8 +454,13 @@ mod tests {
 
     /// Accepts one inbound connection and completes its outbound one.
     fn forwarded() -> Rig {
+        forwarded_with(None)
+    }
+
+    /// [`forwarded`], with `--send-proxy`.
+    fn forwarded_with(send_proxy: Option<Version>) -> Rig {
         let fake = Rc::new(FakeUpstream::default());
-        let factory = ProxyFactory::new(fake.clone());
+        let factory = ProxyFactory::new(fake.clone()).with_send_proxy(send_proxy);
         let addr = Address::tcp(([127, 0, 0, 1], 1).into());
         let mut server: Box<dyn Protocol> = Box::new(factory.build_protocol(&addr).unwrap());
         let client = StringTransport::new();
@@ -461,6 +501,24 @@ mod tests {
         rig.outbound.data_received(&u, b"world");
         assert_eq!(rig.client.value(), b"world");
         assert!(!rig.client.is_disconnecting() && !rig.upstream.is_disconnecting());
+    }
+
+    /// With `--send-proxy`, the upstream first receives the header naming
+    /// the client (the inbound transport's peer, 192.168.1.1:54321) and
+    /// the address it connected to (its host, 10.0.0.1:12345), then the
+    /// client's bytes.
+    #[test]
+    fn send_proxy_names_the_client_first() {
+        let mut rig = forwarded_with(Some(Version::V1));
+        rig.server.data_received(&rig.client.transport(), b"hello");
+        assert_eq!(
+            rig.upstream.value(),
+            b"PROXY TCP4 192.168.1.1 10.0.0.1 54321 12345\r\nhello"
+        );
+        let rig = forwarded_with(Some(Version::V2));
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        v2.extend_from_slice(&[192, 168, 1, 1, 10, 0, 0, 1, 0xD4, 0x31, 0x30, 0x39]);
+        assert_eq!(rig.upstream.value(), v2);
     }
 
     /// Each transport's producer paces reading on the other side.

@@ -10,6 +10,9 @@
 //!   a host name resolved to its first IPv4 address;
 //! * [`HostnameEndpoint`]: resolves a name to all its addresses and races
 //!   them Happy-Eyeballs style;
+//! * [`HaproxyServerEndpoint`] (`haproxy:tcp:8000`): any server endpoint,
+//!   behind a load balancer that sends PROXY protocol headers
+//!   ([`crate::haproxy`]);
 //! * [`connect_protocol`]: connect with a protocol value rather than a factory;
 //! * [`server_from_string`] / [`client_from_string`]: Twisted's description
 //!   grammar (see [`parse`] and [`spec`]).
@@ -50,6 +53,7 @@
 //! [`ThreadResolver`], re-exported here) lives in [`crate::resolve`]. Tests: `tests/endpoints.rs` and the bottom of each file.
 
 mod client;
+mod haproxy;
 pub mod parse;
 mod server;
 pub mod spec;
@@ -70,6 +74,7 @@ use crate::wrap::{WrapFactory, WrappingFactory};
 
 pub use crate::resolve::{Resolver, ThreadResolver};
 pub use client::{HostnameEndpoint, TcpClientEndpoint};
+pub use haproxy::HaproxyServerEndpoint;
 pub use server::TcpServerEndpoint;
 pub use spec::EndpointError;
 pub use strings::{

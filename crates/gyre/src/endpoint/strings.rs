@@ -3,15 +3,17 @@
 //! [`server_from_string`] and [`client_from_string`] split a description
 //! with the pure grammar ([`parse`](super::parse)), look its type up, and let
 //! that type's parser build the endpoint. The built-in types are `tcp` and
-//! `tcp6`; [`register_server_type`] and [`register_client_type`] add more
-//! (later gyre layers add `ssl`, `tls` and `unix` this way, and so can an
-//! application). Server types match Twisted's rules: `tcp` is lower-case
+//! `tcp6`, and for servers `haproxy` (which wraps any other server
+//! description: `haproxy:tcp:8000`); [`register_server_type`] and
+//! [`register_client_type`] add more (later gyre layers add `ssl`, `tls`
+//! and `unix` this way, and so can an application). Server types match Twisted's rules: `tcp` is lower-case
 //! only, other types ignore case; client types always ignore case.
 
 use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
 use super::client::{HostnameEndpoint, TcpClientEndpoint};
+use super::haproxy::haproxy_server_of;
 use super::parse::{Parsed, parse};
 use super::server::TcpServerEndpoint;
 use super::spec::{self, EndpointError, TcpClientSpec, TcpServerSpec};
@@ -41,6 +43,7 @@ fn registry() -> &'static RwLock<Registry> {
             .insert("tcp".into(), |r, d, p| tcp_server_of(false, r, d, p));
         r.servers
             .insert("tcp6".into(), |r, d, p| tcp_server_of(true, r, d, p));
+        r.servers.insert("haproxy".into(), haproxy_server_of);
         r.clients
             .insert("tcp".into(), |r, d, p| tcp_client_of(false, r, d, p));
         r.clients

@@ -18,6 +18,10 @@
 //! * `peer`: the remote address in the socket type's own form.
 //! * `role`: a server session number (for the log prefix), or the owner a
 //!   client connection reports its end to (the connector).
+//! * `log_peer`: the peer a wrapper asked the log prefix to show instead of
+//!   the socket's ([`Transport::set_log_peer`]); `None` until then. It
+//!   takes the word the half-closeable bool used to (now the
+//!   `HALF_CLOSEABLE` flag), keeping the connection at its idle budget.
 //!
 //! Reading: on a readable edge, read into the reactor's one shared buffer and
 //! hand the protocol a slice; a short read means drained (no extra read to
@@ -117,6 +121,8 @@ mod flags {
     pub(super) const DROP_LOGGED: u32 = 1 << 17;
     /// The protocol is half-closeable (fixed when the connection is made).
     pub(super) const HALF_CLOSEABLE: u32 = 1 << 18;
+    /// The registered streaming producer was paused by the high-water mark.
+    pub(super) const PRODUCER_PAUSED: u32 = 1 << 19;
     /// Writes are dropped in any of these states.
     pub(super) const CLOSED_FOR_WRITES: u32 = LOST | ABORTING | WRITE_SHUT | WRITE_FAILED;
 }
@@ -139,11 +145,12 @@ pub(crate) enum Role {
 struct State<S> {
     stream: Option<S>,
     wbuf: Vec<u8>,
-    wpos: usize,
+    /// Where the unsent bytes start in `wbuf` (a `u32` to keep the
+    /// connection small; [`State::advance`] compacts before it would wrap).
+    wpos: u32,
     flags: u32,
     limit: u32,
     producer: Option<Producer>,
-    producer_paused: bool,
 }
 
 impl<S> State<S> {
@@ -151,14 +158,36 @@ impl<S> State<S> {
         self.flags & bits != 0
     }
     fn pending(&self) -> usize {
-        self.wbuf.len() - self.wpos
+        self.wbuf.len() - self.wpos as usize
     }
     fn append(&mut self, data: &[u8]) {
-        if self.wpos > 0 && self.wpos >= self.wbuf.len() / 2 {
-            self.wbuf.drain(..self.wpos);
+        let wpos = self.wpos as usize;
+        if wpos > 0 && wpos >= self.wbuf.len() / 2 {
+            self.wbuf.drain(..wpos);
             self.wpos = 0;
         }
         self.wbuf.extend_from_slice(data);
+    }
+    /// Marks `n` more bytes as sent.
+    fn advance(&mut self, n: usize) {
+        let pos = self.wpos as usize + n;
+        match u32::try_from(pos) {
+            Ok(pos) => self.wpos = pos,
+            Err(_) => {
+                self.wbuf.drain(..pos);
+                self.wpos = 0;
+            }
+        }
+    }
+    fn producer_paused(&self) -> bool {
+        self.has(PRODUCER_PAUSED)
+    }
+    fn set_producer_paused(&mut self, paused: bool) {
+        if paused {
+            self.flags |= PRODUCER_PAUSED;
+        } else {
+            self.flags &= !PRODUCER_PAUSED;
+        }
     }
     /// Empties the buffer; returns it for the reactor's pool.
     fn take_buffer(&mut self) -> Vec<u8> {
@@ -198,6 +227,8 @@ pub(crate) struct Connection<S: StreamSocket> {
     role: Role,
     /// The protocol's log prefix, taken when the connection was made.
     prefix: std::borrow::Cow<'static, str>,
+    /// Shown in a server connection's log prefix instead of `peer`.
+    log_peer: Cell<Option<Box<Address>>>,
 }
 
 impl<S: StreamSocket> Connection<S> {
@@ -221,7 +252,6 @@ impl<S: StreamSocket> Connection<S> {
             },
             limit: NO_LIMIT,
             producer: None,
-            producer_paused: false,
         };
         state.set_write_limit(limit);
         Rc::new_cyclic(|me| Connection {
@@ -233,6 +263,7 @@ impl<S: StreamSocket> Connection<S> {
             peer,
             role,
             prefix,
+            log_peer: Cell::new(None),
         })
     }
 
@@ -452,8 +483,8 @@ impl<S: StreamSocket> Connection<S> {
                     stream, wbuf, wpos, ..
                 } = &mut *st;
                 let Some(stream) = stream.as_ref() else { break };
-                match stream.write(&wbuf[*wpos..]) {
-                    Ok(n) => *wpos += n,
+                match stream.write(&wbuf[*wpos as usize..]) {
+                    Ok(n) => st.advance(n),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         outcome = Ok(false);
                         break;
@@ -494,11 +525,11 @@ impl<S: StreamSocket> Connection<S> {
             }
             let resume = match &st.producer {
                 Some(Producer::Pull(_)) => true,
-                Some(Producer::Streaming(_)) => st.producer_paused,
+                Some(Producer::Streaming(_)) => st.producer_paused(),
                 None => false,
             };
             if resume {
-                st.producer_paused = false;
+                st.set_producer_paused(false);
             }
             let shut_write = st.has(WRITE_SHUT_ASKED) && !st.has(WRITE_SHUT);
             (
@@ -808,7 +839,7 @@ impl<S: StreamSocket> Connection<S> {
             match &st.producer {
                 Some(Producer::Streaming(p)) if st.pending() > HIGH_WATER => {
                     let p = p.clone();
-                    st.producer_paused = true;
+                    st.set_producer_paused(true);
                     p
                 }
                 _ => return,
@@ -838,10 +869,10 @@ fn send_buffered<S: StreamSocket>(st: &mut State<S>) -> io::Result<usize> {
         stream, wbuf, wpos, ..
     } = &mut *st;
     let Some(stream) = stream.as_ref() else {
-        return Ok(wbuf.len() - *wpos);
+        return Ok(wbuf.len() - *wpos as usize);
     };
     let written = loop {
-        match stream.write(&wbuf[*wpos..]) {
+        match stream.write(&wbuf[*wpos as usize..]) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -849,7 +880,7 @@ fn send_buffered<S: StreamSocket>(st: &mut State<S>) -> io::Result<usize> {
             Err(e) => return Err(e),
         }
     };
-    *wpos += written;
+    st.advance(written);
     let left = st.pending();
     if left > 0 {
         st.flags |= WRITE_BLOCKED;
@@ -1079,7 +1110,7 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
                     return Err(ProducerError);
                 }
                 st.producer = Some(producer.clone());
-                st.producer_paused = false;
+                st.set_producer_paused(false);
             }
         }
         if !self.is_connected() || self.flags() & ABORTING != 0 {
@@ -1098,7 +1129,7 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         let closing = {
             let mut st = self.state.borrow_mut();
             st.producer = None;
-            st.producer_paused = false;
+            st.set_producer_paused(false);
             st.has(DISCONNECTING | WRITE_SHUT_ASKED) && st.pending() == 0
         };
         if closing {
@@ -1168,6 +1199,10 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.system()
     }
 
+    fn set_log_peer(&self, peer: &Address) {
+        drop(self.log_peer.replace(Some(Box::new(peer.clone()))));
+    }
+
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
         Some(self)
     }
@@ -1191,8 +1226,14 @@ impl<S: StreamSocket> LogContext for Connection<S> {
     fn system(&self) -> String {
         match &self.role {
             Role::Server { session } => {
-                let host = S::peer_log_host(&self.peer);
-                format!("{},{},{}", self.prefix, session, host)
+                let shown = self.log_peer.take();
+                let host = match &shown {
+                    // As for a socket's own peer: the IP, nothing for UNIX.
+                    Some(peer) => peer.inet().map(|a| a.ip().to_string()),
+                    None => Some(S::peer_log_host(&self.peer)),
+                };
+                self.log_peer.set(shown);
+                format!("{},{},{}", self.prefix, session, host.unwrap_or_default())
             }
             Role::Client { .. } => format!("{},client", self.prefix),
         }

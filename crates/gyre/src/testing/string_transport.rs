@@ -110,6 +110,7 @@ struct State {
     close_grace: Cell<Option<Duration>>,
     should_yield: Cell<bool>,
     yields: Cell<usize>,
+    log_peer: RefCell<Option<Address>>,
 }
 
 impl StringTransport {
@@ -140,6 +141,7 @@ impl StringTransport {
                 should_yield: Cell::new(false),
                 yields: Cell::new(0),
                 keep_alive: Cell::new(false),
+                log_peer: RefCell::new(None),
             }),
         }
     }
@@ -213,6 +215,11 @@ impl StringTransport {
     /// True while reading is paused.
     pub fn is_reading_paused(&self) -> bool {
         self.producer_state() == ProducerState::Paused
+    }
+
+    /// The peer last given to [`Transport::set_log_peer`], if any.
+    pub fn log_peer(&self) -> Option<Address> {
+        self.state.log_peer.borrow().clone()
     }
 }
 
@@ -366,6 +373,10 @@ impl TransportImpl for State {
         self.close_grace.set(Some(grace));
         self.lose_connection();
     }
+
+    fn set_log_peer(&self, peer: &Address) {
+        *self.log_peer.borrow_mut() = Some(peer.clone());
+    }
 }
 
 /// Lets a `StringTransport` be used wherever a `TransportImpl` is expected
@@ -428,6 +439,9 @@ impl TransportImpl for StringTransport {
     }
     fn log_prefix(&self) -> String {
         self.state.log_prefix()
+    }
+    fn set_log_peer(&self, peer: &Address) {
+        self.state.set_log_peer(peer)
     }
 }
 
@@ -710,5 +724,20 @@ mod tests {
         assert_eq!(st.value(), b"via impl");
         assert!(st.is_disconnecting());
         assert!(format!("{st:?}").starts_with("StringTransport {"));
+    }
+
+    /// The peer a wrapper asks the log prefix to show is recorded, through
+    /// any handle and through an observing transport, and `peer()` stays.
+    #[test]
+    fn log_peer_is_recorded() {
+        let st = StringTransport::new();
+        assert_eq!(st.log_peer(), None);
+        let client = Address::tcp(([198, 51, 100, 7], 4000).into());
+        st.transport().observe(|_| {}).set_log_peer(&client);
+        assert_eq!(st.log_peer(), Some(client));
+        assert_eq!(
+            st.transport().peer(),
+            Address::tcp(([192, 168, 1, 1], 54321).into())
+        );
     }
 }
