@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::ProducerError;
@@ -96,7 +97,11 @@ struct State {
     reading: Cell<ProducerState>,
     no_delay: Cell<bool>,
     keep_alive: Cell<bool>,
+    keep_alive_timing: Cell<Option<KeepAliveTiming>>,
 }
+
+/// What `set_keep_alive_timing` was given: idle, interval, probe count.
+type KeepAliveTiming = (Duration, Duration, u32);
 
 impl StringTransport {
     /// A transport from `10.0.0.1:12345` (host) to `192.168.1.1:54321`
@@ -122,6 +127,7 @@ impl StringTransport {
                 reading: Cell::new(ProducerState::Producing),
                 no_delay: Cell::new(false),
                 keep_alive: Cell::new(false),
+                keep_alive_timing: Cell::new(None),
             }),
         }
     }
@@ -176,6 +182,13 @@ impl StringTransport {
     /// True while reading is paused.
     pub fn is_reading_paused(&self) -> bool {
         self.producer_state() == ProducerState::Paused
+    }
+
+    /// The last keep-alive timing set (`idle`, `interval`, `count`), as
+    /// given to [`Transport::set_keep_alive_timing`]: the double records it
+    /// without the kernel's rounding or limits, and turns keep-alive on.
+    pub fn keep_alive_timing(&self) -> Option<(Duration, Duration, u32)> {
+        self.state.keep_alive_timing.get()
     }
 }
 
@@ -259,6 +272,17 @@ impl TransportImpl for State {
 
     fn keep_alive(&self) -> io::Result<bool> {
         Ok(self.keep_alive.get())
+    }
+
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        self.keep_alive.set(true);
+        self.keep_alive_timing.set(Some((idle, interval, count)));
+        Ok(())
     }
 
     fn pause_reading(&self) {
@@ -346,6 +370,14 @@ impl TransportImpl for StringTransport {
     }
     fn keep_alive(&self) -> io::Result<bool> {
         self.state.keep_alive()
+    }
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        self.state.set_keep_alive_timing(idle, interval, count)
     }
     fn pause_reading(&self) {
         self.state.pause_reading()
@@ -626,7 +658,7 @@ mod tests {
         t.unregister_producer(); // break the cycle transport → producer → transport
     }
 
-    /// `TCP_NODELAY` and `SO_KEEPALIVE` settings are stored; nothing is ever buffered.
+    /// `TCP_NODELAY`, `SO_KEEPALIVE` and keep-alive timing settings are stored; nothing is ever buffered.
     #[test]
     fn socket_options_are_stored() {
         let st = StringTransport::new();
@@ -637,6 +669,12 @@ mod tests {
         t.set_keep_alive(true).unwrap();
         assert!(t.no_delay().unwrap());
         assert!(t.keep_alive().unwrap());
+        t.set_keep_alive(false).unwrap();
+        assert_eq!(st.keep_alive_timing(), None);
+        let (idle, interval) = (Duration::from_secs(7), Duration::from_millis(1500));
+        t.set_keep_alive_timing(idle, interval, 4).unwrap();
+        assert_eq!(st.keep_alive_timing(), Some((idle, interval, 4)));
+        assert!(t.keep_alive().unwrap(), "the timing turns keep-alive on");
         t.write(&[0; 100_000]);
         assert_eq!(t.buffered(), 0);
         assert_eq!(t.log_prefix(), "StringTransport");
