@@ -1,16 +1,23 @@
 //! TCP keep-alive timing on real sockets (`Transport::set_keep_alive_timing`).
 //!
-//! What the kernel was told is read from outside gyre: the keep-alive timer
-//! of the server's socket in `/proc/net/tcp` (column `tr:tm->when`: timer
-//! kind 2 and the time left, in the kernel's `USER_HZ` ticks, 100 a second
-//! on Linux). That a peer which vanished is then dropped after the probes
-//! is tested in `gyre-cli/tests/faults.rs`, which can cut a link.
+//! What the kernel was told is read from outside gyre, on the server's own
+//! socket: its descriptor is found through `/proc/net/tcp` (the row's inode)
+//! and `/proc/self/fd`, duplicated with `pidfd_getfd`, and asked with
+//! `getsockopt` (`SO_KEEPALIVE`, `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+//! `TCP_KEEPCNT`); and the row's `tr:tm->when` column shows whether the
+//! keep-alive timer is armed (timer kind 2) and how far off it is, in the
+//! kernel's `USER_HZ` ticks (100 a second on Linux). That a peer which
+//! vanished is then dropped after the probes is tested in
+//! `gyre-cli/tests/faults.rs`, which can cut a link.
 
 mod util;
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use rustix::net::sockopt;
+use rustix::process::{PidfdFlags, PidfdGetfdFlags, getpid, pidfd_getfd, pidfd_open};
 
 use gyre::{Protocol, Reactor, Transport};
 use util::{Events, Kind, join, peer, run_for, serve_kind};
@@ -59,9 +66,46 @@ impl Protocol for Apply {
     }
 }
 
-/// The `tr` and `tm->when` (in ticks) of the `/proc/net/tcp` row of the
-/// socket from `local` to `remote`.
-fn timer_of(local: SocketAddr, remote: SocketAddr) -> (u8, u64) {
+/// What the kernel says of a server socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kernel {
+    /// `SO_KEEPALIVE`.
+    on: bool,
+    /// `TCP_KEEPIDLE`, `TCP_KEEPINTVL` (whole seconds) and `TCP_KEEPCNT`.
+    timing: (u64, u64, u32),
+    /// `tr` of its `/proc/net/tcp` row: which timer is pending.
+    timer: u8,
+    /// `tm->when`: ticks until it fires.
+    when: u64,
+}
+
+/// Reads [`Kernel`] for this process's socket from `local` to `remote`.
+fn kernel_view(local: SocketAddr, remote: SocketAddr) -> Kernel {
+    let (timer, when, inode) = row_of(local, remote);
+    let wanted = format!("socket:[{inode}]");
+    let fd: i32 = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy() == wanted))
+        .and_then(|e| e.file_name().to_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no descriptor of this process is {wanted}"));
+    let me = pidfd_open(getpid(), PidfdFlags::empty()).expect("pidfd_open");
+    let socket = pidfd_getfd(&me, fd, PidfdGetfdFlags::empty()).expect("pidfd_getfd");
+    Kernel {
+        on: sockopt::socket_keepalive(&socket).unwrap(),
+        timing: (
+            sockopt::tcp_keepidle(&socket).unwrap().as_secs(),
+            sockopt::tcp_keepintvl(&socket).unwrap().as_secs(),
+            sockopt::tcp_keepcnt(&socket).unwrap(),
+        ),
+        timer,
+        when,
+    }
+}
+
+/// The `tr`, `tm->when` (in ticks) and inode of the `/proc/net/tcp` row of
+/// the socket from `local` to `remote`.
+fn row_of(local: SocketAddr, remote: SocketAddr) -> (u8, u64, u64) {
     let hex = |a: SocketAddr| {
         let SocketAddr::V4(a) = a else {
             panic!("IPv4 only: {a}")
@@ -78,6 +122,7 @@ fn timer_of(local: SocketAddr, remote: SocketAddr) -> (u8, u64) {
             return (
                 u8::from_str_radix(tr, 16).expect("tr"),
                 u64::from_str_radix(when, 16).expect("tm->when"),
+                fields[9].parse().expect("inode"),
             );
         }
     }
@@ -85,9 +130,9 @@ fn timer_of(local: SocketAddr, remote: SocketAddr) -> (u8, u64) {
 }
 
 /// Serves [`Apply`] with `setting` on 127.0.0.1, connects once, waits for
-/// the server's byte, then reads the server socket's timer. Returns what
-/// the server recorded and the timer.
-fn apply(setting: Setting) -> (Vec<String>, (u8, u64)) {
+/// the server's byte, then reads what the kernel says of the server's
+/// socket. Returns what the server recorded and that.
+fn apply(setting: Setting) -> (Vec<String>, Kernel) {
     let reactor = reactor();
     let seen = Events::default();
     let s = seen.clone();
@@ -100,61 +145,63 @@ fn apply(setting: Setting) -> (Vec<String>, (u8, u64)) {
         let mut stream = util::std_connect(server);
         let mut byte = [0u8; 1];
         stream.read_exact(&mut byte).expect("the server's byte");
-        timer_of(server, stream.local_addr().unwrap())
+        kernel_view(server, stream.local_addr().unwrap())
     });
     run_for(&reactor, LIMIT);
-    let timer = join(client);
-    (seen.get(), timer)
+    let kernel = join(client);
+    (seen.get(), kernel)
 }
 
-/// The system's idle time before the first probe, in ticks.
-fn system_idle_ticks() -> u64 {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_keepalive_time").unwrap();
-    text.trim().parse::<u64>().unwrap() * TICKS_PER_SECOND
+/// One of the system's keep-alive settings (`tcp_keepalive_time`, `_intvl`, `_probes`).
+fn system(name: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+    text.trim().parse().unwrap()
 }
 
-/// Keep-alive timing sets the first probe `idle` after the last traffic, where plain
-/// `SO_KEEPALIVE` leaves the system's idle time.
+/// Keep-alive timing sets `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and `TCP_KEEPCNT` and arms the keep-alive timer
+/// for the first probe `idle` from now, where plain `SO_KEEPALIVE` keeps the system's timing.
 #[test]
-fn timing_sets_the_idle_time_of_the_first_probe() {
-    let (seen, (tr, when)) = apply(Setting::Timing(
-        Duration::from_secs(3),
-        Duration::from_secs(1),
+fn timing_sets_idle_interval_and_count() {
+    let (seen, kernel) = apply(Setting::Timing(
+        Duration::from_secs(30),
+        Duration::from_secs(7),
         4,
     ));
     assert_eq!(seen, ["Ok(()) keep_alive=Ok(true)"]);
-    assert_eq!(tr, TIMER_KEEPALIVE, "no keep-alive timer pending");
+    assert!(kernel.on);
+    assert_eq!(kernel.timing, (30, 7, 4));
+    assert_eq!(kernel.timer, TIMER_KEEPALIVE, "no keep-alive timer pending");
     assert!(
-        (2 * TICKS_PER_SECOND..=3 * TICKS_PER_SECOND).contains(&when),
-        "first probe in {when} ticks, not within 3 s"
+        kernel.when <= 30 * TICKS_PER_SECOND,
+        "first probe in {} ticks, later than 30 s",
+        kernel.when
     );
 
-    // The control: the same reading with the system's timing.
-    let (seen, (tr, when)) = apply(Setting::On);
+    // The control: SO_KEEPALIVE alone leaves the system's timing.
+    let (seen, kernel) = apply(Setting::On);
     assert_eq!(seen, ["Ok(()) keep_alive=Ok(true)"]);
-    assert_eq!(tr, TIMER_KEEPALIVE);
-    let system = system_idle_ticks();
-    assert!(
-        when > system - 2 * TICKS_PER_SECOND && when <= system,
-        "first probe in {when} ticks, not the system's {system}"
+    let defaults = (
+        system("tcp_keepalive_time"),
+        system("tcp_keepalive_intvl"),
+        system("tcp_keepalive_probes") as u32,
     );
+    assert_eq!(kernel.timing, defaults);
+    assert_eq!(kernel.timer, TIMER_KEEPALIVE);
+    assert!(kernel.when > 30 * TICKS_PER_SECOND, "{kernel:?}");
 }
 
 /// A fraction of a second is rounded up to the next whole second (the kernel's unit),
-/// never down to a shorter idle time or to zero.
+/// never down to a shorter time or to zero.
 #[test]
 fn fractions_of_a_second_round_up() {
-    let (seen, (tr, when)) = apply(Setting::Timing(
+    let (seen, kernel) = apply(Setting::Timing(
         Duration::from_millis(1200),
         Duration::from_millis(300),
         1,
     ));
     assert_eq!(seen, ["Ok(()) keep_alive=Ok(true)"]);
-    assert_eq!(tr, TIMER_KEEPALIVE);
-    assert!(
-        (TICKS_PER_SECOND + 1..=2 * TICKS_PER_SECOND).contains(&when),
-        "1.2 s became {when} ticks, not 2 s"
-    );
+    assert_eq!(kernel.timing, (2, 1, 1));
+    assert_eq!(kernel.timer, TIMER_KEEPALIVE);
 }
 
 /// Values outside Linux's ranges (idle and interval 1..=32767 s, 1..=127 probes) are
@@ -169,13 +216,17 @@ fn out_of_range_timing_is_refused_and_changes_nothing() {
         (s(10), s(32_768), 3),
         (Duration::ZERO, s(1), 3),
     ] {
-        let (seen, (tr, _)) = apply(Setting::Timing(idle, interval, count));
+        let (seen, kernel) = apply(Setting::Timing(idle, interval, count));
         assert_eq!(
             seen,
             ["Err(InvalidInput) keep_alive=Ok(false)"],
             "{idle:?} {interval:?} {count}"
         );
-        assert_ne!(tr, TIMER_KEEPALIVE, "a keep-alive timer was left running");
+        assert!(!kernel.on, "SO_KEEPALIVE was left on");
+        assert_ne!(
+            kernel.timer, TIMER_KEEPALIVE,
+            "a keep-alive timer was left running"
+        );
     }
 }
 
