@@ -198,7 +198,9 @@ impl Net {
         let drop_below = share(faults.loss);
         let slow_below = share(faults.loss + faults.reorder);
         // A = random u32; A < drop_below: drop; A < slow_below: slow; else pass.
-        // (53 is jge: jump over the next instruction when A >= k.)
+        // (`32 0 0 4294963256` loads a random word: SKF_AD_OFF + SKF_AD_RANDOM;
+        // `53 1 0 k` is jge: skip the next instruction when A >= k; `6 0 0 c`
+        // returns class c: 65537 is 1:1, 65538 is 1:2, 65539 is 1:3.)
         // With faults.loss + faults.reorder = 100, slow_below is 2^32, which
         // no u32 reaches: 0xffffffff is close enough (one in four billion).
         let k = |v: u64| v.min(u64::from(u32::MAX));
