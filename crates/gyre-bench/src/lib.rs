@@ -9,6 +9,9 @@
 //!   every echoed byte and reads the server's CPU time from `/proc`.
 //! * `bench`: the matrix runner; a fresh server process per measurement,
 //!   servers interleaved round by round, medians and ranges, ratios.
+//! * `soak`: 10,000 connections churning for a long time against `gyre
+//!   echo`, `gyre chat` and `gyre portforward` (client in [`soak`]), with
+//!   the servers' descriptors, memory and CPU sampled as it goes.
 //!
 //! `strace` counts a server's system calls for the `syscalls` scenario;
 //! `haproxy` puts HAProxy in front of `gyre echo` for the `haproxy-*`
@@ -21,4 +24,5 @@ pub mod load;
 pub mod pattern;
 pub mod procfs;
 pub mod report;
+pub mod soak;
 pub mod strace;

@@ -71,13 +71,16 @@ pub(crate) struct Listen {
     pub(crate) threads: usize,
 }
 
-/// `--idle-timeout` and `--max-connections`, validated.
+/// `--idle-timeout`, `--max-connections` and `--keepalive`, validated.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Limits {
     /// Close a connection after this long without traffic.
     pub(crate) idle_timeout: Option<Duration>,
     /// Serve at most this many connections at once (at least 1).
     pub(crate) max_connections: Option<usize>,
+    /// TCP keep-alive probes after this long without traffic, and as often
+    /// after that (whole seconds, 1 to 32,767).
+    pub(crate) keepalive: Option<Duration>,
 }
 
 /// Endpoints print as their descriptions.

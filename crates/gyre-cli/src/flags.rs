@@ -24,6 +24,7 @@ use log::LevelFilter;
 
 use crate::config::{Command, Config, Limits, Listen};
 use crate::exit::{self, Failure};
+use crate::keepalive;
 use crate::services::Service;
 
 /// Shown after the options in `gyre --help`.
@@ -50,7 +51,9 @@ connection after that long with nothing received or sent),
 --max-connections N (serve at most N connections at once; a client past
 that is disconnected as soon as it connects) and --threads N (N reactors on
 N threads over the same ports, with SO_REUSEPORT; the limits then count per
-thread; chat runs on one thread only).
+thread; chat runs on one thread only). --keepalive SECONDS turns on TCP
+keep-alive: a client silent for SECONDS is probed every SECONDS, and one
+that answers none of 3 probes (gone without closing) is disconnected.
 
 Exit status: 0 after SIGINT/SIGTERM, --help or --version, or when a connect
 session ends; 64 bad arguments; 69 a port could not be opened, or the
@@ -147,6 +150,12 @@ struct ListenArgs {
     /// --idle-timeout then apply to each thread separately
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     threads: Option<String>,
+
+    /// Turn on TCP keep-alive: probe a client after SECONDS (a whole
+    /// number, 1 to 32767) without traffic and every SECONDS after that;
+    /// one that answers none of 3 probes is disconnected
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    keepalive: Option<String>,
 }
 
 /// `portforward`'s options.
@@ -338,6 +347,7 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
         .as_deref()
         .map(connection_count)
         .transpose()?;
+    let keepalive = args.keepalive.as_deref().map(keepalive).transpose()?;
     let threads = args.threads.as_deref().map(thread_count).transpose()?;
     let threads = threads.unwrap_or(1);
     if threads > 1 {
@@ -359,6 +369,7 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
         limits: Limits {
             idle_timeout,
             max_connections,
+            keepalive,
         },
         threads,
     })
@@ -402,6 +413,21 @@ fn seconds(text: &str) -> Result<Duration, Failure> {
         Ok(d) if !d.is_zero() => Ok(d),
         Ok(_) => Err(bad("is too short to measure")),
         Err(_) => Err(bad("is too long")),
+    }
+}
+
+/// `--keepalive`: whole seconds, as the kernel counts them, within the
+/// range Linux takes.
+fn keepalive(text: &str) -> Result<Duration, Failure> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=keepalive::MAX_SECONDS).contains(&n) => Ok(Duration::from_secs(n)),
+        _ => Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--keepalive: '{text}' is not a whole number of seconds from 1 to {}",
+                keepalive::MAX_SECONDS
+            ),
+        )),
     }
 }
 
@@ -651,6 +677,7 @@ mod tests {
                 Limits {
                     idle_timeout: Some(Duration::from_millis(300)),
                     max_connections: Some(7),
+                    ..Limits::default()
                 },
                 "{name}"
             );
@@ -667,6 +694,7 @@ mod tests {
             Limits {
                 idle_timeout: Some(Duration::from_secs(300)),
                 max_connections: None,
+                ..Limits::default()
             }
         );
         let config = parse_ok(&["gyre", "echo", "--max-connections", "1"]);
@@ -674,6 +702,34 @@ mod tests {
         assert_eq!(limits(&config).idle_timeout, None);
         let config = parse_ok(&["gyre", "echo", "--idle-timeout", "1e-3"]);
         assert_eq!(limits(&config).idle_timeout, Some(Duration::from_millis(1)));
+    }
+
+    /// `--keepalive` is taken by every service, in whole seconds from 1 to 32767 (Linux's
+    /// range for `TCP_KEEPIDLE` and `TCP_KEEPINTVL`); anything else is one line, exit 64.
+    #[test]
+    fn keepalive_for_every_service() {
+        for name in [
+            "echo", "discard", "chargen", "daytime", "qotd", "time", "chat",
+        ] {
+            let config = parse_ok(&["gyre", name, "--keepalive", "15"]);
+            assert_eq!(limits(&config).keepalive, Some(Duration::from_secs(15)));
+        }
+        let config = parse_ok(&[
+            "gyre",
+            "portforward",
+            "--connect=tcp:a:1",
+            "--keepalive=32767",
+        ]);
+        assert_eq!(limits(&config).keepalive, Some(Duration::from_secs(32_767)));
+        assert_eq!(limits(&parse_ok(&["gyre", "echo"])).keepalive, None);
+        for bad in ["0", "-1", "0.5", "1.5", "", "x", "32768", "1e3"] {
+            assert_eq!(
+                usage_line(&["gyre", "echo", "--keepalive", bad]),
+                format!(
+                    "gyre: --keepalive: '{bad}' is not a whole number of seconds from 1 to 32767\n"
+                )
+            );
+        }
     }
 
     /// Bad limits are one line each, exit 64.

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! gyre [--log-level LEVEL] <echo|discard|chargen|daytime|qotd|time|chat> [--listen ENDPOINT]...
-//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N]
+//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N] [--keepalive SECONDS]
 //! gyre [--log-level LEVEL] portforward [--listen ENDPOINT]... --connect ENDPOINT
-//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N]
+//!      [--idle-timeout SECONDS] [--max-connections N] [--threads N] [--keepalive SECONDS]
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
 //! ```
 //!
@@ -24,6 +24,7 @@ mod config;
 mod connect;
 mod exit;
 mod flags;
+mod keepalive;
 mod logger;
 mod panics;
 mod run;

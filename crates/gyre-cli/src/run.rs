@@ -11,7 +11,8 @@
 //! after which `run` returns and the command exits 0. Failures become one
 //! line and a sysexits code (see `exit.rs`). `--idle-timeout` and
 //! `--max-connections` wrap the shared factory in the library's
-//! `TimeoutFactory` and `LimitConnections` (see [`open`]); `portforward`
+//! `TimeoutFactory` and `LimitConnections`, `--keepalive` in
+//! [`keepalive::KeepAlive`] (see [`open`]); `portforward`
 //! is served like any other service, with its own factory. `connect` runs in
 //! [`crate::connect`].
 //!
@@ -51,7 +52,7 @@ use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
 use crate::services::{Service, WireFactory};
-use crate::{connect, logger, panics};
+use crate::{connect, keepalive, logger, panics};
 
 /// Runs the command described by `config` until the reactor stops.
 pub(crate) fn run(config: Config) -> ExitCode {
@@ -138,10 +139,29 @@ trait ListenWith {
     fn listen<G: Factory>(self, factory: Shared<G>) -> Self::Out;
 }
 
-/// Wraps `factory` in the policies `limits` asks for (the connection limit
-/// outermost, so a refused connection never starts an idle timer; the
-/// reactor is the timers' clock) and listens with it through `listener`.
+/// Wraps `factory` in the policies `limits` asks for and listens with it
+/// through `listener`: `--keepalive` innermost (see [`keepalive`]), then
+/// [`with_timeout_and_limit`].
 fn with_limits<F: Factory, L: ListenWith>(
+    reactor: &Reactor,
+    limits: Limits,
+    factory: F,
+    listener: L,
+) -> L::Out {
+    match limits.keepalive {
+        None => with_timeout_and_limit(reactor, limits, factory, listener),
+        Some(every) => {
+            let probed = keepalive::wrap(factory, every);
+            with_timeout_and_limit(reactor, limits, probed, listener)
+        }
+    }
+}
+
+/// Wraps `factory` in the idle timeout and the connection limit `limits`
+/// asks for (the limit outermost, so a refused connection never starts an
+/// idle timer; the reactor is the timers' clock) and listens with it
+/// through `listener`.
+fn with_timeout_and_limit<F: Factory, L: ListenWith>(
     reactor: &Reactor,
     limits: Limits,
     factory: F,

@@ -117,7 +117,29 @@ impl Gyre {
     /// Spawns `gyre ARGS` with the given stdin and stdout (piped ones are
     /// taken with [`take_stdio`](Self::take_stdio)) and stderr captured.
     pub(crate) fn spawn_with(args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre"))
+        Gyre::spawn_command(
+            Command::new(env!("CARGO_BIN_EXE_gyre")),
+            args,
+            stdin,
+            stdout,
+        )
+    }
+
+    /// Spawns `gyre ARGS` inside the network namespace `netns` (through
+    /// `ip netns exec`, which execs gyre: the pid is gyre's) and waits for
+    /// its first `… starting on <port>` line.
+    #[allow(dead_code)] // only the fault tests run gyre in a namespace
+    pub(crate) fn start_in_netns(netns: &str, args: &[&str]) -> Gyre {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_gyre")]);
+        let mut gyre = Gyre::spawn_command(command, args, Stdio::null(), Stdio::null());
+        let line = gyre.wait_for_line(" starting on ");
+        gyre.port = Some(port_of_starting_line(&line));
+        gyre
+    }
+
+    fn spawn_command(mut command: Command, args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
+        let mut child = command
             .args(args)
             .stdin(stdin)
             .stdout(stdout)

@@ -1083,6 +1083,15 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.with_socket(|s| s.keep_alive())
     }
 
+    fn set_keep_alive_timing(
+        &self,
+        idle: std::time::Duration,
+        interval: std::time::Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        self.with_socket(|s| s.set_keep_alive_timing(idle, interval, count))
+    }
+
     fn pause_reading(&self) {
         self.set(READ_PAUSED);
     }

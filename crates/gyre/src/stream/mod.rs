@@ -29,6 +29,7 @@
 pub(crate) mod connection;
 
 use std::io::{self, IoSlice};
+use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::Reason;
@@ -119,6 +120,19 @@ pub(crate) trait StreamSocket: mio::event::Source + 'static {
     /// Reads `SO_KEEPALIVE`; unsupported by default.
     fn keep_alive(&self) -> io::Result<bool> {
         Err(unsupported("SO_KEEPALIVE"))
+    }
+
+    /// Turns keep-alive on with `TCP_KEEPIDLE`, `TCP_KEEPINTVL` and
+    /// `TCP_KEEPCNT` (see [`Transport::set_keep_alive_timing`](crate::Transport::set_keep_alive_timing));
+    /// unsupported by default.
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        let _ = (idle, interval, count);
+        Err(unsupported("TCP_KEEPIDLE"))
     }
 }
 

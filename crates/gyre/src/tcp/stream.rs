@@ -3,6 +3,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::time::Duration;
 
 use mio::net::TcpStream;
 
@@ -62,5 +63,27 @@ impl StreamSocket for TcpStream {
 
     fn keep_alive(&self) -> io::Result<bool> {
         socket2::SockRef::from(self).keepalive()
+    }
+
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        // The kernel counts in whole seconds: round a fraction up, so that
+        // no timing asked for becomes zero (which it refuses).
+        let whole =
+            |d: Duration| Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0));
+        let params = socket2::TcpKeepalive::new()
+            .with_time(whole(idle))
+            .with_interval(whole(interval))
+            .with_retries(count);
+        let socket = socket2::SockRef::from(self);
+        let was_on = socket.keepalive()?;
+        // socket2 turns SO_KEEPALIVE on first: undo that if a value is refused.
+        socket.set_tcp_keepalive(&params).inspect_err(|_| {
+            let _ = socket.set_keepalive(was_on);
+        })
     }
 }

@@ -111,7 +111,11 @@ struct State {
     should_yield: Cell<bool>,
     yields: Cell<usize>,
     log_peer: RefCell<Option<Address>>,
+    keep_alive_timing: Cell<Option<KeepAliveTiming>>,
 }
+
+/// What `set_keep_alive_timing` was given: idle, interval, probe count.
+type KeepAliveTiming = (Duration, Duration, u32);
 
 impl StringTransport {
     /// A transport from `10.0.0.1:12345` (host) to `192.168.1.1:54321`
@@ -142,6 +146,7 @@ impl StringTransport {
                 yields: Cell::new(0),
                 keep_alive: Cell::new(false),
                 log_peer: RefCell::new(None),
+                keep_alive_timing: Cell::new(None),
             }),
         }
     }
@@ -220,6 +225,13 @@ impl StringTransport {
     /// The peer last given to [`Transport::set_log_peer`], if any.
     pub fn log_peer(&self) -> Option<Address> {
         self.state.log_peer.borrow().clone()
+    }
+
+    /// The last keep-alive timing set (`idle`, `interval`, `count`), as
+    /// given to [`Transport::set_keep_alive_timing`]: the double records it
+    /// without the kernel's rounding or limits, and turns keep-alive on.
+    pub fn keep_alive_timing(&self) -> Option<(Duration, Duration, u32)> {
+        self.state.keep_alive_timing.get()
     }
 }
 
@@ -303,6 +315,17 @@ impl TransportImpl for State {
 
     fn keep_alive(&self) -> io::Result<bool> {
         Ok(self.keep_alive.get())
+    }
+
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        self.keep_alive.set(true);
+        self.keep_alive_timing.set(Some((idle, interval, count)));
+        Ok(())
     }
 
     fn pause_reading(&self) {
@@ -415,6 +438,14 @@ impl TransportImpl for StringTransport {
     }
     fn keep_alive(&self) -> io::Result<bool> {
         self.state.keep_alive()
+    }
+    fn set_keep_alive_timing(
+        &self,
+        idle: Duration,
+        interval: Duration,
+        count: u32,
+    ) -> io::Result<()> {
+        self.state.set_keep_alive_timing(idle, interval, count)
     }
     fn pause_reading(&self) {
         self.state.pause_reading()
@@ -698,7 +729,7 @@ mod tests {
         t.unregister_producer(); // break the cycle transport → producer → transport
     }
 
-    /// `TCP_NODELAY` and `SO_KEEPALIVE` settings are stored; nothing is ever buffered.
+    /// `TCP_NODELAY`, `SO_KEEPALIVE` and keep-alive timing settings are stored; nothing is ever buffered.
     #[test]
     fn socket_options_are_stored() {
         let st = StringTransport::new();
@@ -709,6 +740,12 @@ mod tests {
         t.set_keep_alive(true).unwrap();
         assert!(t.no_delay().unwrap());
         assert!(t.keep_alive().unwrap());
+        t.set_keep_alive(false).unwrap();
+        assert_eq!(st.keep_alive_timing(), None);
+        let (idle, interval) = (Duration::from_secs(7), Duration::from_millis(1500));
+        t.set_keep_alive_timing(idle, interval, 4).unwrap();
+        assert_eq!(st.keep_alive_timing(), Some((idle, interval, 4)));
+        assert!(t.keep_alive().unwrap(), "the timing turns keep-alive on");
         t.write(&[0; 100_000]);
         assert_eq!(t.buffered(), 0);
         assert_eq!(t.log_prefix(), "StringTransport");
