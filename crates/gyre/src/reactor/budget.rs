@@ -25,11 +25,26 @@ pub(crate) const WRITE_COST: usize = 32;
 
 thread_local! {
     static SPENT: Cell<usize> = const { Cell::new(0) };
+    /// Output charged since the reactor last flushed queued output.
+    static UNFLUSHED: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Charges `bytes` of output (one write call) to the current turn.
 pub(crate) fn charge(bytes: usize) {
-    SPENT.with(|s| s.set(s.get().saturating_add(bytes + WRITE_COST)));
+    let cost = bytes + WRITE_COST;
+    SPENT.with(|s| s.set(s.get().saturating_add(cost)));
+    UNFLUSHED.with(|u| u.set(u.get().saturating_add(cost)));
+}
+
+/// True once the output charged since the last flush is worth flushing
+/// before the rest of the poll batch is dispatched (a turn's budget).
+pub(crate) fn flush_due() -> bool {
+    UNFLUSHED.with(|u| u.get() >= TURN_BUDGET)
+}
+
+/// The reactor flushed the queued output.
+pub(crate) fn flushed() {
+    UNFLUSHED.with(|u| u.set(0));
 }
 
 /// True once the current turn has spent its budget.

@@ -396,6 +396,9 @@ impl Reactor {
             let next = inner.soon.borrow_mut().pop_front();
             match next {
                 Some(f) => {
+                    // Each queued call (a resumed read, a continued burst)
+                    // gets a turn's budget of its own.
+                    budget::reset();
                     if let Err(msg) = guarded(f) {
                         log_panic("reactor call", &msg);
                     }
@@ -424,11 +427,18 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
         }
+        // Output queued by the batch's callbacks goes out once, after the
+        // whole batch (a connection written to by every speaker of a room
+        // gets one write call, not one per speaker), or sooner once a
+        // turn's budget of it has piled up.
         for ev in events.iter() {
             budget::reset();
             self.dispatch(ev.token(), Ready::from_event(ev));
-            self.flush_queued();
+            if budget::flush_due() {
+                self.flush_queued();
+            }
         }
+        self.flush_queued();
         Ok(())
     }
 
@@ -565,10 +575,11 @@ impl Reactor {
     }
 
     /// Has `source.flush()` called at the end of the current turn: after
-    /// the dispatch in progress returns, or, for output queued by timers and
-    /// other calls, before the reactor next waits. A source queues itself
-    /// once per turn however many writes it takes, so its output goes out
-    /// in one write call.
+    /// the batch of readiness events being dispatched (or sooner, once a
+    /// turn's budget of output has piled up), or, for output queued by
+    /// timers and other calls, before the reactor next waits. A source
+    /// queues itself once per turn however many writes it takes, so its
+    /// output goes out in one write call.
     pub(crate) fn queue_flush(&self, source: Rc<dyn Source>) {
         self.inner.dirty.borrow_mut().push(source);
     }
@@ -578,6 +589,7 @@ impl Reactor {
     /// is bounded; the reactor does not wait while any is queued.
     #[inline]
     fn flush_queued(&self) {
+        budget::flushed();
         if !self.inner.dirty.borrow().is_empty() {
             self.flush_dirty();
         }
