@@ -88,13 +88,22 @@ enum CommandArgs {
     Time(ListenArgs),
     /// A line-based chat room (the Twisted tutorial's chat server)
     ///
-    /// Each client is asked "What's your name?"; the first line that is not
-    /// a name in use becomes its name ("Welcome, NAME!"), a name in use is
-    /// answered "Name taken, please choose another." and the next line is
-    /// the next try. After that every line is sent to every other named
-    /// client as "<NAME> LINE". Lines end in LF or CRLF (telnet and nc both
-    /// work) and are sent with CRLF; a name is free again once its client
-    /// leaves.
+    /// Each client is asked "What's your name?"; the first line that is a
+    /// valid name not in use becomes its name ("Welcome, NAME!"), a name in
+    /// use is answered "Name taken, please choose another." and the next
+    /// line is the next try. After that every line is sent to every other
+    /// named client as "<NAME> LINE". Lines end in LF or CRLF (telnet and
+    /// nc both work), are at most 16384 bytes without the ending (a longer
+    /// one closes the connection) and are sent with CRLF; a name is free
+    /// again once its client leaves.
+    ///
+    /// Unlike the tutorial: names are printable UTF-8 text (not only
+    /// spaces, no control or bidirectional-control characters; others get
+    /// "Names are printable text without control characters, please choose
+    /// another."); in relayed lines every control byte but tab, and every
+    /// byte that is not UTF-8, is sent as \xNN (ESC as \x1b), so no one
+    /// can send terminal escapes to the others; a client with more than
+    /// 2 MiB waiting to be sent to it is disconnected as a slow consumer.
     #[command(mut_arg("listen", |a| a.default_value("tcp:8123")))]
     Chat(ListenArgs),
     /// Forward every connection to another endpoint, both ways
