@@ -63,9 +63,10 @@ error; 71 the system refused to start the reactor.";
 #[command(name = "gyre", version, after_help = AFTER_HELP)]
 #[command(subcommand_required = true, arg_required_else_help = true)]
 struct Args {
-    /// Most verbose log level to print.
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info, global = true)]
-    log_level: LogLevel,
+    /// Most verbose log level to print [default: info; connect: warn, so
+    /// that its standard error stays quiet unless something goes wrong]
+    #[arg(long, value_enum, value_name = "LEVEL", global = true)]
+    log_level: Option<LogLevel>,
 
     #[command(subcommand)]
     command: CommandArgs,
@@ -123,7 +124,11 @@ enum CommandArgs {
     /// to standard output, unchanged. When standard input ends, the sending
     /// side is shut down (a half-close) and output continues until the other
     /// side closes; when the other side closes first, the connection is
-    /// closed. Either way the command then exits. Logs go to standard error.
+    /// closed. Either way the command then exits. Logs go to standard error,
+    /// at warn unless --log-level says otherwise: a failure prints one line,
+    /// "gyre: cannot connect to ENDPOINT: REASON", and nothing else
+    /// (--log-level info shows the connection's life and the retries of
+    /// --reconnect).
     Connect(ConnectArgs),
 }
 
@@ -252,7 +257,16 @@ where
 /// command, builds its endpoints.
 fn resolve(args: Args) -> Result<Config, Failure> {
     let reactor = Reactor::new().map_err(|e| Failure::reactor_setup(&e))?;
-    let log_level = args.log_level.into();
+    // A netcat says nothing on stderr unless something goes wrong: a
+    // failure is its one line (`gyre: cannot connect to ...`), not the
+    // log of the attempt before it.
+    let quiet = matches!(args.command, CommandArgs::Connect(_));
+    let default_level = if quiet {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    let log_level = args.log_level.unwrap_or(default_level).into();
     let (service, listen) = match args.command {
         CommandArgs::Echo(l) => (Service::Echo, l),
         CommandArgs::Discard(l) => (Service::Discard, l),
@@ -778,6 +792,29 @@ mod tests {
         }
         let tcp6 = parse_ok(&["gyre", "connect", r"tcp6:\:\:1:7"]);
         assert!(matches!(tcp6.command, Command::Connect { .. }), "{tcp6:?}");
+    }
+
+    /// The default log level is info, and warn for `connect` (whose failure
+    /// is then its one line); an explicit `--log-level` wins either way.
+    #[test]
+    fn connect_logs_at_warn_by_default() {
+        assert_eq!(parse_ok(&["gyre", "echo"]).log_level, LevelFilter::Info);
+        assert_eq!(
+            parse_ok(&["gyre", "portforward", "--connect", "tcp:a:1"]).log_level,
+            LevelFilter::Info
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "connect", "tcp:a:1"]).log_level,
+            LevelFilter::Warn
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "connect", "--reconnect", "tcp:a:1"]).log_level,
+            LevelFilter::Warn
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "--log-level", "info", "connect", "tcp:a:1"]).log_level,
+            LevelFilter::Info
+        );
     }
 
     /// `--log-level` works before or after the command name.

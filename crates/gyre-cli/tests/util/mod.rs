@@ -9,7 +9,8 @@
 //! leaves no child behind.
 //!
 //! [`Gyre::spawn_with`] gives the child piped stdin and stdout instead of
-//! none, for `gyre connect`.
+//! none, for `gyre connect`. `GYRE_TEST_BIN=/path/to/gyre` runs the tests
+//! against another build of `gyre` (an older commit's, say).
 //!
 //! Also here: the log-line shape check ([`assert_log_line`]), `/proc`
 //! readers (resident memory, kernel socket queues, listening ports), and
@@ -117,7 +118,7 @@ impl Gyre {
     /// Spawns `gyre ARGS` with the given stdin and stdout (piped ones are
     /// taken with [`take_stdio`](Self::take_stdio)) and stderr captured.
     pub(crate) fn spawn_with(args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gyre"))
+        let mut child = Command::new(binary())
             .args(args)
             .stdin(stdin)
             .stdout(stdout)
@@ -270,12 +271,18 @@ impl Gyre {
 
     /// How many TCP connections (sockets that are not listening) the
     /// server holds open, found through its descriptors and `/proc/net/tcp`.
+    /// Sockets are counted by inode: `/proc/net/tcp` is read in several
+    /// pieces and, while other sockets come and go, may list one twice.
     pub(crate) fn connection_count(&self) -> usize {
         let inodes = socket_inodes(self.pid());
-        tcp_table()
+        let mut open: Vec<u64> = tcp_table()
             .iter()
             .filter(|e| e.state != TCP_LISTEN && inodes.contains(&e.inode))
-            .count()
+            .map(|e| e.inode)
+            .collect();
+        open.sort_unstable();
+        open.dedup();
+        open.len()
     }
 
     /// Waits until the server holds exactly `count` TCP connections (there
@@ -335,6 +342,13 @@ impl Drop for Gyre {
             );
         }
     }
+}
+
+/// The `gyre` binary under test: this build's, or the one named by the
+/// environment variable `GYRE_TEST_BIN` (to run the tests against another
+/// build, such as an older commit's, and see a regression test fail there).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("GYRE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gyre").into())
 }
 
 /// Reaps `child`, polling for at most `limit`.
