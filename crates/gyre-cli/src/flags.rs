@@ -23,6 +23,7 @@ use log::LevelFilter;
 
 use crate::config::{Command, Config, Limits, Listen};
 use crate::exit::{self, Failure};
+use crate::forward;
 use crate::services::Service;
 
 /// Shown after the options in `gyre --help`.
@@ -43,7 +44,8 @@ Services listen on tcp:8000 by default; chat on tcp:8123 and portforward on
 tcp:6666. Every service also takes --idle-timeout SECONDS (close a
 connection after that long with nothing received or sent),
 --max-connections N (serve at most N connections at once; a client past
-that is disconnected as soon as it connects) and --threads N (N reactors on
+that is disconnected as soon as it connects; unlimited unless given, but
+256 for portforward) and --threads N (N reactors on
 N threads over the same ports, with SO_REUSEPORT; the limits then count per
 thread; chat runs on one thread only).
 
@@ -116,6 +118,13 @@ enum CommandArgs {
     /// either connection closes, the other is closed after what is buffered
     /// for it has been sent. If --connect cannot be reached the client's
     /// connection is closed and the reason logged.
+    ///
+    /// --max-connections is 256 unless given (per thread): each forwarded
+    /// connection holds two descriptors, so that stays well inside the usual
+    /// limit of 1024 open files; raise both together. A --connect that
+    /// reaches one of the forwarder's own --listen endpoints (same port, an
+    /// address that listener takes) is refused at start, exit 64: it would
+    /// forward every connection to itself until no descriptor is left.
     #[command(mut_arg("listen", |a| a.default_value("tcp:6666")))]
     Portforward(PortforwardArgs),
     /// Connect standard input and output to ENDPOINT, like netcat
@@ -254,7 +263,8 @@ where
 }
 
 /// Turns parsed arguments into a config: creates the reactor, picks the
-/// command, builds its endpoints.
+/// command, builds its endpoints (for `portforward`, refusing a
+/// `--connect` that reaches its own `--listen`, see `forward.rs`).
 fn resolve(args: Args) -> Result<Config, Failure> {
     let reactor = Reactor::new().map_err(|e| Failure::reactor_setup(&e))?;
     // A netcat says nothing on stderr unless something goes wrong: a
@@ -277,9 +287,14 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         CommandArgs::Chat(l) => (Service::Chat, l),
         CommandArgs::Portforward(p) => {
             // The listening side first, so its mistakes are reported first.
-            let listen = resolve_listen(&reactor, &p.listen)?;
+            let mut listen = resolve_listen(&reactor, &p.listen)?;
+            listen
+                .limits
+                .max_connections
+                .get_or_insert(forward::DEFAULT_MAX_CONNECTIONS);
             let upstream = client_from_string(&reactor, &p.connect)
                 .map_err(|e| bad_endpoint("--connect", &e))?;
+            forward::refuse_own_ports(&listen.descriptions, &p.connect)?;
             return Ok(Config {
                 command: Command::Forward {
                     upstream: Rc::from(upstream),
@@ -504,7 +519,14 @@ mod tests {
         assert_eq!(upstream.to_string(), "tcp:host=localhost:port=6665");
         let listening: Vec<String> = listen.endpoints.iter().map(|e| e.to_string()).collect();
         assert_eq!(listening, ["tcp:6666"]);
-        assert_eq!(listen.limits, Limits::default());
+        assert_eq!(
+            listen.limits,
+            Limits {
+                idle_timeout: None,
+                max_connections: Some(256),
+            },
+            "a forwarder is capped by default"
+        );
 
         let config = parse_ok(&[
             "gyre",
@@ -603,9 +625,17 @@ mod tests {
             limits(&config),
             Limits {
                 idle_timeout: Some(Duration::from_secs(300)),
-                max_connections: None,
+                max_connections: Some(256),
             }
         );
+        let config = parse_ok(&[
+            "gyre",
+            "portforward",
+            "--connect",
+            "tcp:a:1",
+            "--max-connections=5000",
+        ]);
+        assert_eq!(limits(&config).max_connections, Some(5000));
         let config = parse_ok(&["gyre", "echo", "--max-connections", "1"]);
         assert_eq!(limits(&config).max_connections, Some(1));
         assert_eq!(limits(&config).idle_timeout, None);
@@ -713,6 +743,17 @@ mod tests {
             "tcp:x",
         ]);
         assert!(line.starts_with("gyre: --listen: "), "{line:?}");
+        assert_eq!(
+            usage_line(&[
+                "gyre",
+                "portforward",
+                "--listen=tcp:6777:interface=127.0.0.1",
+                "--connect=tcp:127.0.0.1:6777",
+            ]),
+            "gyre: --connect: tcp:127.0.0.1:6777 reaches 127.0.0.1:6777, where this \
+             forwarder listens (--listen tcp:6777:interface=127.0.0.1): it would forward \
+             every connection to itself\n"
+        );
     }
 
     /// `--listen` repeats, replacing the default, in the order given.
@@ -889,6 +930,8 @@ mod tests {
             "[default: tcp:6666]",
             "--idle-timeout <SECONDS>",
             "--max-connections <N>",
+            "--max-connections is 256 unless given",
+            "forward every connection to itself",
         ] {
             assert!(text.contains(needle), "{needle:?} missing:\n{text}");
         }
