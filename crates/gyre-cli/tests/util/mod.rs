@@ -240,16 +240,22 @@ impl Gyre {
     /// stderr to be read to the end; returns the exit status.
     #[track_caller]
     pub(crate) fn wait_exit(&mut self) -> ExitStatus {
+        self.wait_exit_within(LIMIT)
+    }
+
+    /// [`wait_exit`](Self::wait_exit) with another bound than [`LIMIT`].
+    #[track_caller]
+    pub(crate) fn wait_exit_within(&mut self, limit: Duration) -> ExitStatus {
         if let Some(status) = self.status {
             return status;
         }
         // Stderr closes when the process exits: an event, not a sleep.
         if self
             .log
-            .wait_until(LIMIT, |_, closed| closed.then_some(()))
+            .wait_until(limit, |_, closed| closed.then_some(()))
             .is_none()
         {
-            panic!("gyre did not exit within {LIMIT:?}\n{}", self.transcript());
+            panic!("gyre did not exit within {limit:?}\n{}", self.transcript());
         }
         // The process is exiting; reaping it takes at most a moment.
         let status = reap(&mut self.child, LIMIT).unwrap_or_else(|| {
