@@ -11,9 +11,12 @@
 //!   servers interleaved round by round, medians and ranges, ratios.
 //!
 //! `strace` counts a server's system calls for the `syscalls` scenario.
+//! [`chat`] is the chat fan-out benchmark (`gyre chat` beside Twisted's
+//! tutorial chat server, `twisted_chat.py`), which `bench` runs in-process.
 //!
 //! See `BENCHMARKS.md` at the repository root for the command and results.
 
+pub mod chat;
 pub mod load;
 pub mod pattern;
 pub mod procfs;
