@@ -54,7 +54,11 @@
 //!
 //! The room is one map from name to transport, shared by every connection
 //! the factory builds; a message to the room is escaped once and then one
-//! gathered write per listener, with no further copy of the text.
+//! gathered write per listener, with no further copy of the text. Nagle's
+//! algorithm is off (`TCP_NODELAY`), as for echo: the library already
+//! sends a turn's output to a client in one write, and with Nagle on, a
+//! busy room's next write to a client waits for the client's (delayed)
+//! acknowledgement of the previous one.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -172,8 +176,15 @@ impl Chat {
 
 impl LineReceiver for Chat {
     fn connection_made(&mut self, conn: &LineConnection<'_>) {
-        conn.transport()
-            .write_sequence(&[b"What's your name?", CRLF]);
+        let transport = conn.transport();
+        // The room's output to a client already goes out in one write per
+        // turn; Nagle's algorithm could only hold the next turn's lines
+        // back until the client acknowledges the previous ones (40 ms with
+        // a delayed ACK), a stall in every busy room.
+        if let Err(err) = transport.set_no_delay(true) {
+            log::debug!("TCP_NODELAY not set: {err}");
+        }
+        transport.write_sequence(&[b"What's your name?", CRLF]);
     }
 
     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
@@ -549,6 +560,14 @@ mod tests {
             named_long.take(),
             format!("What's your name?\r\nWelcome, {full}!\r\n")
         );
+    }
+
+    /// Nagle's algorithm is turned off for every client.
+    #[test]
+    fn turns_nagle_off() {
+        let room = ChatFactory::new();
+        let user = User::join(&room);
+        assert!(user.st.transport().no_delay().unwrap());
     }
 
     /// Every client starts with the chat's cap: close past 2 MiB waiting.
