@@ -347,6 +347,10 @@ fn stats(values: impl Iterator<Item = f64>) -> Option<(f64, f64, f64)> {
 fn num(x: f64) -> String {
     if !x.is_finite() {
         "-".into()
+    } else if x != 0.0 && x.abs() < 0.01 {
+        // Three significant digits: 0.00782, 0.000326.
+        let digits = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+        format!("{x:.digits$}")
     } else if x.abs() >= 1000.0 {
         format!("{x:.0}")
     } else if x.abs() >= 10.0 {
@@ -529,6 +533,16 @@ fn write_csv(path: &Path, all: &[(String, usize, Figures)]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Small figures keep three significant digits; large ones no decimals.
+    #[test]
+    fn numbers() {
+        assert_eq!(num(0.000326), "0.000326");
+        assert_eq!(num(0.0078231), "0.00782");
+        assert_eq!(num(1.005), "1.005");
+        assert_eq!(num(273486.4), "273486");
+        assert_eq!(num(0.0), "0.000");
+    }
 
     /// Medians of odd and even counts, and the range.
     #[test]
