@@ -15,10 +15,13 @@
 //!
 //! `strace` counts a server's system calls for the `syscalls` scenario;
 //! `haproxy` puts HAProxy in front of `gyre echo` for the `haproxy-*`
-//! servers.
+//! servers. [`chat`] is the chat fan-out benchmark (`gyre chat` beside
+//! Twisted's tutorial chat server, `twisted_chat.py`), which `bench` runs
+//! in-process.
 //!
 //! See `BENCHMARKS.md` at the repository root for the command and results.
 
+pub mod chat;
 pub mod haproxy;
 pub mod load;
 pub mod pattern;

@@ -6,7 +6,7 @@
 //! | code | name | when |
 //! |---|---|---|
 //! | 0 | `EX_OK` | the reactor stopped cleanly (SIGINT/SIGTERM), a `connect` session ended, or `--help`/`--version` |
-//! | 64 | `EX_USAGE` | bad arguments: unknown option or command, bad endpoint description, bad `--idle-timeout` or `--max-connections` |
+//! | 64 | `EX_USAGE` | bad arguments: unknown option or command, bad endpoint description, bad `--idle-timeout` or `--max-connections`, a `portforward --connect` that reaches its own `--listen` |
 //! | 69 | `EX_UNAVAILABLE` | a port could not be opened (address in use, address not available), or `connect` could not connect (refused, unreachable, DNS, timeout) |
 //! | 70 | `EX_SOFTWARE` | an internal error: the reactor failed while running, or a panic escaped |
 //! | 71 | `EX_OSERR` | the operating system refused to set up the reactor (poller, signals) |

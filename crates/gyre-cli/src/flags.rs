@@ -24,6 +24,7 @@ use log::LevelFilter;
 
 use crate::config::{Command, Config, Limits, Listen};
 use crate::exit::{self, Failure};
+use crate::forward;
 use crate::keepalive;
 use crate::services::Service;
 
@@ -49,7 +50,8 @@ Services listen on tcp:8000 by default; chat on tcp:8123 and portforward on
 tcp:6666. Every service also takes --idle-timeout SECONDS (close a
 connection after that long with nothing received or sent),
 --max-connections N (serve at most N connections at once; a client past
-that is disconnected as soon as it connects) and --threads N (N reactors on
+that is disconnected as soon as it connects; unlimited unless given, but
+256 for portforward) and --threads N (N reactors on
 N threads over the same ports, with SO_REUSEPORT; the limits then count per
 thread; chat runs on one thread only). --keepalive SECONDS turns on TCP
 keep-alive: a client silent for SECONDS is probed every SECONDS, and one
@@ -71,9 +73,10 @@ error; 71 the system refused to start the reactor.";
 #[command(name = "gyre", version, after_help = AFTER_HELP)]
 #[command(subcommand_required = true, arg_required_else_help = true)]
 struct Args {
-    /// Most verbose log level to print.
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = LogLevel::Info, global = true)]
-    log_level: LogLevel,
+    /// Most verbose log level to print [default: info; connect: warn, so
+    /// that its standard error stays quiet unless something goes wrong]
+    #[arg(long, value_enum, value_name = "LEVEL", global = true)]
+    log_level: Option<LogLevel>,
 
     #[command(subcommand)]
     command: CommandArgs,
@@ -96,13 +99,22 @@ enum CommandArgs {
     Time(ListenArgs),
     /// A line-based chat room (the Twisted tutorial's chat server)
     ///
-    /// Each client is asked "What's your name?"; the first line that is not
-    /// a name in use becomes its name ("Welcome, NAME!"), a name in use is
-    /// answered "Name taken, please choose another." and the next line is
-    /// the next try. After that every line is sent to every other named
-    /// client as "<NAME> LINE". Lines end in LF or CRLF (telnet and nc both
-    /// work) and are sent with CRLF; a name is free again once its client
-    /// leaves.
+    /// Each client is asked "What's your name?"; the first line that is a
+    /// valid name not in use becomes its name ("Welcome, NAME!"), a name in
+    /// use is answered "Name taken, please choose another." and the next
+    /// line is the next try. After that every line is sent to every other
+    /// named client as "<NAME> LINE". Lines end in LF or CRLF (telnet and
+    /// nc both work), are at most 16384 bytes without the ending (a longer
+    /// one closes the connection) and are sent with CRLF; a name is free
+    /// again once its client leaves.
+    ///
+    /// Unlike the tutorial: names are printable UTF-8 text (not only
+    /// spaces, no control or bidirectional-control characters; others get
+    /// "Names are printable text without control characters, please choose
+    /// another."); in relayed lines every control byte but tab, and every
+    /// byte that is not UTF-8, is sent as \xNN (ESC as \x1b), so no one
+    /// can send terminal escapes to the others; a client with more than
+    /// 2 MiB waiting to be sent to it is disconnected as a slow consumer.
     #[command(mut_arg("listen", |a| a.default_value("tcp:8123")))]
     Chat(ListenArgs),
     /// Forward every connection to another endpoint, both ways
@@ -114,6 +126,13 @@ enum CommandArgs {
     /// either connection closes, the other is closed after what is buffered
     /// for it has been sent. If --connect cannot be reached the client's
     /// connection is closed and the reason logged.
+    ///
+    /// --max-connections is 256 unless given (per thread): each forwarded
+    /// connection holds two descriptors, so that stays well inside the usual
+    /// limit of 1024 open files; raise both together. A --connect that
+    /// reaches one of the forwarder's own --listen endpoints (same port, an
+    /// address that listener takes) is refused at start, exit 64: it would
+    /// forward every connection to itself until no descriptor is left.
     #[command(mut_arg("listen", |a| a.default_value("tcp:6666")))]
     Portforward(PortforwardArgs),
     /// Connect standard input and output to ENDPOINT, like netcat
@@ -122,7 +141,11 @@ enum CommandArgs {
     /// to standard output, unchanged. When standard input ends, the sending
     /// side is shut down (a half-close) and output continues until the other
     /// side closes; when the other side closes first, the connection is
-    /// closed. Either way the command then exits. Logs go to standard error.
+    /// closed. Either way the command then exits. Logs go to standard error,
+    /// at warn unless --log-level says otherwise: a failure prints one line,
+    /// "gyre: cannot connect to ENDPOINT: REASON", and nothing else
+    /// (--log-level info shows the connection's life and the retries of
+    /// --reconnect).
     Connect(ConnectArgs),
 }
 
@@ -277,10 +300,20 @@ where
 }
 
 /// Turns parsed arguments into a config: creates the reactor, picks the
-/// command, builds its endpoints.
+/// command, builds its endpoints (for `portforward`, refusing a
+/// `--connect` that reaches its own `--listen`, see `forward.rs`).
 fn resolve(args: Args) -> Result<Config, Failure> {
     let reactor = Reactor::new().map_err(|e| Failure::reactor_setup(&e))?;
-    let log_level = args.log_level.into();
+    // A netcat says nothing on stderr unless something goes wrong: a
+    // failure is its one line (`gyre: cannot connect to ...`), not the
+    // log of the attempt before it.
+    let quiet = matches!(args.command, CommandArgs::Connect(_));
+    let default_level = if quiet {
+        LogLevel::Warn
+    } else {
+        LogLevel::Info
+    };
+    let log_level = args.log_level.unwrap_or(default_level).into();
     let (service, listen) = match args.command {
         CommandArgs::Echo(l) => (Service::Echo, l),
         CommandArgs::Discard(l) => (Service::Discard, l),
@@ -291,9 +324,14 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         CommandArgs::Chat(l) => (Service::Chat, l),
         CommandArgs::Portforward(p) => {
             // The listening side first, so its mistakes are reported first.
-            let listen = resolve_listen(&reactor, &p.listen)?;
+            let mut listen = resolve_listen(&reactor, &p.listen)?;
+            listen
+                .limits
+                .max_connections
+                .get_or_insert(forward::DEFAULT_MAX_CONNECTIONS);
             let upstream = client_from_string(&reactor, &p.connect)
                 .map_err(|e| bad_endpoint("--connect", &e))?;
+            forward::refuse_own_ports(&listen.descriptions, &p.connect)?;
             return Ok(Config {
                 command: Command::Forward {
                     upstream: Rc::from(upstream),
@@ -545,7 +583,15 @@ mod tests {
         assert_eq!(upstream.to_string(), "tcp:host=localhost:port=6665");
         let listening: Vec<String> = listen.endpoints.iter().map(|e| e.to_string()).collect();
         assert_eq!(listening, ["tcp:6666"]);
-        assert_eq!(listen.limits, Limits::default());
+        assert_eq!(
+            listen.limits,
+            Limits {
+                idle_timeout: None,
+                max_connections: Some(256),
+                ..Limits::default()
+            },
+            "a forwarder is capped by default"
+        );
 
         let config = parse_ok(&[
             "gyre",
@@ -693,10 +739,18 @@ mod tests {
             limits(&config),
             Limits {
                 idle_timeout: Some(Duration::from_secs(300)),
-                max_connections: None,
+                max_connections: Some(256),
                 ..Limits::default()
             }
         );
+        let config = parse_ok(&[
+            "gyre",
+            "portforward",
+            "--connect",
+            "tcp:a:1",
+            "--max-connections=5000",
+        ]);
+        assert_eq!(limits(&config).max_connections, Some(5000));
         let config = parse_ok(&["gyre", "echo", "--max-connections", "1"]);
         assert_eq!(limits(&config).max_connections, Some(1));
         assert_eq!(limits(&config).idle_timeout, None);
@@ -832,6 +886,17 @@ mod tests {
             "tcp:x",
         ]);
         assert!(line.starts_with("gyre: --listen: "), "{line:?}");
+        assert_eq!(
+            usage_line(&[
+                "gyre",
+                "portforward",
+                "--listen=tcp:6777:interface=127.0.0.1",
+                "--connect=tcp:127.0.0.1:6777",
+            ]),
+            "gyre: --connect: tcp:127.0.0.1:6777 reaches 127.0.0.1:6777, where this \
+             forwarder listens (--listen tcp:6777:interface=127.0.0.1): it would forward \
+             every connection to itself\n"
+        );
     }
 
     /// `--listen` repeats, replacing the default, in the order given.
@@ -913,6 +978,29 @@ mod tests {
         assert!(matches!(tcp6.command, Command::Connect { .. }), "{tcp6:?}");
     }
 
+    /// The default log level is info, and warn for `connect` (whose failure
+    /// is then its one line); an explicit `--log-level` wins either way.
+    #[test]
+    fn connect_logs_at_warn_by_default() {
+        assert_eq!(parse_ok(&["gyre", "echo"]).log_level, LevelFilter::Info);
+        assert_eq!(
+            parse_ok(&["gyre", "portforward", "--connect", "tcp:a:1"]).log_level,
+            LevelFilter::Info
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "connect", "tcp:a:1"]).log_level,
+            LevelFilter::Warn
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "connect", "--reconnect", "tcp:a:1"]).log_level,
+            LevelFilter::Warn
+        );
+        assert_eq!(
+            parse_ok(&["gyre", "--log-level", "info", "connect", "tcp:a:1"]).log_level,
+            LevelFilter::Info
+        );
+    }
+
     /// `--log-level` works before or after the command name.
     #[test]
     fn log_level_is_global() {
@@ -985,6 +1073,8 @@ mod tests {
             "[default: tcp:6666]",
             "--idle-timeout <SECONDS>",
             "--max-connections <N>",
+            "--max-connections is 256 unless given",
+            "forward every connection to itself",
         ] {
             assert!(text.contains(needle), "{needle:?} missing:\n{text}");
         }

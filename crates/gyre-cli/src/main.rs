@@ -15,6 +15,8 @@
 //! installs the logger, opens the ports or connects, and runs the reactor,
 //! and [`exit`] lists the exit statuses. The services themselves are plain
 //! protocols in [`services`], tested with `gyre::testing::StringTransport`;
+//! [`forward`] has `portforward`'s start-up rules (its default connection
+//! cap, refusing to forward to its own ports);
 //! [`connect`] is the netcat, with its helper threads for standard input and
 //! output; [`logger`] writes Twisted's legacy log format with timestamps
 //! from [`civil`].
@@ -24,6 +26,7 @@ mod config;
 mod connect;
 mod exit;
 mod flags;
+mod forward;
 mod keepalive;
 mod logger;
 mod panics;

@@ -62,8 +62,10 @@ impl Watchdog {
 }
 
 /// `gyre connect ARGS…` with piped stdin and stdout, and its watchdog.
+/// It logs at info (the default is warn), so the tests can follow the
+/// connection's life in its log.
 fn connect(args: &[&str]) -> (Gyre, ChildStdin, ChildStdout, Watchdog) {
-    let mut all = vec!["connect"];
+    let mut all = vec!["--log-level", "info", "connect"];
     all.extend_from_slice(args);
     let mut gyre = Gyre::spawn_with(&all, Stdio::piped(), Stdio::piped());
     let (stdin, stdout) = gyre.take_stdio();
@@ -477,7 +479,12 @@ fn sigint_while_connecting_exits_0() {
         .collect();
 
     let mut nc = Gyre::spawn_with(
-        &["connect", &format!("tcp:127.0.0.1:{}", addr.port())],
+        &[
+            "--log-level",
+            "info",
+            "connect",
+            &format!("tcp:127.0.0.1:{}", addr.port()),
+        ],
         Stdio::piped(),
         Stdio::null(),
     );

@@ -22,6 +22,10 @@
 //! must hold in every round. `gyre-backlog50` is gyre with Twisted's
 //! backlog of 50, to show what a small accept queue does to a burst.
 //!
+//! `chat` is not a column of the matrix but its own section after it (see
+//! `gyre_bench::chat`): `gyre chat` beside Twisted's tutorial chat server.
+//! It runs unless `--scenarios` leaves it out, and not with `--multicore`.
+//!
 //! Exits non-zero when any echoed byte was wrong, missing or in excess, or a
 //! server failed to start; the figures themselves never fail it.
 
@@ -60,8 +64,8 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     servers: Option<Vec<String>>,
     /// Scenarios, comma-separated: pingpong-1, pingpong-50, pingpong-500,
-    /// pipelined, bulk, idle, burst, connrate, syscalls, timers [default: all;
-    /// with --multicore: pingpong-50,pingpong-500,pipelined,connrate].
+    /// pipelined, bulk, idle, burst, connrate, syscalls, timers, chat
+    /// [default: all; with --multicore: pingpong-50,pingpong-500,pipelined,connrate].
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
     /// Also pin the multi-connection scenarios: client to CPU 0, server to
@@ -1147,13 +1151,20 @@ fn main() -> ExitCode {
         };
         list.split(',').map(str::to_owned).collect()
     });
-    let scenario_names: Vec<String> = args.scenarios.clone().unwrap_or_else(|| {
+    let mut scenario_names: Vec<String> = args.scenarios.clone().unwrap_or_else(|| {
         if args.multicore {
             MULTICORE_SCENARIOS.split(',').map(str::to_owned).collect()
         } else {
             SCENARIOS.iter().map(|s| (*s).to_owned()).collect()
         }
     });
+    // The chat benchmark is its own section, after the matrix.
+    let run_chat = !args.multicore
+        && args
+            .scenarios
+            .as_ref()
+            .is_none_or(|s| s.iter().any(|s| s == "chat"));
+    scenario_names.retain(|s| s != "chat");
     let mut servers = Vec::new();
     for s in &server_names {
         match SERVERS.iter().position(|k| k == s) {
@@ -1246,6 +1257,24 @@ fn main() -> ExitCode {
         print!("{}", targets(&results, &raw));
     }
     print!("{}", header_cost(&scenarios, &servers, &results, &raw));
+    if run_chat {
+        let chat = gyre_bench::chat::Options {
+            gyre: paths.bin_dir.join("gyre"),
+            python: paths.python.clone(),
+            results_dir: paths.results_dir.clone(),
+            servers: ["gyre", "twisted"]
+                .into_iter()
+                .filter(|s| server_names.iter().any(|n| n == s))
+                .map(str::to_owned)
+                .collect(),
+            quick: args.quick,
+            rounds,
+        };
+        match gyre_bench::chat::run(&chat) {
+            Ok(report) => print!("{report}"),
+            Err(e) => failures.push(e),
+        }
+    }
     if args.quick {
         println!(
             "\n(--quick: tiny sizes, one round; the figures prove the suite runs, nothing more)"

@@ -466,10 +466,19 @@ fn soak_all(args: &Args) -> Result<String, String> {
     let chat = Server::start(&gyre, "chat", &["chat"])?;
     let upstream = Server::start(&gyre, "upstream echo", &["echo"])?;
     let upstream_at = format!("tcp:127.0.0.1:{}", upstream.port);
+    // The forwarder's default cap (256 connections) is lifted to what the
+    // soak opens against it.
+    let cap = forward_conns.to_string();
     let forwarder = Server::start(
         &gyre,
         "portforward",
-        &["portforward", "--connect", &upstream_at],
+        &[
+            "portforward",
+            "--connect",
+            &upstream_at,
+            "--max-connections",
+            &cap,
+        ],
     )?;
     let mut services = vec![
         (echo.name, Kind::Echo, vec![echo]),

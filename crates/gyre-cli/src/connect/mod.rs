@@ -23,7 +23,9 @@
 //!   `cannot connect to <endpoint>: <reason>`), standard input or output
 //!   failed, or the connection was lost uncleanly (74); after SIGINT or
 //!   SIGTERM the command exits 0, waiting at most [`GRACE`] for queued
-//!   output.
+//!   output;
+//! * the command logs at warn unless `--log-level` says otherwise (see
+//!   `flags.rs`), so a failure prints its one line and nothing before it.
 //!
 //! With `--reconnect` a [`ClientService`] owns the connection: failed
 //! attempts and ended connections are retried with its back-off (it logs

@@ -9,7 +9,8 @@
 //! leaves no child behind.
 //!
 //! [`Gyre::spawn_with`] gives the child piped stdin and stdout instead of
-//! none, for `gyre connect`.
+//! none, for `gyre connect`. `GYRE_TEST_BIN=/path/to/gyre` runs the tests
+//! against another build of `gyre` (an older commit's, say).
 //!
 //! Also here: the log-line shape check ([`assert_log_line`]), `/proc`
 //! readers (resident memory, kernel socket queues, listening ports), and
@@ -117,12 +118,7 @@ impl Gyre {
     /// Spawns `gyre ARGS` with the given stdin and stdout (piped ones are
     /// taken with [`take_stdio`](Self::take_stdio)) and stderr captured.
     pub(crate) fn spawn_with(args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
-        Gyre::spawn_command(
-            Command::new(env!("CARGO_BIN_EXE_gyre")),
-            args,
-            stdin,
-            stdout,
-        )
+        Gyre::spawn_command(Command::new(binary()), args, stdin, stdout)
     }
 
     /// Spawns `gyre ARGS` inside the network namespace `netns` (through
@@ -131,7 +127,8 @@ impl Gyre {
     #[allow(dead_code)] // only the fault tests run gyre in a namespace
     pub(crate) fn start_in_netns(netns: &str, args: &[&str]) -> Gyre {
         let mut command = Command::new("ip");
-        command.args(["netns", "exec", netns, env!("CARGO_BIN_EXE_gyre")]);
+        command.args(["netns", "exec", netns]);
+        command.arg(binary());
         let mut gyre = Gyre::spawn_command(command, args, Stdio::null(), Stdio::null());
         let line = gyre.wait_for_line(" starting on ");
         gyre.port = Some(port_of_starting_line(&line));
@@ -261,16 +258,22 @@ impl Gyre {
     /// stderr to be read to the end; returns the exit status.
     #[track_caller]
     pub(crate) fn wait_exit(&mut self) -> ExitStatus {
+        self.wait_exit_within(LIMIT)
+    }
+
+    /// [`wait_exit`](Self::wait_exit) with another bound than [`LIMIT`].
+    #[track_caller]
+    pub(crate) fn wait_exit_within(&mut self, limit: Duration) -> ExitStatus {
         if let Some(status) = self.status {
             return status;
         }
         // Stderr closes when the process exits: an event, not a sleep.
         if self
             .log
-            .wait_until(LIMIT, |_, closed| closed.then_some(()))
+            .wait_until(limit, |_, closed| closed.then_some(()))
             .is_none()
         {
-            panic!("gyre did not exit within {LIMIT:?}\n{}", self.transcript());
+            panic!("gyre did not exit within {limit:?}\n{}", self.transcript());
         }
         // The process is exiting; reaping it takes at most a moment.
         let status = reap(&mut self.child, LIMIT).unwrap_or_else(|| {
@@ -292,12 +295,18 @@ impl Gyre {
 
     /// How many TCP connections (sockets that are not listening) the
     /// server holds open, found through its descriptors and `/proc/net/tcp`.
+    /// Sockets are counted by inode: `/proc/net/tcp` is read in several
+    /// pieces and, while other sockets come and go, may list one twice.
     pub(crate) fn connection_count(&self) -> usize {
         let inodes = socket_inodes(self.pid());
-        tcp_table()
+        let mut open: Vec<u64> = tcp_table()
             .iter()
             .filter(|e| e.state != TCP_LISTEN && inodes.contains(&e.inode))
-            .count()
+            .map(|e| e.inode)
+            .collect();
+        open.sort_unstable();
+        open.dedup();
+        open.len()
     }
 
     /// Waits until the server holds exactly `count` TCP connections (there
@@ -357,6 +366,13 @@ impl Drop for Gyre {
             );
         }
     }
+}
+
+/// The `gyre` binary under test: this build's, or the one named by the
+/// environment variable `GYRE_TEST_BIN` (to run the tests against another
+/// build, such as an older commit's, and see a regression test fail there).
+fn binary() -> std::ffi::OsString {
+    std::env::var_os("GYRE_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_gyre").into())
 }
 
 /// Reaps `child`, polling for at most `limit`.
