@@ -273,17 +273,10 @@ impl Chatter {
     }
 }
 
-/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
-/// when the link loses 5 % and reorders 10 % of its packets.
-#[test]
-fn chat_carries_every_line_under_loss_and_reordering() {
-    let net = Net::new();
-    net.set_faults(Faults {
-        loss: 5,
-        reorder: 10,
-    });
-    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
-    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+/// Runs a room of [`CHAT_USERS`] users on `gyre chat` at `addr`, every
+/// user saying [`CHAT_LINES`] lines at once; panics unless each heard every
+/// line of every other user intact and in order, and nothing else.
+fn chat_from_client(net: &Net, addr: SocketAddr) {
     let heard = net
         .spawn_in_client(move || {
             // Everyone is in the room before anyone speaks.
@@ -346,6 +339,20 @@ fn chat_carries_every_line_under_loss_and_reordering() {
             by_sender.keys()
         );
     }
+}
+
+/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
+/// when the link loses 5 % and reorders 10 % of its packets.
+#[test]
+fn chat_carries_every_line_under_loss_and_reordering() {
+    let net = Net::new();
+    net.set_faults(Faults {
+        loss: 5,
+        reorder: 10,
+    });
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
+    chat_from_client(&net, SocketAddr::from((SERVER_IP, gyre.port())));
+
     let counts = net.counts();
     assert!(counts.dropped > 0 && counts.slowed > 0, "{counts:?}");
 }
@@ -447,6 +454,68 @@ fn echo_carries_every_byte_under_delay() {
     assert_delayed(echoed);
     let counts = assert_relayed(&net, 4 * DELAYED_BYTES, 0);
     eprintln!("connect {connected:?}, echoed line {echoed:?}, {counts:?}");
+}
+
+/// `gyre echo` returns every byte of four concurrent 256 KiB streams intact when the link delays every packet
+/// 100 ms and loses 5 % of them, both ways.
+#[test]
+fn echo_carries_every_byte_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["echo"]);
+    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+    let connected = connect_time(&net, addr);
+    echo_from_client(&net, addr, 4, DELAYED_BYTES);
+
+    assert_delayed(connected);
+    let counts = assert_relayed(&net, 4 * DELAYED_BYTES, 5);
+    for ns in [net.server_ns(), net.client_ns()] {
+        assert!(retransmitted(&net, ns) > 0, "{ns} retransmitted nothing");
+    }
+    eprintln!("connect {connected:?}, {counts:?}");
+}
+
+/// `gyre portforward` relays every byte of two concurrent 256 KiB streams intact, both ways, when both of its
+/// connections cross a link that delays every packet 100 ms and loses 5 % of them.
+#[test]
+fn portforward_carries_every_byte_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    // The upstream echo is on the client's side, so the forwarder's
+    // upstream connection crosses the router too.
+    let upstream = start_in(net.client_ns(), CLIENT_IP, &["echo"]);
+    let connect = format!("tcp:{CLIENT_IP}:{}", upstream.port());
+    let forwarder = start_in(
+        net.server_ns(),
+        SERVER_IP,
+        &["portforward", "--connect", &connect],
+    );
+    let addr = SocketAddr::from((SERVER_IP, forwarder.port()));
+    let connected = connect_time(&net, addr);
+    echo_from_client(&net, addr, 2, DELAYED_BYTES);
+
+    assert_delayed(connected);
+    // Every byte crosses the router twice each way.
+    let counts = assert_relayed(&net, 2 * 2 * DELAYED_BYTES, 5);
+    for ns in [net.server_ns(), net.client_ns()] {
+        assert!(retransmitted(&net, ns) > 0, "{ns} retransmitted nothing");
+    }
+    eprintln!("connect {connected:?}, {counts:?}");
+}
+
+/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
+/// when the link delays every packet 100 ms and loses 5 % of them.
+#[test]
+fn chat_carries_every_line_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
+    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+    let connected = connect_time(&net, addr);
+    chat_from_client(&net, addr);
+
+    assert_delayed(connected);
+    // The users' lines went to the server once, and came back twice.
+    let said = CHAT_USERS * CHAT_LINES * chat_line(0, 0).len();
+    let counts = assert_relayed(&net, said, 5);
+    eprintln!("connect {connected:?}, {counts:?}");
 }
 
 // ----- vanished clients -----
