@@ -1,31 +1,39 @@
 //! Faults on the wire: `gyre echo`, `gyre portforward` and `gyre chat`
-//! between network namespaces whose router loses and reorders packets,
-//! checked byte by byte; and clients that vanish without a FIN or a reset
-//! (the router black-holes them), which `--keepalive` and `--idle-timeout`
-//! must notice and free.
+//! between network namespaces whose router loses, reorders or delays
+//! packets, checked byte by byte; and clients that vanish without a FIN or
+//! a reset (the router black-holes them), which `--keepalive` and
+//! `--idle-timeout` must notice and free.
 //!
 //! The network is made by `faults/netns.rs` (its docs say how: three
-//! namespaces, two veth pairs, `tc` on the router's links) and torn down
-//! when each test ends, even on failure. gyre runs inside the server
+//! namespaces, two veth pairs, `tc` on the router's links, and for the
+//! delay a relay over two TUN devices in the router, `faults/relay.rs`
+//! running `faults/delay_relay.py`) and torn down when each test ends, even
+//! on failure. gyre runs inside the server
 //! namespace (`ip netns exec`); clients are threads of this test that
 //! joined the client namespace. Every byte a client sends follows the
 //! pattern `(offset + connection) mod 251`, whose prime period shows a lost,
 //! repeated, reordered or foreign byte as a mismatch at its offset. Each
 //! test also checks that its faults really happened (the router's drop and
-//! slow-class counters, TCP's retransmission and out-of-order counters in
-//! each namespace), so none passes on a clean link.
+//! slow-class counters, the delay relay's forwarded and dropped counters, a
+//! round trip at least twice the delay, TCP's retransmission and
+//! out-of-order counters in each namespace), so none passes on a clean
+//! link.
 //!
-//! These tests need root and iproute2 (`ip`, `tc`) and fail, saying so,
-//! without them; `scripts/test-all` installs iproute2. netem is not used:
-//! this machine's kernel is built without it (`CONFIG_NET_SCH_NETEM` is not
-//! set, and it loads no modules), so loss and reordering are made with
-//! HTB and a BPF classifier instead, and there is no fixed-delay case.
+//! These tests need root, iproute2 (`ip`, `tc`), `/dev/net/tun` and
+//! `python3` (the relay) and fail, saying so, without them;
+//! `scripts/test-all` installs iproute2. netem is not used: this machine's
+//! kernel is built without it (`CONFIG_NET_SCH_NETEM` is not set, and it
+//! loads no modules), so loss and reordering are made with HTB and a BPF
+//! classifier instead, and the 100 ms delay by the relay.
 
 #[allow(dead_code)] // the kit has more than these tests use
 mod util;
 
 #[path = "faults/netns.rs"]
 mod netns;
+
+#[path = "faults/relay.rs"]
+mod relay;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -34,6 +42,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netns::{CLIENT_IP, Faults, Net, SERVER_IP};
+use relay::RelayCounts;
 use util::Gyre;
 
 /// How long a client waits on one read, write or connect: loss can stall
@@ -264,17 +273,10 @@ impl Chatter {
     }
 }
 
-/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
-/// when the link loses 5 % and reorders 10 % of its packets.
-#[test]
-fn chat_carries_every_line_under_loss_and_reordering() {
-    let net = Net::new();
-    net.set_faults(Faults {
-        loss: 5,
-        reorder: 10,
-    });
-    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
-    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+/// Runs a room of [`CHAT_USERS`] users on `gyre chat` at `addr`, every
+/// user saying [`CHAT_LINES`] lines at once; panics unless each heard every
+/// line of every other user intact and in order, and nothing else.
+fn chat_from_client(net: &Net, addr: SocketAddr) {
     let heard = net
         .spawn_in_client(move || {
             // Everyone is in the room before anyone speaks.
@@ -337,8 +339,183 @@ fn chat_carries_every_line_under_loss_and_reordering() {
             by_sender.keys()
         );
     }
+}
+
+/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
+/// when the link loses 5 % and reorders 10 % of its packets.
+#[test]
+fn chat_carries_every_line_under_loss_and_reordering() {
+    let net = Net::new();
+    net.set_faults(Faults {
+        loss: 5,
+        reorder: 10,
+    });
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
+    chat_from_client(&net, SocketAddr::from((SERVER_IP, gyre.port())));
+
     let counts = net.counts();
     assert!(counts.dropped > 0 && counts.slowed > 0, "{counts:?}");
+}
+
+// ----- delay -----
+
+/// The delay each way of the delay tests (issue 16's 100 ms).
+const ONE_WAY: Duration = Duration::from_millis(100);
+
+/// Bytes each echo connection sends under delay: with every round trip at
+/// least 200 ms, TCP's slow start and loss recovery take a few seconds per
+/// quarter MiB.
+const DELAYED_BYTES: usize = 256 * 1024;
+
+/// How long a TCP connect from the client namespace to `addr` takes: the
+/// SYN and the SYN-ACK cross the router once each.
+fn connect_time(net: &Net, addr: SocketAddr) -> Duration {
+    net.spawn_in_client(move || {
+        let start = Instant::now();
+        let stream = connect(addr);
+        let took = start.elapsed();
+        drop(stream);
+        took
+    })
+    .join()
+    .expect("client thread")
+}
+
+/// Checks that a round trip through the router took at least the delay
+/// both ways: the relay really held the packets.
+#[track_caller]
+fn assert_delayed(round_trip: Duration) {
+    assert!(
+        round_trip >= 2 * ONE_WAY,
+        "a round trip took {round_trip:?}, less than twice the {ONE_WAY:?} delay"
+    );
+}
+
+/// Checks the relay's counters after a run that sent at least `bytes`
+/// each way with `loss` % loss: both directions carried at least the
+/// full-sized packets those bytes need (all the traffic went through the
+/// relay), none overflowed its queue, and the share dropped is the one
+/// asked for, within five standard deviations: none when it is 0, some
+/// in all and in each direction expected to lose 20 or more (the chance of
+/// losing none is then e^-20).
+#[track_caller]
+fn assert_relayed(net: &Net, bytes: usize, loss: u32) -> RelayCounts {
+    let counts = net.relay_counts();
+    let p = f64::from(loss) / 100.0;
+    let least = (bytes / 1500) as u64;
+    for lane in [counts.to_server, counts.to_client] {
+        assert!(
+            lane.forwarded >= least,
+            "under {least} packets relayed: {counts:?}"
+        );
+        assert_eq!(lane.overflowed, 0, "{counts:?}");
+        let expected = (lane.forwarded + lane.dropped) as f64 * p;
+        if loss == 0 || expected >= 20.0 {
+            assert!(
+                (lane.dropped == 0) == (loss == 0),
+                "{loss} % loss asked for, and a direction dropped {}: {counts:?}",
+                lane.dropped
+            );
+        }
+    }
+    let dropped = counts.to_server.dropped + counts.to_client.dropped;
+    let seen = dropped + counts.to_server.forwarded + counts.to_client.forwarded;
+    let (expected, sd) = (seen as f64 * p, (seen as f64 * p * (1.0 - p)).sqrt());
+    assert!(
+        (dropped > 0) == (loss > 0) && (dropped as f64 - expected).abs() <= 5.0 * sd + 1.0,
+        "dropped {dropped} of {seen} packets, expected about {expected:.0} ({loss} %): {counts:?}"
+    );
+    counts
+}
+
+/// With 100 ms of delay each way and no loss, a connect and an echoed line each take at least 200 ms, and
+/// `gyre echo` returns every byte of four concurrent 256 KiB streams intact.
+#[test]
+fn echo_carries_every_byte_under_delay() {
+    let net = Net::with_delay(ONE_WAY, 0);
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["echo"]);
+    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+    let connected = connect_time(&net, addr);
+    let (echoed, back) = net
+        .spawn_in_client(move || {
+            let mut stream = connect(addr);
+            let start = Instant::now();
+            stream.write_all(b"how long is it?\n").unwrap();
+            let mut back = [0u8; 16];
+            let read = stream.read_exact(&mut back);
+            (start.elapsed(), read.map(|()| back))
+        })
+        .join()
+        .expect("client thread");
+    echo_from_client(&net, addr, 4, DELAYED_BYTES);
+
+    assert_eq!(&back.expect("the echo"), b"how long is it?\n");
+    assert_delayed(connected);
+    assert_delayed(echoed);
+    let counts = assert_relayed(&net, 4 * DELAYED_BYTES, 0);
+    eprintln!("connect {connected:?}, echoed line {echoed:?}, {counts:?}");
+}
+
+/// `gyre echo` returns every byte of four concurrent 256 KiB streams intact when the link delays every packet
+/// 100 ms and loses 5 % of them, both ways.
+#[test]
+fn echo_carries_every_byte_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["echo"]);
+    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+    let connected = connect_time(&net, addr);
+    echo_from_client(&net, addr, 4, DELAYED_BYTES);
+
+    assert_delayed(connected);
+    let counts = assert_relayed(&net, 4 * DELAYED_BYTES, 5);
+    for ns in [net.server_ns(), net.client_ns()] {
+        assert!(retransmitted(&net, ns) > 0, "{ns} retransmitted nothing");
+    }
+    eprintln!("connect {connected:?}, {counts:?}");
+}
+
+/// `gyre portforward` relays every byte of two concurrent 256 KiB streams intact, both ways, when both of its
+/// connections cross a link that delays every packet 100 ms and loses 5 % of them.
+#[test]
+fn portforward_carries_every_byte_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    // The upstream echo is on the client's side, so the forwarder's
+    // upstream connection crosses the router too.
+    let upstream = start_in(net.client_ns(), CLIENT_IP, &["echo"]);
+    let connect = format!("tcp:{CLIENT_IP}:{}", upstream.port());
+    let forwarder = start_in(
+        net.server_ns(),
+        SERVER_IP,
+        &["portforward", "--connect", &connect],
+    );
+    let addr = SocketAddr::from((SERVER_IP, forwarder.port()));
+    let connected = connect_time(&net, addr);
+    echo_from_client(&net, addr, 2, DELAYED_BYTES);
+
+    assert_delayed(connected);
+    // Every byte crosses the router twice each way.
+    let counts = assert_relayed(&net, 2 * 2 * DELAYED_BYTES, 5);
+    for ns in [net.server_ns(), net.client_ns()] {
+        assert!(retransmitted(&net, ns) > 0, "{ns} retransmitted nothing");
+    }
+    eprintln!("connect {connected:?}, {counts:?}");
+}
+
+/// `gyre chat` delivers every line of three users, 300 lines each, intact and in order to both other users,
+/// when the link delays every packet 100 ms and loses 5 % of them.
+#[test]
+fn chat_carries_every_line_under_loss_and_delay() {
+    let net = Net::with_delay(ONE_WAY, 5);
+    let gyre = start_in(net.server_ns(), SERVER_IP, &["chat"]);
+    let addr = SocketAddr::from((SERVER_IP, gyre.port()));
+    let connected = connect_time(&net, addr);
+    chat_from_client(&net, addr);
+
+    assert_delayed(connected);
+    // The users' lines went to the server once, and came back twice.
+    let said = CHAT_USERS * CHAT_LINES * chat_line(0, 0).len();
+    let counts = assert_relayed(&net, said, 5);
+    eprintln!("connect {connected:?}, {counts:?}");
 }
 
 // ----- vanished clients -----

@@ -30,6 +30,36 @@
 //! no ICMP, which is how a peer that vanished (powered off, unplugged)
 //! looks. The senders use `gso_max_segs 1`, so a packet is one segment.
 //!
+//! ## Delay: a relay over TUN devices
+//!
+//! `tc` cannot delay a packet on this kernel (no netem, no `sch_fq`), so
+//! [`Net::with_delay`] sends the router's forwarded traffic through a
+//! program instead: `faults/delay_relay.py`, which holds each packet for
+//! the delay and drops a share at random (`faults/relay.rs` runs it). In
+//! the router namespace there are two TUN devices, `ta` and `tb`, and
+//! policy routing:
+//!
+//! ```text
+//!  c0 ──▶ r0 ─(ip rule iif r0: table 100, default dev ta)─▶ ta ─┐
+//!                                                     delay_relay.py
+//!  s0 ◀── r1 ◀──────(main table, by destination)◀──── tb ◀──────┘
+//! ```
+//!
+//! and the mirror image from `r1` (table 101, `default dev tb`) through the
+//! relay into `ta` and out of `r0`. A packet the relay writes into a TUN
+//! device is received by the router's kernel on it, as if from a wire, and
+//! routed by the main table; only packets that came in on `r0` or `r1`
+//! meet the two rules, so nothing loops. Reverse-path filtering is off in
+//! the router (a packet from the client arrives on `tb`, which has no
+//! route back to the client). Each packet is forwarded twice inside the
+//! router (its TTL drops by two). The `tc` classes stay on `r0`/`r1` and
+//! pass everything unless a test also calls [`Net::set_faults`].
+//!
+//! The relay runs inside the router namespace (`ip netns exec … python3`),
+//! a child of the test that the [`Net`] owns: dropping the `Net` kills and
+//! reaps it before deleting the namespaces, and a relay whose test process
+//! died without unwinding exits when its stdin closes.
+//!
 //! Every name holds this process's id and a counter (`gyref<pid>n<k>c`,
 //! `…r`, `…s`), so parallel tests and test binaries never collide; the
 //! veth devices are made inside their namespaces and never exist in the
@@ -54,6 +84,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+
+use crate::relay::{Relay, RelayCounts};
+
+/// The router's TUN devices: the client's side of the relay, the server's.
+const TUNS: [&str; 2] = ["ta", "tb"];
 
 /// How long one `ip` or `tc` command may take.
 const COMMAND_LIMIT: Duration = Duration::from_secs(10);
@@ -81,6 +116,8 @@ pub(crate) struct Net {
     client: String,
     router: String,
     server: String,
+    /// The delay relay, for a network made by [`Net::with_delay`].
+    relay: Option<Relay>,
 }
 
 /// Packet counts of the router's classes, both links together.
@@ -107,10 +144,53 @@ impl Net {
             client: format!("{base}c"),
             router: format!("{base}r"),
             server: format!("{base}s"),
+            relay: None,
         };
         // Dropped on a panic below, so what exists is removed.
         net.build();
         net
+    }
+
+    /// Makes the namespaces and links with the delay relay between them:
+    /// every IPv4 packet the router forwards, either way, waits `one_way`
+    /// in the relay, and `loss` % of them are dropped there at random.
+    /// Panics, saying what failed, if it cannot (no TUN, no python3); what
+    /// was made is removed first.
+    #[track_caller]
+    pub(crate) fn with_delay(one_way: Duration, loss: u32) -> Net {
+        assert!(loss <= 100, "{loss} %");
+        let mut net = Net::new();
+        net.route_through_tun();
+        net.relay = Some(Relay::start(&net.router, TUNS, one_way, loss));
+        net
+    }
+
+    /// The TUN devices and the policy routing of the delay path (module
+    /// docs): what comes in on `r0` goes into `ta`, what comes in on `r1`
+    /// into `tb`; what the relay writes into either is routed by the main
+    /// table.
+    fn route_through_tun(&self) {
+        let r = self.router.as_str();
+        for (tun, from, table) in [(TUNS[0], "r0", "100"), (TUNS[1], "r1", "101")] {
+            ip(&["-n", r, "tuntap", "add", "dev", tun, "mode", "tun"]);
+            ip(&["-n", r, "link", "set", tun, "up"]);
+            ip(&[
+                "-n", r, "route", "add", "default", "dev", tun, "table", table,
+            ]);
+            ip(&["-n", r, "rule", "add", "iif", from, "table", table]);
+        }
+        in_namespace(r, || {
+            // A packet the relay writes into `tb` has the client's source
+            // address and comes in on a device that has no route back to
+            // it: reverse-path filtering (the effective value is the
+            // larger of `all` and the device's) would drop it. Writing
+            // `ip_forward` again turns forwarding on for the new devices.
+            for conf in ["all", "default", "r0", "r1", TUNS[0], TUNS[1]] {
+                let path = format!("/proc/sys/net/ipv4/conf/{conf}/rp_filter");
+                std::fs::write(&path, "0").unwrap_or_else(|e| panic!("write {path}: {e}"));
+            }
+            std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").expect("turn on forwarding");
+        });
     }
 
     fn build(&self) {
@@ -232,6 +312,16 @@ impl Net {
         counts
     }
 
+    /// What the delay relay did so far; panics on a network made without
+    /// one ([`Net::new`]).
+    #[track_caller]
+    pub(crate) fn relay_counts(&self) -> RelayCounts {
+        self.relay
+            .as_ref()
+            .expect("a network made by Net::with_delay")
+            .counts()
+    }
+
     /// The server namespace's name (for `Gyre::start_in_netns`).
     pub(crate) fn server_ns(&self) -> &str {
         &self.server
@@ -279,6 +369,9 @@ impl Net {
 
 impl Drop for Net {
     fn drop(&mut self) {
+        // The relay first: a process inside keeps a namespace alive after
+        // `ip netns del`.
+        drop(self.relay.take());
         for ns in [&self.client, &self.router, &self.server] {
             let _ = try_run(&["ip", "netns", "del", ns]);
         }
