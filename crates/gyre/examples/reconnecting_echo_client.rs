@@ -1,8 +1,8 @@
 //! Seed 004's reconnecting echo client: `EchoClientFactory` embeds Twisted's
 //! `ReconnectingClientFactory` policy, resets its delay when a connection is
 //! made, and hands every loss and failure to it, which reconnects with
-//! exponential back-off (first wait about e seconds, then e², … up to an
-//! hour, each with a little random jitter).
+//! exponential back-off (first wait about 1 second, then e, e², … up to an
+//! hour, each with a little random jitter), as Twisted's does.
 //!
 //! To see something happen, each connection sends one line and hangs up
 //! when the echo is back, so the client keeps reconnecting. Start and stop

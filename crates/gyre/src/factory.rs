@@ -35,7 +35,7 @@ use std::rc::Rc;
 use crate::address::Address;
 use crate::connector::Connector;
 use crate::error::{ConnectError, Reason};
-use crate::log::{guarded, log_panic, short_type_name};
+use crate::log::{enter_none, guarded, log_panic, short_type_name};
 use crate::protocol::Protocol;
 use crate::transport::WriteLimit;
 
@@ -240,6 +240,8 @@ impl<F: Factory> ErasedFactory for SharedInner<F> {
     fn do_start(&self) {
         if self.num_ports.get() == 0 {
             if self.factory.noisy() {
+                // `[-]` wherever it happens, as Twisted's (reference §11.1).
+                let _none = enter_none();
                 log::info!(target: "gyre::factory", "Starting factory {}", self.repr());
             }
             if let Err(msg) = guarded(|| self.factory.start_factory()) {
@@ -257,6 +259,7 @@ impl<F: Factory> ErasedFactory for SharedInner<F> {
         self.num_ports.set(n - 1);
         if n == 1 {
             if self.factory.noisy() {
+                let _none = enter_none();
                 log::info!(target: "gyre::factory", "Stopping factory {}", self.repr());
             }
             if let Err(msg) = guarded(|| self.factory.stop_factory()) {

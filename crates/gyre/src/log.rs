@@ -113,10 +113,27 @@ pub(crate) fn enter(ctx: Rc<dyn LogContext>) -> ContextGuard {
     ContextGuard { previous }
 }
 
-/// Makes `-` the current log context until the guard drops.
-pub(crate) fn enter_none() -> ContextGuard {
-    let previous = CONTEXT.with(|c| c.take());
-    ContextGuard { previous }
+/// Makes `-` the current log context until the guard drops: no object is
+/// entered and no source is being dispatched. Twisted's lines written
+/// through its new `Logger` (`Starting factory`, `Stopping factory`) carry
+/// no context, so they show `[-]` wherever they are emitted (reference
+/// §11.1); gyre logs those inside this guard.
+pub(crate) fn enter_none() -> NoneGuard {
+    NoneGuard {
+        _context: ContextGuard {
+            previous: CONTEXT.with(|c| c.take()),
+        },
+        _dispatch: DispatchGuard {
+            previous: DISPATCH.with(|d| d.replace(NO_SOURCE)),
+        },
+    }
+}
+
+/// Restores the previous context and dispatched source when dropped.
+#[must_use]
+pub(crate) struct NoneGuard {
+    _context: ContextGuard,
+    _dispatch: DispatchGuard,
 }
 
 /// Restores the previous dispatched source when dropped.
@@ -241,6 +258,24 @@ mod tests {
             assert_eq!(system(), "-");
         });
         assert_eq!(system(), "-");
+    }
+
+    /// `enter_none` gives `-` during a source's dispatch too, and restores
+    /// the dispatched source after.
+    #[test]
+    fn enter_none_hides_the_dispatched_source() {
+        let previous = set_source_resolver(Some(Rc::new(|token| Some(format!("source {token}")))));
+        {
+            let _d = dispatching(7);
+            assert_eq!(system(), "source 7");
+            {
+                let _g = enter_none();
+                assert_eq!(system(), "-");
+            }
+            assert_eq!(system(), "source 7");
+        }
+        assert_eq!(system(), "-");
+        set_source_resolver(previous);
     }
 
     /// Short type names drop module paths, also inside generics.

@@ -976,6 +976,36 @@ fn looping_call_runs_every_interval_until_stopped() {
     );
 }
 
+/// A `LoopingCall` whose function panics on the reactor stops, and the
+/// panic goes no further (no `while handling timed call` line: the call due
+/// next still runs); its completion, dropped unread, logs the failure as
+/// Twisted logs a loop Deferred nobody handled.
+#[test]
+fn looping_call_panic_stays_in_its_completion() {
+    capture_logs();
+    let reactor = Reactor::new().unwrap();
+    let looping = LoopingCall::new(Rc::new(reactor.clone()), || panic!("loop boom"));
+    drop(looping.start(Duration::from_millis(10), false).unwrap());
+    // Due just after the loop's first call, so it runs right after it.
+    let r = reactor.clone();
+    reactor.call_later(Duration::from_millis(10), move || r.stop().unwrap());
+    run_for(&reactor, LIMIT);
+    assert!(!looping.is_running());
+    let lines = texts();
+    assert!(
+        !lines
+            .iter()
+            .any(|t| t.contains("while handling timed call")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|t| t.starts_with("Unhandled error in Completion:") && t.contains("loop boom")),
+        "{lines:#?}"
+    );
+}
+
 // ----- log system -----
 
 /// An echo server that logs what it sees.

@@ -78,8 +78,9 @@ impl ClientFactory for Failing {
 /// Against a refused port with `max_retries: Some(3)`, the client makes four
 /// attempts: each is bracketed by `Starting factory` / `Stopping factory`,
 /// the first three failures schedule a retry, the fourth abandons. Without
-/// jitter, from 0.05 s, the waits are 0.05·e, 0.05·e², 0.05·e³ seconds
-/// (0.14, 0.37, 1.004), logged in whole seconds as 0, 0 and 1.
+/// jitter, from 0.05 s, the waits are 0.05, 0.05·e and 0.05·e² seconds
+/// (0.05, 0.14, 0.37), each logged as `will retry in 0 seconds`: the
+/// verified Twisted run of reference §4.1.
 #[test]
 fn refused_port_retries_then_abandons() {
     let reactor = reactor();
@@ -106,7 +107,7 @@ fn refused_port_retries_then_abandons() {
     assert!(reactor.pending_calls().is_empty(), "nothing scheduled");
     assert!(policy.connector().unwrap().same_as(&connector));
     assert_eq!(connector.state(), ConnectorState::Disconnected);
-    let total = 0.05 * (1f64.exp() + 2f64.exp() + 3f64.exp());
+    let total = 0.05 * (1.0 + 1f64.exp() + 2f64.exp());
     assert!(
         elapsed >= Duration::from_secs_f64(total * 0.95),
         "retried too soon: {elapsed:?}"
@@ -149,7 +150,7 @@ fn refused_port_retries_then_abandons() {
         [
             "start", "failed", "retry 0", "stop", //
             "start", "failed", "retry 0", "stop", //
-            "start", "failed", "retry 1", "stop", //
+            "start", "failed", "retry 0", "stop", //
             "start", "failed", "abandon", "stop",
         ],
         "{lines:#?}"
@@ -209,7 +210,7 @@ impl ClientFactory for Client {
 }
 
 /// A client whose server closes every connection reconnects after each loss
-/// (its delay reset by `build_protocol`, so every wait is about 0.05·e s);
+/// (its delay reset by `build_protocol`, so every wait is 0.05 s);
 /// after the third connection it calls `stop_trying` and no fourth attempt
 /// is made; the reactor then stops normally.
 #[test]
@@ -281,8 +282,9 @@ fn reconnects_after_each_loss_until_stop_trying() {
 }
 
 /// The policy's log lines, word for word, on a `MemoryReactor`: the wait in
-/// whole seconds (e → 2, e² → 7), the retry count on giving up, and the
-/// explicit-request line with the connector passed (or `None`).
+/// whole seconds (1 → 1, then e → 2, as Twisted logs them), the retry count
+/// on giving up, and the explicit-request line with the connector passed
+/// (or `None`).
 #[test]
 fn log_lines_name_the_connector() {
     util::capture_logs();
@@ -307,8 +309,8 @@ fn log_lines_name_the_connector() {
         .collect();
     assert_eq!(lines.len(), 5, "{lines:#?}");
     let dest = "disconnected IPv4Address(type='TCP', host='example.org', port=7)";
-    assert_names_connector(&lines[0], "", dest, " will retry in 2 seconds");
-    assert_names_connector(&lines[1], "", dest, " will retry in 7 seconds");
+    assert_names_connector(&lines[0], "", dest, " will retry in 1 seconds");
+    assert_names_connector(&lines[1], "", dest, " will retry in 2 seconds");
     assert_names_connector(&lines[2], "Abandoning ", dest, " after 3 retries.");
     assert_names_connector(&lines[3], "Abandoning ", dest, " on explicit request");
     assert_eq!(lines[4], "Abandoning None on explicit request");

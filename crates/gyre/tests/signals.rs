@@ -1,12 +1,15 @@
-//! SIGINT and SIGTERM stop a running reactor in order (reference §1.6).
+//! SIGINT and SIGTERM stop a running reactor in order (reference §1.6); a
+//! process started with SIGINT ignored keeps ignoring it.
 //!
 //! Signals are process-wide, so each test runs a child process: this test
 //! binary again, told by `GYRE_SIGNALS_CHILD` to act as the child in
-//! [`signal_child`]. The child logs `[system] text` lines to stderr, listens
-//! on 127.0.0.1, prints its port on stdout and runs the reactor (with signal
-//! handlers). The parent connects one client, sends the signal and reads the
-//! child's log and exit status. Every wait is bounded; a child still running
-//! when a test ends is killed.
+//! [`signal_child`], started through `env --default-signal=INT` (or
+//! `--ignore-signal=INT`) so that its SIGINT disposition does not depend on
+//! how the tests were started. The child logs `[system] text` lines to
+//! stderr, listens on 127.0.0.1, prints its port on stdout and runs the
+//! reactor (with signal handlers). The parent connects one client, sends
+//! the signal and reads the child's log and exit status. Every wait is
+//! bounded; a child still running when a test ends is killed.
 
 mod util;
 
@@ -45,13 +48,17 @@ impl log::Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Greets each client, so the parent knows its connection was accepted, and
-/// logs how the connection ends.
+/// Greets each client, so the parent knows its connection was accepted,
+/// echoes what it receives, and logs how the connection ends.
 struct Greeter;
 
 impl Protocol for Greeter {
     fn connection_made(&mut self, transport: &Transport) {
         transport.write(b"hello\n");
+    }
+
+    fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+        transport.write(data);
     }
 
     fn connection_lost(&mut self, reason: Reason) {
@@ -94,9 +101,22 @@ struct Running {
     waited: bool,
 }
 
+/// How the child starts with SIGINT: `env`'s option that sets it.
+#[derive(Clone, Copy)]
+enum Sigint {
+    Default,
+    Ignored,
+}
+
 impl Running {
-    fn start() -> Running {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+    fn start(sigint: Sigint) -> Running {
+        let disposition = match sigint {
+            Sigint::Default => "--default-signal=INT",
+            Sigint::Ignored => "--ignore-signal=INT",
+        };
+        let mut child = Command::new("env")
+            .arg(disposition)
+            .arg(std::env::current_exe().unwrap())
             .args(["--exact", "signal_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, "1")
             .stdin(Stdio::null())
@@ -176,17 +196,48 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// Connects a client and reads the greeting: the reactor runs, with
+    /// its signal handlers installed.
+    #[track_caller]
+    fn connect(&mut self) -> TcpStream {
+        let port = self.port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the child");
+        client.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut greeting = [0u8; 6];
+        if let Err(e) = client.read_exact(&mut greeting) {
+            self.fail(&format!("no greeting from the child: {e}"));
+        }
+        assert_eq!(&greeting, b"hello\n");
+        client
+    }
+
+    /// The child's ignored and caught signals (`SigIgn`, `SigCgt` of
+    /// `/proc/PID/status`), as bit masks (bit `n - 1` for signal `n`).
+    fn dispositions(&mut self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the child's /proc status");
+        let mask = |field: &str| {
+            let hex = status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .unwrap_or_else(|| panic!("no {field} in {status}"));
+            u64::from_str_radix(hex.trim(), 16).expect("a hex mask")
+        };
+        (mask("SigIgn:"), mask("SigCgt:"))
+    }
+}
+
+/// Whether signal `n` is in `mask`.
+fn has(mask: u64, n: i32) -> bool {
+    mask >> (n - 1) & 1 == 1
+}
+
 /// Runs a child, connects a client, sends `signal` and checks the shutdown.
 fn shuts_down_in_order_on(signal: Signal, name: &str) {
-    let mut child = Running::start();
-    let port = child.port();
-    let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the child");
-    client.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut greeting = [0u8; 6];
-    if let Err(e) = client.read_exact(&mut greeting) {
-        child.fail(&format!("no greeting from the child: {e}"));
-    }
-    assert_eq!(&greeting, b"hello\n");
+    let mut child = Running::start(Sigint::Default);
+    let mut client = child.connect();
+    let port = client.peer_addr().unwrap().port();
 
     child.signal(signal);
 
@@ -232,4 +283,55 @@ fn sigint_shuts_down_in_order() {
 #[test]
 fn sigterm_shuts_down_in_order() {
     shuts_down_in_order_on(Signal::TERM, "SIGTERM");
+}
+
+/// Started with SIGINT ignored (as `nohup`-style supervisors and background
+/// jobs start programs), the reactor leaves SIGINT alone, as Twisted does
+/// (reference §1.6): SIGINT stays ignored rather than caught, sending it
+/// stops nothing (the connection still echoes), and SIGTERM, which is
+/// caught, still shuts down in order with exit status 0.
+#[test]
+fn sigint_ignored_at_start_stays_ignored() {
+    let mut child = Running::start(Sigint::Ignored);
+    let mut client = child.connect();
+    let (ignored, caught) = child.dispositions();
+    assert!(
+        has(ignored, Signal::INT.as_raw()) && !has(caught, Signal::INT.as_raw()),
+        "SIGINT must stay ignored, not caught: SigIgn {ignored:016x}, SigCgt {caught:016x}"
+    );
+    assert!(has(caught, Signal::TERM.as_raw()), "SigCgt {caught:016x}");
+
+    // An ignored signal is discarded when sent: nothing is left pending.
+    child.signal(Signal::INT);
+    client.write_all(b"ping\n").expect("write to the child");
+    let mut echo = [0u8; 5];
+    if let Err(e) = client.read_exact(&mut echo) {
+        child.fail(&format!("no echo after SIGINT: {e}"));
+    }
+    assert_eq!(&echo, b"ping\n");
+
+    child.signal(Signal::TERM);
+    let mut rest = [0u8; 16];
+    let closed = client.read(&mut rest);
+    let (log, status) = child.finish();
+    assert!(
+        matches!(closed, Ok(0))
+            || closed
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the client should see its connection closed, got {closed:?}; child's stderr:\n{log}"
+    );
+    assert!(
+        status.success(),
+        "the child exited with {status}; its stderr:\n{log}"
+    );
+    assert!(!log.contains("Received SIGINT"), "{log}");
+    let lines: Vec<String> = log.lines().map(str::to_string).collect();
+    util::assert_in_order(
+        &lines,
+        &[
+            "] Received SIGTERM, shutting down.",
+            "] Main loop terminated.",
+        ],
+    );
 }

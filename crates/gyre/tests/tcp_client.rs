@@ -190,7 +190,9 @@ fn client_lines() -> Vec<String> {
 
 /// A full client session runs `Starting factory`, `started_connecting` (before
 /// `connect_tcp` returns), `build_protocol`, `connection_made`, …, `connection_lost`,
-/// `client_connection_lost`, `Stopping factory`, with the connector's states along the way.
+/// `client_connection_lost`, `Stopping factory`, with the connector's states along the way,
+/// each under Twisted's log system (reference §1.7.4, §11.1: `[-]`, `[Uninitialized]`
+/// until connected, then `[Cli,client]`, and `[-]` again for `Stopping factory`).
 #[test]
 fn client_session_callback_order() {
     let reactor = reactor();
@@ -225,11 +227,17 @@ fn client_session_callback_order() {
             .system
             .clone()
     };
+    assert_eq!(system("Starting factory <tcp_client::CliFactory"), "-");
+    assert_eq!(system("started_connecting"), "-");
+    assert_eq!(system("build_protocol"), "Uninitialized");
+    assert_eq!(system("connection_made"), "Uninitialized");
     assert_eq!(system("data_received"), "Cli,client");
     assert_eq!(system("connection_lost"), "Cli,client");
+    assert_eq!(system("client_connection_lost"), "Cli,client");
+    assert_eq!(system("Stopping factory <tcp_client::CliFactory"), "-");
 }
 
-/// Connecting to a closed port fails with `Refused` and Twisted's text; the factory is then stopped.
+/// Connecting to a closed port fails with `Refused` and Twisted's text, under `[Uninitialized]`; the factory is then stopped.
 #[test]
 fn refused_connection_fails_with_refused() {
     let reactor = reactor();
@@ -256,6 +264,16 @@ fn refused_connection_fails_with_refused() {
         ]
     );
     assert!(factory.built.borrow().is_empty());
+    // Twisted: `[Uninitialized] clientConnectionFailed`, then `[-] Stopping factory`.
+    let lines = util::logs();
+    let system = |prefix: &str| {
+        let line = lines.iter().find(|l| l.text.starts_with(prefix));
+        line.unwrap_or_else(|| panic!("no {prefix:?} in {lines:#?}"))
+            .system
+            .clone()
+    };
+    assert_eq!(system("client_connection_failed"), "Uninitialized");
+    assert_eq!(system("Stopping factory <tcp_client::CliFactory"), "-");
 }
 
 /// Against a saturated backlog that never accepts, a 0.5 s timeout fails the attempt

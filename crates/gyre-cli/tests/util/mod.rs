@@ -117,8 +117,13 @@ impl Gyre {
 
     /// Spawns `gyre ARGS` with the given stdin and stdout (piped ones are
     /// taken with [`take_stdio`](Self::take_stdio)) and stderr captured.
+    /// It starts with SIGINT at its default disposition (through `env
+    /// --default-signal=INT`, which execs gyre: the pid is gyre's), since
+    /// gyre, like Twisted, leaves alone a SIGINT it inherited ignored.
     pub(crate) fn spawn_with(args: &[&str], stdin: Stdio, stdout: Stdio) -> Gyre {
-        Gyre::spawn_command(Command::new(binary()), args, stdin, stdout)
+        let mut command = Command::new("env");
+        command.arg("--default-signal=INT").arg(binary());
+        Gyre::spawn_command(command, args, stdin, stdout)
     }
 
     /// Spawns `gyre ARGS` inside the network namespace `netns` (through

@@ -83,17 +83,19 @@ pub struct NoConnectorError;
 ///
 /// # The back-off
 ///
-/// Each retry first grows the delay, `delay = min(delay * factor,
-/// max_delay)`, then, unless `jitter` is zero, replaces it with a draw from
-/// the normal distribution with mean `delay` and standard deviation
-/// `delay * jitter`, and schedules `connector.connect()` that far ahead. The
-/// first reconnection therefore waits `initial_delay * factor` (about 2.7 s
-/// with the defaults), and without jitter the waits are `initial_delay`
-/// times e, e², e³, … until they reach `max_delay` (an hour). With jitter the
-/// stored delay is the drawn value, so the sequence is a random walk around
-/// that curve and may exceed `max_delay` by a few standard deviations.
-/// Delays are `f64` seconds, as in Twisted; a negative or NaN delay is
-/// scheduled as zero.
+/// Each retry waits the current delay and then grows it, as Twisted's
+/// `retry` does (reference §4.1): unless `jitter` is zero, the delay is
+/// first replaced by a draw from the normal distribution with mean `delay`
+/// and standard deviation `delay * jitter`; `connector.connect()` is
+/// scheduled that far ahead; then `delay = min(delay * factor, max_delay)`
+/// for the next retry. The first reconnection therefore waits
+/// `initial_delay` (1 s with the defaults), and without jitter the waits are
+/// `initial_delay` times 1, e, e², … until they reach `max_delay` (an
+/// hour). With jitter the grown value is the drawn one times `factor`, so
+/// the sequence is a random walk around that curve, and since the cap
+/// applies before the next draw a wait may exceed `max_delay` by a few
+/// standard deviations. Delays are `f64` seconds, as in Twisted; a negative
+/// or NaN delay is scheduled as zero.
 ///
 /// With `max_retries` set to `Some(n)`, `n` reconnections are made (`n + 1`
 /// attempts in all); the failure after the last logs `Abandoning … after
@@ -237,9 +239,10 @@ impl ReconnectingClientFactory {
         self
     }
 
-    /// The current delay in seconds: the wait before the last scheduled
-    /// reconnection, or the initial delay if none was scheduled since the
-    /// policy was made or reset. The next wait is derived from it.
+    /// The current delay in seconds (Twisted's `delay`): what the next
+    /// reconnection will wait, before jitter. It is the initial delay until
+    /// a reconnection is scheduled; each one then grows it by `factor`, up
+    /// to `max_delay`.
     pub fn delay(&self) -> f64 {
         self.delay.get()
     }
@@ -329,8 +332,9 @@ impl ReconnectingClientFactory {
         let _ = self.retry(None);
     }
 
-    /// Schedules `connector.connect()` after the next delay of the back-off,
-    /// on `connector` or, with `None`, on the remembered one.
+    /// Schedules `connector.connect()` after the current
+    /// [`delay`](Self::delay) (jittered), on `connector` or, with `None`, on
+    /// the remembered one, then grows the delay for the next retry.
     ///
     /// Does nothing (but log) after [`stop_trying`](Self::stop_trying) or
     /// once `max_retries` is used up. An explicit `connector` is used for
@@ -365,11 +369,11 @@ impl ReconnectingClientFactory {
             }
             return Ok(());
         }
-        let mut delay = (self.delay.get() * self.factor).min(self.max_delay);
+        // Twisted's order: jitter the current delay, schedule it, then grow it.
+        let mut delay = self.delay.get();
         if self.jitter != 0.0 {
             delay = self.rng.borrow_mut().normal(delay, delay * self.jitter);
         }
-        self.delay.set(delay);
         if self.noisy {
             // Whole seconds, truncated toward zero (Python's `%d`).
             let whole = delay as i64;
@@ -383,6 +387,7 @@ impl ReconnectingClientFactory {
         });
         let previous = self.pending.replace(Some(call));
         drop(previous);
+        self.delay.set((delay * self.factor).min(self.max_delay));
         Ok(())
     }
 
@@ -646,10 +651,15 @@ mod tests {
         assert!(debug.starts_with("ReconnectingClientFactory { delay: 1.0, retries: 0"));
     }
 
-    /// Without jitter the waits are e, e², e³, … seconds (the delay grows
-    /// before it is used), capped at 3600 from the ninth retry on; each
-    /// scheduled call reconnects the connector a MemoryReactor handed out.
+    /// Without jitter the waits are 1, e, e², … seconds (the current delay
+    /// is used, then grown), capped at 3600 from the tenth retry on, and
+    /// `delay()` is the next wait: Twisted's sequence, as
+    /// `ReconnectingClientFactory` on a `task.Clock` prints it (reference
+    /// §4.1). Each scheduled call reconnects the connector a MemoryReactor
+    /// handed out.
     #[test]
+    // The waits are Twisted's output as printed, e included.
+    #[allow(clippy::approx_constant)]
     fn nominal_delays_grow_by_e_up_to_the_cap() {
         let reactor = MemoryReactor::new();
         let clock = reactor.clock().clone();
@@ -658,51 +668,59 @@ mod tests {
         impl Protocol for Nothing {}
         let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Nothing));
         let mut waits = Vec::new();
+        let mut delays = Vec::new();
         for _ in 0..12 {
             // The attempt in progress fails.
             connector.disconnect();
             policy.client_connection_failed(&connector, &ConnectError::Refused);
             let w = wait(&clock);
-            assert_close(policy.delay(), w);
             waits.push(w);
+            delays.push(policy.delay());
             clock.advance(to_duration(w));
             assert_eq!(connector.state(), ConnectorState::Connecting);
             assert!(policy.pending_retry().is_none());
         }
-        let want = [
-            E,
-            E.powi(2),
-            E.powi(3),
-            E.powi(4),
-            E.powi(5),
-            E.powi(6),
-            E.powi(7),
-            E.powi(8),
-            3600.0,
+        // Twisted 26.10: `wait` and `delay` after each of 12 failures.
+        let twisted_waits = [
+            1.0,
+            2.718281828459045,
+            7.38905609893065,
+            20.085536923187668,
+            54.59815003314423,
+            148.41315910257657,
+            403.42879349273494,
+            1096.6331584284583,
+            2980.957987041728,
             3600.0,
             3600.0,
             3600.0,
         ];
-        for (got, want) in waits.iter().zip(want) {
+        for (got, want) in waits.iter().zip(twisted_waits) {
             assert_close(*got, want);
         }
-        assert_close(waits[1], 7.389056);
-        assert_close(waits[7], 2980.957987);
+        for (got, want) in delays.iter().zip(&twisted_waits[1..]) {
+            assert_close(*got, *want);
+        }
+        assert_close(delays[11], 3600.0);
         assert_eq!(policy.retries(), 12);
         assert!(policy.connector().unwrap().same_as(&connector));
     }
 
-    /// `max_retries: Some(3)` makes three reconnections; the fourth failure
-    /// counts a fourth retry and schedules nothing.
+    /// `max_retries: Some(3)` makes three reconnections, after 0.05,
+    /// 0.05·e and 0.05·e² seconds (Twisted's waits from `initialDelay`
+    /// 0.05); the fourth failure counts a fourth retry and schedules nothing.
     #[test]
     fn max_retries_allows_that_many_retries() {
         let (clock, policy, script, connector) = setup();
         let policy = policy.with_max_retries(Some(3)).with_initial_delay(0.05);
-        for n in 1..=3 {
+        let twisted_waits = [0.05, 0.1359140914229523, 0.3694528049465326];
+        for (n, want) in (1..=3).zip(twisted_waits) {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
             assert_eq!(policy.retries(), n);
             assert!(policy.pending_retry().is_some());
-            clock.advance(to_duration(wait(&clock)));
+            let w = wait(&clock);
+            assert_close(w, want);
+            clock.advance(to_duration(w));
             assert_eq!(script.connects.get(), n);
             script.set(ConnectorState::Disconnected);
         }
@@ -710,8 +728,8 @@ mod tests {
         assert_eq!(policy.retries(), 4);
         assert!(policy.pending_retry().is_none());
         assert!(clock.pending_calls().is_empty());
-        // The delay stays where the last retry left it.
-        assert_close(policy.delay(), 0.05 * E.powi(3));
+        // The delay stays where the last retry left it (Twisted: 1.0042768461593834).
+        assert_close(policy.delay(), 1.0042768461593834);
     }
 
     /// `max_retries: Some(0)` never reconnects.
@@ -730,8 +748,8 @@ mod tests {
     fn connection_lost_retries_too() {
         let (clock, policy, script, connector) = setup();
         policy.client_connection_lost(&connector, &Reason::Done);
-        assert_close(wait(&clock), E);
-        clock.advance(Duration::from_secs(3));
+        assert_close(wait(&clock), 1.0);
+        clock.advance(Duration::from_secs(1));
         assert_eq!(script.connects.get(), 1);
         assert!(policy.connector().unwrap().same_as(&connector));
     }
@@ -801,10 +819,8 @@ mod tests {
 
         policy.client_connection_failed(&connector, &ConnectError::Refused);
         let call = policy.pending_retry().unwrap();
-        assert_close(
-            call.time().duration_since(clock.now()).as_secs_f64(),
-            0.5 * E,
-        );
+        assert_close(call.time().duration_since(clock.now()).as_secs_f64(), 0.5);
+        assert_close(policy.delay(), 0.5 * E);
         policy.reset_delay();
         assert!(policy.pending_retry().is_none());
         assert!(call.is_active(), "forgotten, not cancelled");
@@ -839,8 +855,10 @@ mod tests {
         assert_eq!(script.connects.get(), 0);
     }
 
-    /// With jitter, the waits wander around e^k but stay positive; the same
-    /// seed gives the same waits, another seed others.
+    /// With jitter, the first wait is drawn around the initial delay (not
+    /// around initial·e), each later one around e times the wait before it,
+    /// and `delay()` is the last wait times e; the waits stay positive; the
+    /// same seed gives the same waits, another seed others.
     #[test]
     fn jitter_is_seeded_and_stays_near_the_curve() {
         let run = |seed: u64| -> Vec<f64> {
@@ -852,7 +870,7 @@ mod tests {
             for _ in 0..8 {
                 policy.client_connection_failed(&connector, &ConnectError::Refused);
                 let w = wait(&clock);
-                assert_close(policy.delay(), w);
+                assert_close(policy.delay(), w * E);
                 waits.push(w);
                 clock.advance(to_duration(w));
                 script.set(ConnectorState::Disconnected);
@@ -862,13 +880,14 @@ mod tests {
         let a = run(7);
         assert_eq!(a, run(7));
         assert_ne!(a, run(8));
-        let nominal: Vec<f64> = (1..=8).map(|k| E.powi(k)).collect();
+        let nominal: Vec<f64> = (0..8).map(|k| E.powi(k)).collect();
         assert!(a.iter().zip(&nominal).any(|(w, n)| (w - n).abs() > 1e-3));
         for (k, w) in a.iter().enumerate() {
             assert!(*w > 0.0, "{a:?}");
-            // Each step is within ±60% (5 standard deviations) of e times the last.
-            let last = if k == 0 { 1.0 } else { a[k - 1] };
-            let ratio = w / (last * E);
+            // Each wait is within ±60% (5 standard deviations) of its mean:
+            // the initial delay, then e times the wait before.
+            let mean = if k == 0 { 1.0 } else { a[k - 1] * E };
+            let ratio = w / mean;
             assert!((0.4..1.6).contains(&ratio), "step {k}: {a:?}");
         }
         // Unseeded policies differ from each other.
@@ -881,7 +900,8 @@ mod tests {
         assert_ne!(p1.delay(), p2.delay());
     }
 
-    /// Jittered delays may exceed `max_delay`: the cap applies before the draw.
+    /// Jittered waits may exceed `max_delay`: the cap applies to the grown
+    /// delay, before the next draw, so the stored delay never exceeds it.
     #[test]
     fn cap_applies_before_jitter() {
         let (clock, _, _, connector) = setup();
@@ -893,9 +913,11 @@ mod tests {
         let mut above = 0;
         for _ in 0..50 {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
-            let d = policy.delay();
-            assert!(d > 5.0 && d < 15.0, "{d}");
-            above += usize::from(d > 10.0);
+            let call = policy.pending_retry().unwrap();
+            let w = call.time().duration_since(clock.now()).as_secs_f64();
+            assert!(w > 5.0 && w < 15.0, "{w}");
+            above += usize::from(w > 10.0);
+            assert_eq!(policy.delay(), 10.0);
         }
         assert!(above > 0 && above < 50, "{above} of 50 above the cap");
     }

@@ -304,12 +304,17 @@ impl<T: 'static> Deferred<T> {
 }
 
 impl Deferred<()> {
-    /// A Deferred that fires (with `()`) when `completion` does.
+    /// A Deferred that fires (with `()`) when `completion` does, or fails
+    /// with a [`PanicError`] carrying its [`failure`](crate::Completion::failure)
+    /// (as Twisted's `LoopingCall` Deferred errbacks when its function fails).
     pub fn from_completion(completion: &crate::Completion) -> Deferred<()> {
         let d = Deferred::new();
         let fire = d.clone();
-        completion.on_complete(move || {
-            let _ = fire.callback(());
+        completion.on_outcome(move |failure| {
+            let _ = match failure {
+                None => fire.callback(()),
+                Some(message) => fire.errback(Failure::from_panic(message)),
+            };
         });
         d
     }

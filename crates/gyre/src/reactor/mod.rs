@@ -23,7 +23,8 @@
 //! connection (reason [`Reason::Shutdown`](crate::Reason::Shutdown)) and
 //! every port during the shutdown event, and `run` returns after logging
 //! `Main loop terminated.`. SIGINT and SIGTERM log `Received SIGINT, shutting
-//! down.` and stop the reactor.
+//! down.` and stop the reactor (SIGINT only if it was not ignored or handled
+//! when the reactor started, reference §1.6: `signals.rs`).
 //!
 //! The reactor knows no transport. Ports, connections and connecting
 //! sockets register themselves as readiness sources (`source.rs`) and the
@@ -173,6 +174,12 @@ impl Reactor {
     /// Runs the event loop until [`stop`](Self::stop) (or SIGINT / SIGTERM)
     /// and the orderly shutdown that follows. Installs handlers for SIGINT
     /// and SIGTERM that log `Received SIGINT, shutting down.` and stop.
+    ///
+    /// As in Twisted, SIGINT is handled only if its disposition is still
+    /// the default one: a process started with SIGINT ignored (`nohup`,
+    /// some supervisors, a background job of a script) or with its own
+    /// SIGINT handler keeps it, and only SIGTERM (or [`stop`](Self::stop))
+    /// stops the reactor.
     ///
     /// A reactor runs once: a second `run` is [`ReactorError::NotRestartable`].
     pub fn run(&self) -> Result<(), ReactorError> {

@@ -38,7 +38,9 @@ use crate::port::ListeningPort;
 ///
 /// Shutdown: [`RunningPool::wait`] (or [`ReactorPool::run`]) blocks until
 /// SIGINT or SIGTERM (logged on the calling thread as `Received SIGTERM,
-/// shutting down.`, when the pool handles signals), a [`PoolStopper::stop`],
+/// shutting down.`, when the pool handles signals; SIGINT only if the
+/// process did not start with it ignored or handled, as for
+/// [`Reactor::run`](crate::Reactor::run)), a [`PoolStopper::stop`],
 /// or one reactor ending by itself. It then stops every reactor through its
 /// [`ThreadHandle`]; each performs its normal orderly shutdown (connections,
 /// then ports, then `Main loop terminated.`), and the threads are joined in
@@ -553,8 +555,9 @@ struct SignalThread {
 
 impl SignalThread {
     fn start(events: Sender<Event>) -> io::Result<SignalThread> {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        use signal_hook::consts::SIGINT;
+        // SIGINT only where it is still the default (see `signals.rs`).
+        let mut signals = signal_hook::iterator::Signals::new(super::signals::to_handle())?;
         let handle = signals.handle();
         let join = std::thread::Builder::new()
             .name("gyre-signals".into())

@@ -14,6 +14,13 @@
 //! either, the factory is stopped unless the callback called `connect` again.
 //! Abandoning an attempt (timeout, `stop_connecting`, shutdown) cancels its
 //! lookup: a queued one never runs, a running one's answer is dropped.
+//!
+//! Log system: while the connector handles its socket's readiness (the
+//! connect finishing or failing, and so `build_protocol`, the protocol's
+//! `connection_made` and `client_connection_failed`) and the reactor's
+//! shutdown, lines are logged under `Uninitialized`, as Twisted logs a
+//! client transport's events before its prefix is set (reference §1.7.4);
+//! once connected, the connection names itself (`EchoClient,client`).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -29,7 +36,7 @@ use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
 use crate::deferred::{Deferred, Failure};
 use crate::error::{ConnectError, ConnectorError, Reason};
 use crate::factory::ErasedClientFactory;
-use crate::log::{enter, guarded, log_panic};
+use crate::log::{LogContext, enter, guarded, log_panic};
 use crate::reactor::{Inner, Reactor, Ready, Source};
 use crate::resolve::{Resolver, ThreadResolver, first_address, lookup_error};
 use crate::stream::{Connection, ConnectionOwner};
@@ -232,9 +239,8 @@ impl TcpConnector {
         let limit = self.factory.write_limit();
         let conn = Connection::connected(&reactor, stream, peer, token, owner, protocol, limit);
         *self.connection.borrow_mut() = Some(conn.clone());
-        // Twisted logs a client's connectionMade as `[Uninitialized]`; gyre
-        // names the connection (`EchoClient,client`) from the start.
-        let _ctx = enter(conn.clone());
+        // Still under `Uninitialized` (see `ready`), as Twisted's
+        // `connectionMade` of a client.
         conn.made();
         if conn.is_connected_now() {
             conn.mark_read_pending(read_closed);
@@ -296,12 +302,24 @@ impl ConnectionOwner for TcpConnector {
 
 impl Source for TcpConnector {
     fn ready(self: Rc<Self>, token: usize, ready: Ready) {
+        let _ctx = enter(Rc::new(Uninitialized));
         self.connect_ready(token, ready.read_closed);
     }
 
     /// Reactor shutdown while connecting.
     fn shutdown(self: Rc<Self>) {
+        let _ctx = enter(Rc::new(Uninitialized));
         self.fail(self.epoch.get(), ConnectError::Shutdown);
+    }
+}
+
+/// The log system of a client transport that is not connected yet
+/// (Twisted's `Uninitialized` prefix).
+struct Uninitialized;
+
+impl LogContext for Uninitialized {
+    fn system(&self) -> String {
+        "Uninitialized".to_string()
     }
 }
 

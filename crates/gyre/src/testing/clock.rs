@@ -64,8 +64,11 @@ impl Clock {
     /// order, including calls scheduled during the advance that are already
     /// due (a `call_later` with delay 0 runs in the same advance).
     ///
-    /// A panic in a call propagates to the caller; the calls not yet run
-    /// stay scheduled.
+    /// A panic in a plain call propagates to the caller, as an exception
+    /// does from Twisted's `Clock.advance`; the calls not yet run stay
+    /// scheduled. A [`LoopingCall`](crate::LoopingCall) catches its
+    /// function's panic itself (its completion fails with it), so a failing
+    /// loop never interrupts `advance`.
     pub fn advance(&self, by: Duration) {
         let now = self.now() + by;
         self.timers.set_now(now);

@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,11 +37,15 @@ pub enum LoopingCallError {
 /// stop it (the clock holds the next call). Clones are handles to the same
 /// loop.
 ///
-/// If the function panics, the loop stops, [`failure`](Self::failure)
-/// records the panic message, the completion returned by
-/// [`start`](Self::start) fires, and the panic continues to whoever drove
-/// the call: the reactor, which logs it, or `testing::Clock::advance` (or
-/// `start` itself, for the immediate first call).
+/// If the function panics, the panic goes no further, as in Twisted (where
+/// the failure only errbacks the loop's Deferred): the loop stops, and the
+/// completion returned by [`start`](Self::start) fails with the panic's
+/// message ([`Completion::failure`]; [`failure`](Self::failure) has it too).
+/// Whoever drove the call goes on: the reactor, `testing::Clock::advance`
+/// (the calls due after it still run), or `start` itself for the immediate
+/// first call, which then returns a completion that has already failed. A
+/// failure nobody reads from the completion is logged when the completion
+/// is dropped, as Twisted logs a failed Deferred nobody handled.
 ///
 /// ```
 /// use std::cell::Cell;
@@ -135,8 +139,8 @@ impl LoopingCall {
     /// Starts calling the function every `interval`, the first time at once
     /// (synchronously, inside `start`) if `now`, else after one interval.
     ///
-    /// The completion fires when the loop is [stopped](Self::stop) or its
-    /// function panics ([`failure`](Self::failure) tells which).
+    /// The completion fires when the loop is [stopped](Self::stop), or
+    /// fails when its function panics ([`Completion::failure`] tells which).
     ///
     /// Called from inside the function with `now` (after stopping the loop),
     /// the first call is scheduled with delay 0 instead of running
@@ -260,8 +264,9 @@ impl Loop {
             let result = catch_unwind(AssertUnwindSafe(|| f(count)));
             *self.f.borrow_mut() = Some(f);
             if let Err(payload) = result {
+                // Caught for good: the completion carries it (Twisted's errback).
                 self.failed(panic_message(&*payload));
-                resume_unwind(payload);
+                return;
             }
         }
         self.iteration_done();
@@ -283,19 +288,19 @@ impl Loop {
         }
     }
 
-    /// The function panicked: stop, record, and fire the completion.
+    /// The function panicked: stop, record, and fail the completion.
     fn failed(&self, message: Arc<str>) {
         let (call, completions) = {
             let mut st = self.state.borrow_mut();
             st.running = false;
-            st.failure = Some(message);
+            st.failure = Some(message.clone());
             (st.call.take(), [st.stopping.take(), st.completion.take()])
         };
         if let Some(call) = call {
             let _ = call.cancel();
         }
         for completion in completions.into_iter().flatten() {
-            completion.complete();
+            completion.fail(message.clone());
         }
     }
 
@@ -541,8 +546,10 @@ mod tests {
         );
     }
 
-    /// A panicking function stops the loop, records the message, fires the
-    /// completion and the panic reaches the caller of `advance`.
+    /// A panicking function stops the loop and fails its completion with
+    /// the message; nothing escapes from `advance`, and a call due at the
+    /// same time still runs in it (Twisted: `advance` returns, the loop's
+    /// Deferred errbacks, the clock goes on).
     #[test]
     fn panic_stops_the_loop() {
         let clock = testing::Clock::new();
@@ -555,10 +562,16 @@ mod tests {
             }
         });
         let done = lc.start(ms(1000), true).unwrap();
+        let other = Rc::new(Cell::new(false));
+        let o = other.clone();
+        clock.call_later(ms(1000), move || o.set(true));
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| clock.advance(ms(1000))));
-        assert!(result.is_err());
+        assert!(result.is_ok(), "the panic escaped from advance");
+        assert!(other.get(), "the call due at the same time ran");
+        assert_eq!(n.get(), 2);
         assert!(!lc.is_running());
         assert!(done.is_complete());
+        assert_eq!(done.failure().as_deref(), Some("tick failed"));
         assert_eq!(lc.failure().as_deref(), Some("tick failed"));
         assert!(clock.pending_calls().is_empty());
         // It can be started again; the failure is cleared.
@@ -568,8 +581,44 @@ mod tests {
         assert_eq!(n.get(), 3);
     }
 
-    /// Under a catching driver (the reactor) the panic is logged and the loop
-    /// is stopped, while other calls keep running.
+    /// A panic in the first call, made inside `start`, does not escape
+    /// either: `start` returns a completion that has already failed, and
+    /// nothing is scheduled (Twisted: `start` returns a failed Deferred).
+    #[test]
+    fn panic_in_the_immediate_first_call() {
+        let clock = testing::Clock::new();
+        let lc = LoopingCall::new(Rc::new(clock.clone()), || panic!("first call failed"));
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| lc.start(ms(1000), true)));
+        let done = started.expect("the panic escaped from start").unwrap();
+        assert!(done.is_complete());
+        assert_eq!(done.failure().as_deref(), Some("first call failed"));
+        assert!(!lc.is_running());
+        assert!(clock.pending_calls().is_empty());
+    }
+
+    /// The completion of a failed loop, as a Deferred, errbacks with a
+    /// `PanicError` carrying the message.
+    #[test]
+    fn failed_completion_as_a_deferred() {
+        let clock = testing::Clock::new();
+        let lc = LoopingCall::new(Rc::new(clock.clone()), || panic!("tick failed"));
+        let done = lc.start(ms(1000), false).unwrap();
+        let d = crate::deferred::Deferred::from_completion(&done);
+        assert!(!d.is_called());
+        clock.advance(ms(1000));
+        assert_eq!(d.peek(), Some(false));
+        let outcome = Rc::new(RefCell::new(None));
+        let o = outcome.clone();
+        d.consume(move |r| *o.borrow_mut() = Some(r));
+        let failure = outcome.borrow_mut().take().expect("fired").unwrap_err();
+        let panic = failure
+            .check::<crate::deferred::PanicError>()
+            .expect("a PanicError");
+        assert_eq!(&*panic.message, "tick failed");
+    }
+
+    /// Under the reactor's driver the loop is stopped and its completion
+    /// fails, while other calls keep running.
     #[test]
     fn panic_under_reactor_semantics() {
         let timers = Timers::new_virtual(Instant::now());
@@ -581,7 +630,7 @@ mod tests {
         timers.set_now(timers.now() + ms(10));
         assert_eq!(timers.run_due(timers.now(), true, true), 2);
         assert!(other.get() && done.is_complete() && !lc.is_running());
-        assert_eq!(lc.failure().as_deref(), Some("bad tick"));
+        assert_eq!(done.failure().as_deref(), Some("bad tick"));
     }
 
     /// `reset` skips the next call and restarts the grid from now.

@@ -23,7 +23,9 @@
 //! during the advance, and lets a panic reach the test.
 //!
 //! [`LoopingCall`] runs a function every interval on any clock, aligned to the
-//! grid `start + k * interval`; missed intervals are skipped, not replayed:
+//! grid `start + k * interval`; missed intervals are skipped, not replayed; a
+//! panic in the function stops the loop and fails its completion, and goes no
+//! further (on either clock):
 //!
 //! ```
 //! use std::cell::RefCell;
