@@ -76,7 +76,8 @@
 //! `lines/line_only.rs` ([`LineOnlyProtocol`]), `strings.rs` and
 //! `strings/` ([`StringReceiver`] and the Int8/16/32 and netstring framers,
 //! with their sans-I/O decoders: the file list is in [`strings`]),
-//! `policies.rs` ([`IdleTimeout`], [`TimeoutFactory`], [`LimitConnections`]).
+//! `policies.rs` and `policies/` (`idle.rs`: [`IdleTimeout`],
+//! [`TimeoutFactory`]; `limits.rs`: [`LimitConnections`]).
 //! Each framer is tested with every input at every chunk size down to one
 //! byte, by property tests, and by the fuzz targets in `fuzz/` at the
 //! repository root; the tests sit in `lines/tests/` and `strings/tests/`.
