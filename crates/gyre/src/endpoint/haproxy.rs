@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::ServerEndpoint;
+use super::error::EndpointError;
 use super::parse::Parsed;
-use super::spec::EndpointError;
 use super::strings::server_from_string;
 use crate::deferred::Deferred;
 use crate::factory::AnyFactory;

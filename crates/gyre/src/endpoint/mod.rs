@@ -48,11 +48,15 @@
 //! ```
 //!
 //! Where things are: `client.rs` (the connection race behind both client
-//! endpoints), `server.rs`, `strings.rs` (the type registry), `parse.rs`
-//! and `spec.rs` (the pure grammar). Name resolution ([`Resolver`],
-//! [`ThreadResolver`], re-exported here) lives in [`crate::resolve`]. Tests: `tests/endpoints.rs` and the bottom of each file.
+//! endpoints), `server.rs`, `haproxy.rs`, `strings.rs` (the type registry),
+//! and the pure grammar, lowest first: `error.rs` ([`EndpointError`]),
+//! `parse.rs` (the tokeniser), `spec.rs` (the typed TCP specifications);
+//! each file names only those below it. Name resolution ([`Resolver`],
+//! [`ThreadResolver`], re-exported here) lives in [`crate::resolve`].
+//! Tests: `tests/endpoints.rs` and the bottom of each file.
 
 mod client;
+mod error;
 mod haproxy;
 pub mod parse;
 mod server;
@@ -74,9 +78,9 @@ use crate::wrap::{WrapFactory, WrappingFactory};
 
 pub use crate::resolve::{Resolver, ThreadResolver};
 pub use client::{HostnameEndpoint, TcpClientEndpoint};
+pub use error::EndpointError;
 pub use haproxy::HaproxyServerEndpoint;
 pub use server::TcpServerEndpoint;
-pub use spec::EndpointError;
 pub use strings::{
     ClientParser, ServerParser, client_from_string, register_client_type, register_server_type,
     server_from_string,

@@ -18,9 +18,10 @@
 //! ```
 //!
 //! This layer knows nothing about endpoint types; [`super::spec`] turns the
-//! parameters into typed specifications.
+//! parameters into typed specifications. Its one error is
+//! [`EndpointError::TrailingBackslash`], from `error.rs` below it.
 
-use super::spec::EndpointError;
+use super::error::EndpointError;
 
 /// A description split into positional and keyword parameters.
 ///

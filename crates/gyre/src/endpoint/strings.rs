@@ -13,10 +13,11 @@ use std::collections::HashMap;
 use std::sync::{OnceLock, RwLock};
 
 use super::client::{HostnameEndpoint, TcpClientEndpoint};
+use super::error::EndpointError;
 use super::haproxy::haproxy_server_of;
 use super::parse::{Parsed, parse};
 use super::server::TcpServerEndpoint;
-use super::spec::{self, EndpointError, TcpClientSpec, TcpServerSpec};
+use super::spec::{self, TcpClientSpec, TcpServerSpec};
 use super::{ClientEndpoint, ServerEndpoint};
 use crate::reactor::Reactor;
 
