@@ -1,18 +1,15 @@
 //! [`HaproxyServerEndpoint`]: any server endpoint, with a PROXY protocol
-//! header read at the start of every connection (`haproxy:` descriptions).
+//! header read at the start of every connection (`haproxy:` descriptions,
+//! parsed by the registry in `strings.rs`, where its tests are).
 
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::ServerEndpoint;
-use super::error::EndpointError;
-use super::parse::Parsed;
-use super::strings::server_from_string;
 use crate::deferred::Deferred;
 use crate::factory::AnyFactory;
 use crate::haproxy::{AcceptSettings, DEFAULT_MAX_HEADER_LEN, DEFAULT_TIMEOUT};
-use crate::reactor::Reactor;
 use crate::tcp::ListeningPort;
 use crate::time::Clock;
 use crate::wrap::WrappingFactory;
@@ -84,97 +81,5 @@ impl fmt::Display for HaproxyServerEndpoint {
 impl fmt::Debug for HaproxyServerEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HaproxyServerEndpoint({self})")
-    }
-}
-
-/// The registry's parser for `haproxy:`: the rest of the description, as
-/// written, is the wrapped endpoint's.
-pub(super) fn haproxy_server_of(
-    reactor: &Reactor,
-    description: &str,
-    _parsed: &Parsed,
-) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
-    let wrapped = match after_type(description) {
-        Some(rest) if !rest.is_empty() => rest,
-        _ => {
-            return Err(EndpointError::MissingParameter {
-                description: description.to_string(),
-                name: "endpoint to wrap".to_string(),
-            });
-        }
-    };
-    let wrapped = server_from_string(reactor, wrapped)?;
-    Ok(Box::new(HaproxyServerEndpoint::new(
-        Rc::new(reactor.clone()),
-        wrapped,
-    )))
-}
-
-/// What follows the type in `description`: the text after its first
-/// unescaped `:`.
-fn after_type(description: &str) -> Option<&str> {
-    let mut escaped = false;
-    for (i, c) in description.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            ':' => return Some(&description[i + 1..]),
-            _ => {}
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The wrapped description is the text after the type's colon, escapes
-    /// kept as written.
-    #[test]
-    fn the_rest_after_the_type_is_the_wrapped_description() {
-        assert_eq!(after_type("haproxy:tcp:80"), Some("tcp:80"));
-        assert_eq!(
-            after_type(r"haproxy:tcp6:80:interface=\:\:1"),
-            Some(r"tcp6:80:interface=\:\:1")
-        );
-        assert_eq!(after_type(r"ha\:proxy:tcp:80"), Some("tcp:80"));
-        assert_eq!(after_type("haproxy"), None);
-        assert_eq!(after_type("haproxy:"), Some(""));
-    }
-
-    /// `haproxy:` wraps any server description, keeps its errors, and
-    /// needs one.
-    #[test]
-    fn descriptions() {
-        let reactor = Reactor::new().unwrap();
-        let e = server_from_string(&reactor, r"HAProxy:tcp6:0:interface=\:\:1").unwrap();
-        assert_eq!(e.to_string(), r"haproxy:tcp6:0:interface=\:\:1");
-        let e = server_from_string(&reactor, "haproxy:haproxy:tcp:0").unwrap();
-        assert_eq!(e.to_string(), "haproxy:haproxy:tcp:0");
-        for bare in ["haproxy", "haproxy:"] {
-            let err = server_from_string(&reactor, bare)
-                .err()
-                .unwrap()
-                .to_string();
-            assert!(
-                err.contains("missing parameter 'endpoint to wrap'"),
-                "{err}"
-            );
-        }
-        let err = server_from_string(&reactor, "haproxy:tcp:http")
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().contains("'http' is not an integer"),
-            "{err}"
-        );
-        let err = server_from_string(&reactor, "haproxy:nope:1")
-            .err()
-            .unwrap();
-        assert!(
-            err.to_string().contains("Unknown endpoint type: 'nope'"),
-            "{err}"
-        );
     }
 }

@@ -6,15 +6,24 @@
 //! `tcp6`, and for servers `haproxy` (which wraps any other server
 //! description: `haproxy:tcp:8000`); [`register_server_type`] and
 //! [`register_client_type`] add more (later gyre layers add `ssl`, `tls`
-//! and `unix` this way, and so can an application). Server types match Twisted's rules: `tcp` is lower-case
-//! only, other types ignore case; client types always ignore case.
+//! and `unix` this way, and so can an application). Server types match
+//! Twisted's rules: `tcp` is lower-case only, other types ignore case;
+//! client types always ignore case.
+//!
+//! The built-in types' parsers are here, below the registry: each builds
+//! its endpoint from `spec.rs`'s typed specification (or, for `haproxy:`,
+//! from the rest of the description), so no endpoint file names the
+//! registry. Tests: at the bottom of this file (the
+//! `haproxy:` parser), in `spec.rs` (the grammar), and
+//! `tests/endpoints.rs` at the crate root.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::{OnceLock, RwLock};
 
 use super::client::{HostnameEndpoint, TcpClientEndpoint};
 use super::error::EndpointError;
-use super::haproxy::haproxy_server_of;
+use super::haproxy::HaproxyServerEndpoint;
 use super::parse::{Parsed, parse};
 use super::server::TcpServerEndpoint;
 use super::spec::{self, TcpClientSpec, TcpServerSpec};
@@ -197,4 +206,96 @@ fn tcp_client_of(
                 .with_bind_address(bind),
         )
     })
+}
+
+/// The registry's parser for `haproxy:`: the rest of the description, as
+/// written, is the wrapped endpoint's.
+fn haproxy_server_of(
+    reactor: &Reactor,
+    description: &str,
+    _parsed: &Parsed,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let wrapped = match after_type(description) {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => {
+            return Err(EndpointError::MissingParameter {
+                description: description.to_string(),
+                name: "endpoint to wrap".to_string(),
+            });
+        }
+    };
+    let wrapped = server_from_string(reactor, wrapped)?;
+    Ok(Box::new(HaproxyServerEndpoint::new(
+        Rc::new(reactor.clone()),
+        wrapped,
+    )))
+}
+
+/// What follows the type in `description`: the text after its first
+/// unescaped `:`.
+fn after_type(description: &str) -> Option<&str> {
+    let mut escaped = false;
+    for (i, c) in description.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ':' => return Some(&description[i + 1..]),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wrapped description is the text after the type's colon, escapes
+    /// kept as written.
+    #[test]
+    fn the_rest_after_the_type_is_the_wrapped_description() {
+        assert_eq!(after_type("haproxy:tcp:80"), Some("tcp:80"));
+        assert_eq!(
+            after_type(r"haproxy:tcp6:80:interface=\:\:1"),
+            Some(r"tcp6:80:interface=\:\:1")
+        );
+        assert_eq!(after_type(r"ha\:proxy:tcp:80"), Some("tcp:80"));
+        assert_eq!(after_type("haproxy"), None);
+        assert_eq!(after_type("haproxy:"), Some(""));
+    }
+
+    /// `haproxy:` wraps any server description, keeps its errors, and
+    /// needs one.
+    #[test]
+    fn descriptions() {
+        let reactor = Reactor::new().unwrap();
+        let e = server_from_string(&reactor, r"HAProxy:tcp6:0:interface=\:\:1").unwrap();
+        assert_eq!(e.to_string(), r"haproxy:tcp6:0:interface=\:\:1");
+        let e = server_from_string(&reactor, "haproxy:haproxy:tcp:0").unwrap();
+        assert_eq!(e.to_string(), "haproxy:haproxy:tcp:0");
+        for bare in ["haproxy", "haproxy:"] {
+            let err = server_from_string(&reactor, bare)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains("missing parameter 'endpoint to wrap'"),
+                "{err}"
+            );
+        }
+        let err = server_from_string(&reactor, "haproxy:tcp:http")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("'http' is not an integer"),
+            "{err}"
+        );
+        let err = server_from_string(&reactor, "haproxy:nope:1")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("Unknown endpoint type: 'nope'"),
+            "{err}"
+        );
+    }
 }
