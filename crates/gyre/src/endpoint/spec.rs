@@ -238,7 +238,7 @@ impl TcpServerSpec {
     /// Builds the spec from a parsed `tcp` (or, with `ipv6`, `tcp6`) server
     /// description. The type itself is not checked; `description` is only
     /// quoted in errors.
-    pub fn from_parsed(
+    pub(super) fn from_parsed(
         description: &str,
         parsed: &Parsed,
         ipv6: bool,
@@ -281,7 +281,7 @@ impl TcpClientSpec {
     /// Builds the spec from a parsed `tcp` (or, with `ipv6`, `tcp6`) client
     /// description. The type itself is not checked; `description` is only
     /// quoted in errors.
-    pub fn from_parsed(
+    pub(super) fn from_parsed(
         description: &str,
         parsed: &Parsed,
         ipv6: bool,
@@ -385,18 +385,12 @@ impl fmt::Display for TcpClientSpec {
     }
 }
 
-/// The server endpoint type of a parsed description, as written (the first
-/// positional parameter). Use [`server_type_key`] to look it up.
-pub fn server_type(parsed: &Parsed) -> &str {
-    parsed.kind()
-}
-
 /// The canonical name of a built-in server endpoint type, or `None` if `name`
 /// is not one.
 ///
 /// Following Twisted, `tcp` (a core type there) matches only in lower case,
 /// while `tcp6` (a plugin there) matches in any case.
-pub fn server_type_key(name: &str) -> Option<&'static str> {
+pub(super) fn server_type_key(name: &str) -> Option<&'static str> {
     if name == "tcp" {
         Some("tcp")
     } else if name.eq_ignore_ascii_case("tcp6") {
@@ -406,22 +400,10 @@ pub fn server_type_key(name: &str) -> Option<&'static str> {
     }
 }
 
-/// True if `name` is a built-in server endpoint type under Twisted's matching
-/// rules (see [`server_type_key`]).
-pub fn is_known_server_type(name: &str) -> bool {
-    server_type_key(name).is_some()
-}
-
 /// The lookup key of a client endpoint type: client types ignore case, so
 /// the key is the name lower-cased.
-pub fn client_type_key(name: &str) -> String {
+pub(super) fn client_type_key(name: &str) -> String {
     name.to_lowercase()
-}
-
-/// True if `name` is a built-in client endpoint type (`tcp` or `tcp6`, in
-/// any case).
-pub fn is_known_client_type(name: &str) -> bool {
-    matches!(client_type_key(name).as_str(), "tcp" | "tcp6")
 }
 
 /// The endpoint type of `parsed`, or [`EndpointError::MissingType`].
@@ -1027,21 +1009,12 @@ mod tests {
 
     #[test]
     fn type_names() {
-        assert_eq!(server_type(&parse("TCP:80").unwrap()), "TCP");
-        assert_eq!(server_type(&parse("").unwrap()), "");
         assert_eq!(server_type_key("tcp"), Some("tcp"));
         assert_eq!(server_type_key("TCP"), None);
         assert_eq!(server_type_key("tcp6"), Some("tcp6"));
         assert_eq!(server_type_key("TcP6"), Some("tcp6"));
         assert_eq!(server_type_key("unix"), None);
-        assert!(is_known_server_type("tcp"));
-        assert!(is_known_server_type("tcp6"));
-        assert!(!is_known_server_type("Tcp"));
-        assert!(!is_known_server_type(""));
         assert_eq!(client_type_key("TcP6"), "tcp6");
-        assert!(is_known_client_type("TCP"));
-        assert!(is_known_client_type("tcp6"));
-        assert!(!is_known_client_type("ssl"));
     }
 
     /// `from_parsed` reads the parameters whatever the type name says.
