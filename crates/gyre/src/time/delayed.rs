@@ -40,8 +40,6 @@ pub(super) struct CallInner {
     pub(super) entry: Cell<Key>,
     /// The function; `None` once called or cancelled.
     pub(super) f: Cell<Option<Box<dyn FnOnce()>>>,
-    /// The queue it is scheduled on.
-    pub(super) timers: Weak<Shared>,
 }
 
 /// A call scheduled with [`Clock::call_later`](super::Clock): Twisted's
@@ -55,11 +53,13 @@ pub(super) struct CallInner {
 #[derive(Clone)]
 pub struct DelayedCall {
     inner: Rc<CallInner>,
+    /// The queue the call is scheduled on.
+    timers: Weak<Shared>,
 }
 
 impl DelayedCall {
-    pub(super) fn from_inner(inner: Rc<CallInner>) -> DelayedCall {
-        DelayedCall { inner }
+    pub(super) fn new(inner: Rc<CallInner>, timers: Weak<Shared>) -> DelayedCall {
+        DelayedCall { inner, timers }
     }
 
     /// Unschedules the call; its function is dropped at once.
@@ -67,7 +67,7 @@ impl DelayedCall {
         self.check()?;
         self.inner.state.set(State::Cancelled);
         let f = self.inner.f.take();
-        if let Some(timers) = self.inner.timers.upgrade() {
+        if let Some(timers) = self.timers.upgrade() {
             timers.forget();
         }
         // Dropped last: a closure's captures may run code of their own.
@@ -81,7 +81,7 @@ impl DelayedCall {
     /// A reset call runs after calls already scheduled for the same time.
     pub fn reset(&self, from_now: Duration) -> Result<(), DelayedCallError> {
         self.check()?;
-        if let Some(timers) = self.inner.timers.upgrade() {
+        if let Some(timers) = self.timers.upgrade() {
             let at = instant_after(timers.now(), from_now);
             timers.reschedule(&self.inner, at);
         }
@@ -94,7 +94,7 @@ impl DelayedCall {
     /// scheduled for its new time.
     pub fn delay(&self, later_by: Duration) -> Result<(), DelayedCallError> {
         self.check()?;
-        if let Some(timers) = self.inner.timers.upgrade() {
+        if let Some(timers) = self.timers.upgrade() {
             let at = instant_after(self.time(), later_by);
             timers.reschedule(&self.inner, at);
         }

@@ -35,7 +35,7 @@ pub(crate) struct Timers {
 }
 
 /// The queue and its clock, shared by [`Timers`] handles and (weakly) by
-/// every call scheduled on it.
+/// every [`DelayedCall`] handle to a call scheduled on it.
 pub(super) struct Shared {
     /// The instant deadlines are counted from.
     origin: Instant,
@@ -94,10 +94,9 @@ impl Timers {
             key: Cell::new(key),
             entry: Cell::new(key),
             f: Cell::new(Some(f)),
-            timers: Rc::downgrade(&self.shared),
         });
         q.insert(key, call.clone());
-        DelayedCall::from_inner(call)
+        DelayedCall::new(call, Rc::downgrade(&self.shared))
     }
 
     /// The time of the earliest pending call (the reactor's poll timeout),
@@ -148,7 +147,7 @@ impl Timers {
         let mut live = self.shared.queue.borrow().live_calls();
         live.sort_unstable_by_key(|(key, _)| *key);
         live.into_iter()
-            .map(|(_, call)| DelayedCall::from_inner(call))
+            .map(|(_, call)| DelayedCall::new(call, Rc::downgrade(&self.shared)))
             .collect()
     }
 
