@@ -1,46 +1,37 @@
-//! [`DelayedCall`]: the handle to one scheduled call.
+//! [`DelayedCall`]: the handle to one scheduled call; and `Shared`, the
+//! queue and its clock, which the handles reschedule on and
+//! [`Timers`](super::Timers) (`timers.rs`) runs.
 //!
 //! The handle is thin: it checks the call's state and hands rescheduling to
-//! the timer queue (`timers.rs`, ordering in `queue.rs`). Tests: `timers.rs`
+//! `Shared`, which keys the call and leaves the ordering to the queue
+//! (`queue.rs`). `Shared` holds, field by field:
+//!
+//! * `origin`: the instant deadlines are counted from (the queue's creation,
+//!   or the virtual start); the queue orders deadlines as nanoseconds since
+//!   it;
+//! * `virtual_now`: `None` for a real-time queue (`now()` reads
+//!   `Instant::now()`), or the virtual time that `Timers::set_now` moves;
+//! * `queue`: the ordered store (`queue.rs`, where its invariants are
+//!   written), in a `RefCell` that is never borrowed while user code runs or
+//!   a function is dropped: a call may schedule, cancel or reset any call,
+//!   itself included.
+//!
+//! When the last `Timers` handle goes, `Shared` is dropped and its pending
+//! calls count as cancelled. A handle reaches it through a weak reference,
+//! so a handle kept after that reports the call cancelled.
+//!
+//! In the module's order this file sits above `queue.rs` and below
+//! `timers.rs`: it names the queue, never the driver. Tests: `timers.rs`
 //! (cancel, reset, delay and their errors) and the property test in
 //! `queue.rs`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
-use super::instant_after;
-use super::queue::Key;
-use super::timers::Shared;
+use super::queue::{CallInner, Queue, State};
 use crate::error::DelayedCallError;
-
-/// Where a call is in its life. It only moves forward, out of `Pending`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum State {
-    /// Scheduled: not yet called, not cancelled.
-    Pending,
-    /// Taken off the queue to run (the function may be running right now).
-    Called,
-    /// Cancelled, or its queue was dropped before it ran.
-    Cancelled,
-}
-
-/// One scheduled call, shared by its [`DelayedCall`] handles and the queue.
-pub(super) struct CallInner {
-    /// Where the call is in its life.
-    pub(super) state: Cell<State>,
-    /// The time the call is scheduled for.
-    pub(super) time: Cell<Instant>,
-    /// Where the call is scheduled in the queue's order: `time` in the
-    /// queue's ticks, and a sequence number.
-    pub(super) key: Cell<Key>,
-    /// The key of the queue entry that stands for this call; never later
-    /// than `key` while the call is pending (see the invariants in `queue.rs`).
-    pub(super) entry: Cell<Key>,
-    /// The function; `None` once called or cancelled.
-    pub(super) f: Cell<Option<Box<dyn FnOnce()>>>,
-}
 
 /// A call scheduled with [`Clock::call_later`](super::Clock): Twisted's
 /// `IDelayedCall`.
@@ -142,4 +133,61 @@ impl fmt::Debug for DelayedCall {
             .field("state", &state)
             .finish()
     }
+}
+
+/// The queue and its clock, shared by [`Timers`](super::Timers) handles
+/// and (weakly) by every [`DelayedCall`] handle to a call scheduled on it.
+pub(super) struct Shared {
+    /// The instant deadlines are counted from.
+    pub(super) origin: Instant,
+    /// `None`: real time. `Some`: virtual time, moved by `set_now`.
+    pub(super) virtual_now: Option<Cell<Instant>>,
+    pub(super) queue: RefCell<Queue>,
+}
+
+impl Shared {
+    /// Current time on this queue's clock.
+    pub(super) fn now(&self) -> Instant {
+        match &self.virtual_now {
+            Some(cell) => cell.get(),
+            None => Instant::now(),
+        }
+    }
+
+    /// `at` as nanoseconds since the origin (0 before it; saturating).
+    pub(super) fn ticks(&self, at: Instant) -> u64 {
+        let nanos = at.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX)
+    }
+
+    /// Bookkeeping for a pending call that was just cancelled.
+    pub(super) fn forget(&self) {
+        self.queue.borrow_mut().forget();
+    }
+
+    /// Moves a pending call to `at`, under a fresh sequence number: it runs
+    /// after calls already scheduled for that time.
+    pub(super) fn reschedule(&self, call: &Rc<CallInner>, at: Instant) {
+        let mut q = self.queue.borrow_mut();
+        let key = (self.ticks(at), q.take_seq());
+        call.time.set(at);
+        q.reschedule(call, key);
+    }
+}
+
+impl Drop for Shared {
+    /// Pending calls of a dropped queue count as cancelled; their functions
+    /// are dropped after the queue is emptied.
+    fn drop(&mut self) {
+        let functions = self.queue.get_mut().cancel_all();
+        drop(functions);
+    }
+}
+
+/// `at + by`, saturating at a point far in the future instead of overflowing.
+pub(super) fn instant_after(at: Instant, by: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(by)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
 }

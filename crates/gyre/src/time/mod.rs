@@ -49,12 +49,16 @@
 //! # Ok::<(), gyre::time::LoopingCallError>(())
 //! ```
 //!
-//! Where things are: `timers.rs` is the timer queue shared by the reactor
-//! and `testing::Clock` (`Timers`: time source and run semantics),
-//! `queue.rs` its ordered store (invariants at its top), `heap.rs` the 4-ary
-//! min-heap under that, `delayed.rs` the [`DelayedCall`] handle, `looping.rs`
-//! [`LoopingCall`]. Tests sit at the bottom of each of those files; the
-//! virtual clock's own tests are in `testing/clock.rs`.
+//! Where things are, lowest first (each file names only those before it):
+//! `heap.rs`, the 4-ary min-heap; `queue.rs`, the ordered store on it
+//! (invariants at its top) and the record of one scheduled call;
+//! `delayed.rs`, the [`DelayedCall`] handle and the queue with its clock
+//! that it reschedules on; `timers.rs`, the timer queue shared by the
+//! reactor and `testing::Clock` (`Timers`: scheduling and run semantics);
+//! this file, the [`Clock`] trait; `looping.rs`, [`LoopingCall`], on any
+//! clock. `scripts/check-layers` checks the order. Tests sit at the bottom
+//! of each of those files; the virtual clock's own tests are in
+//! `testing/clock.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -93,14 +97,6 @@ impl dyn Clock + '_ {
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
         self.call_later_boxed(delay, Box::new(f))
     }
-}
-
-/// `at + by`, saturating at a point far in the future instead of overflowing.
-fn instant_after(at: Instant, by: Duration) -> Instant {
-    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-    at.checked_add(by)
-        .or_else(|| at.checked_add(FAR))
-        .unwrap_or(at)
 }
 
 /// Helpers shared by the tests of this module's files.

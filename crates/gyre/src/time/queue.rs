@@ -1,8 +1,10 @@
 //! The ordered store of the timer queue: which call runs next.
 //!
-//! [`Timers`](super::Timers) (`timers.rs`) owns one `Queue` inside a
-//! `RefCell` and never holds that borrow while user code runs; this file is
-//! the mechanism behind it, and knows nothing of clocks or panics.
+//! `Shared` (`delayed.rs`) owns one `Queue` inside a `RefCell`, and
+//! [`Timers`](super::Timers) (`timers.rs`) never holds that borrow while
+//! user code runs; this file is the mechanism behind them, and knows nothing
+//! of clocks or panics. It is the lowest file of the module but `heap.rs`:
+//! it names no other.
 //!
 //! # What it owns
 //!
@@ -22,9 +24,9 @@
 //! `batch` and `held` are empty between runs: when a run ends (also when a
 //! call panics through it) what is left in them goes back on the heap.
 //!
-//! Each call (`CallInner`, in `delayed.rs`) keeps its state, its `time` and
-//! `key` (where it is scheduled) and `entry` (the key of the one queue entry
-//! that stands for it).
+//! Each call (`CallInner`, after `Queue` in this file) keeps its state, its
+//! `time` and `key` (where it is scheduled) and `entry` (the key of the one
+//! queue entry that stands for it).
 //!
 //! # Invariants
 //!
@@ -64,12 +66,12 @@
 //! model of (deadline, sequence) order; the run semantics are tested in
 //! `timers.rs`.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::delayed::{CallInner, State};
 use super::heap::Heap;
 
 /// Where a call is scheduled: (deadline in nanoseconds since the queue's
@@ -404,6 +406,34 @@ impl Queue {
         self.held.retain_mut(Entry::keep_if_live);
         self.heap = Heap::from_vec(entries);
     }
+}
+
+/// Where a call is in its life. It only moves forward, out of `Pending`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    /// Scheduled: not yet called, not cancelled.
+    Pending,
+    /// Taken off the queue to run (the function may be running right now).
+    Called,
+    /// Cancelled, or its queue was dropped before it ran.
+    Cancelled,
+}
+
+/// One scheduled call, shared by its [`DelayedCall`](super::DelayedCall)
+/// handles and the queue.
+pub(super) struct CallInner {
+    /// Where the call is in its life.
+    pub(super) state: Cell<State>,
+    /// The time the call is scheduled for.
+    pub(super) time: Cell<Instant>,
+    /// Where the call is scheduled in the queue's order: `time` in the
+    /// queue's ticks, and a sequence number.
+    pub(super) key: Cell<Key>,
+    /// The key of the queue entry that stands for this call; never later
+    /// than `key` while the call is pending (see the invariants in `queue.rs`).
+    pub(super) entry: Cell<Key>,
+    /// The function; `None` once called or cancelled.
+    pub(super) f: Cell<Option<Box<dyn FnOnce()>>>,
 }
 
 #[cfg(test)]

@@ -1,20 +1,13 @@
 //! [`Timers`]: the timer queue shared by the reactor and `testing::Clock`.
 //!
-//! A `Timers` is a cheap, cloneable handle (`Rc<Shared>`). `Shared` holds:
+//! A `Timers` is a cheap, cloneable handle (`Rc<Shared>`) to the queue and
+//! its clock; `Shared` and its fields are described in `delayed.rs`, the
+//! ordered store in `queue.rs`.
 //!
-//! * `origin`: the instant deadlines are counted from (the queue's creation,
-//!   or the virtual start); the queue orders deadlines as nanoseconds since
-//!   it;
-//! * `virtual_now`: `None` for a real-time queue (`now()` reads
-//!   `Instant::now()`), or the virtual time that `set_now` moves;
-//! * `queue`: the ordered store (`queue.rs`, where its invariants are
-//!   written), in a `RefCell` that is never borrowed while user code runs or
-//!   a function is dropped: a call may schedule, cancel or reset any call,
-//!   itself included.
-//!
-//! This file adds the semantics around the store: what a run runs (the
-//! reactor's pass or a virtual advance), panics caught or propagated, and
-//! what happens to pending calls when the queue is dropped. Tests: at the
+//! This file adds the semantics around the store: scheduling, and what a
+//! run runs (the reactor's pass or a virtual advance), panics caught or
+//! propagated. It is the top of the module's order (`heap.rs` < `queue.rs`
+//! < `delayed.rs` < `timers.rs`): nothing below names it. Tests: at the
 //! bottom of this file.
 
 use std::cell::{Cell, RefCell};
@@ -22,9 +15,8 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::delayed::{CallInner, DelayedCall, State};
-use super::instant_after;
-use super::queue::Queue;
+use super::delayed::{DelayedCall, Shared, instant_after};
+use super::queue::{CallInner, Queue, State};
 use crate::log::guarded;
 
 /// The crate-internal timer queue shared by the reactor and
@@ -32,16 +24,6 @@ use crate::log::guarded;
 #[derive(Clone)]
 pub(crate) struct Timers {
     shared: Rc<Shared>,
-}
-
-/// The queue and its clock, shared by [`Timers`] handles and (weakly) by
-/// every [`DelayedCall`] handle to a call scheduled on it.
-pub(super) struct Shared {
-    /// The instant deadlines are counted from.
-    origin: Instant,
-    /// `None`: real time. `Some`: virtual time, moved by `set_now`.
-    virtual_now: Option<Cell<Instant>>,
-    queue: RefCell<Queue>,
 }
 
 impl Timers {
@@ -186,45 +168,6 @@ impl super::Clock for Timers {
 
     fn pending_calls(&self) -> Vec<DelayedCall> {
         self.pending()
-    }
-}
-
-impl Shared {
-    /// Current time on this queue's clock.
-    pub(super) fn now(&self) -> Instant {
-        match &self.virtual_now {
-            Some(cell) => cell.get(),
-            None => Instant::now(),
-        }
-    }
-
-    /// `at` as nanoseconds since the origin (0 before it; saturating).
-    fn ticks(&self, at: Instant) -> u64 {
-        let nanos = at.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(nanos).unwrap_or(u64::MAX)
-    }
-
-    /// Bookkeeping for a pending call that was just cancelled.
-    pub(super) fn forget(&self) {
-        self.queue.borrow_mut().forget();
-    }
-
-    /// Moves a pending call to `at`, under a fresh sequence number: it runs
-    /// after calls already scheduled for that time.
-    pub(super) fn reschedule(&self, call: &Rc<CallInner>, at: Instant) {
-        let mut q = self.queue.borrow_mut();
-        let key = (self.ticks(at), q.take_seq());
-        call.time.set(at);
-        q.reschedule(call, key);
-    }
-}
-
-impl Drop for Shared {
-    /// Pending calls of a dropped queue count as cancelled; their functions
-    /// are dropped after the queue is emptied.
-    fn drop(&mut self) {
-        let functions = self.queue.get_mut().cancel_all();
-        drop(functions);
     }
 }
 
