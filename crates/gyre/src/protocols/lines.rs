@@ -48,9 +48,10 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 
+use super::flow::{Flow, turn_spent};
 use crate::error::Reason;
 use crate::protocol::Protocol;
-use crate::transport::{PushProducer, Transport};
+use crate::transport::Transport;
 
 mod buffer;
 mod line_only;
@@ -202,7 +203,10 @@ impl<'a> LineConnection<'a> {
     /// # Panics
     /// Under [`LineOnlyProtocol`].
     pub fn pause_producing(&self) {
-        self.framer("pause_producing").control.pause(self.transport);
+        self.framer("pause_producing")
+            .control
+            .flow
+            .pause(Some(self.transport));
     }
 
     /// Undoes [`pause_producing`](Self::pause_producing): resumes the
@@ -214,7 +218,8 @@ impl<'a> LineConnection<'a> {
     pub fn resume_producing(&self) {
         self.framer("resume_producing")
             .control
-            .resume(self.transport);
+            .flow
+            .resume(Some(self.transport));
     }
 
     /// Pauses for good and closes the connection (Twisted's `stopProducing`).
@@ -222,12 +227,38 @@ impl<'a> LineConnection<'a> {
     /// # Panics
     /// Under [`LineOnlyProtocol`].
     pub fn stop_producing(&self) {
-        self.framer("stop_producing").control.stop(self.transport);
+        self.framer("stop_producing")
+            .control
+            .flow
+            .stop(Some(self.transport));
     }
 
     /// True while paused.
     pub fn is_paused(&self) -> bool {
-        self.framer.is_some_and(|f| f.control.paused.get())
+        self.framer.is_some_and(|f| f.control.flow.is_paused())
+    }
+
+    /// The connection a [`LineProtocol`] hands its handler: it steers the
+    /// framer through `control`, and sees what `buffer` holds after the
+    /// current event.
+    fn framed(transport: &'a Transport, buffer: &'a LineBuffer, control: &'a Control) -> Self {
+        LineConnection {
+            transport,
+            delimiter: buffer.delimiter(),
+            framer: Some(Framer {
+                control,
+                rest: buffer.buffered(),
+            }),
+        }
+    }
+
+    /// The connection a [`LineOnlyProtocol`] hands its handler: lines only.
+    fn line_only(transport: &'a Transport, delimiter: &'a [u8]) -> Self {
+        LineConnection {
+            transport,
+            delimiter,
+            framer: None,
+        }
     }
 
     fn framer(&self, method: &str) -> Framer<'a> {
@@ -258,16 +289,16 @@ enum Mode {
 /// A [`LineProtocol`]'s state that its handler may change through a
 /// [`LineConnection`] while the buffer is lent out.
 ///
-/// `paused` takes effect at once. The rest is staged: `fed` (bytes fed
-/// again by `set_line_mode`), `cleared` (the buffer was emptied) and `mode`
-/// (the last mode asked for) are applied to the [`LineBuffer`] by
-/// [`apply`](Control::apply) after the callback, in that order — which
-/// gives Twisted's results, because data fed during a callback is only
-/// appended. `line` is scratch space for `send_line`, so that sending a
-/// line does not allocate.
+/// `flow` (the paused flag, `flow.rs`) takes effect at once. The rest is
+/// staged: `fed` (bytes fed again by `set_line_mode`), `cleared` (the
+/// buffer was emptied) and `mode` (the last mode asked for) are applied to
+/// the [`LineBuffer`] by [`apply`](Control::apply) after the callback, in
+/// that order — which gives Twisted's results, because data fed during a
+/// callback is only appended. `line` is scratch space for `send_line`, so
+/// that sending a line does not allocate.
 #[derive(Default)]
 struct Control {
-    paused: Cell<bool>,
+    flow: Flow,
     fed: RefCell<Vec<u8>>,
     cleared: Cell<bool>,
     mode: Cell<Option<Mode>>,
@@ -281,21 +312,6 @@ impl Control {
         out.extend_from_slice(line);
         out.extend_from_slice(delimiter);
         transport.write(&out);
-    }
-
-    fn pause(&self, transport: &Transport) {
-        self.paused.set(true);
-        transport.pause_reading();
-    }
-
-    fn resume(&self, transport: &Transport) {
-        self.paused.set(false);
-        PushProducer::resume_producing(transport);
-    }
-
-    fn stop(&self, transport: &Transport) {
-        self.paused.set(true);
-        PushProducer::stop_producing(transport);
     }
 
     /// Applies what a callback staged.
@@ -396,7 +412,7 @@ impl<H: LineReceiver> LineProtocol<H> {
 
     /// True while paused.
     pub fn is_paused(&self) -> bool {
-        self.control.paused.get()
+        self.control.flow.is_paused()
     }
 
     /// Sends `line` and the delimiter in one write. Does nothing before
@@ -432,27 +448,18 @@ impl<H: LineReceiver> LineProtocol<H> {
     /// Stops delivering lines, even from data already buffered, and pauses
     /// the transport's reading.
     pub fn pause_producing(&mut self) {
-        self.control.paused.set(true);
-        if let Some(transport) = &self.transport {
-            transport.pause_reading();
-        }
+        self.control.flow.pause(self.transport.as_ref());
     }
 
     /// Resumes the transport's reading and delivers what is buffered.
     pub fn resume_producing(&mut self) {
-        self.control.paused.set(false);
-        if let Some(transport) = &self.transport {
-            PushProducer::resume_producing(transport);
-        }
+        self.control.flow.resume(self.transport.as_ref());
         self.process_now();
     }
 
     /// Pauses for good and closes the connection.
     pub fn stop_producing(&mut self) {
-        self.control.paused.set(true);
-        if let Some(transport) = &self.transport {
-            PushProducer::stop_producing(transport);
-        }
+        self.control.flow.stop(self.transport.as_ref());
     }
 
     /// Delivers what is buffered, if connected.
@@ -473,20 +480,13 @@ impl<H: LineReceiver> LineProtocol<H> {
             control,
             ..
         } = self;
-        while !control.paused.get() && !transport.is_disconnecting() {
+        while control.flow.may_deliver(transport) {
             buffer.set_delimiter(handler.delimiter());
             buffer.set_max_length(handler.max_length());
             let Some((kind, range)) = buffer.advance() else {
                 break;
             };
-            let conn = LineConnection {
-                transport,
-                delimiter: buffer.delimiter(),
-                framer: Some(Framer {
-                    control,
-                    rest: buffer.buffered(),
-                }),
-            };
+            let conn = LineConnection::framed(transport, buffer, control);
             let data = buffer.slice(range);
             match kind {
                 Kind::Line => handler.line_received(&conn, data),
@@ -497,11 +497,10 @@ impl<H: LineReceiver> LineProtocol<H> {
             if kind == Kind::LineTooLong {
                 break;
             }
-            if transport.should_yield() && !buffer.buffered().is_empty() {
+            if turn_spent(transport, !buffer.buffered().is_empty()) {
                 // This turn's work is done: the rest is delivered on a
                 // later turn (`data_received` with no bytes), after the
                 // reactor has served the others.
-                transport.yield_reading();
                 break;
             }
         }
@@ -518,14 +517,7 @@ impl<H: LineReceiver> Protocol for LineProtocol<H> {
             ..
         } = self;
         buffer.set_delimiter(handler.delimiter());
-        let conn = LineConnection {
-            transport,
-            delimiter: buffer.delimiter(),
-            framer: Some(Framer {
-                control,
-                rest: buffer.buffered(),
-            }),
-        };
+        let conn = LineConnection::framed(transport, buffer, control);
         handler.connection_made(&conn);
         control.apply(buffer);
         self.process(transport);
@@ -550,7 +542,7 @@ impl<H: 'static> fmt::Debug for LineProtocol<H> {
         f.debug_struct("LineProtocol")
             .field("handler", &crate::log::short_type_name::<H>())
             .field("buffer", &self.buffer)
-            .field("paused", &self.control.paused.get())
+            .field("paused", &self.control.flow.is_paused())
             .finish()
     }
 }

@@ -77,11 +77,17 @@
 //! `strings/` ([`StringReceiver`] and the Int8/16/32 and netstring framers,
 //! with their sans-I/O decoders: the file list is in [`strings`]),
 //! `policies.rs` and `policies/` (`idle.rs`: [`IdleTimeout`],
-//! [`TimeoutFactory`]; `limits.rs`: [`LimitConnections`]).
-//! Each framer is tested with every input at every chunk size down to one
-//! byte, by property tests, and by the fuzz targets in `fuzz/` at the
-//! repository root; the tests sit in `lines/tests/` and `strings/tests/`.
+//! [`TimeoutFactory`]; `limits.rs`: [`LimitConnections`]). What the line
+//! and string framers share is written once, below both, in `flow.rs`
+//! (crate-private): the paused flag with what pausing, resuming and
+//! stopping do to the transport, and the check that ends a spent turn.
+//! `lines/`, `strings/` and `policies/` name one another nowhere
+//! (`scripts/check-layers`). Each framer is tested with every input at
+//! every chunk size down to one byte, by property tests, and by the fuzz
+//! targets in `fuzz/` at the repository root; the tests sit in
+//! `lines/tests/` and `strings/tests/`.
 
+mod flow;
 pub mod lines;
 pub mod policies;
 pub mod strings;

@@ -15,6 +15,7 @@ use super::buffer::find;
 use super::{LineConnection, LineReceiver};
 use crate::error::Reason;
 use crate::protocol::Protocol;
+use crate::protocols::flow::turn_spent;
 use crate::transport::Transport;
 
 /// Runs a [`LineReceiver`] with Twisted's `LineOnlyReceiver` semantics:
@@ -140,11 +141,7 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
     fn connection_made(&mut self, transport: &Transport) {
         self.transport = Some(transport.clone());
         self.sync_delimiter();
-        let conn = LineConnection {
-            transport,
-            delimiter: &self.delimiter,
-            framer: None,
-        };
+        let conn = LineConnection::line_only(transport, &self.delimiter);
         self.handler.connection_made(&conn);
     }
 
@@ -176,11 +173,7 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
                 self.searched = 0;
                 return;
             }
-            let conn = LineConnection {
-                transport,
-                delimiter: &self.delimiter,
-                framer: None,
-            };
+            let conn = LineConnection::line_only(transport, &self.delimiter);
             let line = &self.partial[start..end];
             if line.len() > max_length {
                 self.handler.line_length_exceeded(&conn, line);
@@ -189,11 +182,10 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
             }
             self.handler.line_received(&conn, line);
             start = end + dlen;
-            if transport.should_yield() && start < self.partial.len() {
+            if turn_spent(transport, start < self.partial.len()) {
                 // The turn's work is done: keep the rest for a later turn.
                 self.partial.drain(..start);
                 self.searched = 0;
-                transport.yield_reading();
                 return;
             }
         }
@@ -201,11 +193,7 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
         self.searched = (self.partial.len() + 1).saturating_sub(dlen);
         let line_so_far = self.partial.len() - delimiter_begun(&self.partial, &self.delimiter);
         if line_so_far > max_length && !transport.is_disconnecting() {
-            let conn = LineConnection {
-                transport,
-                delimiter: &self.delimiter,
-                framer: None,
-            };
+            let conn = LineConnection::line_only(transport, &self.delimiter);
             self.handler.line_length_exceeded(&conn, &self.partial);
             self.start_discarding();
         }

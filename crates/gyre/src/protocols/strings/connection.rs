@@ -4,38 +4,27 @@
 //! framer from outside its callbacks); and `Control` and `Core`, the part
 //! of the framer they reach without borrowing the handler.
 //!
-//! What it owns: `Control` is the framing in use, the paused flag, and a
-//! weak reference to the framer itself (so a producer handle outlives its
-//! protocol harmlessly). Tests: `tests/flow.rs` (pausing, resuming, the
+//! What it owns: `Control` is the framing in use, the paused flag (a `Flow`,
+//! from `protocols/flow.rs`, which says what pausing, resuming and stopping
+//! do), and a weak reference to the framer itself (so a producer handle
+//! outlives its protocol harmlessly). Tests: `tests/flow.rs` (pausing, resuming, the
 //! producer handle) and `tests/sending.rs` beside this file.
 
-use std::cell::Cell;
 use std::fmt;
 use std::rc::Weak;
 
 use super::encode::{Framing, StringTooLongError};
+use crate::protocols::flow::Flow;
 use crate::transport::{PushProducer, Transport};
 
 /// Framer state reachable without the handler: what a [`StringConnection`]
 /// and a [`StringProducer`] touch.
 pub(super) struct Control {
     pub(super) framing: Framing,
-    pub(super) paused: Cell<bool>,
+    /// The paused flag (`flow.rs`, shared with the line framers).
+    pub(super) flow: Flow,
     /// The framer itself, for [`StringConnection::producer`].
     pub(super) me: Weak<dyn Core>,
-}
-
-impl Control {
-    fn pause(&self, transport: &Transport) {
-        self.paused.set(true);
-        transport.pause_reading();
-    }
-
-    fn resume(&self, transport: &Transport) {
-        self.paused.set(false);
-        // Resumes reading only while connected and not closing.
-        PushProducer::resume_producing(transport);
-    }
 }
 
 /// The framer, seen from a [`StringProducer`].
@@ -82,18 +71,18 @@ impl StringConnection<'_> {
     /// Stops delivering strings (even ones already buffered) and pauses
     /// reading from the transport, until resumed.
     pub fn pause_producing(&self) {
-        self.control.pause(self.transport)
+        self.control.flow.pause(Some(self.transport))
     }
 
     /// Undoes [`pause_producing`](Self::pause_producing): reading resumes,
     /// and buffered strings are delivered once the current callback returns.
     pub fn resume_producing(&self) {
-        self.control.resume(self.transport)
+        self.control.flow.resume(Some(self.transport))
     }
 
     /// True while paused.
     pub fn is_paused(&self) -> bool {
-        self.control.paused.get()
+        self.control.flow.is_paused()
     }
 
     /// A handle to pause and resume this framer from outside its callbacks,
@@ -111,7 +100,7 @@ impl fmt::Debug for StringConnection<'_> {
         f.debug_struct("StringConnection")
             .field("transport", self.transport)
             .field("framing", &self.control.framing)
-            .field("paused", &self.control.paused.get())
+            .field("paused", &self.control.flow.is_paused())
             .finish()
     }
 }
@@ -153,7 +142,7 @@ pub struct StringProducer {
 impl PushProducer for StringProducer {
     fn pause_producing(&self) {
         match self.framer.upgrade() {
-            Some(framer) => framer.control().pause(&self.transport),
+            Some(framer) => framer.control().flow.pause(Some(&self.transport)),
             None => self.transport.pause_reading(),
         }
     }
@@ -161,7 +150,7 @@ impl PushProducer for StringProducer {
     fn resume_producing(&self) {
         match self.framer.upgrade() {
             Some(framer) => {
-                framer.control().resume(&self.transport);
+                framer.control().flow.resume(Some(&self.transport));
                 framer.run(&self.transport);
             }
             None => PushProducer::resume_producing(&self.transport),
@@ -169,16 +158,16 @@ impl PushProducer for StringProducer {
     }
 
     fn stop_producing(&self) {
-        if let Some(framer) = self.framer.upgrade() {
-            framer.control().paused.set(true);
+        match self.framer.upgrade() {
+            Some(framer) => framer.control().flow.stop(Some(&self.transport)),
+            None => PushProducer::stop_producing(&self.transport),
         }
-        self.transport.lose_connection();
     }
 }
 
 impl fmt::Debug for StringProducer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let paused = self.framer.upgrade().map(|c| c.control().paused.get());
+        let paused = self.framer.upgrade().map(|c| c.control().flow.is_paused());
         f.debug_struct("StringProducer")
             .field("transport", &self.transport)
             .field("paused", &paused)

@@ -14,7 +14,7 @@
 //! framing.
 
 use std::borrow::Cow;
-use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
@@ -24,6 +24,7 @@ use super::decode::{Decode, DecodeError, Decoded, NetstringDecoder, PrefixedDeco
 use super::encode::{Framing, PrefixWidth};
 use crate::error::Reason;
 use crate::protocol::Protocol;
+use crate::protocols::flow::{Flow, turn_spent};
 use crate::transport::Transport;
 
 /// The decoder and the user's handler.
@@ -48,15 +49,16 @@ impl<D: Decode, H: StringReceiver> Shared<D, H> {
             transport,
             control: &self.control,
         };
-        while !self.control.paused.get() && !transport.is_disconnecting() {
+        while self.control.flow.may_deliver(transport) {
             let max_length = state.handler.max_length();
             match state.decoder.next_string(max_length) {
                 Decoded::String(s) => {
                     state.handler.string_received(&conn, s);
-                    if transport.should_yield() {
+                    // Whether a whole string is left is the decoder's to
+                    // find out: a spent turn always ends here.
+                    if turn_spent(transport, true) {
                         // The turn's work is done: the rest is delivered on
                         // a later turn (`data_received` with no bytes).
-                        transport.yield_reading();
                         break;
                     }
                 }
@@ -98,7 +100,7 @@ impl<D: Decode, H: StringReceiver> Framer<D, H> {
             Shared {
                 control: Control {
                     framing,
-                    paused: Cell::new(false),
+                    flow: Flow::default(),
                     me,
                 },
                 state: RefCell::new(State { decoder, handler }),
@@ -148,7 +150,7 @@ impl<D: Decode, H: StringReceiver> Framer<D, H> {
     fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct(name);
         s.field("framing", &self.shared.control.framing)
-            .field("paused", &self.shared.control.paused.get());
+            .field("paused", &self.shared.control.flow.is_paused());
         if let Ok(state) = self.shared.state.try_borrow() {
             s.field("buffered", &state.decoder.buffered())
                 .field("broken", &state.decoder.is_broken());
