@@ -1,6 +1,6 @@
 //! Idle timeouts and connection limits on real loopback sockets
 //! (`gyre::protocols::policies`); the virtual-time unit tests are in
-//! `src/protocols/policies.rs`.
+//! `src/protocols/policies/tests/`.
 
 mod util;
 
