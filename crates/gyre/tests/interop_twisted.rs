@@ -59,7 +59,8 @@ const MAX_STRING: usize = 99_999;
 // ---------------------------------------------------------------------------
 // Finding the interpreter
 
-/// The venv's Python, checked once per test binary.
+/// The venv's Python, checked once per test binary: what every test here
+/// calls before it starts a peer.
 fn twisted_python() -> &'static Path {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let found = FOUND.get_or_init(|| {
@@ -68,11 +69,20 @@ fn twisted_python() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("crates/gyre is two levels down");
-        find_python(
-            std::env::var_os("GYRE_TWISTED_PYTHON").map(PathBuf::from),
-            &repo.join(".venv/bin/python"),
-        )
+        locate_python(std::env::var_os("GYRE_TWISTED_PYTHON"), repo)
     });
+    require_python(found)
+}
+
+/// Where the suite looks: `$GYRE_TWISTED_PYTHON` (`from_env`), then the
+/// venv `scripts/setup-twisted-venv` builds in `repo`.
+fn locate_python(from_env: Option<std::ffi::OsString>, repo: &Path) -> Result<PathBuf, String> {
+    find_python(from_env.map(PathBuf::from), &repo.join(".venv/bin/python"))
+}
+
+/// The interpreter found, or the loud failure that ends the test.
+#[track_caller]
+fn require_python(found: &Result<PathBuf, String>) -> &Path {
     match found {
         Ok(path) => path,
         Err(tried) => panic!("Twisted venv missing: run scripts/setup-twisted-venv ({tried})"),
@@ -102,13 +112,29 @@ fn find_python(from_env: Option<PathBuf>, fallback: &Path) -> Result<PathBuf, St
     Err(tried.join("; "))
 }
 
+/// With `GYRE_TWISTED_PYTHON` pointing nowhere and no venv in the repository,
+/// the suite's own lookup (the one [`twisted_python`] makes) fails the test,
+/// saying what to run and what it tried; it never skips.
 #[test]
-#[should_panic(expected = "Twisted venv missing: run scripts/setup-twisted-venv")]
 fn a_missing_venv_fails_loudly() {
-    let nowhere = Path::new("/nonexistent/gyre-venv/bin/python");
-    if let Err(tried) = find_python(Some(nowhere.into()), nowhere) {
-        panic!("Twisted venv missing: run scripts/setup-twisted-venv ({tried})");
-    }
+    let empty_repo = std::env::temp_dir().join(format!("gyre-no-venv-{}", std::process::id()));
+    let nowhere = "/nonexistent/gyre-venv/bin/python";
+    let found = locate_python(Some(nowhere.into()), &empty_repo);
+    let failure = std::panic::catch_unwind(|| require_python(&found).to_path_buf())
+        .expect_err("a missing venv must fail the test");
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.starts_with("Twisted venv missing: run scripts/setup-twisted-venv ("),
+        "{message}"
+    );
+    assert!(message.contains(nowhere), "{message}");
+    let fallback = empty_repo.join(".venv/bin/python");
+    assert!(
+        message.contains(&fallback.display().to_string()),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -774,14 +800,20 @@ struct GyreFactory {
     answer: bool,
     script: Vec<Step>,
     expect: Option<usize>,
-    built: std::cell::Cell<bool>,
+    /// How many protocols it was asked for (one connection per test).
+    builds: Rc<std::cell::Cell<usize>>,
 }
 
 impl Factory for GyreFactory {
     type Protocol = Box<dyn Protocol>;
 
     fn build_protocol(&self, _addr: &Address) -> Option<Box<dyn Protocol>> {
-        assert!(!self.built.replace(true), "one connection per test");
+        self.builds.set(self.builds.get() + 1);
+        if self.builds.get() > 1 {
+            // One connection per test: a second one is refused, and the
+            // test fails on the count after the run.
+            return None;
+        }
         let side = Side {
             reactor: self.reactor.clone(),
             finish: self.finish.clone(),
@@ -831,6 +863,7 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
     let reactor = Reactor::new().expect("reactor");
     let finish = Finish::default();
     let events = Rc::new(RefCell::new(Vec::new()));
+    let builds = Rc::new(std::cell::Cell::new(0));
     let factory = GyreFactory {
         mode,
         reactor: reactor.clone(),
@@ -839,7 +872,7 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
         answer: true,
         script: Vec::new(),
         expect: None,
-        built: Default::default(),
+        builds: builds.clone(),
     };
     let port = reactor
         .listen_tcp_with(0, factory, util::loopback())
@@ -849,6 +882,11 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
     let peer = TwistedPeer::connect(&reactor, &finish, mode, port, script, expect);
     let gyre_timed_out = run_bounded(&reactor);
     let twisted = peer.finish();
+    assert!(
+        builds.get() <= 1,
+        "{} connections to gyre, not one",
+        builds.get()
+    );
     let gyre = events.borrow().clone();
     check_bounded(Outcome { gyre, twisted }, gyre_timed_out)
 }
@@ -865,6 +903,7 @@ fn twisted_server_gyre_client(
     let reactor = Reactor::new().expect("reactor");
     let finish = Finish::default();
     let events = Rc::new(RefCell::new(Vec::new()));
+    let builds = Rc::new(std::cell::Cell::new(0));
     let (peer, port) = TwistedPeer::serve(&reactor, &finish, mode, twisted_script);
     let factory = GyreFactory {
         mode,
@@ -874,28 +913,24 @@ fn twisted_server_gyre_client(
         answer: false,
         script: gyre_script.to_vec(),
         expect,
-        built: Default::default(),
+        builds: builds.clone(),
     };
     reactor.connect_tcp("127.0.0.1", port, factory);
     let gyre_timed_out = run_bounded(&reactor);
     let twisted = peer.finish();
+    assert!(
+        builds.get() <= 1,
+        "{} connections to gyre, not one",
+        builds.get()
+    );
     let gyre = events.borrow().clone();
     check_bounded(Outcome { gyre, twisted }, gyre_timed_out)
 }
 
 /// Runs the reactor until the test's [`Finish`] stops it; true if [`LIMIT`]
-/// had to.
+/// had to. A panic in a gyre callback fails the test at once.
 fn run_bounded(reactor: &Reactor) -> bool {
-    let timed_out = Rc::new(std::cell::Cell::new(false));
-    let flag = timed_out.clone();
-    let r = reactor.clone();
-    let guard = reactor.call_later(LIMIT, move || {
-        flag.set(true);
-        util::stop(&r);
-    });
-    reactor.run_without_signals().expect("reactor ran");
-    let _ = guard.cancel();
-    timed_out.get()
+    util::run_within(reactor, LIMIT)
 }
 
 /// Fails, showing what both sides saw, if either side ran out of time.
