@@ -655,6 +655,8 @@ fn parse_flat_object(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
+/// The parser of the peer's JSON lines reads flat objects and refuses anything
+/// else.
 #[test]
 fn the_peer_output_parser_reads_flat_objects() {
     assert_eq!(
@@ -1081,41 +1083,57 @@ fn exchange_with_twisted_server(mode: Mode) {
     );
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a gyre server answers every
+/// message of a Twisted client, the longest one included.
 #[test]
 fn lines_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a Twisted server answers every
+/// message of a gyre client, the longest one included.
 #[test]
 fn lines_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a gyre server answers
+/// every message of a Twisted client, the longest one included.
 #[test]
 fn lineonly_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn lineonly_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::LineOnly);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a gyre server answers
+/// every message of a Twisted client, the longest one included.
 #[test]
 fn netstring_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn netstring_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Netstring);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a gyre server
+/// answers every message of a Twisted client, the longest one included.
 #[test]
 fn int32_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn int32_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Int32);
@@ -1170,46 +1188,64 @@ fn fragments_twisted_server_to_gyre_client(mode: Mode) {
     );
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: frames a Twisted client splits
+/// at every awkward place reach the gyre server whole.
 #[test]
 fn lines_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: frames a gyre client splits at
+/// every awkward place reach the Twisted server whole.
 #[test]
 fn lines_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: frames a Twisted client
+/// splits at every awkward place reach the gyre server whole.
 #[test]
 fn lineonly_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: frames a gyre client
+/// splits at every awkward place reach the Twisted server whole.
 #[test]
 fn lineonly_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::LineOnly);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a Twisted
+/// client splits at every awkward place reach the gyre server whole.
 #[test]
 fn netstring_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a gyre client
+/// splits at every awkward place reach the Twisted server whole.
 #[test]
 fn netstring_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a Twisted
+/// server splits at every awkward place reach the gyre client whole.
 #[test]
 fn netstring_fragments_twisted_server_to_gyre_client() {
     fragments_twisted_server_to_gyre_client(Mode::Netstring);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: frames a Twisted
+/// client splits at every awkward place reach the gyre server whole.
 #[test]
 fn int32_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: frames a gyre
+/// client splits at every awkward place reach the Twisted server whole.
 #[test]
 fn int32_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Int32);
@@ -1315,41 +1351,57 @@ fn too_long_to_twisted(mode: Mode) {
     assert_closed_by_peer("gyre", &out.gyre, &out);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a line one byte past the limit
+/// from Twisted makes the gyre server report it and close.
 #[test]
 fn lines_too_long_from_twisted_gyre_server_disconnects() {
     too_long_to_gyre(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a line one byte past the limit
+/// from gyre makes the Twisted server report it and close.
 #[test]
 fn lines_too_long_from_gyre_twisted_server_disconnects() {
     too_long_to_twisted(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a line one byte past
+/// the limit from Twisted makes the gyre server report it and close.
 #[test]
 fn lineonly_too_long_from_twisted_gyre_server_disconnects() {
     too_long_to_gyre(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a line one byte past
+/// the limit from gyre makes the Twisted server report it and close.
 #[test]
 fn lineonly_too_long_from_gyre_twisted_server_disconnects() {
     too_long_to_twisted(Mode::LineOnly);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a string one byte
+/// past the limit from Twisted is refused by the gyre server, which closes.
 #[test]
 fn int32_too_long_from_twisted_gyre_server_refuses() {
     too_long_to_gyre(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a string one byte
+/// past the limit from gyre is refused by the Twisted server, which closes.
 #[test]
 fn int32_too_long_from_gyre_twisted_server_refuses() {
     too_long_to_twisted(Mode::Int32);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a string one byte
+/// past the limit from Twisted is refused by the gyre server, which closes.
 #[test]
 fn netstring_too_long_from_twisted_gyre_server_refuses() {
     too_long_to_gyre(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a string one byte
+/// past the limit from gyre is refused by the Twisted server, which closes.
 #[test]
 fn netstring_too_long_from_gyre_twisted_server_refuses() {
     too_long_to_twisted(Mode::Netstring);
@@ -1382,16 +1434,22 @@ fn longest_line_split_to_gyre(mode: Mode) {
     assert_eq!(ending("gyre", &out.gyre), "Done", "{out}");
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: the longest line, its LF sent
+/// apart from its CR by Twisted, is delivered by gyre.
 #[test]
 fn lines_longest_line_split_before_lf_twisted_to_gyre() {
     longest_line_split_to_gyre(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: the longest line, its
+/// LF sent apart from its CR by Twisted, is delivered by gyre.
 #[test]
 fn lineonly_longest_line_split_before_lf_twisted_to_gyre() {
     longest_line_split_to_gyre(Mode::LineOnly);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: the longest line, its LF sent
+/// apart from its CR by gyre, is delivered by Twisted.
 #[test]
 fn lines_longest_line_split_before_lf_gyre_to_twisted() {
     let out =
