@@ -489,7 +489,8 @@ fn sigint_while_connecting_exits_0() {
         Stdio::null(),
     );
     nc.wait_for_line("Starting factory ");
-    thread::sleep(Duration::from_millis(200));
+    // The connect is in progress: its SYN sent, and never answered.
+    nc.wait_for_socket_to(addr, util::TCP_SYN_SENT);
     nc.signal(Signal::INT);
     let lines = expect_exit(&mut nc, 0, &[]);
     position(&lines, "Received SIGINT, shutting down.");
@@ -504,8 +505,8 @@ fn sigterm_with_stuck_output_exits_promptly() {
     let target = format!("tcp:127.0.0.1:{}", chargen.port());
     let (mut nc, stdin, stdout, _dog) = connect(&[&target]);
     chargen.wait_for_connection_count(1);
-    // Let the pipe and the queue fill up.
-    thread::sleep(Duration::from_millis(300));
+    // The output is stuck: the pipe is full and gyre's writer blocked on it.
+    nc.wait_for_thread_in("gyre-stdout", "pipe_write");
     let started = Instant::now();
     nc.signal(Signal::TERM);
     expect_exit(&mut nc, 0, &[]);

@@ -45,7 +45,9 @@
 //! * [`haproxy`]: the PROXY protocol, read (`haproxy:` endpoints) and sent,
 //!   for servers behind a load balancer;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
-//!   for testing your protocols without sockets or sleeping;
+//!   for testing your protocols without sockets or sleeping, and
+//!   `success_result_of` / `failure_result_of` / `assert_no_result` to take
+//!   a Deferred's result out and assert on it (failing when it has none);
 //! * [`log`]: the log context (which connection a line is about).
 //!
 //! Logging goes through the [`log`](::log) facade; gyre installs no logger.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use gyre::Reactor;
 use gyre::deferred::{CancelledError, Deferred, Failure, PanicError, defer_later};
+use gyre::testing::{failure_result_of_type, success_result_of};
 use util::{capture_logs, run_for, take_logs};
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -25,17 +26,11 @@ fn spawned_future_sleeps_and_awaits() {
         r.sleep(Duration::from_millis(50)).await.unwrap();
         let later = defer_later(&r, Duration::from_millis(20), || 40);
         let n = later.await.unwrap();
+        r.stop().unwrap();
         n + 2
     });
-    let seen = Rc::new(RefCell::new(None));
-    let s = seen.clone();
-    let r = reactor.clone();
-    done.add_callback(move |n| {
-        *s.borrow_mut() = Some(n);
-        r.stop().unwrap();
-    });
     run_for(&reactor, LIMIT);
-    assert_eq!(*seen.borrow(), Some(42));
+    assert_eq!(success_result_of(&done), 42);
     assert!(started.elapsed() >= Duration::from_millis(70));
     assert_eq!(reactor.pending_tasks(), 0);
 }
@@ -72,15 +67,12 @@ fn cancelling_a_task_drops_it() {
         r.sleep(Duration::from_millis(100)).await.unwrap();
         *flag.borrow_mut() = true;
     });
-    let outcome = Rc::new(RefCell::new(None));
-    let o = outcome.clone();
     let t = task.clone();
     reactor.call_later(Duration::from_millis(10), move || t.cancel());
-    task.consume(move |r| *o.borrow_mut() = Some(r.unwrap_err().is::<CancelledError>()));
     let r = reactor.clone();
     reactor.call_later(Duration::from_millis(300), move || r.stop().unwrap());
     run_for(&reactor, LIMIT);
-    assert_eq!(*outcome.borrow(), Some(true));
+    failure_result_of_type::<CancelledError>(&task);
     assert!(!*reached.borrow(), "the cancelled future kept running");
     assert_eq!(reactor.pending_tasks(), 0);
 }
@@ -96,16 +88,10 @@ fn panicking_task_fails_its_deferred_only() {
         r.stop().unwrap();
         "fine"
     });
-    let msg = Rc::new(RefCell::new(String::new()));
-    let m = msg.clone();
-    bad.consume(move |r| {
-        let f = r.unwrap_err();
-        assert!(f.is::<PanicError>());
-        *m.borrow_mut() = f.to_string();
-    });
     run_for(&reactor, LIMIT);
-    assert_eq!(*msg.borrow(), "a callback panicked: task exploded");
-    assert_eq!(good.peek(), Some(true));
+    let failure = failure_result_of_type::<PanicError>(&bad);
+    assert_eq!(failure.to_string(), "a callback panicked: task exploded");
+    assert_eq!(success_result_of(&good), "fine");
 }
 
 /// `spawn_fallible`: an `Err` from the future fails the Deferred with it.
@@ -116,15 +102,16 @@ fn fallible_future_errors_become_failures() {
     let r = reactor.clone();
     reactor.call_later(Duration::from_millis(10), move || r.stop().unwrap());
     run_for(&reactor, LIMIT);
-    d.consume(|r| assert!(r.unwrap_err().is::<std::fmt::Error>()));
+    failure_result_of_type::<std::fmt::Error>(&d);
 }
 
-/// A waker that really is called on another thread (a std mpsc-driven future).
+/// A future whose waker is called on another thread is polled again on the
+/// reactor and completes.
 #[test]
 fn foreign_thread_waker() {
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Condvar, Mutex};
     use std::task::{Context, Poll, Waker};
 
     #[derive(Default)]
@@ -132,37 +119,54 @@ fn foreign_thread_waker() {
         done: bool,
         waker: Option<Waker>,
     }
-    struct ThreadDone(Arc<Mutex<Shared>>);
+    /// Pending until `done`; each poll leaves its waker and says so.
+    struct ThreadDone(Arc<(Mutex<Shared>, Condvar)>);
     impl Future for ThreadDone {
         type Output = ();
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            let mut s = self.0.lock().unwrap();
+            let (lock, registered) = &*self.0;
+            let mut s = lock.lock().unwrap();
             if s.done {
                 Poll::Ready(())
             } else {
                 s.waker = Some(cx.waker().clone());
+                registered.notify_all();
                 Poll::Pending
             }
         }
     }
 
     let reactor = Reactor::new().unwrap();
-    let shared = Arc::new(Mutex::new(Shared::default()));
+    let shared = Arc::new((Mutex::new(Shared::default()), Condvar::new()));
     let s2 = shared.clone();
-    std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        let mut s = s2.lock().unwrap();
-        s.done = true;
-        if let Some(w) = s.waker.take() {
-            w.wake();
+    let handle = reactor.thread_handle();
+    // Waits (bounded) for the future to leave its waker, then wakes it from
+    // this thread; on a timeout it stops the reactor and says why.
+    let waker_thread = std::thread::spawn(move || {
+        let (lock, registered) = &*s2;
+        let (mut s, wait) = registered
+            .wait_timeout_while(lock.lock().unwrap(), util::PEER_TIMEOUT, |s| {
+                s.waker.is_none()
+            })
+            .unwrap();
+        if wait.timed_out() {
+            handle.stop();
+            return Err("the future never left a waker");
         }
+        s.done = true;
+        let waker = s.waker.take().expect("a waker");
+        drop(s);
+        waker.wake();
+        Ok(())
     });
     let r = reactor.clone();
-    reactor.spawn(async move {
+    let task = reactor.spawn(async move {
         ThreadDone(shared).await;
         r.stop().unwrap();
     });
     run_for(&reactor, LIMIT);
+    assert_eq!(util::join(waker_thread), Ok(()));
+    success_result_of(&task);
 }
 
 /// A Deferred dropped while holding a failure logs it as unhandled; one whose

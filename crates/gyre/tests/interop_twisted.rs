@@ -59,7 +59,8 @@ const MAX_STRING: usize = 99_999;
 // ---------------------------------------------------------------------------
 // Finding the interpreter
 
-/// The venv's Python, checked once per test binary.
+/// The venv's Python, checked once per test binary: what every test here
+/// calls before it starts a peer.
 fn twisted_python() -> &'static Path {
     static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let found = FOUND.get_or_init(|| {
@@ -68,11 +69,20 @@ fn twisted_python() -> &'static Path {
             .parent()
             .and_then(Path::parent)
             .expect("crates/gyre is two levels down");
-        find_python(
-            std::env::var_os("GYRE_TWISTED_PYTHON").map(PathBuf::from),
-            &repo.join(".venv/bin/python"),
-        )
+        locate_python(std::env::var_os("GYRE_TWISTED_PYTHON"), repo)
     });
+    require_python(found)
+}
+
+/// Where the suite looks: `$GYRE_TWISTED_PYTHON` (`from_env`), then the
+/// venv `scripts/setup-twisted-venv` builds in `repo`.
+fn locate_python(from_env: Option<std::ffi::OsString>, repo: &Path) -> Result<PathBuf, String> {
+    find_python(from_env.map(PathBuf::from), &repo.join(".venv/bin/python"))
+}
+
+/// The interpreter found, or the loud failure that ends the test.
+#[track_caller]
+fn require_python(found: &Result<PathBuf, String>) -> &Path {
     match found {
         Ok(path) => path,
         Err(tried) => panic!("Twisted venv missing: run scripts/setup-twisted-venv ({tried})"),
@@ -102,13 +112,29 @@ fn find_python(from_env: Option<PathBuf>, fallback: &Path) -> Result<PathBuf, St
     Err(tried.join("; "))
 }
 
+/// With `GYRE_TWISTED_PYTHON` pointing nowhere and no venv in the repository,
+/// the suite's own lookup (the one [`twisted_python`] makes) fails the test,
+/// saying what to run and what it tried; it never skips.
 #[test]
-#[should_panic(expected = "Twisted venv missing: run scripts/setup-twisted-venv")]
 fn a_missing_venv_fails_loudly() {
-    let nowhere = Path::new("/nonexistent/gyre-venv/bin/python");
-    if let Err(tried) = find_python(Some(nowhere.into()), nowhere) {
-        panic!("Twisted venv missing: run scripts/setup-twisted-venv ({tried})");
-    }
+    let empty_repo = std::env::temp_dir().join(format!("gyre-no-venv-{}", std::process::id()));
+    let nowhere = "/nonexistent/gyre-venv/bin/python";
+    let found = locate_python(Some(nowhere.into()), &empty_repo);
+    let failure = std::panic::catch_unwind(|| require_python(&found).to_path_buf())
+        .expect_err("a missing venv must fail the test");
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.starts_with("Twisted venv missing: run scripts/setup-twisted-venv ("),
+        "{message}"
+    );
+    assert!(message.contains(nowhere), "{message}");
+    let fallback = empty_repo.join(".venv/bin/python");
+    assert!(
+        message.contains(&fallback.display().to_string()),
+        "{message}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -629,6 +655,8 @@ fn parse_flat_object(text: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
+/// The parser of the peer's JSON lines reads flat objects and refuses anything
+/// else.
 #[test]
 fn the_peer_output_parser_reads_flat_objects() {
     assert_eq!(
@@ -774,14 +802,20 @@ struct GyreFactory {
     answer: bool,
     script: Vec<Step>,
     expect: Option<usize>,
-    built: std::cell::Cell<bool>,
+    /// How many protocols it was asked for (one connection per test).
+    builds: Rc<std::cell::Cell<usize>>,
 }
 
 impl Factory for GyreFactory {
     type Protocol = Box<dyn Protocol>;
 
     fn build_protocol(&self, _addr: &Address) -> Option<Box<dyn Protocol>> {
-        assert!(!self.built.replace(true), "one connection per test");
+        self.builds.set(self.builds.get() + 1);
+        if self.builds.get() > 1 {
+            // One connection per test: a second one is refused, and the
+            // test fails on the count after the run.
+            return None;
+        }
         let side = Side {
             reactor: self.reactor.clone(),
             finish: self.finish.clone(),
@@ -831,6 +865,7 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
     let reactor = Reactor::new().expect("reactor");
     let finish = Finish::default();
     let events = Rc::new(RefCell::new(Vec::new()));
+    let builds = Rc::new(std::cell::Cell::new(0));
     let factory = GyreFactory {
         mode,
         reactor: reactor.clone(),
@@ -839,7 +874,7 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
         answer: true,
         script: Vec::new(),
         expect: None,
-        built: Default::default(),
+        builds: builds.clone(),
     };
     let port = reactor
         .listen_tcp_with(0, factory, util::loopback())
@@ -849,6 +884,11 @@ fn gyre_server_twisted_client(mode: Mode, script: &[Step], expect: Option<usize>
     let peer = TwistedPeer::connect(&reactor, &finish, mode, port, script, expect);
     let gyre_timed_out = run_bounded(&reactor);
     let twisted = peer.finish();
+    assert!(
+        builds.get() <= 1,
+        "{} connections to gyre, not one",
+        builds.get()
+    );
     let gyre = events.borrow().clone();
     check_bounded(Outcome { gyre, twisted }, gyre_timed_out)
 }
@@ -865,6 +905,7 @@ fn twisted_server_gyre_client(
     let reactor = Reactor::new().expect("reactor");
     let finish = Finish::default();
     let events = Rc::new(RefCell::new(Vec::new()));
+    let builds = Rc::new(std::cell::Cell::new(0));
     let (peer, port) = TwistedPeer::serve(&reactor, &finish, mode, twisted_script);
     let factory = GyreFactory {
         mode,
@@ -874,28 +915,24 @@ fn twisted_server_gyre_client(
         answer: false,
         script: gyre_script.to_vec(),
         expect,
-        built: Default::default(),
+        builds: builds.clone(),
     };
     reactor.connect_tcp("127.0.0.1", port, factory);
     let gyre_timed_out = run_bounded(&reactor);
     let twisted = peer.finish();
+    assert!(
+        builds.get() <= 1,
+        "{} connections to gyre, not one",
+        builds.get()
+    );
     let gyre = events.borrow().clone();
     check_bounded(Outcome { gyre, twisted }, gyre_timed_out)
 }
 
 /// Runs the reactor until the test's [`Finish`] stops it; true if [`LIMIT`]
-/// had to.
+/// had to. A panic in a gyre callback fails the test at once.
 fn run_bounded(reactor: &Reactor) -> bool {
-    let timed_out = Rc::new(std::cell::Cell::new(false));
-    let flag = timed_out.clone();
-    let r = reactor.clone();
-    let guard = reactor.call_later(LIMIT, move || {
-        flag.set(true);
-        util::stop(&r);
-    });
-    reactor.run_without_signals().expect("reactor ran");
-    let _ = guard.cancel();
-    timed_out.get()
+    util::run_within(reactor, LIMIT)
 }
 
 /// Fails, showing what both sides saw, if either side ran out of time.
@@ -1046,41 +1083,57 @@ fn exchange_with_twisted_server(mode: Mode) {
     );
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a gyre server answers every
+/// message of a Twisted client, the longest one included.
 #[test]
 fn lines_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a Twisted server answers every
+/// message of a gyre client, the longest one included.
 #[test]
 fn lines_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a gyre server answers
+/// every message of a Twisted client, the longest one included.
 #[test]
 fn lineonly_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn lineonly_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::LineOnly);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a gyre server answers
+/// every message of a Twisted client, the longest one included.
 #[test]
 fn netstring_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn netstring_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Netstring);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a gyre server
+/// answers every message of a Twisted client, the longest one included.
 #[test]
 fn int32_gyre_server_twisted_client() {
     exchange_with_twisted_client(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a Twisted server
+/// answers every message of a gyre client, the longest one included.
 #[test]
 fn int32_twisted_server_gyre_client() {
     exchange_with_twisted_server(Mode::Int32);
@@ -1135,46 +1188,64 @@ fn fragments_twisted_server_to_gyre_client(mode: Mode) {
     );
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: frames a Twisted client splits
+/// at every awkward place reach the gyre server whole.
 #[test]
 fn lines_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: frames a gyre client splits at
+/// every awkward place reach the Twisted server whole.
 #[test]
 fn lines_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: frames a Twisted client
+/// splits at every awkward place reach the gyre server whole.
 #[test]
 fn lineonly_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: frames a gyre client
+/// splits at every awkward place reach the Twisted server whole.
 #[test]
 fn lineonly_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::LineOnly);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a Twisted
+/// client splits at every awkward place reach the gyre server whole.
 #[test]
 fn netstring_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a gyre client
+/// splits at every awkward place reach the Twisted server whole.
 #[test]
 fn netstring_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: frames a Twisted
+/// server splits at every awkward place reach the gyre client whole.
 #[test]
 fn netstring_fragments_twisted_server_to_gyre_client() {
     fragments_twisted_server_to_gyre_client(Mode::Netstring);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: frames a Twisted
+/// client splits at every awkward place reach the gyre server whole.
 #[test]
 fn int32_fragments_twisted_to_gyre() {
     fragments_twisted_to_gyre(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: frames a gyre
+/// client splits at every awkward place reach the Twisted server whole.
 #[test]
 fn int32_fragments_gyre_to_twisted() {
     fragments_gyre_to_twisted(Mode::Int32);
@@ -1280,41 +1351,57 @@ fn too_long_to_twisted(mode: Mode) {
     assert_closed_by_peer("gyre", &out.gyre, &out);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a line one byte past the limit
+/// from Twisted makes the gyre server report it and close.
 #[test]
 fn lines_too_long_from_twisted_gyre_server_disconnects() {
     too_long_to_gyre(Mode::Lines);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: a line one byte past the limit
+/// from gyre makes the Twisted server report it and close.
 #[test]
 fn lines_too_long_from_gyre_twisted_server_disconnects() {
     too_long_to_twisted(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a line one byte past
+/// the limit from Twisted makes the gyre server report it and close.
 #[test]
 fn lineonly_too_long_from_twisted_gyre_server_disconnects() {
     too_long_to_gyre(Mode::LineOnly);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: a line one byte past
+/// the limit from gyre makes the Twisted server report it and close.
 #[test]
 fn lineonly_too_long_from_gyre_twisted_server_disconnects() {
     too_long_to_twisted(Mode::LineOnly);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a string one byte
+/// past the limit from Twisted is refused by the gyre server, which closes.
 #[test]
 fn int32_too_long_from_twisted_gyre_server_refuses() {
     too_long_to_gyre(Mode::Int32);
 }
 
+/// `Int32StringProtocol` and Twisted's `Int32StringReceiver`: a string one byte
+/// past the limit from gyre is refused by the Twisted server, which closes.
 #[test]
 fn int32_too_long_from_gyre_twisted_server_refuses() {
     too_long_to_twisted(Mode::Int32);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a string one byte
+/// past the limit from Twisted is refused by the gyre server, which closes.
 #[test]
 fn netstring_too_long_from_twisted_gyre_server_refuses() {
     too_long_to_gyre(Mode::Netstring);
 }
 
+/// `NetstringProtocol` and Twisted's `NetstringReceiver`: a string one byte
+/// past the limit from gyre is refused by the Twisted server, which closes.
 #[test]
 fn netstring_too_long_from_gyre_twisted_server_refuses() {
     too_long_to_twisted(Mode::Netstring);
@@ -1347,16 +1434,22 @@ fn longest_line_split_to_gyre(mode: Mode) {
     assert_eq!(ending("gyre", &out.gyre), "Done", "{out}");
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: the longest line, its LF sent
+/// apart from its CR by Twisted, is delivered by gyre.
 #[test]
 fn lines_longest_line_split_before_lf_twisted_to_gyre() {
     longest_line_split_to_gyre(Mode::Lines);
 }
 
+/// `LineOnlyProtocol` and Twisted's `LineOnlyReceiver`: the longest line, its
+/// LF sent apart from its CR by Twisted, is delivered by gyre.
 #[test]
 fn lineonly_longest_line_split_before_lf_twisted_to_gyre() {
     longest_line_split_to_gyre(Mode::LineOnly);
 }
 
+/// `LineProtocol` and Twisted's `LineReceiver`: the longest line, its LF sent
+/// apart from its CR by gyre, is delivered by Twisted.
 #[test]
 fn lines_longest_line_split_before_lf_gyre_to_twisted() {
     let out =

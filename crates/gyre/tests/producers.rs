@@ -61,8 +61,9 @@ impl PushProducer for Recorder {
     }
 }
 
-/// Fills the kernel, registers a [`Recorder`], then writes up to and past the
-/// high-water mark, noting the buffer and the pauses after each write.
+/// Fills the kernel, registers a [`Recorder`], notes whether 1..=64 KiB were
+/// left buffered, then writes up to and past the high-water mark, noting the
+/// buffer and the pauses after each write.
 struct HighWater {
     events: Events,
     start_reading: mpsc::Sender<usize>,
@@ -79,11 +80,11 @@ impl Protocol for HighWater {
         };
         t.register_producer(Producer::streaming(producer)).unwrap();
         let start = t.buffered();
-        assert!(
-            start > 0 && start <= HIGH_WATER,
-            "fill_kernel leaves 1..=64 KiB: {start}"
-        );
-        for len in [HIGH_WATER - start, 1, 1, 20_000] {
+        self.events.push(format!(
+            "fill_kernel left 1..=64 KiB: {}",
+            start > 0 && start <= HIGH_WATER
+        ));
+        for len in [HIGH_WATER.saturating_sub(start), 1, 1, 20_000] {
             t.write(&pattern(len, total));
             total += len;
             self.events
@@ -121,10 +122,13 @@ fn streaming_producer_follows_the_high_water_rule(kind: Kind) {
     join(client);
     let events = events.get();
     assert!(
-        events[0].ends_with(&format!(": buffered {HIGH_WATER}")),
+        events[1].ends_with(&format!(": buffered {HIGH_WATER}")),
         "{events:#?}"
     );
-    let mut expected = vec![events[0].clone()];
+    let mut expected = vec![
+        "fill_kernel left 1..=64 KiB: true".to_string(),
+        events[1].clone(),
+    ];
     for (len, after) in [
         (1, HIGH_WATER + 1),
         (1, HIGH_WATER + 2),
@@ -368,7 +372,11 @@ impl PullProducer for Chunks {
     fn resume_producing(&self) {
         self.asked.set(self.asked.get() + 1);
         let n = self.sent.get();
-        assert!(n < self.chunks, "asked for more after the last chunk");
+        if n >= self.chunks {
+            // Asked again after the last chunk: `asked` counts it, and the
+            // tests' check of that count fails.
+            return;
+        }
         self.transport.write(&pattern(self.size, n * self.size));
         self.sent.set(n + 1);
         if n + 1 == self.chunks {
@@ -654,12 +662,14 @@ fn idle_pull_producer_is_not_polled(kind: Kind) {
     // once on its own; later the server closes (the client holds the
     // connection open until then, so the drain is seen while connected).
     let ticks = Rc::new(Cell::new(0));
+    let asked_at_write = Rc::new(Cell::new(0));
     let asked_at_close = Rc::new(Cell::new(0));
-    let (r, t, sl, asked2, at_close) = (
+    let (r, t, sl, asked2, at_write, at_close) = (
         reactor.clone(),
         ticks.clone(),
         slot.clone(),
         asked.clone(),
+        asked_at_write.clone(),
         asked_at_close.clone(),
     );
     let lc = gyre::LoopingCall::new(Rc::new(reactor.clone()), move || {
@@ -668,7 +678,7 @@ fn idle_pull_producer_is_not_polled(kind: Kind) {
         };
         t.set(t.get() + 1);
         if t.get() == 50 {
-            assert_eq!(asked2.get(), 1, "an idle pull producer was asked again");
+            at_write.set(asked2.get());
             tr.write(b"abc");
         }
         if t.get() == 100 {
@@ -683,6 +693,11 @@ fn idle_pull_producer_is_not_polled(kind: Kind) {
     lc.start(Duration::from_millis(1), false).unwrap();
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), b"abc");
+    assert_eq!(
+        asked_at_write.get(),
+        1,
+        "an idle pull producer was asked again"
+    );
     assert_eq!(
         asked_at_close.get(),
         2,

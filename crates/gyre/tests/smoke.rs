@@ -1,7 +1,12 @@
 //! Quick end-to-end check used while building the reactor.
-use gyre::{Protocol, Reactor, Transport, for_protocol};
-use std::io::{Read, Write};
+
+mod util;
+
+use std::io::Write;
 use std::time::Duration;
+
+use gyre::{Protocol, Reactor, Transport, for_protocol};
+use util::{join, loopback, peer, read_n, run_for, std_connect};
 
 struct Echo;
 impl Protocol for Echo {
@@ -15,27 +20,17 @@ impl Protocol for Echo {
 fn echo_roundtrip() {
     let reactor = Reactor::new().unwrap();
     let port = reactor
-        .listen_tcp_with(
-            0,
-            for_protocol(|| Echo),
-            gyre::TcpListenOptions {
-                interface: "127.0.0.1".into(),
-                ..Default::default()
-            },
-        )
+        .listen_tcp_with(0, for_protocol(|| Echo), loopback())
         .unwrap();
     let addr = port.address();
-    let handle = reactor.thread_handle();
-    let client = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The peer stops the reactor when it is done, or when it fails; the
+    // watchdog is run_for's limit, which stops the reactor and fails the
+    // test (a panicking timer could not: the reactor catches the panic).
+    let client = peer(&reactor, move || {
+        let mut s = std_connect(addr);
         s.write_all(b"hello").unwrap();
-        let mut buf = [0u8; 5];
-        s.read_exact(&mut buf).unwrap();
-        handle.stop();
-        buf
+        read_n(&mut s, 5)
     });
-    reactor.call_later(Duration::from_secs(10), || panic!("timeout"));
-    reactor.run_without_signals().unwrap();
-    assert_eq!(&client.join().unwrap(), b"hello");
+    run_for(&reactor, Duration::from_secs(10));
+    assert_eq!(join(client), b"hello");
 }

@@ -199,14 +199,6 @@ fn shared_factory_on_two_ports_starts_and_stops_once() {
             let done = second.stop_listening();
             let (r, ev) = (r.clone(), ev.clone());
             done.on_complete(move || {
-                let lines = util::texts();
-                assert_in_order(
-                    &lines,
-                    &[
-                        &format!("(TCP Port {p2} Closed)"),
-                        "Stopping factory <tcp_server::EchoFactory",
-                    ],
-                );
                 ev.push(format!(
                     "second done: stopping={}",
                     util::lines_containing("Stopping factory").len()
@@ -223,6 +215,14 @@ fn shared_factory_on_two_ports_starts_and_stops_once() {
             "first done: closed=1 stopping=0 ports=1".to_string(),
             "second done: stopping=1".to_string(),
         ]
+    );
+    assert_in_order(
+        &texts(),
+        &[
+            &format!("(TCP Port {p1} Closed)"),
+            &format!("(TCP Port {p2} Closed)"),
+            "Stopping factory <tcp_server::EchoFactory",
+        ],
     );
     assert_eq!(factory.hooks.get(), vec!["start_factory", "stop_factory"]);
     assert_eq!(factory.num_ports(), 0);
@@ -253,18 +253,20 @@ fn stop_listening_completes_on_a_later_turn() {
         ev.push(format!("connect after stop: {refused:?}"));
         let (r, ev) = (r.clone(), ev.clone());
         done.on_complete(move || {
+            // Noted here, asserted after the run.
             let lines = util::logs();
             let closed = lines
                 .iter()
                 .position(|l| l.text == format!("(TCP Port {n} Closed)"));
-            let closed = closed.expect("(TCP Port N Closed) logged before completion");
-            assert_eq!(lines[closed].system, "tcp_server::EchoFactory");
             let stopping = lines.iter().position(|l| {
                 l.text
                     .starts_with("Stopping factory <tcp_server::EchoFactory")
             });
-            assert!(stopping.expect("Stopping factory logged before completion") > closed);
-            ev.push("completed");
+            ev.push(format!(
+                "completed: closed under {:?}, then stopping: {}",
+                closed.map(|i| lines[i].system.as_str()),
+                matches!((closed, stopping), (Some(c), Some(s)) if s > c)
+            ));
             let again = port.stop_listening();
             ev.push(format!("second stop: complete={}", again.is_complete()));
             util::stop(&r);
@@ -279,7 +281,8 @@ fn stop_listening_completes_on_a_later_turn() {
                 "connect after stop: Err({:?})",
                 std::io::ErrorKind::ConnectionRefused
             ),
-            "completed".to_string(),
+            "completed: closed under Some(\"tcp_server::EchoFactory\"), then stopping: true"
+                .to_string(),
             "second stop: complete=true".to_string(),
         ]
     );
@@ -466,16 +469,18 @@ fn bad_interface_is_a_listen_error() {
     assert!(util::lines_containing("Starting factory").is_empty());
 }
 
-/// A factory that refuses every other connection (the 1st, 3rd, 5th …).
+/// A factory that refuses every other connection (the 1st, 3rd, 5th …);
+/// notes the host of each address it is asked about.
 struct Picky {
     calls: Cell<u32>,
+    hosts: Events,
     made: Events,
 }
 
 impl Factory for Picky {
     type Protocol = Echo;
     fn build_protocol(&self, addr: &Address) -> Option<Echo> {
-        assert_eq!(addr.host(), "127.0.0.1");
+        self.hosts.push(addr.host());
         let n = self.calls.get();
         self.calls.set(n + 1);
         (n % 2 == 1).then(|| Echo {
@@ -491,6 +496,7 @@ fn refused_connections_use_no_session_numbers() {
     let reactor = reactor();
     let factory = Shared::new(Picky {
         calls: Cell::new(0),
+        hosts: Events::default(),
         made: Events::default(),
     });
     let port = reactor
@@ -517,6 +523,7 @@ fn refused_connections_use_no_session_numbers() {
     run_for(&reactor, LIMIT);
     join(client);
     assert_eq!(factory.calls.get(), 6);
+    assert_eq!(factory.hosts.get(), ["127.0.0.1"; 6]);
     assert_eq!(
         factory.made.get(),
         vec!["Echo,0,127.0.0.1", "Echo,1,127.0.0.1", "Echo,2,127.0.0.1"]
@@ -563,12 +570,13 @@ fn server_log_systems() {
     assert_eq!(starting.system, "-", "listen_tcp outside any dispatch");
 }
 
-/// Counts connections open at once; stops the reactor when `expected` have closed.
+/// Counts connections open at once and notes how each ended; after each
+/// end, stops the reactor if `finished` says the test is over.
 struct Counted {
     open: Rc<Cell<usize>>,
     peak: Rc<Cell<usize>>,
-    closed: Rc<Cell<usize>>,
-    expected: usize,
+    ends: Rc<RefCell<Vec<Reason>>>,
+    finished: Rc<dyn Fn() -> bool>,
     reactor: Reactor,
 }
 
@@ -581,10 +589,9 @@ impl Protocol for Counted {
         transport.write(data);
     }
     fn connection_lost(&mut self, reason: Reason) {
-        assert!(reason.is_clean(), "{reason}");
+        self.ends.borrow_mut().push(reason);
         self.open.set(self.open.get() - 1);
-        self.closed.set(self.closed.get() + 1);
-        if self.closed.get() == self.expected {
+        if (self.finished)() {
             util::stop(&self.reactor);
         }
     }
@@ -595,17 +602,19 @@ impl Protocol for Counted {
 fn three_hundred_std_clients_at_once() {
     const N: usize = 300;
     let reactor = reactor();
-    let (open, peak, closed) = (
+    let (open, peak, ends) = (
         Rc::new(Cell::new(0)),
         Rc::new(Cell::new(0)),
-        Rc::new(Cell::new(0)),
+        Rc::new(RefCell::new(Vec::new())),
     );
-    let (o, p, c, r) = (open.clone(), peak.clone(), closed.clone(), reactor.clone());
+    let e = ends.clone();
+    let finished: Rc<dyn Fn() -> bool> = Rc::new(move || e.borrow().len() == N);
+    let (o, p, e, r) = (open.clone(), peak.clone(), ends.clone(), reactor.clone());
     let factory = for_protocol(move || Counted {
         open: o.clone(),
         peak: p.clone(),
-        closed: c.clone(),
-        expected: N,
+        ends: e.clone(),
+        finished: finished.clone(),
         reactor: r.clone(),
     });
     let addr = reactor
@@ -631,7 +640,9 @@ fn three_hundred_std_clients_at_once() {
     run_for(&reactor, Duration::from_secs(20));
     client.join().unwrap();
     assert_eq!(peak.get(), N, "all connections were open at once");
-    assert_eq!(closed.get(), N);
+    let ends = ends.borrow();
+    assert_eq!(ends.len(), N);
+    assert!(ends.iter().all(Reason::is_clean), "{ends:?}");
     assert_eq!(open.get(), 0);
     assert!(
         util::lines_containing("Unhandled Error").is_empty(),
@@ -640,10 +651,15 @@ fn three_hundred_std_clients_at_once() {
     );
 }
 
-/// A gyre client that sends its number, checks the echo and closes.
+/// What each numbered client got back, by number.
+type Echoes = Rc<RefCell<Vec<(usize, Vec<u8>)>>>;
+
+/// A gyre client that sends its number, notes the first five bytes that
+/// come back (its echo) and closes.
 struct Numbered {
     n: usize,
     got: Vec<u8>,
+    echoes: Echoes,
 }
 
 impl Protocol for Numbered {
@@ -653,18 +669,21 @@ impl Protocol for Numbered {
     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
         self.got.extend_from_slice(data);
         if self.got.len() >= 5 {
-            assert_eq!(self.got, format!("{:05}", self.n).as_bytes());
+            let echo = std::mem::take(&mut self.got);
+            self.echoes.borrow_mut().push((self.n, echo));
             transport.lose_connection();
         }
     }
 }
 
-/// Client side of the many-clients test: counts clean losses.
+/// Client side of the many-clients test: notes every loss; after each,
+/// stops the reactor if `finished` says the test is over.
 struct ManyClients {
     next: Cell<usize>,
     lost: Rc<RefCell<Vec<Reason>>>,
+    echoes: Echoes,
+    finished: Rc<dyn Fn() -> bool>,
     reactor: Reactor,
-    expected: usize,
 }
 
 impl Factory for ManyClients {
@@ -672,14 +691,18 @@ impl Factory for ManyClients {
     fn build_protocol(&self, _: &Address) -> Option<Numbered> {
         let n = self.next.get();
         self.next.set(n + 1);
-        Some(Numbered { n, got: Vec::new() })
+        Some(Numbered {
+            n,
+            got: Vec::new(),
+            echoes: self.echoes.clone(),
+        })
     }
 }
 
 impl ClientFactory for ManyClients {
     fn client_connection_lost(&self, _: &Connector, reason: &Reason) {
         self.lost.borrow_mut().push(reason.clone());
-        if self.lost.borrow().len() == self.expected {
+        if (self.finished)() {
             util::stop(&self.reactor);
         }
     }
@@ -691,17 +714,28 @@ impl ClientFactory for ManyClients {
 fn three_hundred_gyre_clients_at_once() {
     const N: usize = 300;
     let reactor = reactor();
-    let (open, peak, closed) = (
+    let (open, peak, ends) = (
         Rc::new(Cell::new(0)),
         Rc::new(Cell::new(0)),
-        Rc::new(Cell::new(0)),
+        Rc::new(RefCell::new(Vec::new())),
     );
-    let (o, p, c, r) = (open.clone(), peak.clone(), closed.clone(), reactor.clone());
+    let lost = Rc::new(RefCell::new(Vec::new()));
+    // Over once both sides saw all N connections end.
+    let (e, l) = (ends.clone(), lost.clone());
+    let finished: Rc<dyn Fn() -> bool> =
+        Rc::new(move || e.borrow().len() == N && l.borrow().len() == N);
+    let (o, p, e, f, r) = (
+        open.clone(),
+        peak.clone(),
+        ends.clone(),
+        finished.clone(),
+        reactor.clone(),
+    );
     let server = for_protocol(move || Counted {
         open: o.clone(),
         peak: p.clone(),
-        closed: c.clone(),
-        expected: usize::MAX,
+        ends: e.clone(),
+        finished: f.clone(),
         reactor: r.clone(),
     });
     let addr = reactor
@@ -718,12 +752,13 @@ fn three_hundred_gyre_clients_at_once() {
         )
         .unwrap()
         .address();
-    let lost = Rc::new(RefCell::new(Vec::new()));
+    let echoes = Rc::new(RefCell::new(Vec::new()));
     let clients = Shared::new(ManyClients {
         next: Cell::new(0),
         lost: lost.clone(),
+        echoes: echoes.clone(),
+        finished,
         reactor: reactor.clone(),
-        expected: N,
     });
     for _ in 0..N {
         reactor.connect_tcp("127.0.0.1", addr.port(), clients.clone());
@@ -732,6 +767,15 @@ fn three_hundred_gyre_clients_at_once() {
     let lost = lost.borrow();
     assert_eq!(lost.len(), N);
     assert!(lost.iter().all(Reason::is_clean), "{lost:?}");
+    let ends = ends.borrow();
+    assert!(ends.iter().all(Reason::is_clean), "server side: {ends:?}");
+    assert_eq!(open.get(), 0);
+    let mut echoes = echoes.borrow().clone();
+    echoes.sort();
+    let expected: Vec<(usize, Vec<u8>)> = (0..N)
+        .map(|n| (n, format!("{n:05}").into_bytes()))
+        .collect();
+    assert_eq!(echoes, expected, "each client got its own number back");
     assert_eq!(clients.next.get(), N);
     assert_eq!(
         util::lines_containing("Starting factory <tcp_server::ManyClients").len(),

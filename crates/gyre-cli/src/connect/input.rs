@@ -251,15 +251,53 @@ mod tests {
         credits.grant(2);
         assert!(credits.acquire());
         assert!(credits.acquire());
+        let (tid_tx, tid_rx) = mpsc::channel();
         let waiter = {
             let c = credits.clone();
-            thread::spawn(move || c.acquire())
+            thread::spawn(move || {
+                tid_tx.send(thread_id()).unwrap();
+                c.acquire()
+            })
         };
-        thread::sleep(Duration::from_millis(20));
+        let tid = tid_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        wait_until_blocked(&tid);
         credits.close();
         assert!(!waiter.join().unwrap(), "woken by the close, no credit");
         credits.grant(1);
         assert!(!credits.acquire(), "closed stays closed");
+    }
+
+    /// This thread's id in `/proc/self/task`.
+    fn thread_id() -> String {
+        let link = std::fs::read_link("/proc/thread-self").expect("/proc/thread-self");
+        let name = link.file_name().expect("a task id");
+        name.to_string_lossy().into_owned()
+    }
+
+    /// Waits (bounded) until thread `tid` of this process is asleep in a
+    /// futex wait: for a thread that only takes an uncontended lock and
+    /// then waits on the credits' condition variable, blocked in `acquire`.
+    /// (Where the kernel hides the wait channel, asleep is taken as that.)
+    #[track_caller]
+    fn wait_until_blocked(tid: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = |what| std::fs::read_to_string(format!("/proc/self/task/{tid}/{what}"));
+            let stat = read("stat").unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            let wchan = read("wchan").unwrap_or_default();
+            let hidden = wchan.is_empty() || wchan == "0";
+            if state == Some('S') && (hidden || wchan.contains("futex")) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "thread {tid} never blocked (state {state:?}, in {wchan:?})"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// A reader that has no data for its read.

@@ -333,6 +333,68 @@ impl Gyre {
         }
     }
 
+    /// Waits (bounded, polling `/proc`) until the process holds a TCP socket
+    /// to `remote` in `state` (say [`TCP_SYN_SENT`]: its connect is in
+    /// progress).
+    #[track_caller]
+    pub(crate) fn wait_for_socket_to(&self, remote: SocketAddr, state: u8) {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let inodes = socket_inodes(self.pid());
+            if tcp_table()
+                .iter()
+                .any(|e| e.remote == remote && e.state == state && inodes.contains(&e.inode))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gyre has no socket to {remote} in state {state:#04x} after {LIMIT:?}\n{}",
+                self.transcript()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits (bounded, polling `/proc`) until the process's thread named
+    /// `name` sleeps in a kernel function whose name contains `wchan`
+    /// (`pipe_write`: blocked writing into a full pipe). Where the kernel
+    /// hides wait channels, asleep is taken as that.
+    #[track_caller]
+    pub(crate) fn wait_for_thread_in(&self, name: &str, wchan: &str) {
+        let deadline = Instant::now() + LIMIT;
+        let tasks = format!("/proc/{}/task", self.pid());
+        loop {
+            let read = |tid: &std::ffi::OsStr, what: &str| {
+                std::fs::read_to_string(format!("{tasks}/{}/{what}", tid.to_string_lossy()))
+                    .unwrap_or_default()
+            };
+            let mut seen = Vec::new();
+            for task in std::fs::read_dir(&tasks).into_iter().flatten().flatten() {
+                let tid = task.file_name();
+                if read(&tid, "comm").trim_end() != name {
+                    continue;
+                }
+                let stat = read(&tid, "stat");
+                let state = stat
+                    .rsplit_once(')')
+                    .and_then(|(_, rest)| rest.trim_start().chars().next());
+                let channel = read(&tid, "wchan");
+                let hidden = channel.is_empty() || channel == "0";
+                if state == Some('S') && (hidden || channel.contains(wchan)) {
+                    return;
+                }
+                seen.push(format!("{state:?} in {channel:?}"));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gyre's thread {name} is not in {wchan} after {LIMIT:?} (seen: {seen:?})\n{}",
+                self.transcript()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// The ports the process listens on, from `/proc` (for runs that log
     /// nothing); polls until there is at least one, bounded.
     #[track_caller]
@@ -577,6 +639,9 @@ fn socket_inodes(pid: u32) -> Vec<u64> {
 
 /// `st` of a listening socket in `/proc/net/tcp`.
 pub(crate) const TCP_LISTEN: u8 = 0x0a;
+
+/// `st` of a socket whose connect is in progress (SYN sent, not answered).
+pub(crate) const TCP_SYN_SENT: u8 = 0x02;
 
 /// One row of `/proc/net/tcp`.
 #[derive(Debug, Clone, Copy)]

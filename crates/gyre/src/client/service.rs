@@ -752,7 +752,10 @@ mod tests {
     use super::*;
     use crate::endpoint::TcpClientEndpoint;
     use crate::factory::for_protocol;
-    use crate::testing::{MemoryReactor, StringTransport};
+    use crate::testing::{
+        MemoryReactor, StringTransport, assert_no_result, failure_result_of,
+        failure_result_of_type, success_result_of,
+    };
 
     /// A protocol that records its events.
     struct Probe {
@@ -988,12 +991,9 @@ mod tests {
         service.start_service();
         let (_protocol, transport) = fx.accept();
         let d = service.when_connected(None);
-        assert_eq!(d.peek(), Some(true));
-        d.consume(move |r| {
-            let connected = r.unwrap();
-            assert!(connected.transport().same_as(&transport.transport()));
-            assert!(Rc::ptr_eq(&connected.shared(), &connected.shared()));
-        });
+        let connected = success_result_of(&d);
+        assert!(connected.transport().same_as(&transport.transport()));
+        assert!(Rc::ptr_eq(&connected.shared(), &connected.shared()));
     }
 
     /// Not connected: when_connected(None) waits through failures for the connection.
@@ -1007,10 +1007,10 @@ mod tests {
             fx.refuse();
             fx.expect_retry_after(secs);
         }
-        assert!(!d.is_called());
+        assert_no_result(&d);
         let (_protocol, transport) = fx.accept();
-        assert_eq!(d.peek(), Some(true));
-        d.consume(move |r| assert!(r.unwrap().transport().same_as(&transport.transport())));
+        let connected = success_result_of(&d);
+        assert!(connected.transport().same_as(&transport.transport()));
     }
 
     /// Some(3) fails with the third failure after the call, carrying its ConnectError.
@@ -1025,27 +1025,23 @@ mod tests {
         let one = service.when_connected(Some(1));
         let patient = service.when_connected(None);
         fx.refuse();
-        assert_eq!(one.peek(), Some(false));
-        assert!(!three.is_called());
+        failure_result_of_type::<ConnectError>(&one);
+        assert_no_result(&three);
         fx.expect_retry_after(2.25);
         fx.refuse();
-        assert!(!three.is_called());
+        assert_no_result(&three);
         fx.expect_retry_after(3.375);
         fx.refuse();
-        let seen = Rc::new(RefCell::new(None));
-        let s = seen.clone();
-        three.consume(move |r| *s.borrow_mut() = Some(r.unwrap_err()));
-        let failure = seen.borrow_mut().take().expect("failed by now");
+        let failure = failure_result_of(&three);
         assert!(matches!(
             failure.check::<ConnectError>(),
             Some(ConnectError::Refused)
         ));
-        one.consume(|r| assert!(r.unwrap_err().is::<ConnectError>()));
-        assert!(!patient.is_called());
+        assert_no_result(&patient);
         // The service goes on retrying.
         fx.expect_retry_after(5.0625);
-        assert_eq!(service.stop_service().peek(), Some(true));
-        patient.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+        success_result_of(&service.stop_service());
+        failure_result_of_type::<CancelledError>(&patient);
     }
 
     /// After stop_service, waiting and new when_connected calls fail with CancelledError.
@@ -1057,11 +1053,9 @@ mod tests {
         let waiting = service.when_connected(None);
         fx.refuse();
         let stopped = service.stop_service();
-        assert!(stopped.is_called());
-        waiting.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
-        service
-            .when_connected(Some(1))
-            .consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+        success_result_of(&stopped);
+        failure_result_of_type::<CancelledError>(&waiting);
+        failure_result_of_type::<CancelledError>(&service.when_connected(Some(1)));
     }
 
     /// Before the first start, when_connected waits for the start and the
@@ -1071,16 +1065,15 @@ mod tests {
         let fx = Fixture::new();
         let service = fx.service();
         let early = service.when_connected(None);
-        assert!(!early.is_called());
+        assert_no_result(&early);
         service.start_service();
         let _ = fx.accept();
-        assert_eq!(early.peek(), Some(true));
-        early.consume(|r| drop(r.unwrap()));
+        success_result_of(&early);
 
         let other = fx.service();
         let waiting = other.when_connected(None);
-        assert_eq!(other.stop_service().peek(), Some(true));
-        waiting.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+        success_result_of(&other.stop_service());
+        failure_result_of_type::<CancelledError>(&waiting);
         assert_eq!(fx.attempts(), 1);
     }
 
@@ -1094,10 +1087,10 @@ mod tests {
         let kept = service.when_connected(None);
         gone.cancel();
         assert_eq!(service.inner.waiters.borrow().len(), 1);
-        gone.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+        failure_result_of_type::<CancelledError>(&gone);
+        assert_no_result(&kept);
         let _ = fx.accept();
-        assert_eq!(kept.peek(), Some(true));
-        kept.consume(|r| drop(r.unwrap()));
+        success_result_of(&kept);
     }
 
     /// Stopping while waiting cancels the retry: no attempt follows, ever.
@@ -1109,13 +1102,13 @@ mod tests {
         fx.refuse();
         assert_eq!(crate::time::Clock::pending_calls(&fx.reactor).len(), 1);
         let stopped = service.stop_service();
-        assert_eq!(stopped.peek(), Some(true));
+        success_result_of(&stopped);
         assert!(!service.is_running());
         assert!(crate::time::Clock::pending_calls(&fx.reactor).is_empty());
         fx.reactor.advance(Duration::from_secs(3600));
         assert_eq!(fx.attempts(), 1);
         // Stopping again: already stopped.
-        assert_eq!(service.stop_service().peek(), Some(true));
+        success_result_of(&service.stop_service());
     }
 
     /// Stopping while connecting stops the attempt and finishes at once.
@@ -1126,7 +1119,7 @@ mod tests {
         service.start_service();
         let stopped = service.stop_service();
         assert!(fx.reactor.tcp_clients()[0].stopped_connecting());
-        assert_eq!(stopped.peek(), Some(true));
+        success_result_of(&stopped);
         assert_eq!(service.failed_attempts(), 0, "a cancel is not a failure");
         fx.reactor.advance(Duration::from_secs(3600));
         assert_eq!(fx.attempts(), 1);
@@ -1141,15 +1134,14 @@ mod tests {
         let (protocol, transport) = fx.accept();
         let stopped = service.stop_service();
         assert!(transport.is_disconnecting());
-        assert!(!stopped.is_called());
+        assert_no_result(&stopped);
         let late = service.when_connected(None);
-        assert!(!late.is_called(), "stopping: waits for the end");
+        assert_no_result(&late); // stopping: waits for the end
         let seen = fx.events.clone();
         let order = stopped.add_callback(move |()| seen.borrow().len());
         fx.lose(protocol);
-        assert_eq!(order.peek(), Some(true));
-        order.consume(|r| assert_eq!(r.unwrap(), 2, "after connection_lost"));
-        late.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+        assert_eq!(success_result_of(&order), 2, "after connection_lost");
+        failure_result_of_type::<CancelledError>(&late);
         fx.reactor.advance(Duration::from_secs(3600));
         assert_eq!(fx.attempts(), 1);
     }
@@ -1167,12 +1159,11 @@ mod tests {
         assert_eq!(fx.attempts(), 1);
         let next = service.when_connected(None);
         fx.lose(protocol);
-        assert_eq!(stopped.peek(), Some(true));
+        success_result_of(&stopped);
         assert_eq!(fx.attempts(), 2, "connects again at once");
-        assert!(!next.is_called());
+        assert_no_result(&next);
         let _ = fx.accept();
-        assert_eq!(next.peek(), Some(true));
-        next.consume(|r| drop(r.unwrap()));
+        success_result_of(&next);
     }
 
     /// A failing prepare_connection closes the connection and retries with back-off.
@@ -1187,7 +1178,7 @@ mod tests {
         let (protocol, transport) = fx.accept();
         assert!(transport.is_disconnecting());
         assert_eq!(service.failed_attempts(), 1);
-        d.consume(|r| assert_eq!(r.unwrap_err().to_string(), "not ready"));
+        assert_eq!(failure_result_of(&d).to_string(), "not ready");
         // The old connection's end changes nothing.
         fx.lose(protocol);
         assert_eq!(service.failed_attempts(), 1);
@@ -1211,12 +1202,12 @@ mod tests {
         let (_protocol, transport) = fx.accept();
         assert_eq!(prepared.borrow().len(), 1);
         assert_eq!(transport.value(), b"HELLO\r\n");
-        assert!(!d.is_called());
+        assert_no_result(&d);
         assert_eq!(service.inner.state.borrow().name(), "connecting");
         gate.callback(()).unwrap();
-        assert_eq!(d.peek(), Some(true));
         assert_eq!(service.inner.state.borrow().name(), "connected");
-        d.consume(|r| assert_eq!(r.unwrap().borrow().events.borrow().len(), 1));
+        let connected = success_result_of(&d);
+        assert_eq!(connected.borrow().events.borrow().len(), 1);
     }
 
     /// Stopping during the preparation cancels it, closes the connection and
@@ -1237,9 +1228,9 @@ mod tests {
             "cancelled; the result went to the service"
         );
         assert!(gate.is_called());
-        assert!(!stopped.is_called());
+        assert_no_result(&stopped);
         fx.lose(protocol);
-        assert_eq!(stopped.peek(), Some(true));
+        success_result_of(&stopped);
         assert_eq!(service.failed_attempts(), 0);
     }
 
@@ -1253,7 +1244,7 @@ mod tests {
         let (protocol, _transport) = fx.accept();
         fx.lose(protocol);
         assert_eq!(service.failed_attempts(), 1);
-        d.consume(|r| assert!(r.unwrap_err().is::<Reason>()));
+        failure_result_of_type::<Reason>(&d);
         fx.expect_retry_after(1.5);
     }
 
@@ -1274,7 +1265,7 @@ mod tests {
             .borrow_mut()
             .take()
             .expect("stopped from the errback");
-        assert_eq!(stopped.peek(), Some(true));
+        success_result_of(&stopped);
         fx.reactor.advance(Duration::from_secs(3600));
         assert_eq!(fx.attempts(), 1);
     }

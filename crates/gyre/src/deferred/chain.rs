@@ -142,7 +142,7 @@ impl Chain {
     }
 
     /// Takes the result if this chain has one and nothing else will use it.
-    fn take_ready(&self) -> Option<Outcome> {
+    pub(crate) fn take_ready(&self) -> Option<Outcome> {
         let mut st = self.state.borrow_mut();
         if st.called && !st.running && st.paused == 0 && st.pairs.is_empty() && !st.taken {
             let result = st.result.take();

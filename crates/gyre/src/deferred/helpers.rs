@@ -65,14 +65,13 @@ fn cancelling_all<T: 'static, R: 'static>(members: &[Deferred<T>]) -> Deferred<R
 ///
 /// ```
 /// use gyre::deferred::{all_outcomes, fail, succeed, Failure};
+/// use gyre::testing::success_result_of;
 ///
 /// let all = all_outcomes(vec![succeed(1), fail(Failure::msg("no")), succeed(3)]);
-/// all.consume(|r| {
-///     let outcomes = r.unwrap();
-///     assert_eq!(outcomes.len(), 3);
-///     assert_eq!(*outcomes[0].as_ref().unwrap(), 1);
-///     assert_eq!(outcomes[1].as_ref().unwrap_err().to_string(), "no");
-/// });
+/// let outcomes = success_result_of(&all);
+/// assert_eq!(outcomes.len(), 3);
+/// assert_eq!(*outcomes[0].as_ref().unwrap(), 1);
+/// assert_eq!(outcomes[1].as_ref().unwrap_err().to_string(), "no");
 /// ```
 pub fn all_outcomes<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<Vec<Result<T, Failure>>> {
     let out = cancelling_all(&members);
@@ -100,16 +99,15 @@ pub fn all_outcomes<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<Vec<Resul
 ///
 /// ```
 /// use gyre::deferred::{gather_results, succeed, Deferred, FirstError, Failure};
+/// use gyre::testing::failure_result_of;
 ///
 /// let slow: Deferred<i32> = Deferred::new();
 /// let all = gather_results(vec![succeed(1), slow.clone()]);
 /// slow.errback(Failure::msg("lost")).unwrap();
-/// all.consume(|r| {
-///     let failure = r.unwrap_err();
-///     let first = failure.check::<FirstError>().unwrap();
-///     assert_eq!(first.index, 1);
-///     assert_eq!(first.failure.to_string(), "lost");
-/// });
+/// let failure = failure_result_of(&all);
+/// let first = failure.check::<FirstError>().unwrap();
+/// assert_eq!(first.index, 1);
+/// assert_eq!(first.failure.to_string(), "lost");
 /// ```
 pub fn gather_results<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<Vec<T>> {
     let out = cancelling_all(&members);
@@ -193,15 +191,14 @@ pub fn race<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<(usize, T)> {
 /// ```
 /// use std::time::Duration;
 /// use gyre::deferred::defer_later;
-/// use gyre::testing::Clock;
+/// use gyre::testing::{assert_no_result, success_result_of, Clock};
 ///
 /// let clock = Clock::new();
 /// let d = defer_later(&clock, Duration::from_secs(2), || "done");
 /// clock.advance(Duration::from_secs(1));
-/// assert!(!d.is_called());
+/// assert_no_result(&d);
 /// clock.advance(Duration::from_secs(1));
-/// assert_eq!(d.peek(), Some(true));
-/// # d.consume(|_| ());
+/// assert_eq!(success_result_of(&d), "done");
 /// ```
 pub fn defer_later<T: 'static>(
     clock: &dyn Clock,
@@ -247,13 +244,13 @@ impl<T: 'static> Deferred<T> {
     /// ```
     /// use std::time::Duration;
     /// use gyre::deferred::{Deferred, TimeoutError};
-    /// use gyre::testing::Clock;
+    /// use gyre::testing::{failure_result_of_type, Clock};
     ///
     /// let clock = Clock::new();
     /// let d: Deferred<u8> = Deferred::new();
     /// let d = d.add_timeout(Duration::from_secs(5), &clock);
     /// clock.advance(Duration::from_secs(5));
-    /// d.consume(|r| assert!(r.unwrap_err().is::<TimeoutError>()));
+    /// failure_result_of_type::<TimeoutError>(&d);
     /// ```
     pub fn add_timeout(self, timeout: Duration, clock: &dyn Clock) -> Deferred<T> {
         let timed_out = Rc::new(Cell::new(false));

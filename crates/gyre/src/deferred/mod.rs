@@ -289,6 +289,14 @@ impl<T: 'static> Deferred<T> {
         self.chain.cancel()
     }
 
+    /// Takes the result out if the chain holds one at its end (fired, not
+    /// waiting, not running, not taken); `None` otherwise. What
+    /// [`testing::success_result_of`](crate::testing::success_result_of)
+    /// and its siblings are built on.
+    pub(crate) fn take_result(&self) -> Option<Result<T, Failure>> {
+        self.chain.take_ready().map(unbox::<T>)
+    }
+
     /// A handle that does not keep the Deferred alive.
     pub fn downgrade(&self) -> WeakDeferred<T> {
         WeakDeferred {

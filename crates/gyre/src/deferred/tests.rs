@@ -4,6 +4,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::*;
+use crate::testing::{
+    assert_no_result, failure_result_of, failure_result_of_type, success_result_of,
+};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
@@ -159,14 +162,8 @@ fn long_chains_do_not_recurse() {
 #[test]
 fn panic_in_callback_becomes_failure() {
     let d = succeed(1).add_callback(|_: i32| -> i32 { panic!("oops") });
-    let seen = Rc::new(RefCell::new(String::new()));
-    let s = seen.clone();
-    d.add_errback(move |f| {
-        assert!(f.is::<PanicError>());
-        *s.borrow_mut() = f.to_string();
-        Ok(0)
-    });
-    assert_eq!(*seen.borrow(), "a callback panicked: oops");
+    let failure = failure_result_of_type::<PanicError>(&d);
+    assert_eq!(failure.to_string(), "a callback panicked: oops");
 }
 
 /// Cancel without a canceller: CancelledError; the producer's one later
@@ -175,12 +172,8 @@ fn panic_in_callback_becomes_failure() {
 fn cancel_without_canceller() {
     let d: Deferred<u8> = Deferred::new();
     let producer = d.clone();
-    let seen = Rc::new(RefCell::new(None));
-    let s = seen.clone();
-    d.clone()
-        .consume(move |r| *s.borrow_mut() = Some(r.unwrap_err()));
     d.cancel();
-    assert!(seen.borrow().as_ref().unwrap().is::<CancelledError>());
+    failure_result_of_type::<CancelledError>(&d);
     assert_eq!(producer.callback(1), Ok(()));
     assert_eq!(producer.callback(2), Err(AlreadyCalledError));
 }
@@ -192,11 +185,7 @@ fn cancel_with_canceller() {
     let d: Deferred<u8> =
         Deferred::with_canceller(|d| d.errback(Failure::msg("stopped by canceller")).unwrap());
     d.cancel();
-    let text = Rc::new(RefCell::new(String::new()));
-    let t = text.clone();
-    d.clone()
-        .consume(move |r| *t.borrow_mut() = r.unwrap_err().to_string());
-    assert_eq!(*text.borrow(), "stopped by canceller");
+    assert_eq!(failure_result_of(&d).to_string(), "stopped by canceller");
 
     let called = Rc::new(RefCell::new(false));
     let c = called.clone();
@@ -205,7 +194,7 @@ fn cancel_with_canceller() {
     d.cancel();
     assert!(*called.borrow());
     assert_eq!(producer.callback(1), Err(AlreadyCalledError));
-    d.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+    failure_result_of_type::<CancelledError>(&d);
 }
 
 /// Cancelling a fired Deferred that waits on another cancels that one;
@@ -222,7 +211,7 @@ fn cancel_forwards_to_the_awaited_deferred() {
     assert!(outer.is_paused());
     outer.cancel();
     assert!(*inner_cancelled.borrow());
-    tail.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+    failure_result_of_type::<CancelledError>(&tail);
 
     let done = succeed(3u8);
     done.cancel();
@@ -236,7 +225,7 @@ fn returning_self_is_a_failure() {
     let me = d.clone();
     let d2 = d.clone().add_callback_deferred(move |_| me);
     d.callback(1).unwrap();
-    d2.consume(|r| assert!(r.unwrap_err().is::<ReturnedSelfError>()));
+    failure_result_of_type::<ReturnedSelfError>(&d2);
 }
 
 /// A stale handle of the old type meets a typed failure, not a panic.
@@ -246,11 +235,15 @@ fn stale_handle_gets_a_type_failure() {
     let stale = d.clone();
     let fire = d.clone();
     let _strings = d.add_callback(|n| n.to_string());
-    let seen = Rc::new(RefCell::new(false));
+    let seen = Rc::new(RefCell::new(None));
     let s = seen.clone();
-    stale.consume(move |r| *s.borrow_mut() = r.unwrap_err().is::<ResultTypeError>());
+    stale.consume(move |r| *s.borrow_mut() = Some(r));
     fire.callback(1).unwrap();
-    assert!(*seen.borrow());
+    let seen = seen
+        .borrow_mut()
+        .take()
+        .expect("the stale handle's callback ran");
+    assert!(seen.unwrap_err().is::<ResultTypeError>());
 }
 
 /// add_both sees both outcomes; chain_deferred hands the result on.
@@ -260,7 +253,7 @@ fn add_both_and_chain_deferred() {
     fail::<u8>(Failure::msg("e"))
         .add_both(|r| Ok(format!("{:?}", r.map_err(|f| f.to_string()))))
         .chain_deferred(&target);
-    target.consume(|r| assert_eq!(r.unwrap(), "Err(\"e\")"));
+    assert_eq!(success_result_of(&target), "Err(\"e\")");
 }
 
 /// A completion converts into a Deferred.
@@ -282,18 +275,10 @@ use std::time::Duration;
 /// race fails at once with an empty group.
 #[test]
 fn empty_inputs() {
-    assert_eq!(all_outcomes::<u8>(vec![]).peek(), Some(true));
-    assert_eq!(gather_results::<u8>(vec![]).peek(), Some(true));
-    race::<u8>(vec![]).consume(|r| {
-        assert_eq!(
-            r.unwrap_err()
-                .check::<FailureGroup>()
-                .unwrap()
-                .failures
-                .len(),
-            0
-        )
-    });
+    assert_eq!(success_result_of(&all_outcomes::<u8>(vec![])).len(), 0);
+    assert_eq!(success_result_of(&gather_results::<u8>(vec![])), [0u8; 0]);
+    let failure = failure_result_of_type::<FailureGroup>(&race::<u8>(vec![]));
+    assert_eq!(failure.check::<FailureGroup>().unwrap().failures.len(), 0);
 }
 
 /// all_outcomes keeps input order whatever the firing order.
@@ -305,12 +290,10 @@ fn all_outcomes_keeps_input_order() {
     a.errback(Failure::msg("a")).unwrap();
     assert!(!all.is_called());
     b.callback(2).unwrap();
-    all.consume(|r| {
-        let v = r.unwrap();
-        assert_eq!(v[0].as_ref().unwrap_err().to_string(), "a");
-        assert_eq!(*v[1].as_ref().unwrap(), 2);
-        assert_eq!(*v[2].as_ref().unwrap(), 3);
-    });
+    let v = success_result_of(&all);
+    assert_eq!(v[0].as_ref().unwrap_err().to_string(), "a");
+    assert_eq!(*v[1].as_ref().unwrap(), 2);
+    assert_eq!(*v[2].as_ref().unwrap(), 3);
 }
 
 /// gather_results: values in input order; cancelling it cancels pending members.
@@ -319,20 +302,19 @@ fn gather_orders_values_and_cancels_members() {
     let (a, b) = (Deferred::new(), Deferred::new());
     let all = gather_results(vec![a.clone(), b.clone()]);
     b.callback("b").unwrap();
+    assert_no_result(&all);
     a.callback("a").unwrap();
-    all.consume(|r| assert_eq!(r.unwrap(), ["a", "b"]));
+    assert_eq!(success_result_of(&all), ["a", "b"]);
 
     let (c, d) = (Deferred::<u8>::new(), Deferred::<u8>::new());
     let all = gather_results(vec![c.clone(), d.clone()]);
     c.callback(1).unwrap();
     all.cancel();
     assert!(d.is_called(), "the pending member was cancelled");
-    all.consume(|r| {
-        let f = r.unwrap_err();
-        let first = f.check::<FirstError>().unwrap();
-        assert_eq!(first.index, 1);
-        assert!(first.failure.is::<CancelledError>());
-    });
+    let f = failure_result_of_type::<FirstError>(&all);
+    let first = f.check::<FirstError>().unwrap();
+    assert_eq!(first.index, 1);
+    assert!(first.failure.is::<CancelledError>());
 }
 
 /// race: the first success wins with its index and the others are cancelled;
@@ -343,18 +325,17 @@ fn race_first_success_wins() {
     let r = race(vec![a.clone(), b.clone()]);
     b.callback(9).unwrap();
     assert!(a.is_called(), "the loser was cancelled");
-    r.consume(|res| assert_eq!(res.unwrap(), (1, 9)));
+    assert_eq!(success_result_of(&r), (1, 9));
 
     let (c, d) = (Deferred::<u8>::new(), Deferred::<u8>::new());
     let r = race(vec![c.clone(), d.clone()]);
     d.errback(Failure::msg("d")).unwrap();
+    assert_no_result(&r);
     c.errback(Failure::msg("c")).unwrap();
-    r.consume(|res| {
-        let f = res.unwrap_err();
-        let g = f.check::<FailureGroup>().unwrap();
-        let texts: Vec<String> = g.failures.iter().map(|f| f.to_string()).collect();
-        assert_eq!(texts, ["c", "d"]);
-    });
+    let f = failure_result_of_type::<FailureGroup>(&r);
+    let g = f.check::<FailureGroup>().unwrap();
+    let texts: Vec<String> = g.failures.iter().map(|f| f.to_string()).collect();
+    assert_eq!(texts, ["c", "d"]);
 }
 
 /// add_timeout: in time, the timer is cancelled and the result passes; late,
@@ -371,19 +352,19 @@ fn add_timeout_in_time_and_late() {
         clock.pending_calls().is_empty(),
         "the timeout timer was cancelled"
     );
-    d.consume(|r| assert_eq!(r.unwrap(), 1));
+    assert_eq!(success_result_of(&d), 1);
 
     let late: Deferred<u8> = Deferred::new();
     let producer = late.clone();
     let late = late.add_timeout(Duration::from_secs(5), &clock);
-    clock.advance(Duration::from_secs(5));
-    late.consume(|r| {
-        let f = r.unwrap_err();
-        assert_eq!(
-            f.check::<TimeoutError>().unwrap().timeout,
-            Duration::from_secs(5)
-        );
-    });
+    clock.advance(Duration::from_millis(4999));
+    assert_no_result(&late);
+    clock.advance(Duration::from_millis(1));
+    let f = failure_result_of_type::<TimeoutError>(&late);
+    assert_eq!(
+        f.check::<TimeoutError>().unwrap().timeout,
+        Duration::from_secs(5)
+    );
     // The producer's late answer is swallowed once (cancel without canceller).
     assert_eq!(producer.callback(2), Ok(()));
 }
@@ -398,9 +379,10 @@ fn defer_later_and_cancel() {
     let e = defer_later(&clock, Duration::from_secs(3), || 6u8);
     e.cancel();
     assert_eq!(clock.pending_calls().len(), 1, "only d's timer is left");
-    e.consume(|r| assert!(r.unwrap_err().is::<CancelledError>()));
+    failure_result_of_type::<CancelledError>(&e);
+    assert_no_result(&d);
     clock.advance(Duration::from_millis(1));
-    d.consume(|r| assert_eq!(r.unwrap(), 5));
+    assert_eq!(success_result_of(&d), 5);
 }
 
 /// A Deferred from defer_later runs its callbacks even if every handle was dropped.

@@ -82,11 +82,8 @@ pub(super) type Key = (u64, u64);
 const COMPACT_MIN: usize = 64;
 
 /// A run sweeps the heap for due entries only after popping this many...
-#[cfg(not(test))]
+/// (the tests schedule enough calls to reach it).
 const BULK_MIN: usize = 256;
-/// (Small in tests, so that small queues exercise the sweep.)
-#[cfg(test)]
-const BULK_MIN: usize = 4;
 
 /// ...and this fraction of the heap's entries.
 const BULK_FRACTION: usize = 256;
@@ -660,6 +657,9 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Schedule(u64),
+        /// Schedules this many calls (over `BULK_MIN`, so that one run can
+        /// sweep) spread over the next so many milliseconds.
+        ScheduleMany(usize, u64),
         Cancel(usize),
         Reset(usize, u64),
         Delay(usize, u64),
@@ -667,12 +667,16 @@ mod tests {
     }
 
     fn op() -> impl Strategy<Value = Op> {
+        // About one bulk schedule a sequence, due within a few milliseconds,
+        // so that many runs sweep, and the model (checked after every op)
+        // stays small enough to be quick.
         prop_oneof![
-            4 => (0..40u64).prop_map(Op::Schedule),
-            2 => any::<usize>().prop_map(Op::Cancel),
-            2 => (any::<usize>(), 0..40u64).prop_map(|(i, d)| Op::Reset(i, d)),
-            1 => (any::<usize>(), 0..40u64).prop_map(|(i, d)| Op::Delay(i, d)),
-            2 => (0..20u64, any::<bool>()).prop_map(|(d, p)| Op::Advance(d, p)),
+            40 => (0..40u64).prop_map(Op::Schedule),
+            1 => (BULK_MIN + 1..BULK_MIN + 64, 1..8u64).prop_map(|(n, d)| Op::ScheduleMany(n, d)),
+            20 => any::<usize>().prop_map(Op::Cancel),
+            20 => (any::<usize>(), 0..40u64).prop_map(|(i, d)| Op::Reset(i, d)),
+            10 => (any::<usize>(), 0..40u64).prop_map(|(i, d)| Op::Delay(i, d)),
+            20 => (0..20u64, any::<bool>()).prop_map(|(d, p)| Op::Advance(d, p)),
         ]
     }
 
@@ -694,7 +698,8 @@ mod tests {
     }
 
     proptest! {
-        /// For random schedules, cancels, resets and delays, calls fire in
+        /// For random schedules (some of more than `BULK_MIN` calls at once, so
+        /// that runs sweep), cancels, resets and delays, calls fire in
         /// (deadline, sequence) order and exactly the non-cancelled ones fire.
         #[test]
         fn fires_in_deadline_sequence_order(ops in proptest::collection::vec(op(), 1..200)) {
@@ -709,6 +714,14 @@ mod tests {
                         calls.push(timers.call_later(ms(d), record(&log, calls.len() as u32)));
                         model.push(Model::Pending(now + d, seq));
                         seq += 1;
+                    }
+                    Op::ScheduleMany(n, spread) => {
+                        for k in 0..n as u64 {
+                            let d = (k * 7) % spread;
+                            calls.push(timers.call_later(ms(d), record(&log, calls.len() as u32)));
+                            model.push(Model::Pending(now + d, seq));
+                            seq += 1;
+                        }
                     }
                     Op::Cancel(i) | Op::Reset(i, _) | Op::Delay(i, _) if calls.is_empty() => {
                         let _ = i;

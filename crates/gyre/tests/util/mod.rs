@@ -4,7 +4,23 @@
 //!   the lines its own reactor logged, with the log system (`[Echo,0,127.0.0.1]`).
 //! * [`loopback`]: listen options for 127.0.0.1, port chosen by the OS.
 //! * [`run_for`]: runs a reactor with a deadline, failing the test if the
-//!   reactor had to be stopped by the deadline rather than by the test.
+//!   reactor had to be stopped by the deadline rather than by the test, and
+//!   failing it at once, with the panic's own message, when a reactor
+//!   callback panics ([`run_within`] and [`run_without_timers`] for the
+//!   tests that need another watchdog; every reactor a test runs goes
+//!   through one of the three).
+//!
+//! ## A panic in a callback fails the test
+//!
+//! The reactor catches a panic in any callback it runs (a protocol's, a
+//! factory's, a timer's, a trigger's, a call from a thread), logs it as an
+//! `Unhandled Error` and goes on, as it must in production. So an `assert!`
+//! that fails inside a callback would fail the test only through a timeout,
+//! if at all. The capturing logger therefore watches every line logged at
+//! error level on the thread of a reactor [`run_for`] is running: the first
+//! one stops that reactor, and `run_for` then fails the test with it. A test
+//! that provokes such errors on purpose (panic isolation, EMFILE) declares
+//! them first with [`expect_errors`]; any other error still fails it.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -25,6 +41,13 @@ pub struct Line {
 
 thread_local! {
     static LINES: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    /// What this test declared with [`expect_errors`].
+    static EXPECTED_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Error lines logged on this thread that no declaration covers, not yet
+    /// reported by [`run_for`].
+    static UNEXPECTED_ERRORS: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+    /// The reactor [`run_for`] is running on this thread.
+    static RUNNING: RefCell<Option<Reactor>> = const { RefCell::new(None) };
 }
 
 struct Capture;
@@ -39,12 +62,60 @@ impl log::Log for Capture {
             system: gyre::log::system(),
             text: record.args().to_string(),
         };
+        if line.level == log::Level::Error && !is_expected(&line.text) {
+            UNEXPECTED_ERRORS.with(|u| u.borrow_mut().push(line.clone()));
+            // Stop the run at once; `run_for` reports the line.
+            RUNNING.with(|r| {
+                if let Ok(running) = r.try_borrow() {
+                    if let Some(reactor) = running.as_ref() {
+                        let _ = reactor.stop();
+                    }
+                }
+            });
+        }
         LINES.with(|l| l.borrow_mut().push(line));
     }
     fn flush(&self) {}
 }
 
 static INIT: Once = Once::new();
+
+/// True if `text` contains something this test declared with [`expect_errors`].
+fn is_expected(text: &str) -> bool {
+    EXPECTED_ERRORS.with(|e| {
+        e.borrow()
+            .iter()
+            .any(|needle| text.contains(needle.as_str()))
+    })
+}
+
+/// Declares that this test provokes errors logged by the reactor (a panic
+/// in a callback it makes on purpose, EMFILE): error lines containing any
+/// of `needles` no longer fail [`run_for`]. Other error lines still do.
+/// Holds for the rest of the test (its thread). Installs the capturing
+/// logger.
+pub fn expect_errors(needles: &[&str]) {
+    capture_logs();
+    EXPECTED_ERRORS.with(|e| e.borrow_mut().extend(needles.iter().map(|n| n.to_string())));
+}
+
+/// Fails the test if an error was logged on this thread that no
+/// [`expect_errors`] declaration covers (and forgets those lines, so the
+/// test fails once for them).
+#[track_caller]
+pub fn assert_no_unexpected_errors() {
+    let unexpected = UNEXPECTED_ERRORS.with(|u| std::mem::take(&mut *u.borrow_mut()));
+    if let Some(first) = unexpected.first() {
+        let rest: Vec<&str> = unexpected[1..].iter().map(|l| l.text.as_str()).collect();
+        panic!(
+            "a reactor callback failed: [{}] {}\n(an error logged during the run; if this test \
+             provokes it on purpose, declare it with util::expect_errors; {} more: {rest:#?})",
+            first.system,
+            first.text,
+            rest.len()
+        );
+    }
+}
 
 /// Installs the capturing logger (once per test binary).
 pub fn capture_logs() {
@@ -78,22 +149,59 @@ pub fn loopback() -> TcpListenOptions {
 }
 
 /// Runs `reactor` (without signal handlers) until the test stops it; fails
-/// the test if `limit` passes first.
+/// the test if `limit` passes first, or, at once, if a reactor callback
+/// panics (any error logged on this thread during the run, unless declared
+/// with [`expect_errors`]), with that panic's message.
 #[track_caller]
 pub fn run_for(reactor: &Reactor, limit: Duration) {
-    let timed_out = Rc::new(std::cell::Cell::new(false));
-    let flag = timed_out.clone();
-    let r = reactor.clone();
-    let guard = reactor.call_later(limit, move || {
-        flag.set(true);
-        let _ = r.stop();
-    });
-    reactor.run_without_signals().expect("reactor ran");
-    let _ = guard.cancel();
     assert!(
-        !timed_out.get(),
+        !run_within(reactor, limit),
         "the reactor was still running after {limit:?}"
     );
+}
+
+/// Like [`run_for`], but a run that `limit` had to stop is not a failure
+/// here: returns true for it, so the caller can say more (what a peer
+/// saw). A panicking callback still fails the test at once.
+#[track_caller]
+pub fn run_within(reactor: &Reactor, limit: Duration) -> bool {
+    watched_run(reactor, Some(limit))
+}
+
+/// Runs `reactor` with no timer of the kit's own (for a test that needs a
+/// reactor without timers, and has a watchdog of its own); a panicking
+/// callback fails the test at once, as in [`run_for`].
+#[track_caller]
+pub fn run_without_timers(reactor: &Reactor) {
+    watched_run(reactor, None);
+}
+
+/// Runs `reactor`, stopping it at `limit` (true if it had to) and at the
+/// first error logged on this thread that no [`expect_errors`] covers,
+/// which then fails the test.
+#[track_caller]
+fn watched_run(reactor: &Reactor, limit: Option<Duration>) -> bool {
+    capture_logs();
+    // Errors logged before the run (building protocols, say) count too.
+    assert_no_unexpected_errors();
+    let timed_out = Rc::new(std::cell::Cell::new(false));
+    let guard = limit.map(|limit| {
+        let flag = timed_out.clone();
+        let r = reactor.clone();
+        reactor.call_later(limit, move || {
+            flag.set(true);
+            let _ = r.stop();
+        })
+    });
+    let outer = RUNNING.with(|running| running.replace(Some(reactor.clone())));
+    let ran = reactor.run_without_signals();
+    RUNNING.with(|running| *running.borrow_mut() = outer);
+    ran.expect("reactor ran");
+    if let Some(guard) = guard {
+        let _ = guard.cancel();
+    }
+    assert_no_unexpected_errors();
+    timed_out.get()
 }
 
 /// A shared event log for recording callback order.
