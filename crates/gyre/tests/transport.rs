@@ -30,6 +30,8 @@ use util::{
 
 const LIMIT: Duration = Duration::from_secs(5);
 const MIB: usize = 1024 * 1024;
+/// What [`Aborter`] writes before it aborts.
+const ABORTED_WRITE: usize = 16 * MIB;
 
 fn reactor() -> Reactor {
     util::capture_logs();
@@ -333,13 +335,16 @@ struct Aborter {
     returned: Rc<Cell<bool>>,
     ends: Events,
     reactor: Reactor,
+    /// Told once the abort was asked for, so the peer reads only then.
+    aborted: mpsc::Sender<()>,
 }
 
 impl Protocol for Aborter {
     fn data_received(&mut self, t: &Transport, data: &[u8]) {
         self.ends
             .push(format!("received {}", String::from_utf8_lossy(data)));
-        t.write(&pattern(4 * MIB, 0));
+        // More than the kernel's buffers hold while the peer does not read.
+        t.write(&pattern(ABORTED_WRITE, 0));
         t.abort_connection();
         self.ends.push(format!(
             "after abort: connected={} buffered={}",
@@ -350,6 +355,7 @@ impl Protocol for Aborter {
         t.lose_connection();
         t.write(b"dropped");
         self.returned.set(true);
+        let _ = self.aborted.send(());
     }
     fn connection_lost(&mut self, reason: Reason) {
         self.ends.push(format!(
@@ -368,7 +374,9 @@ fn abort_connection_is_aborted_later_and_discards(kind: Kind) {
     let reactor = reactor();
     let ends = Events::default();
     let (e, r) = (ends.clone(), reactor.clone());
+    let (aborted, told) = mpsc::channel();
     let served = serve_one(kind, &reactor, move || Aborter {
+        aborted: aborted.clone(),
         returned: Rc::default(),
         ends: e.clone(),
         reactor: r.clone(),
@@ -376,6 +384,10 @@ fn abort_connection_is_aborted_later_and_discards(kind: Kind) {
     let client = std::thread::spawn(move || {
         let mut s = served.small_window_connect();
         s.write_all(b"abort").unwrap();
+        // Read only once the server has aborted: a reader draining the
+        // socket meanwhile could let the whole write through.
+        told.recv_timeout(util::PEER_TIMEOUT)
+            .expect("the server aborted");
         let mut sink = Vec::new();
         let outcome = s.read_to_end(&mut sink).map(|_| ()).map_err(|e| e.kind());
         (outcome, sink.len())
@@ -387,7 +399,7 @@ fn abort_connection_is_aborted_later_and_discards(kind: Kind) {
         Kind::Unix => Ok(()),
     };
     assert_eq!(outcome, expected, "after {received} bytes");
-    assert!(received < 4 * MIB, "buffered data was discarded");
+    assert!(received < ABORTED_WRITE, "buffered data was discarded");
     assert_eq!(
         ends.get(),
         vec![
