@@ -11,7 +11,6 @@
 //! (default localhost 9000); Ctrl-C to stop.
 
 use std::io::Write;
-use std::rc::Rc;
 
 use gyre::{
     Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
@@ -70,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port = args.next().map_or(Ok(9000), |p| p.parse())?;
     let reactor = Reactor::new()?;
     let factory = EchoClientFactory {
-        reconnect: ReconnectingClientFactory::new(Rc::new(reactor.clone())),
+        reconnect: ReconnectingClientFactory::new(&reactor),
     };
     reactor.connect_tcp(&host, port, factory);
     reactor.run()?;

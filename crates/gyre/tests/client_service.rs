@@ -97,13 +97,13 @@ fn reconnects_after_each_close() {
     let (r, m, s) = (reactor.clone(), made.clone(), slot.clone());
     let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
     let service = ClientService::new(
-        Rc::new(endpoint),
+        &reactor,
+        endpoint,
         for_protocol(move || Client {
             reactor: r.clone(),
             made: m.clone(),
             service: s.clone(),
         }),
-        Rc::new(reactor.clone()),
     )
     .with_retry_policy(|_| RETRY.as_secs_f64());
     *slot.borrow_mut() = Some(service.clone());
@@ -131,9 +131,9 @@ fn refused_fails_when_connected() {
     let port = closed_port();
     let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
     let service = ClientService::new(
-        Rc::new(endpoint),
+        &reactor,
+        endpoint,
         for_protocol(|| Closer),
-        Rc::new(reactor.clone()),
     )
     .with_retry_policy(|_| RETRY.as_secs_f64());
     service.start_service();
@@ -187,9 +187,9 @@ fn retry_log_lines() {
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
     let service = ClientService::new(
-        Rc::new(endpoint),
+        &reactor,
+        endpoint,
         for_protocol(|| Closer),
-        Rc::new(reactor.clone()),
     )
     .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
     service.start_service();

@@ -90,7 +90,7 @@ fn refused_port_retries_then_abandons() {
         failures: Cell::new(0),
         stop_after: 4,
     };
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+    let policy = ReconnectingClientFactory::new(&reactor)
         .with_initial_delay(0.05)
         .with_jitter(0.0)
         .with_max_retries(Some(3));
@@ -228,7 +228,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
         .address()
         .port();
     let client = Shared::new(Client {
-        reconnect: ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+        reconnect: ReconnectingClientFactory::new(&reactor)
             .with_initial_delay(0.05),
         connections: Cell::new(0),
         failures: Cell::new(0),
@@ -289,7 +289,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
 fn log_lines_name_the_connector() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+    let policy = ReconnectingClientFactory::new(&reactor)
         .with_jitter(0.0)
         .with_max_retries(Some(2));
     let connector = reactor.connect_tcp("example.org", 7, for_protocol(|| Quiet));
@@ -323,7 +323,7 @@ fn log_lines_name_the_connector() {
 fn quiet_policy_logs_nothing() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+    let policy = ReconnectingClientFactory::new(&reactor)
         .with_noisy(false)
         .with_max_retries(Some(1));
     let connector = reactor.connect_tcp("example.org", 7, for_protocol(|| Quiet));

@@ -71,7 +71,7 @@ pub struct NoConnectorError;
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let reactor = Reactor::new()?;
-///     let reconnect = ReconnectingClientFactory::new(Rc::new(reactor.clone()));
+///     let reconnect = ReconnectingClientFactory::new(&reactor);
 ///     reactor.connect_tcp("localhost", 8000, EchoClientFactory { reconnect });
 ///     reactor.run()?;
 ///     Ok(())
@@ -132,9 +132,9 @@ pub struct NoConnectorError;
 /// ```
 /// use std::rc::Rc;
 /// use gyre::ReconnectingClientFactory;
-/// use gyre::testing::Clock;
+/// use gyre::testing::VirtualClock;
 ///
-/// let policy = ReconnectingClientFactory::new(Rc::new(Clock::new()))
+/// let policy = ReconnectingClientFactory::new(&VirtualClock::new())
 ///     .with_initial_delay(0.5)
 ///     .with_max_delay(60.0)
 ///     .with_max_retries(Some(10));
@@ -170,12 +170,12 @@ impl ReconnectingClientFactory {
     pub const DEFAULT_JITTER: f64 = 0.119626565582;
 
     /// A policy with Twisted's defaults that schedules its reconnections on
-    /// `clock` (the reactor: `Rc::new(reactor.clone())`; in tests, a
-    /// [`testing::Clock`](crate::testing::Clock)). Its jitter is seeded
-    /// from the system time.
-    pub fn new(clock: Rc<dyn Clock>) -> ReconnectingClientFactory {
+    /// `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)), keeping a clone of
+    /// the clock handle. Its jitter is seeded from the system time.
+    pub fn new(clock: &(impl Clock + Clone + 'static)) -> ReconnectingClientFactory {
         ReconnectingClientFactory {
-            clock,
+            clock: crate::time::keep(clock),
             initial_delay: Self::DEFAULT_INITIAL_DELAY,
             max_delay: Self::DEFAULT_MAX_DELAY,
             factor: Self::DEFAULT_FACTOR,
@@ -468,7 +468,7 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// impl Protocol for Quiet {}
 ///
 /// let reactor = MemoryReactor::new();
-/// let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone())).with_jitter(0.0);
+/// let policy = ReconnectingClientFactory::new(&reactor).with_jitter(0.0);
 /// let factory = Shared::new(Reconnecting::with_policy(for_protocol(|| Quiet), policy));
 /// let connector = reactor.connect_tcp("example.org", 7, factory.clone());
 ///
@@ -482,8 +482,10 @@ impl fmt::Debug for ReconnectingClientFactory {
 pub type Reconnecting<F> = WrappingFactory<F, ReconnectingClientFactory>;
 
 impl<F: Factory> WrappingFactory<F, ReconnectingClientFactory> {
-    /// Wraps `factory` with a default policy scheduling on `clock`.
-    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>) -> Self {
+    /// Wraps `factory` with a policy with Twisted's defaults scheduling on
+    /// `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)).
+    pub fn new(clock: &(impl Clock + Clone + 'static), factory: impl Into<Shared<F>>) -> Self {
         Reconnecting::with_policy(factory, ReconnectingClientFactory::new(clock))
     }
 
@@ -599,13 +601,13 @@ mod tests {
     /// A virtual clock, a quiet jitter-free policy on it, and a scripted
     /// connector (disconnected, as after a failure).
     fn setup() -> (
-        testing::Clock,
+        testing::VirtualClock,
         ReconnectingClientFactory,
         Rc<Scripted>,
         Connector,
     ) {
-        let clock = testing::Clock::new();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+        let clock = testing::VirtualClock::new();
+        let policy = ReconnectingClientFactory::new(&clock)
             .with_jitter(0.0)
             .with_noisy(false);
         let script = Rc::new(Scripted::default());
@@ -614,7 +616,7 @@ mod tests {
     }
 
     /// Seconds from now until the only pending call on `clock`.
-    fn wait(clock: &testing::Clock) -> f64 {
+    fn wait(clock: &testing::VirtualClock) -> f64 {
         let calls = clock.pending_calls();
         assert_eq!(calls.len(), 1, "{calls:?}");
         calls[0].time().duration_since(clock.now()).as_secs_f64()
@@ -631,7 +633,7 @@ mod tests {
     /// The defaults are Twisted's.
     #[test]
     fn defaults_are_twisteds() {
-        let policy = ReconnectingClientFactory::new(Rc::new(testing::Clock::new()));
+        let policy = ReconnectingClientFactory::new(&testing::VirtualClock::new());
         assert_eq!(policy.initial_delay(), 1.0);
         assert_eq!(policy.delay(), 1.0);
         assert_eq!(policy.max_delay(), 3600.0);
@@ -663,7 +665,7 @@ mod tests {
     fn nominal_delays_grow_by_e_up_to_the_cap() {
         let reactor = MemoryReactor::new();
         let clock = reactor.clock().clone();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone())).with_jitter(0.0);
+        let policy = ReconnectingClientFactory::new(&clock).with_jitter(0.0);
         struct Nothing;
         impl Protocol for Nothing {}
         let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Nothing));
@@ -863,7 +865,7 @@ mod tests {
     fn jitter_is_seeded_and_stays_near_the_curve() {
         let run = |seed: u64| -> Vec<f64> {
             let (clock, _, script, connector) = setup();
-            let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+            let policy = ReconnectingClientFactory::new(&clock)
                 .with_noisy(false)
                 .with_seed(seed);
             let mut waits = Vec::new();
@@ -891,9 +893,9 @@ mod tests {
             assert!((0.4..1.6).contains(&ratio), "step {k}: {a:?}");
         }
         // Unseeded policies differ from each other.
-        let (c1, c2) = (testing::Clock::new(), testing::Clock::new());
-        let p1 = ReconnectingClientFactory::new(Rc::new(c1.clone())).with_noisy(false);
-        let p2 = ReconnectingClientFactory::new(Rc::new(c2.clone())).with_noisy(false);
+        let (c1, c2) = (testing::VirtualClock::new(), testing::VirtualClock::new());
+        let p1 = ReconnectingClientFactory::new(&c1).with_noisy(false);
+        let p2 = ReconnectingClientFactory::new(&c2).with_noisy(false);
         let (_, _, _, connector) = setup();
         p1.client_connection_failed(&connector, &ConnectError::Refused);
         p2.client_connection_failed(&connector, &ConnectError::Refused);
@@ -905,7 +907,7 @@ mod tests {
     #[test]
     fn cap_applies_before_jitter() {
         let (clock, _, _, connector) = setup();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+        let policy = ReconnectingClientFactory::new(&clock)
             .with_noisy(false)
             .with_initial_delay(10.0)
             .with_max_delay(10.0)
@@ -980,7 +982,7 @@ mod tests {
             }
         }
         let reactor = MemoryReactor::new();
-        let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+        let policy = ReconnectingClientFactory::new(&reactor)
             .with_jitter(0.0)
             .with_noisy(false);
         let inner = Inner {
@@ -1017,7 +1019,7 @@ mod tests {
         );
         assert_eq!(reactor.clock().pending_calls().len(), 1);
         assert!(format!("{wrapped:?}").contains("Inner"));
-        let direct = Reconnecting::new(for_protocol(|| Nothing), Rc::new(reactor.clock().clone()));
+        let direct = Reconnecting::new(reactor.clock(), for_protocol(|| Nothing));
         let shown = format!("{direct:?}");
         assert!(shown.starts_with("WrappingFactory { wrapped: Shared { factory: "));
         assert!(shown.contains("wrapper: ReconnectingClientFactory { delay: "));

@@ -68,7 +68,7 @@ type Prepare<P> = Rc<dyn Fn(&Connected<P>) -> Deferred<()>>;
 ///
 /// let reactor = MemoryReactor::new();
 /// let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-/// let service = ClientService::new(Rc::new(endpoint), for_protocol(|| Chat), Rc::new(reactor.clone()))
+/// let service = ClientService::new(&reactor, endpoint, for_protocol(|| Chat))
 ///     .with_retry_policy(|_attempt| 5.0);
 /// service.start_service();
 /// let first = &reactor.tcp_clients()[0];
@@ -99,17 +99,22 @@ impl<P: Protocol> Clone for ClientService<P> {
 
 impl<P: Protocol> ClientService<P> {
     /// A stopped service that will connect `endpoint` with protocols from
-    /// `factory`, timing its retries on `clock`, with
-    /// [`default_backoff_policy`] and no preparation step.
+    /// `factory`, timing its retries on `clock` (the reactor; in tests, a
+    /// [`MemoryReactor`](crate::testing::MemoryReactor) or
+    /// [`VirtualClock`](crate::testing::VirtualClock)), with
+    /// [`default_backoff_policy`] and no preparation step. The service
+    /// keeps a clone of the clock handle.
     ///
     /// The factory is started when each attempt begins and stopped when
     /// that attempt fails or its connection ends (pass a [`Shared`] clone to
     /// keep a handle to it).
     pub fn new<F: Factory<Protocol = P>>(
-        endpoint: Rc<dyn ClientEndpoint>,
+        clock: &(impl Clock + Clone + 'static),
+        endpoint: impl ClientEndpoint + 'static,
         factory: impl Into<Shared<F>>,
-        clock: Rc<dyn Clock>,
     ) -> Self {
+        let clock = crate::time::keep(clock);
+        let endpoint: Rc<dyn ClientEndpoint> = Rc::new(endpoint);
         let factory: Shared<F> = factory.into();
         let for_attempt: ForAttempt<P> = Box::new(move |wrapper| {
             AnyFactory::new(WrappingFactory::wrap(factory.clone(), wrapper))
@@ -789,11 +794,11 @@ mod tests {
             let endpoint = TcpClientEndpoint::new(&self.reactor, "example.test", 7);
             let events = self.events.clone();
             ClientService::new(
-                Rc::new(endpoint),
+                &self.reactor,
+                endpoint,
                 for_protocol(move || Probe {
                     events: events.clone(),
                 }),
-                Rc::new(self.reactor.clone()),
             )
             .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0))
         }
@@ -899,11 +904,11 @@ mod tests {
         let endpoint = TcpClientEndpoint::new(&fx.reactor, "example.test", 7);
         let events = fx.events.clone();
         let service = ClientService::new(
-            Rc::new(endpoint),
+            &fx.reactor,
+            endpoint,
             for_protocol(move || Probe {
                 events: events.clone(),
             }),
-            Rc::new(fx.reactor.clone()),
         );
         service.start_service();
         fx.refuse();

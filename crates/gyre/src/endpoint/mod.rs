@@ -112,6 +112,34 @@ pub trait ClientEndpoint: fmt::Display {
     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport>;
 }
 
+/// A boxed or shared endpoint is an endpoint (what
+/// [`server_from_string`] returns can be passed where one is asked for).
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Box<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Rc<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+/// A boxed or shared endpoint is an endpoint (what
+/// [`client_from_string`] returns can be passed where one is asked for).
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Box<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
+}
+
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Rc<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
+}
+
 /// The typed form of [`ServerEndpoint::listen_any`], for every server endpoint.
 pub trait ServerEndpointExt: ServerEndpoint {
     /// Listens with `factory` (pass a [`Shared`] clone to share one factory
