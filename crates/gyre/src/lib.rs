@@ -60,6 +60,7 @@ pub mod deferred;
 pub mod endpoint;
 pub mod error;
 pub mod factory;
+pub mod guide;
 pub mod haproxy;
 pub mod log;
 pub mod port;

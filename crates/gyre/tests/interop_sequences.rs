@@ -360,12 +360,8 @@ fn gyre_service() -> Vec<String> {
     let mut out = Vec::new();
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-    let service = ClientService::new(
-        &reactor,
-        endpoint,
-        for_protocol(|| Quiet),
-    )
-    .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
+    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Quiet))
+        .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
     service.start_service();
     let next_wait = || {
         let calls = gyre::time::Clock::pending_calls(&reactor);

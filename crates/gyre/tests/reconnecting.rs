@@ -228,8 +228,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
         .address()
         .port();
     let client = Shared::new(Client {
-        reconnect: ReconnectingClientFactory::new(&reactor)
-            .with_initial_delay(0.05),
+        reconnect: ReconnectingClientFactory::new(&reactor).with_initial_delay(0.05),
         connections: Cell::new(0),
         failures: Cell::new(0),
         limit: 3,
