@@ -36,8 +36,8 @@ use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
 use gyre::{
-    Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions,
-    Worker, WrappingFactory,
+    Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions, Worker,
+    WrappingFactory,
 };
 
 use crate::config::{Command, Config, Limits, Listen};

@@ -10,6 +10,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::backoff::{Backoff, to_duration};
 use super::jitter::JitterRng;
 use crate::address::Address;
 use crate::connector::Connector;
@@ -94,8 +95,10 @@ pub struct NoConnectorError;
 /// hour). With jitter the grown value is the drawn one times `factor`, so
 /// the sequence is a random walk around that curve, and since the cap
 /// applies before the next draw a wait may exceed `max_delay` by a few
-/// standard deviations. Delays are `f64` seconds, as in Twisted; a negative
-/// or NaN delay is scheduled as zero.
+/// standard deviations. Delays are [`Duration`]s; the arithmetic is done in
+/// `f64` seconds, as in Twisted, so the waits are Twisted's, and a negative
+/// jittered draw is scheduled as zero. The curve is a [`Backoff`], the one
+/// [`ClientService`](super::ClientService)'s policies follow too.
 ///
 /// With `max_retries` set to `Some(n)`, `n` reconnections are made (`n + 1`
 /// attempts in all); the failure after the last logs `Abandoning … after
@@ -130,24 +133,22 @@ pub struct NoConnectorError;
 /// With the `with_*` methods, when building it:
 ///
 /// ```
-/// use std::rc::Rc;
+/// use std::time::Duration;
 /// use gyre::ReconnectingClientFactory;
 /// use gyre::testing::VirtualClock;
 ///
 /// let policy = ReconnectingClientFactory::new(&VirtualClock::new())
-///     .with_initial_delay(0.5)
-///     .with_max_delay(60.0)
+///     .with_initial_delay(Duration::from_millis(500))
+///     .with_max_delay(Duration::from_secs(60))
 ///     .with_max_retries(Some(10));
-/// assert_eq!(policy.delay(), 0.5);
+/// assert_eq!(policy.delay(), Duration::from_millis(500));
 /// assert_eq!(policy.factor(), std::f64::consts::E);
 /// ```
 ///
 /// All methods take `&self`; the state is kept in cells.
 pub struct ReconnectingClientFactory {
     clock: Rc<dyn Clock>,
-    initial_delay: f64,
-    max_delay: f64,
-    factor: f64,
+    backoff: Backoff,
     jitter: f64,
     max_retries: Option<u32>,
     noisy: bool,
@@ -161,9 +162,9 @@ pub struct ReconnectingClientFactory {
 
 impl ReconnectingClientFactory {
     /// The default initial delay: 1 second.
-    pub const DEFAULT_INITIAL_DELAY: f64 = 1.0;
+    pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_secs(1);
     /// The default ceiling on the delay: 3600 seconds.
-    pub const DEFAULT_MAX_DELAY: f64 = 3600.0;
+    pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(3600);
     /// The default growth factor: e.
     pub const DEFAULT_FACTOR: f64 = std::f64::consts::E;
     /// The default jitter, as a fraction of the delay (Twisted's value).
@@ -176,13 +177,15 @@ impl ReconnectingClientFactory {
     pub fn new(clock: &(impl Clock + Clone + 'static)) -> ReconnectingClientFactory {
         ReconnectingClientFactory {
             clock: crate::time::keep(clock),
-            initial_delay: Self::DEFAULT_INITIAL_DELAY,
-            max_delay: Self::DEFAULT_MAX_DELAY,
-            factor: Self::DEFAULT_FACTOR,
+            backoff: Backoff::new(
+                Self::DEFAULT_INITIAL_DELAY,
+                Self::DEFAULT_MAX_DELAY,
+                Self::DEFAULT_FACTOR,
+            ),
             jitter: Self::DEFAULT_JITTER,
             max_retries: None,
             noisy: true,
-            delay: Cell::new(Self::DEFAULT_INITIAL_DELAY),
+            delay: Cell::new(Self::DEFAULT_INITIAL_DELAY.as_secs_f64()),
             retries: Cell::new(0),
             continue_trying: Cell::new(true),
             pending: RefCell::new(None),
@@ -192,23 +195,30 @@ impl ReconnectingClientFactory {
     }
 
     /// Sets the delay the back-off starts from (and returns to on
-    /// [`reset_delay`](Self::reset_delay)), in seconds; also makes it the
-    /// current delay.
-    pub fn with_initial_delay(mut self, seconds: f64) -> Self {
-        self.initial_delay = seconds;
-        self.delay.set(seconds);
+    /// [`reset_delay`](Self::reset_delay)); also makes it the current
+    /// delay.
+    pub fn with_initial_delay(mut self, delay: Duration) -> Self {
+        self.backoff = self.backoff.with_initial_delay(delay);
+        self.delay.set(self.backoff.initial_secs());
         self
     }
 
-    /// Sets the ceiling the delay is capped at before jitter, in seconds.
-    pub fn with_max_delay(mut self, seconds: f64) -> Self {
-        self.max_delay = seconds;
+    /// Sets the ceiling the delay is capped at before jitter.
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
+        self.backoff = self.backoff.with_max_delay(delay);
         self
     }
 
     /// Sets the factor the delay is multiplied by at each retry.
     pub fn with_factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
+        self.backoff = self.backoff.with_factor(factor);
+        self
+    }
+
+    /// Sets initial delay, ceiling and factor at once (the jitter stays).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self.delay.set(backoff.initial_secs());
         self
     }
 
@@ -239,12 +249,12 @@ impl ReconnectingClientFactory {
         self
     }
 
-    /// The current delay in seconds (Twisted's `delay`): what the next
-    /// reconnection will wait, before jitter. It is the initial delay until
-    /// a reconnection is scheduled; each one then grows it by `factor`, up
-    /// to `max_delay`.
-    pub fn delay(&self) -> f64 {
-        self.delay.get()
+    /// The current delay (Twisted's `delay`): what the next reconnection
+    /// will wait, before jitter. It is the initial delay until a
+    /// reconnection is scheduled; each one then grows it by `factor`, up to
+    /// `max_delay`.
+    pub fn delay(&self) -> Duration {
+        to_duration(self.delay.get())
     }
 
     /// How many retries were asked for since the policy was made or reset
@@ -259,19 +269,24 @@ impl ReconnectingClientFactory {
         self.continue_trying.get()
     }
 
-    /// The delay the back-off starts from, in seconds.
-    pub fn initial_delay(&self) -> f64 {
-        self.initial_delay
+    /// The delay the back-off starts from.
+    pub fn initial_delay(&self) -> Duration {
+        self.backoff.initial_delay()
     }
 
-    /// The ceiling on the delay before jitter, in seconds.
-    pub fn max_delay(&self) -> f64 {
-        self.max_delay
+    /// The ceiling on the delay before jitter.
+    pub fn max_delay(&self) -> Duration {
+        self.backoff.max_delay()
     }
 
     /// The factor the delay grows by at each retry.
     pub fn factor(&self) -> f64 {
-        self.factor
+        self.backoff.factor()
+    }
+
+    /// The back-off curve: initial delay, ceiling and factor.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 
     /// The jitter, as a fraction of the delay.
@@ -387,7 +402,7 @@ impl ReconnectingClientFactory {
         });
         let previous = self.pending.replace(Some(call));
         drop(previous);
-        self.delay.set((delay * self.factor).min(self.max_delay));
+        self.delay.set(self.backoff.grow_secs(delay));
         Ok(())
     }
 
@@ -415,7 +430,7 @@ impl ReconnectingClientFactory {
     /// [`continue_trying`](Self::continue_trying) to true. A reconnection
     /// still scheduled is forgotten, not cancelled.
     pub fn reset_delay(&self) {
-        self.delay.set(self.initial_delay);
+        self.delay.set(self.backoff.initial_secs());
         self.retries.set(0);
         let forgotten = self.pending.take();
         drop(forgotten);
@@ -423,22 +438,14 @@ impl ReconnectingClientFactory {
     }
 }
 
-/// Seconds as a `Duration`: negative and NaN become zero, values too large
-/// for a `Duration` become the largest one.
-fn to_duration(seconds: f64) -> Duration {
-    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
-}
-
 impl fmt::Debug for ReconnectingClientFactory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReconnectingClientFactory")
-            .field("delay", &self.delay.get())
+            .field("delay", &self.delay())
             .field("retries", &self.retries.get())
             .field("continue_trying", &self.continue_trying.get())
             .field("pending_retry", &self.pending_retry().is_some())
-            .field("initial_delay", &self.initial_delay)
-            .field("max_delay", &self.max_delay)
-            .field("factor", &self.factor)
+            .field("backoff", &self.backoff)
             .field("jitter", &self.jitter)
             .field("max_retries", &self.max_retries)
             .field("noisy", &self.noisy)
@@ -634,9 +641,9 @@ mod tests {
     #[test]
     fn defaults_are_twisteds() {
         let policy = ReconnectingClientFactory::new(&testing::VirtualClock::new());
-        assert_eq!(policy.initial_delay(), 1.0);
-        assert_eq!(policy.delay(), 1.0);
-        assert_eq!(policy.max_delay(), 3600.0);
+        assert_eq!(policy.initial_delay(), Duration::from_secs(1));
+        assert_eq!(policy.delay(), Duration::from_secs(1));
+        assert_eq!(policy.max_delay(), Duration::from_secs(3600));
         // Twisted's literal for e is the same double as `consts::E`.
         assert_eq!(
             policy.factor(),
@@ -650,7 +657,7 @@ mod tests {
         assert!(policy.pending_retry().is_none());
         assert!(policy.connector().is_none());
         let debug = format!("{policy:?}");
-        assert!(debug.starts_with("ReconnectingClientFactory { delay: 1.0, retries: 0"));
+        assert!(debug.starts_with("ReconnectingClientFactory { delay: 1s, retries: 0"));
     }
 
     /// Without jitter the waits are 1, e, e², … seconds (the current delay
@@ -677,7 +684,7 @@ mod tests {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
             let w = wait(&clock);
             waits.push(w);
-            delays.push(policy.delay());
+            delays.push(policy.delay().as_secs_f64());
             clock.advance(to_duration(w));
             assert_eq!(connector.state(), ConnectorState::Connecting);
             assert!(policy.pending_retry().is_none());
@@ -714,7 +721,9 @@ mod tests {
     #[test]
     fn max_retries_allows_that_many_retries() {
         let (clock, policy, script, connector) = setup();
-        let policy = policy.with_max_retries(Some(3)).with_initial_delay(0.05);
+        let policy = policy
+            .with_max_retries(Some(3))
+            .with_initial_delay(Duration::from_millis(50));
         let twisted_waits = [0.05, 0.1359140914229523, 0.3694528049465326];
         for (n, want) in (1..=3).zip(twisted_waits) {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
@@ -731,7 +740,7 @@ mod tests {
         assert!(policy.pending_retry().is_none());
         assert!(clock.pending_calls().is_empty());
         // The delay stays where the last retry left it (Twisted: 1.0042768461593834).
-        assert_close(policy.delay(), 1.0042768461593834);
+        assert_close(policy.delay().as_secs_f64(), 1.0042768461593834);
     }
 
     /// `max_retries: Some(0)` never reconnects.
@@ -742,7 +751,7 @@ mod tests {
         policy.client_connection_lost(&connector, &Reason::Done);
         assert_eq!(policy.retries(), 1);
         assert!(clock.pending_calls().is_empty());
-        assert_eq!(policy.delay(), 1.0);
+        assert_eq!(policy.delay(), Duration::from_secs(1));
     }
 
     /// A lost connection is retried like a failed attempt.
@@ -807,22 +816,22 @@ mod tests {
     #[test]
     fn reset_delay_restores_the_start() {
         let (clock, policy, _, connector) = setup();
-        let policy = policy.with_initial_delay(0.5);
+        let policy = policy.with_initial_delay(Duration::from_millis(500));
         for _ in 0..3 {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
         }
-        assert_close(policy.delay(), 0.5 * E.powi(3));
+        assert_close(policy.delay().as_secs_f64(), 0.5 * E.powi(3));
         assert_eq!(policy.retries(), 3);
         policy.stop_trying();
         policy.reset_delay();
-        assert_eq!(policy.delay(), 0.5);
+        assert_eq!(policy.delay(), Duration::from_millis(500));
         assert_eq!(policy.retries(), 0);
         assert!(policy.continue_trying());
 
         policy.client_connection_failed(&connector, &ConnectError::Refused);
         let call = policy.pending_retry().unwrap();
         assert_close(call.time().duration_since(clock.now()).as_secs_f64(), 0.5);
-        assert_close(policy.delay(), 0.5 * E);
+        assert_close(policy.delay().as_secs_f64(), 0.5 * E);
         policy.reset_delay();
         assert!(policy.pending_retry().is_none());
         assert!(call.is_active(), "forgotten, not cancelled");
@@ -872,7 +881,7 @@ mod tests {
             for _ in 0..8 {
                 policy.client_connection_failed(&connector, &ConnectError::Refused);
                 let w = wait(&clock);
-                assert_close(policy.delay(), w * E);
+                assert_close(policy.delay().as_secs_f64(), w * E);
                 waits.push(w);
                 clock.advance(to_duration(w));
                 script.set(ConnectorState::Disconnected);
@@ -909,8 +918,8 @@ mod tests {
         let (clock, _, _, connector) = setup();
         let policy = ReconnectingClientFactory::new(&clock)
             .with_noisy(false)
-            .with_initial_delay(10.0)
-            .with_max_delay(10.0)
+            .with_initial_delay(Duration::from_secs(10))
+            .with_max_delay(Duration::from_secs(10))
             .with_seed(1);
         let mut above = 0;
         for _ in 0..50 {
@@ -919,24 +928,38 @@ mod tests {
             let w = call.time().duration_since(clock.now()).as_secs_f64();
             assert!(w > 5.0 && w < 15.0, "{w}");
             above += usize::from(w > 10.0);
-            assert_eq!(policy.delay(), 10.0);
+            assert_eq!(policy.delay(), Duration::from_secs(10));
         }
         assert!(above > 0 && above < 50, "{above} of 50 above the cap");
     }
 
-    /// Negative and NaN delays are scheduled as zero; huge ones saturate.
+    /// A jittered draw below zero is scheduled as no wait, and a zero
+    /// initial delay reconnects at once.
     #[test]
-    fn odd_delays_are_clamped() {
-        assert_eq!(to_duration(-1.0), Duration::ZERO);
-        assert_eq!(to_duration(f64::NAN), Duration::ZERO);
-        assert_eq!(to_duration(0.25), Duration::from_millis(250));
-        assert_eq!(to_duration(1e300), Duration::MAX);
+    fn zero_and_negative_waits_are_no_wait() {
         let (clock, policy, script, connector) = setup();
-        let policy = policy.with_initial_delay(-2.0);
+        let policy = policy.with_initial_delay(Duration::ZERO);
         policy.client_connection_failed(&connector, &ConnectError::Refused);
-        assert!(policy.delay() < 0.0);
+        assert_eq!(policy.delay(), Duration::ZERO);
         clock.advance(Duration::ZERO);
         assert_eq!(script.connects.get(), 1);
+        // A jitter of 100 standard deviations draws negative waits often.
+        let (clock, _, script, connector) = setup();
+        let policy = ReconnectingClientFactory::new(&clock)
+            .with_noisy(false)
+            .with_jitter(100.0)
+            .with_seed(3);
+        let mut immediate = 0;
+        for _ in 0..20 {
+            policy.reset_delay();
+            policy.client_connection_failed(&connector, &ConnectError::Refused);
+            let call = policy.pending_retry().unwrap();
+            immediate += usize::from(call.time() == clock.now());
+            clock.advance(Duration::ZERO);
+            script.set(ConnectorState::Disconnected);
+        }
+        assert!(immediate > 0 && immediate < 20, "{immediate} of 20");
+        assert_eq!(script.connects.get(), immediate as u32);
     }
 
     /// The wrapper builds the inner factory's protocols, calls the inner
@@ -1007,7 +1030,7 @@ mod tests {
         connector.disconnect();
         recorded.client_connection_lost(&connector, &Reason::Done);
         assert_eq!(wrapped.policy().retries(), 2, "build did not reset");
-        assert_close(wrapped.policy().delay(), E * E);
+        assert_close(wrapped.policy().delay().as_secs_f64(), E * E);
         assert_eq!(
             *wrapped.inner().seen.borrow(),
             [

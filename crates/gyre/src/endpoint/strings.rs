@@ -224,10 +224,7 @@ fn haproxy_server_of(
         }
     };
     let wrapped = server_from_string(reactor, wrapped)?;
-    Ok(Box::new(HaproxyServerEndpoint::new(
-        reactor,
-        wrapped,
-    )))
+    Ok(Box::new(HaproxyServerEndpoint::new(reactor, wrapped)))
 }
 
 /// What follows the type in `description`: the text after its first

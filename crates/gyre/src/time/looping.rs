@@ -109,7 +109,10 @@ impl LoopingCall {
     /// [`VirtualClock`](crate::testing::VirtualClock)); it does nothing
     /// until [`start`](Self::start). The loop keeps a clone of the clock
     /// handle.
-    pub fn new(clock: &(impl Clock + Clone + 'static), mut f: impl FnMut() + 'static) -> LoopingCall {
+    pub fn new(
+        clock: &(impl Clock + Clone + 'static),
+        mut f: impl FnMut() + 'static,
+    ) -> LoopingCall {
         let name = std::any::type_name_of_val(&f);
         LoopingCall::build(super::keep(clock), name, false, Box::new(move |_| f()))
     }

@@ -104,10 +104,7 @@ impl Rig {
     ) -> Rig {
         let clock = VirtualClock::new();
         let seen = recorder.seen.clone();
-        let mut protocol = AcceptProxy::new(
-            recorder,
-            settings(AcceptSettings::new(&clock)),
-        );
+        let mut protocol = AcceptProxy::new(recorder, settings(AcceptSettings::new(&clock)));
         let transport = StringTransport::with_addresses(server(), balancer());
         transport.make_connection(&mut protocol);
         Rig {

@@ -396,7 +396,10 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// timed on `clock` (the reactor; in tests, a
     /// [`VirtualClock`](crate::testing::VirtualClock)).
     pub fn new(clock: &(impl Clock + Clone + 'static), inner: P, timeout: Duration) -> Self {
-        IdleTimeout::with_timer(IdleTimer::new(crate::time::keep(clock), Some(timeout)), inner)
+        IdleTimeout::with_timer(
+            IdleTimer::new(crate::time::keep(clock), Some(timeout)),
+            inner,
+        )
     }
 
     /// Wraps `inner` with `timer`, a new connection's timer.
