@@ -886,7 +886,8 @@ mod tests {
         let d = service.when_connected(None);
         let connected = success_result_of(&d);
         assert!(connected.transport().same_as(&transport.transport()));
-        assert!(Rc::ptr_eq(&connected.shared(), &connected.shared()));
+        let again = success_result_of(&service.when_connected(None));
+        assert!(again.same_as(&connected));
     }
 
     /// Not connected: when_connected(None) waits through failures for the connection.
@@ -1100,7 +1101,7 @@ mod tests {
         gate.callback(()).unwrap();
         assert_eq!(service.inner.state.borrow().name(), "connected");
         let connected = success_result_of(&d);
-        assert_eq!(connected.borrow().events.borrow().len(), 1);
+        assert_eq!(connected.with_protocol(|p| p.events.borrow().len()), 1);
     }
 
     /// Stopping during the preparation cancels it, closes the connection and
