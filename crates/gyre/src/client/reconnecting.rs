@@ -28,14 +28,59 @@ pub struct NoConnectorError;
 /// Twisted's reconnection policy: exponential back-off with jitter, an
 /// optional retry limit, and an explicit stop.
 ///
-/// A Twisted client gets this behaviour by subclassing and calling the base
-/// methods from its overrides. In gyre the policy is a value: your factory
-/// owns one and forwards its two client callbacks to it, and calls
-/// [`reset_delay`](ReconnectingClientFactory::reset_delay) once a connection
-/// has succeeded (nothing resets the back-off on its own):
+/// The short way: write your factory as for any client, and wrap it in
+/// [`Reconnecting`]. After each of your factory's failure and loss
+/// callbacks the policy schedules the next attempt, and
+/// [`with_reset_on_connect(true)`](Self::with_reset_on_connect) starts the
+/// back-off over whenever a connection is made (what a Twisted subclass
+/// does by calling `resetDelay()` from `buildProtocol`):
 ///
 /// ```no_run
-/// use std::rc::Rc;
+/// use gyre::{
+///     Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
+///     Reconnecting, Transport,
+/// };
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) { t.write(data) }
+/// }
+///
+/// struct EchoClientFactory;
+///
+/// impl Factory for EchoClientFactory {
+///     type Protocol = Echo;
+///     fn build_protocol(&self, _: &Address) -> Option<Echo> {
+///         println!("Connected.");
+///         Some(Echo)
+///     }
+/// }
+///
+/// impl ClientFactory for EchoClientFactory {
+///     fn client_connection_lost(&self, _: &Connector, reason: &Reason) {
+///         println!("Lost connection. Reason: {reason}");
+///     }
+///     fn client_connection_failed(&self, _: &Connector, reason: &ConnectError) {
+///         println!("Connection failed. Reason: {reason}");
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let reactor = Reactor::new()?;
+///     let factory = Reconnecting::new(&reactor, EchoClientFactory).with_reset_on_connect(true);
+///     reactor.connect_tcp("localhost", 8000, factory);
+///     reactor.run()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// The long way, the shape of a Twisted subclass: the policy is a value
+/// your factory owns; your factory forwards its two client callbacks to it
+/// and calls [`reset_delay`](ReconnectingClientFactory::reset_delay) itself
+/// once a connection has succeeded (nothing resets the back-off on its own
+/// unless asked to):
+///
+/// ```no_run
 /// use gyre::{
 ///     Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
 ///     ReconnectingClientFactory, Transport,
@@ -78,9 +123,6 @@ pub struct NoConnectorError;
 ///     Ok(())
 /// }
 /// ```
-///
-/// A factory with no callbacks of its own can be wrapped in [`Reconnecting`]
-/// instead.
 ///
 /// # The back-off
 ///
@@ -152,6 +194,7 @@ pub struct ReconnectingClientFactory {
     jitter: f64,
     max_retries: Option<u32>,
     noisy: bool,
+    reset_on_connect: bool,
     delay: Cell<f64>,
     retries: Cell<u32>,
     continue_trying: Cell<bool>,
@@ -185,6 +228,7 @@ impl ReconnectingClientFactory {
             jitter: Self::DEFAULT_JITTER,
             max_retries: None,
             noisy: true,
+            reset_on_connect: false,
             delay: Cell::new(Self::DEFAULT_INITIAL_DELAY.as_secs_f64()),
             retries: Cell::new(0),
             continue_trying: Cell::new(true),
@@ -240,6 +284,17 @@ impl ReconnectingClientFactory {
     /// separate from the factory's own [`Factory::noisy`].
     pub fn with_noisy(mut self, noisy: bool) -> Self {
         self.noisy = noisy;
+        self
+    }
+
+    /// Sets whether a [`Reconnecting`] factory resets the back-off
+    /// ([`reset_delay`](Self::reset_delay)) each time its wrapped factory
+    /// builds a protocol, that is, each time a connection is made (default:
+    /// no, as Twisted's class never resets by itself). A policy your own
+    /// factory embeds ignores this: call `reset_delay` from your
+    /// `build_protocol`.
+    pub fn with_reset_on_connect(mut self, reset: bool) -> Self {
+        self.reset_on_connect = reset;
         self
     }
 
@@ -449,25 +504,29 @@ impl fmt::Debug for ReconnectingClientFactory {
             .field("jitter", &self.jitter)
             .field("max_retries", &self.max_retries)
             .field("noisy", &self.noisy)
+            .field("reset_on_connect", &self.reset_on_connect)
             .field("connector", &self.connector.borrow())
             .finish_non_exhaustive()
     }
 }
 
 /// A client factory that wraps `F` and reconnects with a
-/// [`ReconnectingClientFactory`] policy, for factories with no reconnection
-/// logic of their own.
+/// [`ReconnectingClientFactory`] policy: the short way to a reconnecting
+/// client (example on [`ReconnectingClientFactory`]).
 ///
 /// It is a [`WrappingFactory`] whose wrapper is the policy itself: it
 /// builds `F`'s protocols and forwards every factory call to `F` (which
 /// logs `Starting factory`; the wrapper is silent); its
 /// `client_connection_failed` and `client_connection_lost` call `F`'s first,
-/// then the policy's. Like Twisted, it never resets the back-off by itself:
-/// call `policy().reset_delay()` when a connection has succeeded (from your
-/// protocol, say), or the delays keep growing across connections.
+/// then the policy's. Built
+/// [`with_reset_on_connect(true)`](Self::with_reset_on_connect), it resets
+/// the back-off each time `F` builds a protocol (a connection was made);
+/// otherwise, like Twisted's class, it never resets it by itself, and the
+/// delays keep growing across connections unless you call
+/// `policy().reset_delay()`.
 ///
 /// ```
-/// use std::rc::Rc;
+/// use std::time::Duration;
 /// use gyre::testing::MemoryReactor;
 /// use gyre::{for_protocol, ConnectError, Protocol, Reconnecting, ReconnectingClientFactory, Shared};
 ///
@@ -485,6 +544,7 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// client.factory.client_connection_failed(&connector, &ConnectError::Refused);
 /// assert_eq!(factory.policy().retries(), 1);
 /// assert!(factory.policy().pending_retry().is_some());
+/// assert_eq!(factory.policy().delay(), Duration::from_secs_f64(std::f64::consts::E));
 /// ```
 pub type Reconnecting<F> = WrappingFactory<F, ReconnectingClientFactory>;
 
@@ -494,6 +554,14 @@ impl<F: Factory> WrappingFactory<F, ReconnectingClientFactory> {
     /// [`VirtualClock`](crate::testing::VirtualClock)).
     pub fn new(clock: &(impl Clock + Clone + 'static), factory: impl Into<Shared<F>>) -> Self {
         Reconnecting::with_policy(factory, ReconnectingClientFactory::new(clock))
+    }
+
+    /// Sets the policy's
+    /// [`with_reset_on_connect`](ReconnectingClientFactory::with_reset_on_connect):
+    /// whether each connection made resets the back-off.
+    pub fn with_reset_on_connect(mut self, reset: bool) -> Self {
+        self.wrapper_mut().reset_on_connect = reset;
+        self
     }
 
     /// Wraps `factory` with a policy configured by the caller.
@@ -519,7 +587,11 @@ impl<F: Factory> WrapFactory<F> for ReconnectingClientFactory {
     type Protocol = F::Protocol;
 
     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<F::Protocol> {
-        wrapped.build_protocol(addr)
+        let built = wrapped.build_protocol(addr);
+        if built.is_some() && self.reset_on_connect {
+            self.reset_delay();
+        }
+        built
     }
 
     fn client_connection_failed(
@@ -1046,5 +1118,60 @@ mod tests {
         let shown = format!("{direct:?}");
         assert!(shown.starts_with("WrappingFactory { wrapped: Shared { factory: "));
         assert!(shown.contains("wrapper: ReconnectingClientFactory { delay: "));
+    }
+
+    /// `with_reset_on_connect(true)`: each protocol the wrapped factory
+    /// builds resets the back-off (delay and retry count); a refused build
+    /// (`None`) does not; without the flag nothing resets.
+    #[test]
+    fn reset_on_connect_resets_when_a_protocol_is_built() {
+        struct Nothing;
+        impl Protocol for Nothing {}
+        /// Builds a protocol only when `accept` is set.
+        struct Gate {
+            accept: Cell<bool>,
+        }
+        impl Factory for Gate {
+            type Protocol = Nothing;
+            fn build_protocol(&self, _: &Address) -> Option<Nothing> {
+                self.accept.get().then_some(Nothing)
+            }
+        }
+        impl ClientFactory for Gate {}
+        let addr = Address::tcp("127.0.0.1:1".parse().unwrap());
+        for reset in [true, false] {
+            let reactor = MemoryReactor::new();
+            let gate = Gate {
+                accept: Cell::new(false),
+            };
+            let policy = ReconnectingClientFactory::new(&reactor)
+                .with_jitter(0.0)
+                .with_noisy(false);
+            let factory =
+                Shared::new(Reconnecting::with_policy(gate, policy).with_reset_on_connect(reset));
+            let connector = reactor.connect_tcp("127.0.0.1", 1, factory.clone());
+            let recorded = reactor.tcp_clients()[0].factory.clone();
+            for _ in 0..2 {
+                connector.disconnect();
+                recorded.client_connection_failed(&connector, &ConnectError::Refused);
+            }
+            let grown = factory.policy().delay();
+            assert_close(grown.as_secs_f64(), E * E);
+            assert!(recorded.build_protocol(&addr).is_none());
+            assert_eq!(
+                factory.policy().delay(),
+                grown,
+                "a refused build resets nothing"
+            );
+            factory.inner().accept.set(true);
+            assert!(recorded.build_protocol(&addr).is_some());
+            if reset {
+                assert_eq!(factory.policy().delay(), Duration::from_secs(1));
+                assert_eq!(factory.policy().retries(), 0);
+            } else {
+                assert_eq!(factory.policy().delay(), grown);
+                assert_eq!(factory.policy().retries(), 2);
+            }
+        }
     }
 }
