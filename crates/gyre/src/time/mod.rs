@@ -58,7 +58,7 @@
 //! this file, the [`Clock`] trait; `looping.rs`, [`LoopingCall`], on any
 //! clock. `scripts/check-layers` checks the order. Tests sit at the bottom
 //! of each of those files; the virtual clock's own tests are in
-//! `testing/clock.rs`.
+//! `testing/virtual_clock.rs`.
 
 use std::any::Any;
 use std::rc::Rc;
