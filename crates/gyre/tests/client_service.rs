@@ -105,7 +105,7 @@ fn reconnects_after_each_close() {
             service: s.clone(),
         }),
     )
-    .with_retry_policy(|_| RETRY.as_secs_f64());
+    .with_retry_policy(|_| RETRY);
     *slot.borrow_mut() = Some(service.clone());
     service.start_service();
     run_for(&reactor, LIMIT);
@@ -131,7 +131,7 @@ fn refused_fails_when_connected() {
     let port = closed_port();
     let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
     let service = ClientService::new(&reactor, endpoint, for_protocol(|| Closer))
-        .with_retry_policy(|_| RETRY.as_secs_f64());
+        .with_retry_policy(|_| RETRY);
     service.start_service();
     let seen: Rc<RefCell<Option<Result<(), Failure>>>> = Rc::new(RefCell::new(None));
     let (out, s, r) = (seen.clone(), service.clone(), reactor.clone());
@@ -182,8 +182,12 @@ fn retry_log_lines() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Closer))
-        .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
+    let service =
+        ClientService::new(&reactor, endpoint, for_protocol(|| Closer)).with_retry_policy(
+            backoff_policy(Duration::from_secs(1), Duration::from_secs(60), 1.5, || {
+                Duration::ZERO
+            }),
+        );
     service.start_service();
     let waits = [
         "1.5",

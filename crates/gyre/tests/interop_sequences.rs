@@ -243,12 +243,12 @@ fn rcf_fail(
         Some(w) => out.push(format!(
             "{name} step {step} wait {} delay {} retries {}",
             secs(w),
-            secs_f(policy.delay()),
+            secs(policy.delay()),
             policy.retries()
         )),
         None => out.push(format!(
             "{name} step {step} no-retry delay {} retries {}",
-            secs_f(policy.delay()),
+            secs(policy.delay()),
             policy.retries()
         )),
     }
@@ -284,7 +284,7 @@ fn gyre_rcf() -> Vec<String> {
     let clock = reactor.clock().clone();
     let policy = ReconnectingClientFactory::new(&clock)
         .with_jitter(0.0)
-        .with_initial_delay(0.05)
+        .with_initial_delay(Duration::from_millis(50))
         .with_max_retries(Some(3));
     let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Quiet));
     let mut connects = 0;
@@ -299,7 +299,7 @@ fn gyre_rcf() -> Vec<String> {
     let clock = reactor.clock().clone();
     let policy = ReconnectingClientFactory::new(&clock)
         .with_jitter(0.0)
-        .with_initial_delay(0.5);
+        .with_initial_delay(Duration::from_millis(500));
     let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Quiet));
     let mut connects = 0;
     for step in 1..=2 {
@@ -309,7 +309,7 @@ fn gyre_rcf() -> Vec<String> {
     policy.reset_delay();
     out.push(format!(
         "reset after-reset delay {} retries {}",
-        secs_f(policy.delay()),
+        secs(policy.delay()),
         policy.retries()
     ));
     connector.disconnect();
@@ -318,7 +318,7 @@ fn gyre_rcf() -> Vec<String> {
     out.push(format!(
         "reset lost wait {} delay {} retries {}",
         secs(wait),
-        secs_f(policy.delay()),
+        secs(policy.delay()),
         policy.retries()
     ));
     logged(&mut out, policy_line);
@@ -360,8 +360,11 @@ fn gyre_service() -> Vec<String> {
     let mut out = Vec::new();
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Quiet))
-        .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
+    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Quiet)).with_retry_policy(
+        backoff_policy(Duration::from_secs(1), Duration::from_secs(60), 1.5, || {
+            Duration::ZERO
+        }),
+    );
     service.start_service();
     let next_wait = || {
         let calls = gyre::time::Clock::pending_calls(&reactor);
@@ -565,7 +568,7 @@ fn refused(reactor: &Reactor) {
         .unwrap()
         .port();
     let policy = ReconnectingClientFactory::new(reactor)
-        .with_initial_delay(0.05)
+        .with_initial_delay(Duration::from_millis(50))
         .with_jitter(0.0)
         .with_max_retries(Some(1));
     let inner = Retrying {

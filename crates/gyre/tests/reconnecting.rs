@@ -91,7 +91,7 @@ fn refused_port_retries_then_abandons() {
         stop_after: 4,
     };
     let policy = ReconnectingClientFactory::new(&reactor)
-        .with_initial_delay(0.05)
+        .with_initial_delay(Duration::from_millis(50))
         .with_jitter(0.0)
         .with_max_retries(Some(3));
     let factory = Shared::new(Reconnecting::with_policy(inner, policy));
@@ -228,7 +228,8 @@ fn reconnects_after_each_loss_until_stop_trying() {
         .address()
         .port();
     let client = Shared::new(Client {
-        reconnect: ReconnectingClientFactory::new(&reactor).with_initial_delay(0.05),
+        reconnect: ReconnectingClientFactory::new(&reactor)
+            .with_initial_delay(Duration::from_millis(50)),
         connections: Cell::new(0),
         failures: Cell::new(0),
         limit: 3,
@@ -244,7 +245,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
     assert!(!policy.continue_trying());
     assert!(policy.pending_retry().is_none());
     assert_eq!(policy.retries(), 0, "reset by the third connection");
-    assert_eq!(policy.delay(), 0.05);
+    assert_eq!(policy.delay(), Duration::from_millis(50));
     assert_eq!(connector.state(), ConnectorState::Disconnected);
     assert!(reactor.pending_calls().is_empty());
 

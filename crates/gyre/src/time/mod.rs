@@ -58,7 +58,7 @@
 //! this file, the [`Clock`] trait; `looping.rs`, [`LoopingCall`], on any
 //! clock. `scripts/check-layers` checks the order. Tests sit at the bottom
 //! of each of those files; the virtual clock's own tests are in
-//! `testing/clock.rs`.
+//! `testing/virtual_clock.rs`.
 
 use std::any::Any;
 use std::rc::Rc;
@@ -103,7 +103,9 @@ pub(crate) use timers::Timers;
 /// let clock = VirtualClock::new();
 /// let beats = Rc::new(Cell::new(0));
 /// let _beat = heartbeat(&clock, beats.clone());
-/// clock.advance(Duration::from_secs(90));
+/// for _ in 0..3 {
+///     clock.advance(Duration::from_secs(30));
+/// }
 /// assert_eq!(beats.get(), 3);
 /// // `call_later` works on any clock, generic or `dyn`.
 /// let fired = Rc::new(Cell::new(false));
