@@ -175,10 +175,10 @@
 //!             return r.stop().unwrap();
 //!         }
 //!     };
-//!     p.protocol().send_message("Hello");
+//!     p.with_protocol(|g| g.send_message("Hello"));
 //!     let later = p.clone();
 //!     r.call_later(Duration::from_millis(50), move || {
-//!         later.protocol().send_message("This is sent in a second");
+//!         later.with_protocol(|g| g.send_message("This is sent in a second"));
 //!     });
 //!     r.call_later(Duration::from_millis(100), move || p.transport().lose_connection());
 //! });

@@ -108,9 +108,9 @@
 //! async fn greet(reactor: Reactor, port: u16) -> Result<(), Failure> {
 //!     let point = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
 //!     let p = connect_protocol(&point, Greeter::default()).await?;
-//!     p.protocol().send_message("Hello");
+//!     p.with_protocol(|g| g.send_message("Hello"));
 //!     reactor.sleep(Duration::from_millis(50)).await?;
-//!     p.protocol().send_message("This is sent in a second");
+//!     p.with_protocol(|g| g.send_message("This is sent in a second"));
 //!     p.transport().lose_connection();
 //!     Ok(())
 //! }
