@@ -54,8 +54,15 @@ impl TimeZone {
         TimeZone { kind: Kind::Utc }
     }
 
-    /// The process's local zone: `TZ` if set, else `/etc/localtime`, read
-    /// as the C library reads them (see the [module docs](self)).
+    /// The process's local zone, read as glibc reads it:
+    ///
+    /// * `TZ` unset: `/etc/localtime`;
+    /// * `TZ` empty: UTC;
+    /// * `:name` or `name`: a compiled zone file, `name` under `$TZDIR`
+    ///   (default `/usr/share/zoneinfo`) unless it is an absolute path;
+    /// * otherwise a POSIX rule such as `EST5EDT,M3.2.0,M11.1.0` or
+    ///   `<+0530>-5:30`;
+    /// * anything unusable: UTC.
     pub fn local() -> TimeZone {
         match std::env::var_os("TZ") {
             None => zone_file(Path::new("/etc/localtime")).unwrap_or_else(TimeZone::utc),

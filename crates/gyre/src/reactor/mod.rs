@@ -196,7 +196,7 @@ impl Reactor {
     ///
     /// The shutdown that follows is Twisted's: the `before` shutdown
     /// triggers run (a trigger that returns a pending
-    /// [`Completion`](crate::Completion) is waited for, so services can
+    /// [`Completion`] is waited for, so services can
     /// finish what they owe); then, first thing in the `during` phase,
     /// every open connection is closed and its protocol's `connection_lost`
     /// gets [`Reason::Shutdown`](crate::Reason::Shutdown) (`Connection to
