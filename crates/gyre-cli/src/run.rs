@@ -36,8 +36,8 @@ use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
 use gyre::{
-    Clock, Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions,
-    Worker, WrappingFactory,
+    Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions, Worker,
+    WrappingFactory,
 };
 
 use crate::config::{Command, Config, Limits, Listen};
@@ -171,11 +171,10 @@ fn with_timeout_and_limit<F: Factory, L: ListenWith>(
     factory: F,
     listener: L,
 ) -> L::Out {
-    let clock = || -> Rc<dyn Clock> { Rc::new(reactor.clone()) };
     match (limits.idle_timeout, limits.max_connections) {
         (None, None) => listener.listen(Shared::new(factory)),
         (Some(idle), None) => {
-            let timed = TimeoutFactory::new(factory, clock(), idle);
+            let timed = TimeoutFactory::new(reactor, factory, idle);
             listener.listen(Shared::new(timed))
         }
         (None, Some(max)) => {
@@ -183,7 +182,7 @@ fn with_timeout_and_limit<F: Factory, L: ListenWith>(
             listener.listen(Shared::new(limited))
         }
         (Some(idle), Some(max)) => {
-            let timed = TimeoutFactory::new(factory, clock(), idle);
+            let timed = TimeoutFactory::new(reactor, factory, idle);
             let limited = LimitConnections::new(timed).with_max_total(Some(max));
             listener.listen(Shared::new(limited))
         }
@@ -284,7 +283,7 @@ impl ListenWith for PoolPorts<'_> {
                 reuse_port: true,
             };
             let listened = if proxied {
-                let settings = AcceptSettings::new(Rc::new(self.reactor.clone()));
+                let settings = AcceptSettings::new(self.reactor);
                 let wrapped = WrappingFactory::wrap(factory.clone(), settings);
                 self.worker
                     .listen_tcp(self.reactor, spec.port, wrapped, options)

@@ -191,9 +191,9 @@ pub fn race<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<(usize, T)> {
 /// ```
 /// use std::time::Duration;
 /// use gyre::deferred::defer_later;
-/// use gyre::testing::{assert_no_result, success_result_of, Clock};
+/// use gyre::testing::{assert_no_result, success_result_of, VirtualClock};
 ///
-/// let clock = Clock::new();
+/// let clock = VirtualClock::new();
 /// let d = defer_later(&clock, Duration::from_secs(2), || "done");
 /// clock.advance(Duration::from_secs(1));
 /// assert_no_result(&d);
@@ -244,9 +244,9 @@ impl<T: 'static> Deferred<T> {
     /// ```
     /// use std::time::Duration;
     /// use gyre::deferred::{Deferred, TimeoutError};
-    /// use gyre::testing::{failure_result_of_type, Clock};
+    /// use gyre::testing::{failure_result_of_type, VirtualClock};
     ///
-    /// let clock = Clock::new();
+    /// let clock = VirtualClock::new();
     /// let d: Deferred<u8> = Deferred::new();
     /// let d = d.add_timeout(Duration::from_secs(5), &clock);
     /// clock.advance(Duration::from_secs(5));

@@ -63,7 +63,7 @@ mod server;
 pub mod spec;
 mod strings;
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -110,6 +110,34 @@ pub trait ClientEndpoint: fmt::Display {
     /// stops the attempt and fails it with
     /// [`ConnectError::Cancelled`].
     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport>;
+}
+
+/// A boxed or shared endpoint is an endpoint (what
+/// [`server_from_string`] returns can be passed where one is asked for).
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Box<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Rc<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+/// A boxed or shared endpoint is an endpoint (what
+/// [`client_from_string`] returns can be passed where one is asked for).
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Box<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
+}
+
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Rc<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
 }
 
 /// The typed form of [`ServerEndpoint::listen_any`], for every server endpoint.
@@ -203,14 +231,58 @@ impl<P> fmt::Debug for OneShotFactory<P> {
 
 /// A protocol connected through an endpoint, with its transport.
 ///
-/// The protocol is shared with the connection (which calls it for every
-/// event), so it is reached through [`protocol`](Self::protocol), a
-/// `RefCell` borrow: do not hold the borrow across a call that could make
-/// the reactor call the protocol (none of the transport's methods do).
+/// The protocol is shared with the connection, which calls it for every
+/// event, so it is reached only for the length of a closure:
+/// [`with_protocol`](Self::with_protocol). No borrow of it can be kept,
+/// so none can be held across an `.await` (or a return to the reactor)
+/// while data arrives for it.
+///
+/// ```
+/// use gyre::endpoint::{connect_protocol, TcpClientEndpoint};
+/// use gyre::testing::{success_result_of, MemoryReactor, StringTransport};
+/// use gyre::{Address, Protocol, Transport};
+///
+/// #[derive(Default)]
+/// struct Greeter {
+///     transport: Option<Transport>,
+/// }
+/// impl Greeter {
+///     fn send_message(&self, msg: &str) {
+///         if let Some(t) = &self.transport {
+///             t.write(format!("MESSAGE {msg}\n").as_bytes());
+///         }
+///     }
+/// }
+/// impl Protocol for Greeter {
+///     fn connection_made(&mut self, t: &Transport) {
+///         self.transport = Some(t.clone());
+///     }
+/// }
+///
+/// let reactor = MemoryReactor::new();
+/// let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 1234);
+/// let d = connect_protocol(&endpoint, Greeter::default());
+/// // Play the network's part: the connection is made.
+/// let client = &reactor.tcp_clients()[0];
+/// let mut protocol = client.factory.build_protocol(&Address::tcp("192.0.2.7:1234".parse()?)).unwrap();
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// let p = success_result_of(&d);
+/// p.with_protocol(|g| g.send_message("Hello"));
+/// assert_eq!(wire.value(), b"MESSAGE Hello\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Connected<P> {
     protocol: Rc<RefCell<P>>,
     transport: Transport,
 }
+
+/// [`Connected::try_with_protocol`] was called while the protocol was
+/// already in use: from inside one of its own callbacks, or from inside
+/// another `with_protocol` on the same connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the protocol is in use (called from inside one of its own callbacks)")]
+pub struct ProtocolBusy;
 
 impl<P> Connected<P> {
     /// Pairs a protocol cell with the transport it runs on.
@@ -221,14 +293,25 @@ impl<P> Connected<P> {
         }
     }
 
-    /// The protocol, mutably.
-    pub fn protocol(&self) -> RefMut<'_, P> {
-        self.protocol.borrow_mut()
+    /// Runs `f` on the protocol and returns what it returns.
+    ///
+    /// # Panics
+    /// If the protocol is in use: called from inside one of the protocol's
+    /// own callbacks (which already have `&mut self`), or from inside
+    /// another `with_protocol` on this connection.
+    /// [`try_with_protocol`](Self::try_with_protocol) reports that instead.
+    pub fn with_protocol<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
+        match self.try_with_protocol(f) {
+            Ok(r) => r,
+            Err(busy) => panic!("Connected::with_protocol: {busy}"),
+        }
     }
 
-    /// The protocol, shared.
-    pub fn borrow(&self) -> Ref<'_, P> {
-        self.protocol.borrow()
+    /// Runs `f` on the protocol, or fails with [`ProtocolBusy`] (without
+    /// running it) if the protocol is in use.
+    pub fn try_with_protocol<R>(&self, f: impl FnOnce(&mut P) -> R) -> Result<R, ProtocolBusy> {
+        let mut protocol = self.protocol.try_borrow_mut().map_err(|_| ProtocolBusy)?;
+        Ok(f(&mut protocol))
     }
 
     /// The connection's transport.
@@ -236,9 +319,9 @@ impl<P> Connected<P> {
         &self.transport
     }
 
-    /// The shared protocol cell itself, to keep in timers and other objects.
-    pub fn shared(&self) -> Rc<RefCell<P>> {
-        self.protocol.clone()
+    /// True if both are handles to the same protocol.
+    pub fn same_as(&self, other: &Connected<P>) -> bool {
+        Rc::ptr_eq(&self.protocol, &other.protocol)
     }
 }
 

@@ -18,7 +18,6 @@
 //! `tests/endpoints.rs` at the crate root.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::{OnceLock, RwLock};
 
 use super::client::{HostnameEndpoint, TcpClientEndpoint};
@@ -225,10 +224,7 @@ fn haproxy_server_of(
         }
     };
     let wrapped = server_from_string(reactor, wrapped)?;
-    Ok(Box::new(HaproxyServerEndpoint::new(
-        Rc::new(reactor.clone()),
-        wrapped,
-    )))
+    Ok(Box::new(HaproxyServerEndpoint::new(reactor, wrapped)))
 }
 
 /// What follows the type in `description`: the text after its first

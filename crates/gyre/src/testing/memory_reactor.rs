@@ -4,7 +4,7 @@
 //! nothing touches the network. A test then plays the network's part: it asks
 //! a recorded factory for a protocol, connects it to a
 //! [`StringTransport`](super::StringTransport), or reports a failure to a
-//! client factory. Time is a [`Clock`](super::Clock), so timeouts and
+//! client factory. Time is a [`VirtualClock`](super::VirtualClock), so timeouts and
 //! reconnection delays are driven with `advance`. Code under test accepts any
 //! [`TcpReactor`] (and any [`time::Clock`](crate::time::Clock)) to be testable
 //! this way. Twisted's `MemoryReactorClock` (reference §12).
@@ -41,7 +41,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::Clock;
+use super::VirtualClock;
 use crate::address::Address;
 use crate::completion::Completion;
 use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
@@ -61,7 +61,7 @@ pub struct MemoryReactor {
 struct Inner {
     servers: RefCell<Vec<RecordedServer>>,
     clients: RefCell<Vec<RecordedClient>>,
-    clock: Clock,
+    clock: VirtualClock,
 }
 
 /// A recorded `listen_tcp` call.
@@ -145,8 +145,19 @@ impl MemoryReactor {
     }
 
     /// The virtual clock.
-    pub fn clock(&self) -> &Clock {
+    pub fn clock(&self) -> &VirtualClock {
         &self.inner.clock
+    }
+
+    /// Schedules `f` on the virtual clock (Twisted's
+    /// `MemoryReactorClock.callLater`).
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+        self.inner.clock.call_later(delay, f)
+    }
+
+    /// The calls pending on the virtual clock, in firing order.
+    pub fn pending_calls(&self) -> Vec<DelayedCall> {
+        self.inner.clock.pending_calls()
     }
 
     /// Advances the virtual clock, running what became due.
@@ -417,8 +428,14 @@ mod tests {
         let r = MemoryReactor::new();
         let hit = Rc::new(Cell::new(false));
         let h = hit.clone();
-        let clock: &dyn crate::time::Clock = &r;
-        clock.call_later(Duration::from_secs(2), move || h.set(true));
+        // As code under test would: through the trait, generic and `dyn`.
+        fn schedule(clock: &impl crate::time::Clock, f: impl FnOnce() + 'static) {
+            clock.call_later(Duration::from_secs(2), f);
+        }
+        schedule(&r, move || h.set(true));
+        let dynamic: &dyn crate::time::Clock = &r;
+        dynamic.call_later_boxed(Duration::from_secs(3), Box::new(|| ()));
+        assert_eq!(r.pending_calls().len(), 2);
         r.advance(Duration::from_secs(1));
         assert!(!hit.get());
         r.advance(Duration::from_secs(1));

@@ -5,7 +5,8 @@
 //!
 //! * [`StringTransport`]: a transport that records what is written, and
 //!   whether the protocol closed or aborted;
-//! * [`Clock`]: virtual time; `advance` runs what became due, nothing sleeps;
+//! * [`VirtualClock`]: virtual time (Twisted's `task.Clock`); `advance` runs
+//!   what became due, nothing sleeps;
 //! * [`MemoryReactor`]: records `listen_tcp` / `connect_tcp` calls instead of
 //!   touching the network, so the test drives the recorded factories itself;
 //! * [`Pump`]: a server and a client protocol connected in memory, bytes
@@ -19,14 +20,14 @@
 //!
 //! Tests of the doubles themselves live beside each of them.
 
-mod clock;
 mod memory_reactor;
 mod pump;
 mod results;
 mod string_transport;
+mod virtual_clock;
 
-pub use clock::Clock;
 pub use memory_reactor::{MemoryReactor, RecordedClient, RecordedFactory, RecordedServer};
 pub use pump::Pump;
 pub use results::{assert_no_result, failure_result_of, failure_result_of_type, success_result_of};
 pub use string_transport::{ProducerState, StringTransport};
+pub use virtual_clock::VirtualClock;

@@ -1,8 +1,10 @@
-//! [`LineOnlyProtocol`]: Twisted's `LineOnlyReceiver` (reference §9.2).
+//! [`LineOnlyProtocol`]: Twisted's `LineOnlyReceiver` (reference §9.2),
+//! with its handler trait [`LineOnlyReceiver`] and the
+//! [`LineOnlyConnection`] its callbacks get.
 //!
 //! What it owns: the partial line left over from the last chunk (`partial`),
 //! where the delimiter search resumes in it (`searched`), a copy of the
-//! handler's delimiter (so a [`LineConnection`] can lend it while the
+//! handler's delimiter (so a [`LineOnlyConnection`] can lend it while the
 //! handler is borrowed), and the `discarding` flag of the bounded-memory
 //! rule below. Between chunks `partial` holds no delimiter and is at most
 //! `max_length` bytes long (or, while discarding, shorter than the
@@ -12,25 +14,141 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::buffer::find;
-use super::{LineConnection, LineReceiver};
+use super::{DEFAULT_DELIMITER, DEFAULT_MAX_LENGTH};
 use crate::error::Reason;
 use crate::protocol::Protocol;
 use crate::protocols::flow::turn_spent;
 use crate::transport::Transport;
 
-/// Runs a [`LineReceiver`] with Twisted's `LineOnlyReceiver` semantics:
+/// What a lines-only protocol does with its lines: the handler run by
+/// [`LineOnlyProtocol`] (Twisted's `LineOnlyReceiver`).
+///
+/// The same events as a [`LineReceiver`](super::LineReceiver) has, minus
+/// raw data: each callback gets a [`LineOnlyConnection`], which writes lines
+/// and has no framer to steer. Only
+/// [`line_received`](Self::line_received) is required.
+pub trait LineOnlyReceiver: 'static {
+    /// A complete line arrived, without its delimiter (possibly empty).
+    fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]);
+
+    /// The connection is established.
+    fn connection_made(&mut self, conn: &LineOnlyConnection<'_>) {
+        let _ = conn;
+    }
+
+    /// The connection is gone; `reason` says why. Called exactly once.
+    fn connection_lost(&mut self, reason: Reason) {
+        let _ = reason;
+    }
+
+    /// A line longer than [`max_length`](Self::max_length) arrived; `line`
+    /// is the line alone (or, if no delimiter came in time, the partial
+    /// line). The default closes the connection.
+    fn line_length_exceeded(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        let _ = line;
+        conn.transport().lose_connection()
+    }
+
+    /// The bytes that end a line (default CRLF). Only the exact sequence
+    /// splits. Must not be empty.
+    fn delimiter(&self) -> &[u8] {
+        DEFAULT_DELIMITER
+    }
+
+    /// The longest line delivered (default 16384 bytes).
+    fn max_length(&self) -> usize {
+        DEFAULT_MAX_LENGTH
+    }
+}
+
+/// The connection a [`LineOnlyReceiver`] callback happens on: it writes
+/// lines.
+///
+/// It has no raw mode, no pausing and no buffer to clear (Twisted's
+/// `LineOnlyReceiver` has none either); a handler that needs them is a
+/// [`LineReceiver`](super::LineReceiver) run by a
+/// [`LineProtocol`](super::LineProtocol). Asking for them here does not
+/// compile:
+///
+/// ```compile_fail
+/// use gyre::protocols::{LineOnlyConnection, LineOnlyReceiver};
+///
+/// struct Upload;
+/// impl LineOnlyReceiver for Upload {
+///     fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+///         if line == b"BODY" {
+///             conn.set_raw_mode(); // no such method on a lines-only connection
+///         }
+///     }
+/// }
+/// ```
+///
+/// The same handler written as a [`LineReceiver`](super::LineReceiver)
+/// compiles:
+///
+/// ```
+/// use gyre::protocols::{LineConnection, LineReceiver};
+///
+/// struct Upload;
+/// impl LineReceiver for Upload {
+///     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+///         if line == b"BODY" {
+///             conn.set_raw_mode();
+///         }
+///     }
+/// }
+/// ```
+pub struct LineOnlyConnection<'a> {
+    transport: &'a Transport,
+    delimiter: &'a [u8],
+}
+
+impl<'a> LineOnlyConnection<'a> {
+    fn new(transport: &'a Transport, delimiter: &'a [u8]) -> Self {
+        LineOnlyConnection {
+            transport,
+            delimiter,
+        }
+    }
+
+    /// The connection's transport.
+    pub fn transport(&self) -> &'a Transport {
+        self.transport
+    }
+
+    /// The delimiter in force.
+    pub fn delimiter(&self) -> &'a [u8] {
+        self.delimiter
+    }
+
+    /// Sends `line` followed by the delimiter, as one `write_sequence`.
+    pub fn send_line(&self, line: &[u8]) {
+        self.transport.write_sequence(&[line, self.delimiter]);
+    }
+}
+
+impl fmt::Debug for LineOnlyConnection<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineOnlyConnection")
+            .field("transport", self.transport)
+            .field("delimiter", &self.delimiter.escape_ascii().to_string())
+            .finish()
+    }
+}
+
+/// Runs a [`LineOnlyReceiver`] with Twisted's `LineOnlyReceiver` semantics:
 /// lines only, no raw mode, no pausing.
 ///
 /// Each chunk is split into all its complete lines, which are delivered in
 /// order; delivery stops if the transport starts disconnecting. A complete
 /// line longer than `max_length` goes to
-/// [`line_length_exceeded`](LineReceiver::line_length_exceeded) (the line
+/// [`line_length_exceeded`](LineOnlyReceiver::line_length_exceeded) (the line
 /// alone) and the complete lines after it in the same chunk are dropped; the
 /// trailing partial line is kept. A partial line that can no longer end
 /// within `max_length` goes to `line_length_exceeded` too: with the
 /// defaults, 16385 bytes with no CRLF.
-/// [`send_line`](LineConnection::send_line) is one `write_sequence` of the
-/// line and the delimiter.
+/// [`send_line`](LineOnlyConnection::send_line) is one `write_sequence` of
+/// the line and the delimiter.
 ///
 /// Where gyre differs from Twisted, on purpose:
 /// * Twisted counts the start of a delimiter at the end of a chunk as part
@@ -44,10 +162,6 @@ use crate::transport::Transport;
 ///   drops it and discards input up to the next delimiter; the lines after
 ///   that are delivered as usual. With the default handler, which closes
 ///   the connection, the two behave alike.
-///
-/// The [`LineConnection`] handed to the handler panics on the methods that
-/// steer a [`LineProtocol`](super::LineProtocol) (raw mode, pausing,
-/// clearing the buffer).
 pub struct LineOnlyProtocol<H> {
     handler: H,
     partial: Vec<u8>,
@@ -57,7 +171,7 @@ pub struct LineOnlyProtocol<H> {
     transport: Option<Transport>,
 }
 
-impl<H: LineReceiver> LineOnlyProtocol<H> {
+impl<H: LineOnlyReceiver> LineOnlyProtocol<H> {
     /// Wraps `handler`.
     pub fn new(handler: H) -> LineOnlyProtocol<H> {
         let delimiter = handler.delimiter().to_vec();
@@ -137,11 +251,11 @@ impl<H: LineReceiver> LineOnlyProtocol<H> {
     }
 }
 
-impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
+impl<H: LineOnlyReceiver> Protocol for LineOnlyProtocol<H> {
     fn connection_made(&mut self, transport: &Transport) {
         self.transport = Some(transport.clone());
         self.sync_delimiter();
-        let conn = LineConnection::line_only(transport, &self.delimiter);
+        let conn = LineOnlyConnection::new(transport, &self.delimiter);
         self.handler.connection_made(&conn);
     }
 
@@ -173,7 +287,7 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
                 self.searched = 0;
                 return;
             }
-            let conn = LineConnection::line_only(transport, &self.delimiter);
+            let conn = LineOnlyConnection::new(transport, &self.delimiter);
             let line = &self.partial[start..end];
             if line.len() > max_length {
                 self.handler.line_length_exceeded(&conn, line);
@@ -193,7 +307,7 @@ impl<H: LineReceiver> Protocol for LineOnlyProtocol<H> {
         self.searched = (self.partial.len() + 1).saturating_sub(dlen);
         let line_so_far = self.partial.len() - delimiter_begun(&self.partial, &self.delimiter);
         if line_so_far > max_length && !transport.is_disconnecting() {
-            let conn = LineConnection::line_only(transport, &self.delimiter);
+            let conn = LineOnlyConnection::new(transport, &self.delimiter);
             self.handler.line_length_exceeded(&conn, &self.partial);
             self.start_discarding();
         }

@@ -152,7 +152,7 @@ impl TimerState {
 /// use std::rc::Rc;
 /// use std::time::Duration;
 /// use gyre::protocols::policies::{IdleTimeout, IdleTimer};
-/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::testing::{StringTransport, VirtualClock};
 /// use gyre::{Protocol, Transport};
 ///
 /// /// Waits up to 10 s for a greeting, then lets the client idle forever.
@@ -168,12 +168,10 @@ impl TimerState {
 ///     }
 /// }
 ///
-/// let clock = Clock::new();
-/// let mut protocol = IdleTimeout::new_with(
-///     Rc::new(clock.clone()),
-///     Duration::from_secs(10),
-///     |timer| Greeted { timer },
-/// );
+/// let clock = VirtualClock::new();
+/// let mut protocol = IdleTimeout::new_with(&clock, Duration::from_secs(10), |timer| Greeted {
+///     timer,
+/// });
 /// let transport = StringTransport::new();
 /// transport.make_connection(&mut protocol);
 /// protocol.data_received(&transport.transport(), b"HELLO\r\n");
@@ -295,14 +293,14 @@ impl fmt::Debug for IdleTimer {
 /// use std::rc::Rc;
 /// use std::time::Duration;
 /// use gyre::protocols::policies::IdleTimeout;
-/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::testing::{StringTransport, VirtualClock};
 /// use gyre::Protocol;
 ///
 /// struct Quiet;
 /// impl Protocol for Quiet {}
 ///
-/// let clock = Clock::new();
-/// let mut protocol = IdleTimeout::new(Quiet, Rc::new(clock.clone()), Duration::from_secs(30));
+/// let clock = VirtualClock::new();
+/// let mut protocol = IdleTimeout::new(&clock, Quiet, Duration::from_secs(30));
 /// let transport = StringTransport::new();
 /// transport.make_connection(&mut protocol);
 /// clock.advance(Duration::from_secs(30));
@@ -395,10 +393,17 @@ impl fmt::Debug for IdleWatch {
 
 impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// Wraps `inner`; its connection times out after `timeout` of silence,
-    /// timed on `clock` (the reactor: `Rc::new(reactor.clone())`; in tests,
-    /// a [`testing::Clock`](crate::testing::Clock)).
-    pub fn new(inner: P, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
-        let timer = IdleTimer::new(clock, Some(timeout));
+    /// timed on `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)).
+    pub fn new(clock: &(impl Clock + Clone + 'static), inner: P, timeout: Duration) -> Self {
+        IdleTimeout::with_timer(
+            IdleTimer::new(crate::time::keep(clock), Some(timeout)),
+            inner,
+        )
+    }
+
+    /// Wraps `inner` with `timer`, a new connection's timer.
+    fn with_timer(timer: IdleTimer, inner: P) -> Self {
         ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
 
@@ -406,11 +411,11 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// which receives the connection's [`IdleTimer`] to keep: the way for a
     /// protocol to change or disable its own timeout.
     pub fn new_with(
-        clock: Rc<dyn Clock>,
+        clock: &(impl Clock + Clone + 'static),
         timeout: Duration,
         make: impl FnOnce(IdleTimer) -> P,
     ) -> Self {
-        let timer = IdleTimer::new(clock, Some(timeout));
+        let timer = IdleTimer::new(crate::time::keep(clock), Some(timeout));
         let inner = make(timer.clone());
         ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
@@ -469,7 +474,8 @@ impl<F: Factory> WrapFactory<F> for IdleSettings {
 
     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
         let inner = wrapped.build_protocol(addr)?;
-        let protocol = IdleTimeout::new(inner, self.clock.clone(), self.timeout);
+        let timer = IdleTimer::new(self.clock.clone(), Some(self.timeout));
+        let protocol = IdleTimeout::with_timer(timer, inner);
         protocol.timer().set_close_grace(self.grace);
         Some(protocol)
     }
@@ -486,14 +492,19 @@ impl fmt::Debug for IdleSettings {
 
 impl<F: Factory> WrappingFactory<F, IdleSettings> {
     /// Wraps `factory`: each connection times out after `timeout` of
-    /// silence, timed on `clock`. Pass a [`Shared`] clone to share the
-    /// wrapped factory with other ports.
-    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
+    /// silence, timed on `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)). Pass a [`Shared`]
+    /// clone to share the wrapped factory with other ports.
+    pub fn new(
+        clock: &(impl Clock + Clone + 'static),
+        factory: impl Into<Shared<F>>,
+        timeout: Duration,
+    ) -> Self {
         let grace = DEFAULT_CLOSE_GRACE;
         WrappingFactory::wrap(
             factory,
             IdleSettings {
-                clock,
+                clock: crate::time::keep(clock),
                 timeout,
                 grace,
             },
