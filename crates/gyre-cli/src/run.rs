@@ -52,11 +52,15 @@ use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
 use crate::services::{Service, WireFactory};
-use crate::{connect, keepalive, logger, panics};
+use crate::{connect, keepalive, panics};
 
 /// Runs the command described by `config` until the reactor stops.
 pub(crate) fn run(config: Config) -> ExitCode {
-    logger::install(config.log_level);
+    // Twisted's format in local time, as twistd logs; the one logger of the
+    // process, so the error (another logger present) cannot happen here.
+    let _ = gyre::log::Logger::new(std::io::stderr())
+        .with_level(config.log_level)
+        .install();
     let Config {
         reactor, command, ..
     } = config;

@@ -1,11 +1,19 @@
-//! Log context: which object the reactor is dispatching for.
+//! Logging: Twisted's log format, and the context that names who logged.
 //!
-//! gyre logs through the [`log`] facade and installs no logger. Like Twisted,
-//! every line can say on whose behalf it was written: the reactor sets a
-//! *system* (a log prefix such as `Echo,0,127.0.0.1`, `EchoClient,client` or a
-//! factory's name) around each dispatch, and a logger reads it with
-//! [`system()`]. Outside any dispatch the system is `-`. The `gyre` command's
-//! logger renders `2026-11-21 18:02:33+0000 [Echo,0,127.0.0.1] text`.
+//! gyre logs through the [`log`] facade. [`start_logging`] installs a
+//! logger in Twisted's legacy format, the seeds' `log.startLogging(sys.stdout)`:
+//!
+//! ```text
+//! 2026-11-21 18:02:33+0800 [Echo,0,127.0.0.1] text
+//! ```
+//!
+//! [`Logger`] is the same with a choice of zone and level, and any other
+//! `log` logger works too (call [`system()`] in it for the bracketed part).
+//!
+//! Like Twisted, every line can say on whose behalf it was written: the
+//! reactor sets a *system* (a log prefix such as `Echo,0,127.0.0.1`,
+//! `EchoClient,client` or a factory's name) around each dispatch, and a
+//! logger reads it with [`system()`]. Outside any dispatch the system is `-`.
 //!
 //! The context is a thread-local: one reactor per thread, so it is always the
 //! right one. On the read path it is just the source's token (two stores, no
@@ -13,6 +21,19 @@
 //! by token when a line is actually logged. Elsewhere it is a shared handle
 //! to the object (a reference-count increment). Either way the string is
 //! only built when a line is logged.
+//!
+//! Where things are, lowest first: `log/civil.rs` (calendar arithmetic,
+//! [`CivilTime`]), `log/zone.rs` ([`TimeZone`], read as the C library reads
+//! `TZ`), `log/logger.rs` ([`Logger`], [`format_line`]); the context is in
+//! this file.
+
+mod civil;
+mod logger;
+mod zone;
+
+pub use civil::{CivilTime, unix_seconds};
+pub use logger::{AlreadyLogging, Logger, format_line, start_logging};
+pub use zone::TimeZone;
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;

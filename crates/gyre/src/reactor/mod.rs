@@ -194,6 +194,17 @@ impl Reactor {
 
     /// Asks the reactor to stop at the end of the current iteration.
     ///
+    /// The shutdown that follows is Twisted's: the `before` shutdown
+    /// triggers run (a trigger that returns a pending
+    /// [`Completion`] is waited for, so services can
+    /// finish what they owe); then, first thing in the `during` phase,
+    /// every open connection is closed and its protocol's `connection_lost`
+    /// gets [`Reason::Shutdown`](crate::Reason::Shutdown) (`Connection to
+    /// the other side was lost in a non-clean fashion: Connection lost.`),
+    /// and after them every port stops listening (`(TCP Port N Closed)`,
+    /// `Stopping factory …`); then the other `during` triggers and the
+    /// `after` ones; `run` returns after `Main loop terminated.`.
+    ///
     /// [`ReactorError::NotRunning`] if it is not running or already stopping
     /// (`Can't stop reactor that isn't running.`).
     pub fn stop(&self) -> Result<(), ReactorError> {

@@ -62,6 +62,28 @@ impl TcpListenOptions {
     /// 511. Linux silently caps any backlog at `net.core.somaxconn` (4096 by
     /// default since Linux 5.4); an explicit `backlog` still wins below that.
     pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// The defaults, bound to `interface` only (an IPv4 or IPv6 literal):
+    /// `TcpListenOptions::interface("127.0.0.1")` listens on loopback, out
+    /// of reach of other machines.
+    pub fn interface(interface: impl Into<String>) -> TcpListenOptions {
+        TcpListenOptions {
+            interface: interface.into(),
+            ..TcpListenOptions::default()
+        }
+    }
+
+    /// These options with a listen queue of `backlog`.
+    pub fn with_backlog(mut self, backlog: u32) -> TcpListenOptions {
+        self.backlog = backlog;
+        self
+    }
+
+    /// These options with `SO_REUSEPORT` on or off.
+    pub fn with_reuse_port(mut self, reuse_port: bool) -> TcpListenOptions {
+        self.reuse_port = reuse_port;
+        self
+    }
 }
 
 impl Default for TcpListenOptions {
@@ -107,7 +129,23 @@ impl Reactor {
         self.listen_tcp_with(port, factory, TcpListenOptions::default())
     }
 
-    /// [`listen_tcp`](Self::listen_tcp) with a backlog and interface.
+    /// [`listen_tcp`](Self::listen_tcp) with a backlog, an interface, or
+    /// `SO_REUSEPORT`.
+    ///
+    /// ```
+    /// use gyre::{for_protocol, Protocol, Reactor, TcpListenOptions};
+    ///
+    /// struct Quiet;
+    /// impl Protocol for Quiet {}
+    ///
+    /// let reactor = Reactor::new()?;
+    /// // Loopback only, on a port the system picks, with a longer queue.
+    /// let options = TcpListenOptions::interface("127.0.0.1").with_backlog(4096);
+    /// let port = reactor.listen_tcp_with(0, for_protocol(|| Quiet), options)?;
+    /// assert!(port.address().ip().is_loopback());
+    /// assert_ne!(port.address().port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn listen_tcp_with<F: Factory>(
         &self,
         port: u16,

@@ -197,18 +197,24 @@ impl Port {
         true
     }
 
-    fn closed_log_and_stop_factory(&self) {
-        if let Some(me) = self.rc() {
-            let _ctx = enter(me);
-            log::info!(target: "gyre::tcp", "(TCP Port {} Closed)", self.address.port());
-        }
+    /// Logs `(TCP Port N Closed)` and stops the factory. Twisted logs the
+    /// line under the port's system (the factory's name) when the reactor
+    /// shuts its ports down, and under `-` after `stopListening`, whose
+    /// close runs from a timed call: `in_context` says which.
+    fn closed_log_and_stop_factory(&self, in_context: bool) {
+        let context = match self.rc() {
+            Some(me) if in_context => Some(enter(me)),
+            _ => None,
+        };
+        log::info!(target: "gyre::tcp", "(TCP Port {} Closed)", self.address.port());
+        drop(context);
         self.factory.do_stop();
     }
 
     /// Reactor shutdown: close, log and stop the factory right away.
     fn close_now(&self) {
         if self.close_socket() {
-            self.closed_log_and_stop_factory();
+            self.closed_log_and_stop_factory(true);
         }
     }
 }
@@ -238,13 +244,13 @@ impl PortImpl for Port {
         }
         let done = Completion::new();
         let (Some(reactor), Some(me)) = (self.reactor(), self.rc()) else {
-            self.closed_log_and_stop_factory();
+            self.closed_log_and_stop_factory(false);
             done.complete();
             return done;
         };
         let signal = done.clone();
         reactor.call_soon(move || {
-            me.closed_log_and_stop_factory();
+            me.closed_log_and_stop_factory(false);
             signal.complete();
         });
         done
