@@ -26,6 +26,11 @@
 //! }
 //! ```
 //!
+//! New to gyre? The [`guide`] is a tour in the order Twisted's tutorials
+//! take: the reactor and time, an echo server, clients, reconnecting, a
+//! line protocol, Deferreds and `async`, testing. Every program in it runs
+//! as a test.
+//!
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
 //!   and [`ReactorPool`] (one reactor per core over the same ports);

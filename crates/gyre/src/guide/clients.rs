@@ -77,7 +77,9 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let server = reactor.listen_tcp_with(0, for_protocol(|| Echo), loopback)?;
 //!
 //! let events = Events::default();
@@ -160,8 +162,10 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! let heard = Rc::new(RefCell::new(Vec::new()));
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let listener = Listener { heard: heard.clone(), reactor: reactor.clone() };
 //! let server = reactor.listen_tcp_with(0, listener, loopback)?;
 //!

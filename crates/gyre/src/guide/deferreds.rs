@@ -68,7 +68,7 @@
 //!
 //! ## `async` and `.await`
 //!
-//! A Deferred is also a [`Future`](std::future::Future). A future spawned
+//! A Deferred is also a [`Future`]. A future spawned
 //! on the reactor ([`Reactor::spawn`](crate::Reactor::spawn), or
 //! [`spawn_fallible`](crate::Reactor::spawn_fallible) for one that returns
 //! a `Result`) runs on the reactor's own thread, between the other events,
@@ -127,9 +127,11 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! let heard = Rc::new(RefCell::new(Vec::new()));
 //! let (h, r) = (heard.clone(), reactor.clone());
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let server =
 //!     reactor.listen_tcp_with(0, for_protocol(move || Keep(h.clone(), r.clone())), loopback)?;
 //!

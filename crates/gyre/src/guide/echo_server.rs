@@ -24,9 +24,11 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! // A real server says `reactor.listen_tcp(8000, for_protocol(|| Echo))?`.
 //! // Here: loopback only, on a port the system picks.
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let port = reactor.listen_tcp_with(0, for_protocol(|| Echo), loopback)?;
 //! let address = port.address();
 //!
@@ -94,7 +96,9 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let port = reactor.listen_tcp_with(0, GreetFactory::default(), loopback)?;
 //! let address = port.address();
 //!

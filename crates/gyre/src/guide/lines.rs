@@ -33,7 +33,9 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
-//! let loopback = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+//! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let port = reactor.listen_tcp_with(0, for_protocol(|| LineProtocol::new(Shout)), loopback)?;
 //! let address = port.address();
 //!

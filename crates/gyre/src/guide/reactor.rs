@@ -15,6 +15,8 @@
 //! use gyre::Reactor;
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! let said = Rc::new(RefCell::new(Vec::new()));
 //!
 //! let log = said.clone();
@@ -54,6 +56,8 @@
 //! use gyre::Reactor;
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! let fired = Rc::new(Cell::new(false));
 //! let f = fired.clone();
 //! let alarm = reactor.call_later(Duration::from_millis(10), move || f.set(true));
@@ -82,6 +86,8 @@
 //! use gyre::{LoopingCall, Reactor};
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! let ticks = Rc::new(Cell::new(0));
 //!
 //! // The function stops its own loop on the third tick, so it needs the

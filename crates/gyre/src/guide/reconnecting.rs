@@ -68,6 +68,8 @@
 //! }
 //!
 //! let reactor = Reactor::new()?;
+//! # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+//! # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 //! // A free port for the server-to-be: listen, note the number, stop.
 //! let loopback = TcpListenOptions::interface("127.0.0.1");
 //! let probe = reactor.listen_tcp_with(0, for_protocol(|| Greet), loopback.clone())?;
