@@ -1,18 +1,19 @@
 //! Running a [`Config`]: install the logger, open the ports (or connect),
 //! run the reactor.
 //!
-//! Every endpoint of a service run shares one [`Shared`] factory, so
+//! A one-reactor run is a service run ([`Reactor::run_service`], Twisted's
+//! `twistd` model): every endpoint becomes a [`StreamServerEndpointService`]
+//! under one [`MultiService`], all sharing one [`Shared`] factory, so
 //! `Starting factory` is logged once however many ports there are, and
-//! `Stopping factory` once after the last one closes. Ports are opened
-//! through the endpoints' `listen`, whose Deferred fires before `listen`
-//! returns for TCP; an endpoint type that answers later is waited for while
-//! the reactor runs, and its failure stops it. The reactor handles SIGINT
-//! and SIGTERM itself (an orderly shutdown, then `Main loop terminated.`),
-//! after which `run` returns and the command exits 0. Failures become one
-//! line and a sysexits code (see `exit.rs`). `--idle-timeout` and
-//! `--max-connections` wrap the shared factory in the library's
-//! `TimeoutFactory` and `LimitConnections`, `--keepalive` in
-//! [`keepalive::KeepAlive`] (see [`open`]); `portforward`
+//! `Stopping factory` once after the last one closes. The ports open before
+//! the loop starts; the first that cannot be opened is the run's failure.
+//! On SIGINT or SIGTERM the reactor stops the services first (the ports
+//! close, as twistd's do, in the before-shutdown phase), then closes the
+//! connections, then logs `Main loop terminated.`; `run` returns and the
+//! command exits 0. Failures become one line and a sysexits code (see
+//! `exit.rs`). `--idle-timeout` and `--max-connections` wrap the shared
+//! factory in the library's `TimeoutFactory` and `LimitConnections`,
+//! `--keepalive` in [`keepalive::KeepAlive`] (see [`open`]); `portforward`
 //! is served like any other service, with its own factory. `connect` runs in
 //! [`crate::connect`].
 //!
@@ -27,16 +28,16 @@
 //! run's failure. Needs sockets, so it is exercised by the integration tests
 //! rather than unit tests.
 
-use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
 
+use gyre::application::{MultiService, StreamServerEndpointService};
 use gyre::endpoint::spec::parse_tcp_server;
-use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
+use gyre::endpoint::{ServerEndpoint, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
 use gyre::{
-    Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions, Worker,
+    Factory, PoolError, Reactor, ReactorError, ReactorPool, Shared, TcpListenOptions, Worker,
     WrappingFactory,
 };
 
@@ -68,7 +69,7 @@ pub(crate) fn run(config: Config) -> ExitCode {
         Command::Serve { service, listen } if listen.threads > 1 => {
             serve_threads(Some(service), None, &listen)
         }
-        Command::Serve { service, listen } => serve(&reactor, service, &listen),
+        Command::Serve { service, listen } => serve(&reactor, service, listen),
         Command::Forward {
             upstream_description,
             send_proxy,
@@ -84,8 +85,8 @@ pub(crate) fn run(config: Config) -> ExitCode {
             ..
         } => {
             let factory = ProxyFactory::new(upstream).with_send_proxy(send_proxy);
-            let listening = open(&reactor, &listen, factory);
-            run_ports(&reactor, &listening)
+            let root = open(&reactor, listen, factory);
+            run_root(&reactor, root)
         }
         Command::Connect {
             endpoint,
@@ -98,8 +99,8 @@ pub(crate) fn run(config: Config) -> ExitCode {
     }
 }
 
-fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Failure> {
-    let listening = match service {
+fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Failure> {
+    let root = match service {
         Service::Echo => open(reactor, listen, WireFactory::<Echo>::new()),
         Service::Discard => open(reactor, listen, WireFactory::<Discard>::new()),
         Service::Chargen => open(reactor, listen, WireFactory::<Chargen>::new()),
@@ -108,29 +109,27 @@ fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Fai
         Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
         Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
-    run_ports(reactor, &listening)
+    run_root(reactor, root)
 }
 
-/// Runs the reactor with the ports `listening` opened (or is opening);
-/// the first failure to open one is the run's failure.
-fn run_ports(reactor: &Reactor, listening: &Listening) -> Result<(), Failure> {
-    if let Some(failure) = listening.failure.borrow_mut().take() {
-        return Err(failure);
-    }
-    reactor.run().map_err(|e| Failure::reactor_run(&e))?;
-    // A listen that failed while the reactor ran stopped it.
-    match listening.failure.borrow_mut().take() {
-        Some(failure) => Err(failure),
-        None => Ok(()),
-    }
+/// Runs the reactor with `root` as the program's service
+/// ([`Reactor::run_service`]): its ports open before the loop starts (the
+/// first that cannot be opened is the run's failure, and nothing runs),
+/// and SIGINT or SIGTERM stop it, closing the ports, before the loop ends.
+fn run_root(reactor: &Reactor, root: MultiService) -> Result<(), Failure> {
+    reactor
+        .run_service(root)
+        .map_err(|failure| match failure.check::<ReactorError>() {
+            Some(err) => Failure::reactor_run(err),
+            None => Failure::listen_failed(&failure),
+        })
 }
 
-/// Listens on every endpoint of `listen` with one shared `factory`,
+/// One service per endpoint of `listen`, all with one shared `factory`,
 /// wrapped in the policies `listen.limits` asks for (see [`with_limits`]).
-fn open<F: Factory>(reactor: &Reactor, listen: &Listen, factory: F) -> Rc<Listening> {
+fn open<F: Factory>(reactor: &Reactor, listen: Listen, factory: F) -> MultiService {
     let endpoints = Endpoints {
-        reactor,
-        endpoints: &listen.endpoints,
+        endpoints: listen.endpoints,
     };
     with_limits(reactor, listen.limits, factory, endpoints)
 }
@@ -189,17 +188,23 @@ fn with_timeout_and_limit<F: Factory, L: ListenWith>(
     }
 }
 
-/// Listening on the endpoints of a one-reactor run.
-struct Endpoints<'a> {
-    reactor: &'a Reactor,
-    endpoints: &'a [Box<dyn ServerEndpoint>],
+/// The endpoints of a one-reactor run, each to become a
+/// [`StreamServerEndpointService`] under one root.
+struct Endpoints {
+    endpoints: Vec<Box<dyn ServerEndpoint>>,
 }
 
-impl ListenWith for Endpoints<'_> {
-    type Out = Rc<Listening>;
+impl ListenWith for Endpoints {
+    type Out = MultiService;
 
-    fn listen<G: Factory>(self, factory: Shared<G>) -> Rc<Listening> {
-        listen_all(self.reactor, self.endpoints, factory)
+    fn listen<G: Factory>(self, factory: Shared<G>) -> MultiService {
+        let root = MultiService::new();
+        for endpoint in self.endpoints {
+            let service = StreamServerEndpointService::new(endpoint, factory.clone());
+            // Unnamed, and the root is not running yet: adding cannot fail.
+            let _ = root.add_service(service);
+        }
+        root
     }
 }
 
@@ -295,47 +300,4 @@ impl ListenWith for PoolPorts<'_> {
         }
         Ok(())
     }
-}
-
-/// The ports of a service run, as their `listen` Deferreds fire.
-#[derive(Debug, Default)]
-struct Listening {
-    /// Every port opened so far, kept open for the whole run.
-    ports: RefCell<Vec<ListeningPort>>,
-    /// The first failure.
-    failure: RefCell<Option<Failure>>,
-}
-
-/// Listens with `factory` on every endpoint, in order, until one fails.
-/// Endpoints whose Deferred has not fired yet report when it does: a
-/// failure then stops the reactor.
-fn listen_all<F: Factory>(
-    reactor: &Reactor,
-    endpoints: &[Box<dyn ServerEndpoint>],
-    factory: Shared<F>,
-) -> Rc<Listening> {
-    let listening = Rc::new(Listening::default());
-    for endpoint in endpoints {
-        if listening.failure.borrow().is_some() {
-            break;
-        }
-        let record = listening.clone();
-        let reactor = reactor.clone();
-        endpoint
-            .listen(factory.clone())
-            .consume(move |result| match result {
-                Ok(port) => record.ports.borrow_mut().push(port),
-                Err(failure) => {
-                    let mut first = record.failure.borrow_mut();
-                    if first.is_none() {
-                        *first = Some(Failure::listen_failed(&failure));
-                    }
-                    let stopping = reactor.clone();
-                    reactor.call_when_running(move || {
-                        let _ = stopping.stop();
-                    });
-                }
-            });
-    }
-    listening
 }

@@ -58,6 +58,7 @@
 //! Logging goes through the [`log`](::log) facade; gyre installs no logger.
 
 pub mod address;
+pub mod application;
 pub mod client;
 pub mod completion;
 pub mod connector;

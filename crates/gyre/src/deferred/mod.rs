@@ -328,6 +328,38 @@ impl Deferred<()> {
     }
 }
 
+/// A Deferred that finishes with nothing but success or failure becomes the
+/// [`Completion`](crate::Completion) that a shutdown trigger or a
+/// [`Service`](crate::application::Service) returns: it fires when the
+/// Deferred does, a failure becoming the completion's failure text. The
+/// Deferred's result is taken, so its failure is not also reported as
+/// unhandled; an unread failure of the completion is.
+///
+/// ```
+/// use gyre::{Completion, Deferred};
+///
+/// let stopping: Deferred<()> = Deferred::new();
+/// let done = Completion::from(stopping.clone());
+/// assert!(!done.is_complete());
+/// stopping.callback(()).unwrap();
+/// assert!(done.is_complete() && done.failure().is_none());
+///
+/// // And back: `Deferred::from_completion`.
+/// let again = Deferred::from_completion(&done);
+/// assert_eq!(again.peek(), Some(true));
+/// ```
+impl From<Deferred<()>> for crate::Completion {
+    fn from(deferred: Deferred<()>) -> crate::Completion {
+        let completion = crate::Completion::new();
+        let fire = completion.clone();
+        deferred.consume(move |outcome| match outcome {
+            Ok(()) => fire.complete(),
+            Err(failure) => fire.fail(failure.to_string()),
+        });
+        completion
+    }
+}
+
 impl<T: 'static> fmt::Debug for Deferred<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = if !self.is_called() {
