@@ -14,7 +14,7 @@
 //!   factory while it runs (`strports.service`: [`StreamServerEndpointService::from_string`]);
 //! * [`TimerService`]: a [`LoopingCall`](crate::LoopingCall) that runs while the
 //!   service does (its first call at start);
-//! * [`ClientService`](crate::client::ClientService): one client
+//! * [`ClientService`]: one client
 //!   connection kept alive, reconnecting with back-off;
 //! * [`Reactor::run_service`](crate::Reactor::run_service): the
 //!   application runner. It starts the root service's privileged part

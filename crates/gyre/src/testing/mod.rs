@@ -18,6 +18,45 @@
 //!   `failureResultOf`, `assertNoResult`). Assert after, never inside a
 //!   callback: a callback that never runs asserts nothing.
 //!
+//! A protocol is best tested as the program builds it: through its
+//! factory, wrappers included. `build_protocol` on the outermost factory
+//! gives the protocol the reactor would run, wrapped in every policy; a
+//! [`StringTransport`] and a [`VirtualClock`] then play the network and
+//! time:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
+//! use gyre::testing::{StringTransport, VirtualClock};
+//! use gyre::{for_protocol, Address, Factory, Protocol, Transport};
+//!
+//! struct Echo;
+//! impl Protocol for Echo {
+//!     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+//!         transport.write(data);
+//!     }
+//! }
+//!
+//! // The chain the program listens with: at most 2 clients, each closed
+//! // after 30 s of silence.
+//! let clock = VirtualClock::new();
+//! let timed = TimeoutFactory::new(&clock, for_protocol(|| Echo), Duration::from_secs(30));
+//! let factory = LimitConnections::new(timed).with_max_total(Some(2));
+//!
+//! let peer = Address::tcp(([192, 168, 1, 1], 54321).into());
+//! let mut protocol = factory.build_protocol(&peer).expect("under the limit");
+//! let transport = StringTransport::new();
+//! transport.make_connection(&mut protocol);
+//! protocol.data_received(&transport.transport(), b"ping");
+//! assert_eq!(transport.value(), b"ping");
+//!
+//! clock.advance(Duration::from_secs(29));
+//! assert!(!transport.is_disconnecting());
+//! clock.advance(Duration::from_secs(1));
+//! assert!(transport.is_disconnecting(), "the idle timeout closed it");
+//! ```
+//!
 //! Tests of the doubles themselves live beside each of them.
 
 mod memory_reactor;
