@@ -398,6 +398,15 @@ impl Reactor {
     /// assert_eq!(ran_on, std::thread::current().id(), "on the reactor's thread");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// The reactor itself cannot cross to another thread; the handle is the
+    /// way in:
+    ///
+    /// ```compile_fail,E0277
+    /// let reactor = gyre::Reactor::new().unwrap();
+    /// // error[E0277]: `Rc<gyre::reactor::Inner>` cannot be sent between threads safely
+    /// std::thread::spawn(move || reactor.stop());
+    /// ```
     pub fn thread_handle(&self) -> ThreadHandle {
         ThreadHandle {
             queue: self.inner.threads.clone(),
