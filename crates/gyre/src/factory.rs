@@ -477,6 +477,48 @@ impl<F: ClientFactory> ErasedClientFactory for SharedInner<F> {
 /// that changes nothing; `AnyFactory` is that wrapper with the wrapped
 /// factory's type erased, which a `WrappingFactory<F, _>`, generic over
 /// `F`, cannot be.
+///
+/// Factories of different types in one collection, one of them shared:
+///
+/// ```
+/// use gyre::testing::StringTransport;
+/// use gyre::{for_protocol, Address, AnyFactory, Protocol, Shared, Transport};
+///
+/// struct Greet;
+/// impl Protocol for Greet {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"hello\r\n");
+///     }
+/// }
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// let greeter = Shared::new(for_protocol(|| Greet));
+/// let services: Vec<(&str, AnyFactory)> = vec![
+///     ("greet", AnyFactory::new(greeter.clone())),
+///     ("echo", AnyFactory::new(for_protocol(|| Echo))),
+///     ("greet-again", AnyFactory::new(greeter.clone())),
+/// ];
+///
+/// let peer = Address::tcp("127.0.0.1:40000".parse()?);
+/// let mut protocol = services[0].1.build(&peer).expect("built");
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// assert_eq!(wire.value(), b"hello\r\n");
+///
+/// // Both greeting services use the one shared factory.
+/// services[0].1.do_start();
+/// services[2].1.do_start();
+/// assert_eq!(greeter.num_ports(), 2);
+/// services[0].1.do_stop();
+/// services[2].1.do_stop();
+/// assert_eq!(greeter.num_ports(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct AnyFactory {
     inner: Rc<dyn ErasedFactory>,
