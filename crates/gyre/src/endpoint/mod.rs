@@ -89,6 +89,57 @@ pub use strings::{
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
 ///
 /// Object-safe: the typed entry point is [`ServerEndpointExt::listen`].
+///
+/// A server that takes its endpoint as a value listens wherever its user
+/// says, here from a description string as a command line would give it,
+/// with a client made the same way:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::endpoint::{client_from_string, connect_protocol, server_from_string, ServerEndpointExt};
+/// use gyre::testing::success_result_of;
+/// use gyre::{for_protocol, Protocol, Reactor, Reason, Transport};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// struct Ask {
+///     heard: Rc<RefCell<Vec<u8>>>,
+///     reactor: Reactor,
+/// }
+/// impl Protocol for Ask {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"anyone there?");
+///     }
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         self.heard.borrow_mut().extend_from_slice(data);
+///         t.lose_connection();
+///     }
+///     fn connection_lost(&mut self, _: Reason) {
+///         self.reactor.stop().unwrap();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let server = server_from_string(&reactor, "tcp:0:interface=127.0.0.1")?;
+/// let port = success_result_of(&server.listen(for_protocol(|| Echo)));
+///
+/// let client = client_from_string(&reactor, &format!("tcp:127.0.0.1:{}", port.address().port()))?;
+/// let heard = Rc::new(RefCell::new(Vec::new()));
+/// let asking = Ask { heard: heard.clone(), reactor: reactor.clone() };
+/// connect_protocol(&client, asking).consume(|_| {});
+/// reactor.run()?;
+/// assert_eq!(*heard.borrow(), b"anyone there?");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ServerEndpoint: fmt::Display {
     /// Starts listening with `factory`. Fires with the port, or fails with
     /// a [`ListenError`](crate::ListenError) (never panics, never returns
@@ -100,6 +151,52 @@ pub trait ServerEndpoint: fmt::Display {
 ///
 /// Object-safe: the typed entry points are [`ClientEndpointExt::connect`]
 /// and [`connect_protocol`].
+///
+/// An endpoint of your own usually wraps another. This one counts the
+/// connections asked of it; a [`MemoryReactor`](crate::testing::MemoryReactor)
+/// under the TCP endpoint records the attempt instead of making it:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::fmt;
+///
+/// use gyre::endpoint::{connect_protocol, ClientEndpoint, TcpClientEndpoint};
+/// use gyre::testing::{assert_no_result, MemoryReactor};
+/// use gyre::{AnyFactory, Deferred, Protocol, Transport};
+///
+/// struct Counted<E> {
+///     inner: E,
+///     connects: Cell<u32>,
+/// }
+///
+/// impl<E: ClientEndpoint> ClientEndpoint for Counted<E> {
+///     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+///         self.connects.set(self.connects.get() + 1);
+///         self.inner.connect_any(factory)
+///     }
+/// }
+///
+/// impl<E: fmt::Display> fmt::Display for Counted<E> {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         write!(f, "counted({})", self.inner)
+///     }
+/// }
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let reactor = MemoryReactor::new();
+/// let endpoint = Counted {
+///     inner: TcpClientEndpoint::new(&reactor, "example.test", 25),
+///     connects: Cell::new(0),
+/// };
+/// let pending = connect_protocol(&endpoint, Quiet);
+/// assert_no_result(&pending); // nothing has answered yet
+/// assert_eq!(endpoint.connects.get(), 1);
+/// assert_eq!(endpoint.to_string(), "counted(tcp:host=example.test:port=25)");
+/// let attempt = &reactor.tcp_clients()[0];
+/// assert_eq!((attempt.host.as_str(), attempt.port), ("example.test", 25));
+/// ```
 pub trait ClientEndpoint: fmt::Display {
     /// Connects and runs a protocol from `factory` on the connection.
     ///
@@ -185,6 +282,36 @@ impl<E: ClientEndpoint + ?Sized> ClientEndpointExt for E {}
 ///
 /// The one-shot factory behind it is named in the log like any other
 /// (`Starting factory <gyre::endpoint::OneShotFactory<…> object at 0x…>`).
+///
+/// A connection that fails fails the Deferred with the
+/// [`ConnectError`]:
+///
+/// ```
+/// use gyre::endpoint::{connect_protocol, TcpClientEndpoint};
+/// use gyre::testing::failure_result_of;
+/// use gyre::{ConnectError, Protocol, Reactor};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// // A port that was free a moment ago: connecting to it is refused.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", closed);
+/// let connecting = connect_protocol(&endpoint, Quiet);
+/// let r = reactor.clone();
+/// let outcome = connecting.add_both(move |result| {
+///     r.stop().unwrap();
+///     result
+/// });
+/// reactor.run()?;
+/// let failure = failure_result_of(&outcome);
+/// assert!(matches!(failure.check::<ConnectError>(), Some(ConnectError::Refused)), "{failure}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn connect_protocol<P: Protocol, E: ClientEndpoint + ?Sized>(
     endpoint: &E,
     protocol: P,

@@ -73,6 +73,55 @@ use buffer::Kind;
 ///
 /// Only [`line_received`](Self::line_received) is required. Each callback
 /// gets the [`LineConnection`] it happens on.
+///
+/// Raw mode carries a body of known length in the middle of a line
+/// protocol: a `PUT <n>` line, then `n` bytes that are not lines, then
+/// lines again. The bytes after the body go back to the line framer:
+///
+/// ```
+/// use gyre::protocols::{LineConnection, LineProtocol, LineReceiver};
+/// use gyre::testing::StringTransport;
+/// use gyre::Protocol;
+///
+/// #[derive(Default)]
+/// struct Store {
+///     expecting: usize,
+///     body: Vec<u8>,
+///     stored: Vec<Vec<u8>>,
+/// }
+///
+/// impl LineReceiver for Store {
+///     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+///         let size = line.strip_prefix(b"PUT ").and_then(|n| std::str::from_utf8(n).ok()?.parse().ok());
+///         match size {
+///             Some(n) => {
+///                 self.expecting = n;
+///                 conn.set_raw_mode(); // the rest of this chunk arrives raw
+///             }
+///             None => conn.send_line(format!("{} stored", self.stored.len()).as_bytes()),
+///         }
+///     }
+///
+///     fn raw_data_received(&mut self, conn: &LineConnection<'_>, data: &[u8]) {
+///         let take = data.len().min(self.expecting - self.body.len());
+///         self.body.extend_from_slice(&data[..take]);
+///         if self.body.len() == self.expecting {
+///             self.stored.push(std::mem::take(&mut self.body));
+///             conn.set_line_mode(&data[take..]); // what follows the body is lines again
+///         }
+///     }
+/// }
+///
+/// let mut protocol = LineProtocol::new(Store::default());
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// for chunk in [&b"PUT 5\r\nhel"[..], b"loPUT 3\r\nab", b"cCOUNT\r\n"] {
+///     protocol.data_received(&wire.transport(), chunk);
+/// }
+/// assert_eq!(protocol.handler().stored, [&b"hello"[..], b"abc"]);
+/// assert_eq!(wire.value(), b"2 stored\r\n");
+/// assert!(protocol.is_line_mode());
+/// ```
 pub trait LineReceiver: 'static {
     /// A complete line arrived, without its delimiter (possibly empty).
     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]);

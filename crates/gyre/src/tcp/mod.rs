@@ -97,6 +97,52 @@ impl Default for TcpListenOptions {
 }
 
 /// Options for [`Reactor::connect_tcp_with`](crate::Reactor::connect_tcp_with).
+///
+/// A client that connects from a chosen local address (any of 127.0.0.0/8
+/// is this machine's loopback on Linux), as the server sees it:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::net::{IpAddr, SocketAddr};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::{for_protocol, Address, Factory, Protocol, Reactor, TcpConnectOptions, TcpListenOptions};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// /// Notes the peer's address, then stops the reactor.
+/// struct Note {
+///     peer: Rc<Cell<Option<IpAddr>>>,
+///     reactor: Reactor,
+/// }
+/// impl Factory for Note {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, addr: &Address) -> Option<Quiet> {
+///         self.peer.set(addr.inet().map(|a| a.ip()));
+///         self.reactor.stop().unwrap();
+///         Some(Quiet)
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let peer = Rc::new(Cell::new(None));
+/// let note = Note { peer: peer.clone(), reactor: reactor.clone() };
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, note, loopback)?.address().port();
+///
+/// let options = TcpConnectOptions {
+///     timeout: Some(Duration::from_secs(5)),
+///     bind_address: Some(SocketAddr::from(([127, 0, 0, 5], 0))), // port 0: any
+/// };
+/// reactor.connect_tcp_with("127.0.0.1", port, for_protocol(|| Quiet), options);
+/// reactor.run()?;
+/// assert_eq!(peer.get(), Some(IpAddr::from([127, 0, 0, 5])));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpConnectOptions {
     /// Give up after this long (default 30 s; `None` waits for the OS).

@@ -52,6 +52,58 @@ use crate::tcp::{ListeningPort, PortImpl, TcpConnectOptions, TcpListenOptions, T
 use crate::time::DelayedCall;
 
 /// A reactor double that records TCP listens and connects.
+///
+/// Code written against [`TcpReactor`] and [`Clock`](crate::Clock)
+/// rather than [`Reactor`](crate::Reactor) can be handed one. Here the code
+/// under test is a server whose connections are told the time is up after
+/// 5 s; the test reads what it listened on, connects a protocol to a
+/// [`StringTransport`](super::StringTransport) and moves the clock:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gyre::tcp::TcpReactor;
+/// use gyre::testing::{MemoryReactor, StringTransport};
+/// use gyre::{for_protocol, Address, Clock, ListenError, ListeningPort, Protocol, TcpListenOptions, Transport};
+///
+/// struct Countdown<C> {
+///     clock: C,
+/// }
+/// impl<C: Clock + 'static> Protocol for Countdown<C> {
+///     fn connection_made(&mut self, t: &Transport) {
+///         let t = t.clone();
+///         self.clock.call_later(Duration::from_secs(5), move || {
+///             t.write(b"time is up\r\n");
+///             t.lose_connection();
+///         });
+///     }
+/// }
+///
+/// /// The code under test.
+/// fn serve<R: TcpReactor + Clock + Clone + 'static>(reactor: &R) -> Result<ListeningPort, ListenError> {
+///     let clock = reactor.clone();
+///     let factory = for_protocol(move || Countdown { clock: clock.clone() });
+///     reactor.listen_tcp_with(7000, factory, TcpListenOptions::interface("127.0.0.1"))
+/// }
+///
+/// let reactor = MemoryReactor::new();
+/// let port = serve(&reactor)?;
+/// let server = &reactor.tcp_servers()[0];
+/// assert_eq!((server.port, server.options.interface.as_str()), (7000, "127.0.0.1"));
+///
+/// let mut protocol = server.factory.build_protocol(&Address::tcp("127.0.0.1:50000".parse()?)).unwrap();
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// reactor.advance(Duration::from_secs(4));
+/// assert_eq!(wire.value(), b"");
+/// reactor.advance(Duration::from_secs(1));
+/// assert_eq!(wire.value(), b"time is up\r\n");
+/// assert!(wire.is_disconnecting() && reactor.pending_calls().is_empty());
+///
+/// let _ = port.stop_listening();
+/// assert!(!server.listening_port.is_listening());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct MemoryReactor {
     inner: Rc<Inner>,

@@ -27,6 +27,45 @@ use crate::transport::Transport;
 /// raw data: each callback gets a [`LineOnlyConnection`], which writes lines
 /// and has no framer to steer. Only
 /// [`line_received`](Self::line_received) is required.
+///
+/// A handler for a protocol whose lines end in `\n` alone and are at most
+/// 8 bytes, which answers an over-long line with an error instead of
+/// hanging up (the default):
+///
+/// ```
+/// use gyre::protocols::{LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver};
+/// use gyre::testing::StringTransport;
+/// use gyre::Protocol;
+///
+/// struct Short;
+///
+/// impl LineOnlyReceiver for Short {
+///     fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+///         conn.send_line(&[b"ok ", line].concat());
+///     }
+///     fn line_length_exceeded(&mut self, conn: &LineOnlyConnection<'_>, _line: &[u8]) {
+///         conn.send_line(b"too long");
+///     }
+///     fn delimiter(&self) -> &[u8] {
+///         b"\n"
+///     }
+///     fn max_length(&self) -> usize {
+///         8
+///     }
+/// }
+///
+/// let mut protocol = LineOnlyProtocol::new(Short);
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// let t = wire.transport();
+/// protocol.data_received(&t, b"one\nt"); // one line and the start of another
+/// protocol.data_received(&t, b"wo\r\n"); // `\r` is part of the line here
+/// // An over-long line; as in Twisted, the rest of its chunk is dropped.
+/// protocol.data_received(&t, b"much too long\ndropped\n");
+/// protocol.data_received(&t, b"three\n");
+/// assert_eq!(wire.value(), b"ok one\nok two\r\ntoo long\nok three\n");
+/// assert!(!wire.is_disconnecting());
+/// ```
 pub trait LineOnlyReceiver: 'static {
     /// A complete line arrived, without its delimiter (possibly empty).
     fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]);
@@ -138,6 +177,58 @@ impl fmt::Debug for LineOnlyConnection<'_> {
 
 /// Runs a [`LineOnlyReceiver`] with Twisted's `LineOnlyReceiver` semantics:
 /// lines only, no raw mode, no pausing.
+///
+/// A protocol value like any other: give it to a factory. A loopback
+/// server that adds up the numbers it is sent, one per line, and answers
+/// `total` with the sum:
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// use gyre::protocols::{LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver};
+/// use gyre::{for_protocol, Reactor, TcpListenOptions};
+///
+/// #[derive(Default)]
+/// struct Adder {
+///     sum: i64,
+/// }
+///
+/// impl LineOnlyReceiver for Adder {
+///     fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+///         match std::str::from_utf8(line).map(str::trim) {
+///             Ok("total") => conn.send_line(self.sum.to_string().as_bytes()),
+///             Ok(n) => match n.parse::<i64>() {
+///                 Ok(n) => self.sum += n,
+///                 Err(_) => conn.send_line(b"not a number"),
+///             },
+///             Err(_) => conn.transport().lose_connection(),
+///         }
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let factory = for_protocol(|| LineOnlyProtocol::new(Adder::default()));
+/// let address = reactor.listen_tcp_with(0, factory, loopback)?.address();
+///
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut stream = std::net::TcpStream::connect(address).unwrap();
+///     // Lines split across writes, several lines in one write.
+///     for piece in [&b"4"[..], b"0\r\n2", b"\r\nx\r\n", b"total\r\n"] {
+///         stream.write_all(piece).unwrap();
+///     }
+///     let mut answers = BufReader::new(stream).lines();
+///     let got = [answers.next(), answers.next()].map(|a| a.unwrap().unwrap());
+///     handle.stop();
+///     got
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap(), ["not a number", "42"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Each chunk is split into all its complete lines, which are delivered in
 /// order; delivery stops if the transport starts disconnecting. A complete

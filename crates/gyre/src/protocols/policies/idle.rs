@@ -459,6 +459,56 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
 /// the wrapper itself is silent. A protocol that needs its own
 /// [`IdleTimer`] is built with [`IdleTimeout::new_with`] inside
 /// [`for_protocol`](crate::for_protocol) instead.
+///
+/// A server that hangs up on a client silent for 50 ms, on loopback (the
+/// client sees the end of the stream):
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::protocols::policies::TimeoutFactory;
+/// use gyre::{for_protocol, Protocol, Reactor, Reason, TcpListenOptions, Transport};
+///
+/// struct Echo {
+///     lost: Rc<RefCell<Option<Reason>>>,
+/// }
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+///     fn connection_lost(&mut self, reason: Reason) {
+///         *self.lost.borrow_mut() = Some(reason);
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let lost = Rc::new(RefCell::new(None));
+/// let l = lost.clone();
+/// let echo = for_protocol(move || Echo { lost: l.clone() });
+/// let factory = TimeoutFactory::new(&reactor, echo, Duration::from_millis(50));
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, factory, loopback)?.address();
+///
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut stream = std::net::TcpStream::connect(address).unwrap();
+///     stream.write_all(b"ping").unwrap();
+///     let mut rest = Vec::new();
+///     let ended = stream.read_to_end(&mut rest).is_ok(); // until the server hangs up
+///     handle.stop();
+///     (ended, rest)
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap(), (true, b"ping".to_vec()));
+/// // Closed by the timeout, cleanly, not by the reactor's shutdown:
+/// assert!(lost.borrow().as_ref().is_some_and(Reason::is_clean), "{:?}", lost.borrow());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type TimeoutFactory<F> = WrappingFactory<F, IdleSettings>;
 
 /// The wrapper behind [`TimeoutFactory`]: the clock and the timeout every
