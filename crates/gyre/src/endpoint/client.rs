@@ -470,7 +470,7 @@ enum Families {
 /// [`ConnectError::DnsLookup`]. An IP literal skips the resolver.
 ///
 /// A name with two addresses, of which only the second answers (nothing
-/// listens on 127.0.0.2), resolved by a table rather than by DNS:
+/// listens on that port of `::1`), resolved by a table rather than by DNS:
 ///
 /// ```
 /// use std::cell::RefCell;
@@ -502,7 +502,7 @@ enum Families {
 /// let loopback = TcpListenOptions::interface("127.0.0.1");
 /// let server = reactor.listen_tcp_with(0, for_protocol(|| Quiet), loopback)?.address();
 ///
-/// let table = Rc::new(Table(vec![("db.test", vec!["127.0.0.2", "127.0.0.1"])]));
+/// let table = Rc::new(Table(vec![("db.test", vec!["::1", "127.0.0.1"])]));
 /// let endpoint = HostnameEndpoint::with_resolver(&reactor, table.clone(), "db.test", server.port())
 ///     .with_attempt_delay(Duration::from_millis(50));
 /// assert_eq!(endpoint.to_string(), format!("<HostnameEndpoint db.test:{}>", server.port()));

@@ -98,12 +98,12 @@ impl Default for TcpListenOptions {
 
 /// Options for [`Reactor::connect_tcp_with`](crate::Reactor::connect_tcp_with).
 ///
-/// A client that connects from a chosen local address (any of 127.0.0.0/8
-/// is this machine's loopback on Linux), as the server sees it:
+/// A client that connects from a chosen local address and port, as the
+/// server sees it:
 ///
 /// ```
 /// use std::cell::Cell;
-/// use std::net::{IpAddr, SocketAddr};
+/// use std::net::SocketAddr;
 /// use std::rc::Rc;
 /// use std::time::Duration;
 ///
@@ -114,13 +114,13 @@ impl Default for TcpListenOptions {
 ///
 /// /// Notes the peer's address, then stops the reactor.
 /// struct Note {
-///     peer: Rc<Cell<Option<IpAddr>>>,
+///     peer: Rc<Cell<Option<SocketAddr>>>,
 ///     reactor: Reactor,
 /// }
 /// impl Factory for Note {
 ///     type Protocol = Quiet;
 ///     fn build_protocol(&self, addr: &Address) -> Option<Quiet> {
-///         self.peer.set(addr.inet().map(|a| a.ip()));
+///         self.peer.set(addr.inet());
 ///         self.reactor.stop().unwrap();
 ///         Some(Quiet)
 ///     }
@@ -134,13 +134,15 @@ impl Default for TcpListenOptions {
 /// let loopback = TcpListenOptions::interface("127.0.0.1");
 /// let port = reactor.listen_tcp_with(0, note, loopback)?.address().port();
 ///
+/// // A local port that was free a moment ago.
+/// let local = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
 /// let options = TcpConnectOptions {
 ///     timeout: Some(Duration::from_secs(5)),
-///     bind_address: Some(SocketAddr::from(([127, 0, 0, 5], 0))), // port 0: any
+///     bind_address: Some(local),
 /// };
 /// reactor.connect_tcp_with("127.0.0.1", port, for_protocol(|| Quiet), options);
 /// reactor.run()?;
-/// assert_eq!(peer.get(), Some(IpAddr::from([127, 0, 0, 5])));
+/// assert_eq!(peer.get(), Some(local));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
