@@ -188,11 +188,11 @@ fn behind_haproxy(service: &[&str]) -> Gyre {
     Gyre::start(&args)
 }
 
-/// How Twisted prints a TCP address on ::1 (`IPv6Address(type='TCP',
-/// host='::1', port=…)`; see the report of this branch on the `flowInfo`
-/// and `scopeID` fields Twisted's repr adds).
+/// How Twisted prints a TCP address on ::1 (its repr, checked with the
+/// venv's Twisted: `IPv6Address(type='TCP', host='::1', port=…,
+/// flowInfo=0, scopeID=0)`).
 fn ipv6_loopback(port: u16) -> String {
-    format!("IPv6Address(type='TCP', host='::1', port={port})")
+    format!("IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)")
 }
 
 /// The log lines of `gyre` that report a PROXY header, as (system, text).

@@ -61,7 +61,7 @@ enum Place {
 /// assert_eq!(peer.kind(), SocketKind::Tcp);
 ///
 /// let v6: Address = "[::1]:8000".parse::<std::net::SocketAddr>()?.into();
-/// assert_eq!(v6.to_string(), "IPv6Address(type='TCP', host='::1', port=8000)");
+/// assert_eq!(v6.to_string(), "IPv6Address(type='TCP', host='::1', port=8000, flowInfo=0, scopeID=0)");
 ///
 /// let socket = Address::unix(Some(Path::new("/run/app.sock")));
 /// assert_eq!(socket.inet(), None);
@@ -161,20 +161,23 @@ impl From<SocketAddr> for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.place {
-            Place::Inet(addr) => {
-                let family = if addr.is_ipv4() {
-                    "IPv4Address"
-                } else {
-                    "IPv6Address"
-                };
-                write!(
-                    f,
-                    "{family}(type='{}', host='{}', port={})",
-                    self.kind.as_str(),
-                    addr.ip(),
-                    addr.port()
-                )
-            }
+            Place::Inet(SocketAddr::V4(addr)) => write!(
+                f,
+                "IPv4Address(type='{}', host='{}', port={})",
+                self.kind.as_str(),
+                addr.ip(),
+                addr.port()
+            ),
+            // Twisted's IPv6Address also shows the flow label and scope.
+            Place::Inet(SocketAddr::V6(addr)) => write!(
+                f,
+                "IPv6Address(type='{}', host='{}', port={}, flowInfo={}, scopeID={})",
+                self.kind.as_str(),
+                addr.ip(),
+                addr.port(),
+                addr.flowinfo(),
+                addr.scope_id()
+            ),
             Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", path.display()),
             Place::Unix(None) => f.write_str("UNIXAddress(None)"),
         }
@@ -196,7 +199,7 @@ mod tests {
         let b = Address::udp("[::1]:53".parse().unwrap());
         assert_eq!(
             b.to_string(),
-            "IPv6Address(type='UDP', host='::1', port=53)"
+            "IPv6Address(type='UDP', host='::1', port=53, flowInfo=0, scopeID=0)"
         );
         assert_eq!(b.host(), "::1");
         assert_eq!(b.port(), 53);

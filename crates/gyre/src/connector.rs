@@ -43,18 +43,23 @@ pub struct Destination {
     pub port: u16,
 }
 
+/// Twisted's repr of the address `getDestination` returns, IPv6 with its
+/// flow label and scope (always 0 for a destination given as a string).
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let family = if self.host.contains(':') {
-            "IPv6Address"
+        if self.host.contains(':') {
+            write!(
+                f,
+                "IPv6Address(type='TCP', host='{}', port={}, flowInfo=0, scopeID=0)",
+                self.host, self.port
+            )
         } else {
-            "IPv4Address"
-        };
-        write!(
-            f,
-            "{family}(type='TCP', host='{}', port={})",
-            self.host, self.port
-        )
+            write!(
+                f,
+                "IPv4Address(type='TCP', host='{}', port={})",
+                self.host, self.port
+            )
+        }
     }
 }
 
