@@ -63,6 +63,7 @@ pub mod factory;
 pub mod haproxy;
 pub mod log;
 pub mod port;
+pub mod process;
 pub mod protocol;
 pub mod protocols;
 pub mod reactor;
