@@ -35,6 +35,11 @@
 //! Several cores: [`ReactorPool`] runs one reactor per thread over the same
 //! listening ports (`pool.rs`).
 //!
+//! Blocking work runs on the reactor's thread pool (`thread_pool.rs`:
+//! `call_in_thread`, `defer_to_thread`, `blocking_call_from_thread`), made
+//! on first use, started with the loop and stopped during shutdown once
+//! its queued work has finished.
+//!
 //! Name lookups run on the reactor's resolver pool ([`crate::resolve`]),
 //! made on the first lookup; shutdown fails the pending ones and the end of
 //! the run closes the pool.
@@ -47,6 +52,7 @@ mod pool;
 mod signals;
 mod source;
 mod tasks;
+mod thread_pool;
 mod threads;
 mod triggers;
 
@@ -70,6 +76,7 @@ use crate::time::{Clock, DelayedCall, Timers};
 
 pub use pool::{PoolError, PoolStopper, ReactorPool, RunningPool, Worker};
 pub(crate) use source::{Ready, Source};
+pub use thread_pool::{BlockingCallError, DEFAULT_MAX_THREADS, PoolStopped, ThreadPool};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 
@@ -131,6 +138,8 @@ pub(crate) struct Inner {
     /// Retries of sources that ran out of descriptors (a port's accept),
     /// queued to run soon after any source frees one.
     starved: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The reactor's thread pool, made on first use (`thread_pool.rs`).
+    thread_pool: RefCell<Option<ThreadPool>>,
 }
 
 /// A handle to a reactor. Clones refer to the same reactor.
@@ -165,6 +174,7 @@ impl Reactor {
             signals: RefCell::new(None),
             starved: RefCell::new(Vec::new()),
             lookups: crate::resolve::Lookups::new(),
+            thread_pool: RefCell::new(None),
         };
         Ok(Reactor {
             inner: Rc::new(inner),
@@ -572,6 +582,11 @@ impl Reactor {
         let starved: Vec<_> = inner.starved.borrow_mut().drain(..).collect();
         drop(starved);
         inner.lookups.close();
+        // Stopped by its shutdown trigger, unless the loop ended otherwise.
+        let pool = inner.thread_pool.borrow_mut().take();
+        if let Some(pool) = pool {
+            pool.stop();
+        }
     }
 
     // ----- crate-internal services for the sources (see `source.rs`) -----
