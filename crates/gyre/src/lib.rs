@@ -57,6 +57,7 @@
 //! Logging goes through the [`log`](::log) facade; gyre installs no logger.
 
 pub mod address;
+mod blocked;
 pub mod client;
 pub mod completion;
 pub mod connector;

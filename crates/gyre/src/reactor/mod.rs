@@ -140,6 +140,8 @@ pub(crate) struct Inner {
     starved: RefCell<Vec<Box<dyn FnOnce()>>>,
     /// The reactor's thread pool, made on first use (`thread_pool.rs`).
     thread_pool: RefCell<Option<ThreadPool>>,
+    /// Blocked-reactor detection's threshold (`crate::blocked`); `None`: off.
+    blocked_threshold: Cell<Option<Duration>>,
 }
 
 /// A handle to a reactor. Clones refer to the same reactor.
@@ -175,6 +177,7 @@ impl Reactor {
             starved: RefCell::new(Vec::new()),
             lookups: crate::resolve::Lookups::new(),
             thread_pool: RefCell::new(None),
+            blocked_threshold: Cell::new(Some(crate::blocked::DEFAULT_THRESHOLD)),
         };
         Ok(Reactor {
             inner: Rc::new(inner),
@@ -226,7 +229,41 @@ impl Reactor {
     /// Runs `f` after `delay` on this reactor's clock. Calls due at the same
     /// time run in the order they were scheduled.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+        if self.inner.blocked_threshold.get().is_some() {
+            // Named, should it block the loop (`crate::blocked`).
+            let name = std::any::type_name_of_val(&f);
+            return self.inner.timers.call_later(
+                delay,
+                Box::new(move || {
+                    crate::blocked::site(name, usize::MAX);
+                    f()
+                }),
+            );
+        }
         self.inner.timers.call_later(delay, Box::new(f))
+    }
+
+    /// Blocked-reactor detection: when one callback (a protocol event, a
+    /// timed call, a call from a thread, a pass of futures) holds the loop
+    /// longer than `threshold`, one line is logged at warning level,
+    /// naming it and how long it took:
+    /// `The reactor was blocked for 503 ms by data_received of Echo,0,127.0.0.1`
+    /// (at most one line a second; the next says how many it left out).
+    /// On by default with 100 ms; `None` turns it off. Costs one clock
+    /// read per readiness event while on.
+    pub fn set_blocked_threshold(&self, threshold: Option<Duration>) {
+        self.inner.blocked_threshold.set(threshold);
+        if matches!(
+            self.inner.state.get(),
+            RunState::Starting | RunState::Running | RunState::ShuttingDown
+        ) {
+            crate::blocked::set_threshold(threshold);
+        }
+    }
+
+    /// The blocked-reactor threshold (`None`: detection off).
+    pub fn blocked_threshold(&self) -> Option<Duration> {
+        self.inner.blocked_threshold.get()
     }
 
     /// The pending timed calls, in firing order.
@@ -384,6 +421,7 @@ impl Reactor {
             let source = inner.sources.try_borrow().ok()?.get(token).cloned()?;
             source.log_system()
         })));
+        crate::blocked::set_threshold(self.inner.blocked_threshold.get());
         self.fire_event(SystemEvent::Startup);
         let mut events = Events::with_capacity(1024);
         let result = loop {
@@ -394,6 +432,7 @@ impl Reactor {
                 break Ok(());
             }
         };
+        crate::blocked::stop();
         self.finish();
         crate::log::set_source_resolver(previous_resolver);
         result.map_err(ReactorError::Io)
@@ -407,6 +446,7 @@ impl Reactor {
             if let Err(msg) = guarded(|| call(self)) {
                 log_failure("while calling from thread", &msg);
             }
+            crate::blocked::lap(|site, token| self.describe(site, token, "a call from a thread"));
         }
         let batch = inner.soon.borrow().len();
         for _ in 0..batch {
@@ -419,6 +459,7 @@ impl Reactor {
                     if let Err(msg) = guarded(f) {
                         log_panic("reactor call", &msg);
                     }
+                    crate::blocked::lap(|site, token| self.describe(site, token, "a queued call"));
                 }
                 None => break,
             }
@@ -426,12 +467,16 @@ impl Reactor {
         budget::reset();
         inner.timers.run_due(inner.timers.now(), true, true);
         inner.tasks.run_woken();
+        crate::blocked::lap(|site, token| self.describe(site, token, "a spawned future"));
         self.flush_queued();
         if inner.stop_requested.get() && !inner.shutting_down.get() {
             inner.stop_requested.set(false);
             inner.shutting_down.set(true);
             self.fire_event(SystemEvent::Shutdown);
         }
+        crate::blocked::lap(|site, token| {
+            self.describe(site, token, "writing queued output or a shutdown trigger")
+        });
         if inner.loop_done.get() {
             return Ok(());
         }
@@ -444,6 +489,8 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
         }
+        // Waiting is not blocking.
+        crate::blocked::restart();
         // Output queued by the batch's callbacks goes out once, after the
         // whole batch (a connection written to by every speaker of a room
         // gets one write call, not one per speaker), or sooner once a
@@ -454,9 +501,39 @@ impl Reactor {
             if budget::flush_due() {
                 self.flush_queued();
             }
+            crate::blocked::lap(|site, token| {
+                let token = if token == usize::MAX {
+                    ev.token().0
+                } else {
+                    token
+                };
+                self.describe(site, token, "a readiness event")
+            });
         }
         self.flush_queued();
+        crate::blocked::lap(|site, token| self.describe(site, token, "writing queued output"));
         Ok(())
+    }
+
+    /// What a blocking unit of the loop was, for `crate::blocked`: the
+    /// protocol callback `site` and the log system of source `token`, a
+    /// timed call's function, or `otherwise`.
+    #[cold]
+    fn describe(&self, site: &str, token: usize, otherwise: &str) -> String {
+        let system = self
+            .inner
+            .sources
+            .try_borrow()
+            .ok()
+            .and_then(|s| s.get(token).cloned())
+            .and_then(|s| s.log_system());
+        match (site, system) {
+            ("", Some(system)) => format!("{otherwise} of {system}"),
+            ("", None) => otherwise.to_string(),
+            (site, Some(system)) => format!("{site} of {system}"),
+            (site, None) if token == usize::MAX => format!("the timed call {site}"),
+            (site, None) => format!("{site} of a connection since closed"),
+        }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
