@@ -72,7 +72,8 @@ fn a_blocking_data_received_is_named() {
         "{}",
         lines[0]
     );
-    assert!(millis(&lines[0]) >= BLOCK.as_millis(), "{}", lines[0]);
+    // The detection's clock is precise to a scheduler tick (at most 4 ms).
+    assert!(millis(&lines[0]) >= BLOCK.as_millis() - 10, "{}", lines[0]);
 }
 
 /// A timed call that blocks: named by its function (the closure's type

@@ -467,7 +467,6 @@ impl Reactor {
         budget::reset();
         inner.timers.run_due(inner.timers.now(), true, true);
         inner.tasks.run_woken();
-        crate::blocked::lap(|site, token| self.describe(site, token, "a spawned future"));
         self.flush_queued();
         if inner.stop_requested.get() && !inner.shutting_down.get() {
             inner.stop_requested.set(false);
@@ -475,7 +474,11 @@ impl Reactor {
             self.fire_event(SystemEvent::Shutdown);
         }
         crate::blocked::lap(|site, token| {
-            self.describe(site, token, "writing queued output or a shutdown trigger")
+            self.describe(
+                site,
+                token,
+                "a spawned future, queued output or a shutdown trigger",
+            )
         });
         if inner.loop_done.get() {
             return Ok(());
@@ -510,8 +513,8 @@ impl Reactor {
                 self.describe(site, token, "a readiness event")
             });
         }
+        // Its time counts in the next iteration's last unit.
         self.flush_queued();
-        crate::blocked::lap(|site, token| self.describe(site, token, "writing queued output"));
         Ok(())
     }
 
