@@ -617,3 +617,129 @@ fn pausing_reading_holds_the_child_output() {
         "output lost or reordered"
     );
 }
+
+/// A panic in a process protocol's callback is logged and closes that
+/// pipe only; the process still ends and `process_ended` still comes.
+#[test]
+fn a_panicking_callback_closes_its_pipe_only() {
+    util::expect_errors(&["panic in data_received: out_received failed on purpose"]);
+    struct Panicky(Reactor, Events);
+    impl ProcessProtocol for Panicky {
+        fn out_received(&mut self, _: &ProcessTransport, _: &[u8]) {
+            panic!("out_received failed on purpose");
+        }
+        fn err_received(&mut self, _: &ProcessTransport, data: &[u8]) {
+            self.1
+                .push(format!("err {}", String::from_utf8_lossy(data).trim_end()));
+        }
+        fn child_connection_lost(&mut self, fd: u32) {
+            self.1.push(format!("lost {fd}"));
+        }
+        fn process_ended(&mut self, reason: ExitReason) {
+            self.1.push(format!("ended {:?}", reason.exit_code()));
+            let _ = self.0.stop();
+        }
+    }
+    let reactor = Reactor::new().unwrap();
+    let events = Events::default();
+    reactor
+        .spawn_process(
+            Panicky(reactor.clone(), events.clone()),
+            "/bin/sh",
+            ["sh", "-c", "echo out; sleep 0.1; echo err >&2; exit 4"],
+            Env::Inherit,
+            None,
+        )
+        .unwrap();
+    run_for(&reactor, LIMIT);
+    let got = events.get();
+    assert!(got.contains(&"lost 1".to_string()), "{got:?}");
+    assert!(got.contains(&"err err".to_string()), "{got:?}");
+    assert_eq!(got.last().map(String::as_str), Some("ended Some(4)"));
+    let logged = util::lines_containing("out_received failed on purpose");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(
+        logged[0].system,
+        format!(
+            "Panicky,{},stdout",
+            logged[0].system.split(',').nth(1).unwrap()
+        )
+    );
+}
+
+/// The descriptor mapping: a standard descriptor left out is /dev/null,
+/// `Inherit` passes the parent's; descriptors 3 and up are refused with a
+/// typed error (not supported yet), as is a pipe the wrong way round.
+#[test]
+fn child_descriptor_mapping() {
+    use gyre::process::{ChildFd, ProcessOptions};
+    let reactor = Reactor::new().unwrap();
+    let events = Events::default();
+    let t = reactor
+        .spawn_process_with(
+            Record::new(&reactor, &events, |_, _| {}),
+            "/bin/sh",
+            ["sh", "-c", "readlink /proc/self/fd/0; cat"],
+            ProcessOptions::new().no_child_fd(0),
+        )
+        .unwrap();
+    assert!(t.child_transport(0).is_none());
+    run_for(&reactor, LIMIT);
+    let got = events.get();
+    assert!(
+        got.contains(&"out_received b'/dev/null\\n'".to_string()),
+        "{got:?}"
+    );
+    assert!(!got.contains(&"in_connection_lost".to_string()), "{got:?}");
+
+    let err = reactor
+        .spawn_process_with(
+            Record::new(&reactor, &events, |_, _| {}),
+            "/bin/true",
+            ["true"],
+            ProcessOptions::new().child_fd(3, ChildFd::ToParent),
+        )
+        .unwrap_err();
+    assert!(matches!(err, SpawnError::ChildFd { fd: 3, .. }), "{err:?}");
+    let err = reactor
+        .spawn_process_with(
+            Record::new(&reactor, &events, |_, _| {}),
+            "/bin/true",
+            ["true"],
+            ProcessOptions::new().child_fd(1, ChildFd::FromParent),
+        )
+        .unwrap_err();
+    assert!(matches!(err, SpawnError::ChildFd { fd: 1, .. }), "{err:?}");
+}
+
+/// uid and gid: as root the child runs as `nobody` (65534); otherwise the
+/// spawn is refused with the OS's "Operation not permitted".
+#[test]
+fn uid_and_gid_where_permitted() {
+    use gyre::process::ProcessOptions;
+    let reactor = Reactor::new().unwrap();
+    let events = Events::default();
+    let spawned = reactor.spawn_process_with(
+        Record::new(&reactor, &events, |_, _| {}),
+        "/bin/sh",
+        ["sh", "-c", "echo $(id -u) $(id -g)"],
+        ProcessOptions::new().uid(65534).gid(65534),
+    );
+    if rustix::process::geteuid().is_root() {
+        spawned.expect("root may change uid and gid");
+        run_for(&reactor, LIMIT);
+        assert!(
+            events
+                .get()
+                .contains(&"out_received b'65534 65534\\n'".to_string()),
+            "{:?}",
+            events.get()
+        );
+    } else {
+        let err = spawned.unwrap_err();
+        assert!(
+            err.to_string().ends_with("Operation not permitted"),
+            "{err}"
+        );
+    }
+}
