@@ -16,7 +16,8 @@
 //! naming what ran: the protocol callback and its connection's log system
 //! (the stream connection notes which callback it is in with [`site`], a
 //! store of two words), or the timed call's function (its closure's type
-//! name, kept by `Reactor::call_later`), or the kind of unit. At most one
+//! name, kept by `Reactor::call_later`), or the spawned future's type (each
+//! poll of a woken future is a unit of its own), or the kind of unit. At most one
 //! line a second is logged; the next line says how many blocks it left
 //! out. With the detection off ([`set_threshold`]`(None)`), `lap` is one
 //! thread-local read and a branch, and no clock is read.
@@ -37,6 +38,9 @@ use rustix::time::{ClockId, clock_gettime};
 
 /// The threshold unless configured: 100 ms.
 pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// The token [`site`] is given for a spawned future (named by its type).
+pub(crate) const FUTURE: usize = usize::MAX - 1;
 
 /// At most one line per this long.
 const RATE: u64 = 1_000_000_000;

@@ -205,3 +205,27 @@ fn on_by_default_at_100_ms() {
         Some(Duration::from_millis(100))
     );
 }
+
+/// A spawned future whose poll blocks is named by its type (the async
+/// block's, which names the function it was written in).
+#[test]
+fn a_blocking_future_poll_is_named() {
+    util::capture_logs();
+    let reactor = Reactor::new().unwrap();
+    reactor.set_blocked_threshold(Some(THRESHOLD));
+    let r = reactor.clone();
+    reactor.spawn(async move {
+        r.sleep(Duration::from_millis(1)).await.unwrap();
+        std::thread::sleep(BLOCK);
+        let _ = r.stop();
+    });
+    run_for(&reactor, LIMIT);
+    let lines = blocked_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0]
+            .contains(" ms by the future blocked::a_blocking_future_poll_is_named::{{closure}}"),
+        "{}",
+        lines[0]
+    );
+}

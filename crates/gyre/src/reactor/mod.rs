@@ -355,6 +355,7 @@ impl Reactor {
         let task = Box::pin(Spawned {
             future: Box::pin(future),
             deferred: Some(fire),
+            name: std::any::type_name::<F>(),
         });
         id_cell.set(Some(self.inner.tasks.spawn(task)));
         d
@@ -535,6 +536,7 @@ impl Reactor {
             ("", None) => otherwise.to_string(),
             (site, Some(system)) => format!("{site} of {system}"),
             (site, None) if token == usize::MAX => format!("the timed call {site}"),
+            (site, None) if token == crate::blocked::FUTURE => format!("the future {site}"),
             (site, None) => format!("{site} of a connection since closed"),
         }
     }
@@ -799,6 +801,8 @@ impl Reactor {
 struct Spawned<F: Future + 'static> {
     future: std::pin::Pin<Box<F>>,
     deferred: Option<Deferred<F::Output>>,
+    /// The future's type, named should a poll block the loop.
+    name: &'static str,
 }
 
 impl<F: Future + 'static> Future for Spawned<F> {
@@ -809,6 +813,7 @@ impl<F: Future + 'static> Future for Spawned<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let this = &mut *self;
+        crate::blocked::site(this.name, crate::blocked::FUTURE);
         match guarded(|| this.future.as_mut().poll(cx)) {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Ok(std::task::Poll::Ready(value)) => {
