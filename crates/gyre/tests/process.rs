@@ -114,6 +114,8 @@ fn py_repr(data: &[u8]) -> String {
     for &b in data {
         match b {
             b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
             b'\'' => s.push_str("\\'"),
             b'\\' => s.push_str("\\\\"),
             0x20..=0x7e => s.push(b as char),
@@ -742,4 +744,56 @@ fn uid_and_gid_where_permitted() {
             "{err}"
         );
     }
+}
+
+/// On a pseudo-terminal, as Twisted's `usePTY`: the child sees a terminal
+/// (its input is echoed, lines end in CRLF), everything arrives as
+/// `out_received`, no descriptor's loss is reported, and the exit and the
+/// end come as with pipes. Compared with Twisted: the records other than
+/// output, and the output joined (its chunking is the OS's).
+#[test]
+fn a_pty_matches_twisted() {
+    use gyre::process::ProcessOptions;
+    let theirs = twisted("pty");
+    let reactor = Reactor::new().unwrap();
+    let events = Events::default();
+    reactor
+        .spawn_process_with(
+            Record::new(&reactor, &events, |name, t| {
+                if name == "connection_made" {
+                    t.write(b"abc\n");
+                    // A terminal does not close one way (as in Twisted).
+                    t.close_stdin();
+                }
+            }),
+            "/bin/sh",
+            [
+                "sh",
+                "-c",
+                r#"test -t 0 && test -t 1 && test -t 2 || exit 9; read l; echo "got $l"; exit 2"#,
+            ],
+            ProcessOptions::new().use_pty(true),
+        )
+        .unwrap();
+    run_for(&reactor, LIMIT);
+    let ours = events.get();
+    let not_output = |r: &Vec<String>| -> Vec<String> {
+        r.iter()
+            .filter(|l| !l.starts_with("out_received"))
+            .cloned()
+            .collect()
+    };
+    let output = |r: &Vec<String>| -> String {
+        r.iter()
+            .filter_map(|l| l.strip_prefix("out_received b'"))
+            .map(|l| l.trim_end_matches('\''))
+            .collect()
+    };
+    assert_eq!(
+        not_output(&ours),
+        not_output(&theirs),
+        "gyre {ours:#?}\nTwisted {theirs:#?}"
+    );
+    assert_eq!(output(&ours), output(&theirs));
+    assert_eq!(output(&ours), "abc\\r\\ngot abc\\r\\n");
 }

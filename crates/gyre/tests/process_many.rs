@@ -1,4 +1,5 @@
-//! A thousand short-lived children in a row, each with its three pipes:
+//! A thousand short-lived children in a row, each with its three pipes
+//! (the last hundred on a pseudo-terminal instead):
 //! afterwards this process holds exactly the descriptors it held before,
 //! and has no zombie child. Alone in its test binary, so that no other
 //! test opens descriptors or starts children meanwhile.
@@ -10,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gyre::Reactor;
-use gyre::process::{Env, ExitReason, ProcessProtocol, ProcessTransport};
+use gyre::process::{ExitReason, ProcessOptions, ProcessProtocol, ProcessTransport};
 
 const CHILDREN: usize = 1000;
 
@@ -67,8 +68,10 @@ fn spawn_next(reactor: &Reactor, left: &Rc<Cell<usize>>, clean: &Rc<Cell<usize>>
         left: left.clone(),
         clean: clean.clone(),
     };
+    // The last hundred on a pseudo-terminal each.
+    let options = ProcessOptions::new().use_pty(left.get() < 100);
     reactor
-        .spawn_process(protocol, "/bin/true", ["true"], Env::Inherit, None)
+        .spawn_process_with(protocol, "/bin/true", ["true"], options)
         .expect("spawn");
 }
 

@@ -47,6 +47,9 @@
 //! reactor (as in Twisted), and a background thread (`gyre-reaper`) waits
 //! for its exit, so it does not remain a zombie.
 //!
+//! [`ProcessOptions::use_pty`] puts the child on a pseudo-terminal
+//! instead of pipes: its master side is one more stream connection.
+//!
 //! Tests: `tests/process.rs` (the callback order checked against Twisted
 //! itself, exit codes and signals, back-pressure, a thousand children with
 //! no descriptor or zombie left).
@@ -272,6 +275,7 @@ pub struct ProcessOptions {
     gid: Option<u32>,
     fds: BTreeMap<u32, ChildFd>,
     write_limit: WriteLimit,
+    use_pty: bool,
 }
 
 impl Default for ProcessOptions {
@@ -287,6 +291,7 @@ impl Default for ProcessOptions {
             gid: None,
             fds,
             write_limit: WriteLimit::default(),
+            use_pty: false,
         }
     }
 }
@@ -331,6 +336,25 @@ impl ProcessOptions {
     /// Leaves descriptor `fd` out of the mapping.
     pub fn no_child_fd(mut self, fd: u32) -> Self {
         self.fds.remove(&fd);
+        self
+    }
+
+    /// Runs the child on a new pseudo-terminal (Twisted's `usePTY`): its
+    /// descriptors 0, 1 and 2 are the terminal's, so it sees a terminal
+    /// (`isatty`, line editing, echo); everything it writes arrives as
+    /// [`out_received`](ProcessProtocol::out_received), writes go to its
+    /// input, and, as in Twisted, the terminal cannot be closed one way
+    /// (`close_stdin` and the like do nothing; `lose_connection` closes it)
+    /// and no `child_connection_lost` is delivered. The descriptor mapping
+    /// is ignored.
+    ///
+    /// Unlike Twisted's, the terminal is not the child's controlling
+    /// terminal (making it one takes `setsid` in the child between fork
+    /// and exec, which needs `unsafe` code the library does not allow):
+    /// the child cannot open `/dev/tty`, and a typed ^C reaches it as a
+    /// byte, not as SIGINT (use [`ProcessTransport::signal_process`]).
+    pub fn use_pty(mut self, on: bool) -> Self {
+        self.use_pty = on;
         self
     }
 
@@ -527,7 +551,30 @@ fn spawn<A: AsRef<OsStr>>(
         cmd.gid(gid);
     }
     let mut fds = options.fds;
+    let mut pty_master = None;
+    if options.use_pty {
+        use rustix::pty::OpenptFlags;
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let opened = (|| -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+            let master = rustix::pty::openpt(flags)?;
+            rustix::pty::grantpt(&master)?;
+            rustix::pty::unlockpt(&master)?;
+            let slave = rustix::pty::ioctl_tiocgptpeer(&master, flags)?;
+            rustix::io::ioctl_fionbio(&master, true)?;
+            Ok((master, slave))
+        })();
+        let (master, slave) = opened.map_err(SpawnError::Watch)?;
+        let copy = |fd: &std::os::fd::OwnedFd| fd.try_clone().map_err(SpawnError::Watch);
+        cmd.stdin(Stdio::from(copy(&slave)?));
+        cmd.stdout(Stdio::from(copy(&slave)?));
+        cmd.stderr(Stdio::from(slave));
+        fds.clear();
+        pty_master = Some(master);
+    }
     for fd in 0..3u32 {
+        if pty_master.is_some() {
+            break;
+        }
         let stdio = match fds.remove(&fd) {
             None | Some(ChildFd::Null) => Stdio::null(),
             Some(ChildFd::Inherit) => Stdio::inherit(),
@@ -552,12 +599,19 @@ fn spawn<A: AsRef<OsStr>>(
             what: format!("{what:?} (descriptors 3 and up are not supported yet)"),
         });
     }
-    let mut child = cmd.spawn().map_err(|error| SpawnError::Exec {
+    let spawned = cmd.spawn();
+    // The parent's copies of the terminal's child side close here.
+    drop(cmd);
+    let mut child = spawned.map_err(|error| SpawnError::Exec {
         program: program.to_string_lossy().into_owned(),
         error,
     })?;
     let pid = child.id();
     let mut pipes = Vec::new();
+    let pty = pty_master.is_some();
+    if let Some(master) = pty_master {
+        pipes.push((1, Pipe::Pty(master)));
+    }
     let setup = (|| -> io::Result<()> {
         if let Some(stdin) = child.stdin.take() {
             let s = Sender::from(stdin);
@@ -593,6 +647,7 @@ fn spawn<A: AsRef<OsStr>>(
         exited: Cell::new(None),
         ended: Cell::new(false),
         abandoned: Cell::new(false),
+        pty,
     });
     if let Err(e) = exit::watch(reactor, &inner) {
         if let Some(child) = inner.child.borrow_mut().take() {
@@ -606,14 +661,19 @@ fn spawn<A: AsRef<OsStr>>(
             process: inner.clone(),
             fd,
         });
-        let limit = if fd == 0 {
+        let limit = if fd == 0 || pty {
             options.write_limit
         } else {
             WriteLimit::default()
         };
         match Connection::accept(reactor, pipe, PipePeer { fd }, pid, adapter, limit) {
             Ok(conn) => {
-                inner.pipes.borrow_mut().insert(fd, Transport::new(conn));
+                let transport = Transport::new(conn);
+                if pty {
+                    // One terminal, written as stdin, read as stdout.
+                    inner.pipes.borrow_mut().insert(0, transport.clone());
+                }
+                inner.pipes.borrow_mut().insert(fd, transport);
             }
             Err(e) => {
                 // The pipes already set up close with the process.
@@ -673,6 +733,8 @@ struct ProcessInner {
     ended: Cell<bool>,
     /// The reactor shut down with the child running.
     abandoned: Cell<bool>,
+    /// The child runs on a pseudo-terminal: one connection under 0 and 1.
+    pty: bool,
 }
 
 impl ProcessInner {
@@ -712,6 +774,13 @@ impl ProcessInner {
 
     /// A pipe closed.
     fn pipe_lost(&self, fd: u32) {
+        if self.pty {
+            // The whole terminal; Twisted reports no descriptor's loss.
+            let removed = std::mem::take(&mut *self.pipes.borrow_mut());
+            drop(removed);
+            self.maybe_ended();
+            return;
+        }
         let removed = self.pipes.borrow_mut().remove(&fd);
         drop(removed);
         self.call("child_connection_lost", |p, _| p.child_connection_lost(fd));
@@ -873,6 +942,9 @@ impl ProcessTransport {
     /// Closes the pipe of the child's descriptor `fd` (a pipe to the child
     /// once its buffered bytes are sent).
     pub fn close_child_fd(&self, fd: u32) {
+        if self.inner.pty {
+            return; // a terminal closes whole (`lose_connection`)
+        }
         if let Some(t) = self.pipe(fd) {
             t.lose_connection();
         }

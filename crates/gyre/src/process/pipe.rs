@@ -6,10 +6,14 @@
 //! is never read: the poller reports it "readable" only when it has an
 //! error, which for a pipe means the child closed its end, so a read there
 //! reports the end of input and the connection ends as a clean close. The
-//! end the parent reads from refuses writes.
+//! end the parent reads from refuses writes. A pseudo-terminal's master
+//! side goes both ways; it reports the end of input as `EIO`, which reads
+//! as an end of file.
 
 use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 
+use mio::unix::SourceFd;
 use mio::unix::pipe::{Receiver, Sender};
 
 use crate::address::Address;
@@ -21,6 +25,8 @@ pub(crate) enum Pipe {
     ToChild(Sender),
     /// The child writes, the parent reads (stdout, stderr, a `Read` descriptor).
     FromChild(Receiver),
+    /// The master side of the child's pseudo-terminal: both ways.
+    Pty(OwnedFd),
 }
 
 /// Which descriptor of which child a pipe is: the log prefix's parts.
@@ -49,6 +55,7 @@ impl mio::event::Source for Pipe {
         match self {
             Pipe::ToChild(s) => s.register(registry, token, interests),
             Pipe::FromChild(r) => r.register(registry, token, interests),
+            Pipe::Pty(fd) => SourceFd(&fd.as_raw_fd()).register(registry, token, interests),
         }
     }
 
@@ -61,6 +68,7 @@ impl mio::event::Source for Pipe {
         match self {
             Pipe::ToChild(s) => s.reregister(registry, token, interests),
             Pipe::FromChild(r) => r.reregister(registry, token, interests),
+            Pipe::Pty(fd) => SourceFd(&fd.as_raw_fd()).reregister(registry, token, interests),
         }
     }
 
@@ -68,6 +76,7 @@ impl mio::event::Source for Pipe {
         match self {
             Pipe::ToChild(s) => s.deregister(registry),
             Pipe::FromChild(r) => r.deregister(registry),
+            Pipe::Pty(fd) => SourceFd(&fd.as_raw_fd()).deregister(registry),
         }
     }
 }
@@ -105,6 +114,12 @@ impl StreamSocket for Pipe {
             // Only an error makes this end readable: the child closed its
             // end. That is this pipe's end of input.
             Pipe::ToChild(_) => Ok(0),
+            // Once every descriptor of the terminal's other side is
+            // closed, Linux answers EIO: that is its end of input.
+            Pipe::Pty(fd) => match rustix::io::read(fd, buf) {
+                Err(rustix::io::Errno::IO) => Ok(0),
+                other => Ok(other?),
+            },
         }
     }
 
@@ -112,6 +127,7 @@ impl StreamSocket for Pipe {
         match self {
             Pipe::ToChild(s) => Write::write(&mut &*s, buf),
             Pipe::FromChild(_) => Err(one_way("be written to")),
+            Pipe::Pty(fd) => Ok(rustix::io::write(fd, buf)?),
         }
     }
 
@@ -119,6 +135,7 @@ impl StreamSocket for Pipe {
         match self {
             Pipe::ToChild(s) => Write::write_vectored(&mut &*s, bufs),
             Pipe::FromChild(_) => Err(one_way("be written to")),
+            Pipe::Pty(fd) => Ok(rustix::io::writev(fd, bufs)?),
         }
     }
 

@@ -7,7 +7,8 @@ Rust side can compare its own sequence with Twisted's.
 Modes:
   order   sh -c 'cat; echo E >&2; exit 3', "hello" written, stdin closed at once
   signal  sh -c 'kill -TERM $$'  (the child kills itself)
-  early   sh -c 'exit 0' with "x" written after its exit is seen
+  early   sh -c 'exit 0'
+  pty     sh -c 'read l; echo "got $l"; exit 2' on a pseudo-terminal, "abc\n" written
 """
 import signal
 import sys
@@ -24,6 +25,8 @@ class Record(protocol.ProcessProtocol):
         if MODE == "order":
             self.transport.write(b"hello")
             self.transport.closeStdin()
+        if MODE == "pty":
+            self.transport.write(b"abc\n")
 
     def outReceived(self, data):
         print("out_received %r" % (data,))
@@ -52,8 +55,14 @@ SCRIPTS = {
     "order": "cat; echo E >&2; exit 3",
     "signal": "kill -TERM $$",
     "early": "exit 0",
+    "pty": 'read l; echo "got $l"; exit 2',
 }
 reactor.callWhenRunning(
-    reactor.spawnProcess, Record(), "/bin/sh", ["sh", "-c", SCRIPTS[MODE]], env=None
+    reactor.spawnProcess,
+    Record(),
+    "/bin/sh",
+    ["sh", "-c", SCRIPTS[MODE]],
+    env=None,
+    usePTY=(MODE == "pty"),
 )
 reactor.run()
