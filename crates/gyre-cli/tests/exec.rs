@@ -28,16 +28,27 @@ fn exec(extra: &[&str], command: &[&str]) -> Gyre {
 /// `cat` per connection: what the client sends comes back; the client's
 /// half-close ends cat's input, cat's exit closes the connection after
 /// its output, and the end is logged with Twisted's text.
+/// The same through the policies (`--idle-timeout`, `--max-connections`
+/// wrap the protocol): the half-close still passes.
 #[test]
 fn cat_echoes_and_half_close_is_passed_on() {
-    let gyre = exec(&[], &["cat"]);
-    let mut client = gyre.connect();
-    client.write_all(b"hello, process\n").unwrap();
-    client.shutdown(Shutdown::Write).unwrap();
-    assert_eq!(read_to_eof(&mut client, 1 << 20), b"hello, process\n");
-    gyre.wait_for_line(
-        "A process has ended without apparent errors: process finished with exit code 0.",
-    );
+    for extra in [
+        &[][..],
+        &["--idle-timeout", "30", "--max-connections", "10"][..],
+    ] {
+        let gyre = exec(extra, &["cat"]);
+        let mut client = gyre.connect();
+        client.write_all(b"hello, process\n").unwrap();
+        client.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(
+            read_to_eof(&mut client, 1 << 20),
+            b"hello, process\n",
+            "{extra:?}"
+        );
+        gyre.wait_for_line(
+            "A process has ended without apparent errors: process finished with exit code 0.",
+        );
+    }
 }
 
 /// The child's stderr is logged line by line under the connection's log

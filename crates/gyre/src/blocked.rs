@@ -28,6 +28,12 @@
 //! scheduler tick (1 to 4 ms), which is plenty against a threshold of
 //! 100 ms. Measured with the echo bench's `gyre-unwatched` server.
 //!
+//! The time is wall-clock time, on purpose: a callback that sleeps or
+//! waits on a lock holds the loop as surely as one that computes. So a
+//! reactor thread the OS did not run for longer than the threshold (an
+//! overloaded machine, a stopped process) is reported as well, named by
+//! the unit it was in.
+//!
 //! One reactor per thread, so the state is thread-local; the reactor sets
 //! the threshold when its loop starts.
 

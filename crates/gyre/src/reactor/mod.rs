@@ -249,8 +249,9 @@ impl Reactor {
     /// naming it and how long it took:
     /// `The reactor was blocked for 503 ms by data_received of Echo,0,127.0.0.1`
     /// (at most one line a second; the next says how many it left out).
-    /// On by default with 100 ms; `None` turns it off. Costs one clock
-    /// read per readiness event while on.
+    /// On by default with 100 ms; `None` turns it off. Costs one coarse
+    /// clock read per readiness event while on. The time is wall-clock
+    /// time: a thread the OS did not run for that long is reported too.
     pub fn set_blocked_threshold(&self, threshold: Option<Duration>) {
         self.inner.blocked_threshold.set(threshold);
         if matches!(
