@@ -400,10 +400,15 @@ fn report(title: &str, unit: &str, rate_unit: &str, gyre: &[Run], peer_name: &st
     let p_rate = median(peer.iter().map(Run::rate).collect()).0;
     let g_cpu = median(gyre.iter().map(Run::cpu_per_op_us).collect()).0;
     let p_cpu = median(peer.iter().map(Run::cpu_per_op_us).collect()).0;
+    // A run shorter than a clock tick (--quick) measures no CPU.
+    let cpu_ratio = if g_cpu > 0.0 && p_cpu > 0.0 {
+        format!("{:.2}×", g_cpu / p_cpu)
+    } else {
+        "- (too short to measure)".to_string()
+    };
     println!(
-        "\ngyre ÷ {peer_name}: {rate_unit} {:.2}×, CPU per {unit} {:.2}×",
-        g_rate / p_rate,
-        g_cpu / p_cpu
+        "\ngyre ÷ {peer_name}: {rate_unit} {:.2}×, CPU per {unit} {cpu_ratio}",
+        g_rate / p_rate
     );
 }
 
