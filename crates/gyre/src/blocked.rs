@@ -48,6 +48,10 @@ pub(crate) const DEFAULT_THRESHOLD: Duration = Duration::from_millis(100);
 /// The token [`site`] is given for a spawned future (named by its type).
 pub(crate) const FUTURE: usize = usize::MAX - 1;
 
+/// The token [`site`] is given for the callbacks of a `defer_to_thread`
+/// Deferred (named by the function that ran on the thread).
+pub(crate) const THREAD_RESULT: usize = usize::MAX - 2;
+
 /// At most one line per this long.
 const RATE: u64 = 1_000_000_000;
 

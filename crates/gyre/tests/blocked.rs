@@ -8,7 +8,9 @@
 
 mod util;
 
+use std::cell::Cell;
 use std::io::{Read, Write};
+use std::rc::Rc;
 use std::time::Duration;
 
 use gyre::{Protocol, Reactor, Transport, for_protocol};
@@ -225,6 +227,34 @@ fn a_blocking_future_poll_is_named() {
     assert!(
         lines[0]
             .contains(" ms by the future blocked::a_blocking_future_poll_is_named::{{closure}}"),
+        "{}",
+        lines[0]
+    );
+}
+
+/// The callbacks of a `defer_to_thread` Deferred that block are named by
+/// the function that ran on the thread.
+#[test]
+fn blocking_deferred_callbacks_are_named() {
+    util::capture_logs();
+    let reactor = Reactor::new().unwrap();
+    reactor.set_blocked_threshold(Some(THRESHOLD));
+    let r = reactor.clone();
+    let got = Rc::new(Cell::new(None));
+    let g = got.clone();
+    reactor.defer_to_thread(|| 7).consume(move |result| {
+        g.set(result.ok());
+        std::thread::sleep(BLOCK);
+        let _ = r.stop();
+    });
+    run_for(&reactor, LIMIT);
+    assert_eq!(got.get(), Some(7));
+    let lines = blocked_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains(
+            " ms by the callbacks of the Deferred of defer_to_thread(blocked::blocking_deferred_callbacks_are_named::{{closure}})"
+        ),
         "{}",
         lines[0]
     );

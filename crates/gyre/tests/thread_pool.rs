@@ -30,7 +30,11 @@ fn defer_to_thread_result_and_panic() {
     reactor
         .defer_to_thread(|| std::thread::current().name().map(str::to_string))
         .consume(move |res| {
-            let name = res.unwrap().unwrap_or_default();
+            // Recorded, not asserted: the test checks after the run.
+            let name = match res {
+                Ok(name) => name.unwrap_or_default(),
+                Err(f) => format!("failed: {f}"),
+            };
             g.borrow_mut().push(format!(
                 "worker {} / callback on reactor thread: {}",
                 name.starts_with("gyre-pool-"),
@@ -39,12 +43,14 @@ fn defer_to_thread_result_and_panic() {
             let g = g.clone();
             r.defer_to_thread(|| -> u32 { panic!("boom in a thread") })
                 .consume(move |res| {
-                    let failure = res.unwrap_err();
-                    g.borrow_mut().push(format!(
-                        "{}: {}",
-                        failure.is::<PanicError>(),
-                        failure.error_message()
-                    ));
+                    g.borrow_mut().push(match res {
+                        Err(failure) => format!(
+                            "{}: {}",
+                            failure.is::<PanicError>(),
+                            failure.error_message()
+                        ),
+                        Ok(v) => format!("no failure: {v}"),
+                    });
                     let _ = r.stop();
                 });
         });
@@ -72,12 +78,14 @@ fn blocking_call_from_thread_both_ways() {
     let r = reactor.clone();
     reactor.call_when_running(move || {
         *o.borrow_mut() = Some(format!("{:?}", h.blocking_call_from_thread(|_| 1)));
-        r.call_in_thread(move || {
+        let queued = r.call_in_thread(move || {
             let answer = h2.blocking_call_from_thread(|r| r.is_running());
-            *w.lock().unwrap() = Some(format!("{answer:?}"));
+            *w.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{answer:?}"));
             h2.stop();
-        })
-        .unwrap();
+        });
+        if queued.is_err() {
+            let _ = r.stop();
+        }
     });
     run_for(&reactor, LIMIT);
     assert_eq!(on_reactor.borrow().as_deref(), Some("Err(OnReactorThread)"));
@@ -123,7 +131,8 @@ fn a_burst_of_ten_thousand_blocking_calls() {
                 i
             })
             .consume(move |res| {
-                sum.set(sum.get() + res.unwrap());
+                // A failure counts as no result (the sum then differs).
+                sum.set(sum.get() + res.unwrap_or(0));
                 done.set(done.get() + 1);
                 if done.get() == CALLS {
                     let _ = r2.stop();
@@ -205,15 +214,15 @@ fn shutdown_lets_queued_work_finish() {
                 ran.fetch_add(1, Ordering::SeqCst);
             })
             .consume(move |res| {
-                res.unwrap();
-                fired.set(fired.get() + 1);
+                if res.is_ok() {
+                    fired.set(fired.get() + 1);
+                }
             });
         }
-        r.call_in_thread(move || {
+        let _queued = r.call_in_thread(move || {
             let got = handle.blocking_call_from_thread(|r| r.is_running());
-            *answer2.lock().unwrap() = Some(format!("{got:?}"));
-        })
-        .unwrap();
+            *answer2.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("{got:?}"));
+        });
         let _ = r.stop();
         let r2 = r.clone();
         r.add_system_event_trigger(
@@ -264,7 +273,7 @@ fn a_pool_of_ones_own() {
                 .map(|n| n.starts_with("other-"))
         })
         .consume(move |res| {
-            g.set(res.unwrap());
+            g.set(res.ok().flatten());
             let _ = r.stop();
         });
     run_for(&reactor, LIMIT);

@@ -538,6 +538,9 @@ impl Reactor {
             (site, Some(system)) => format!("{site} of {system}"),
             (site, None) if token == usize::MAX => format!("the timed call {site}"),
             (site, None) if token == crate::blocked::FUTURE => format!("the future {site}"),
+            (site, None) if token == crate::blocked::THREAD_RESULT => {
+                format!("the callbacks of the Deferred of defer_to_thread({site})")
+            }
             (site, None) => format!("{site} of a connection since closed"),
         }
     }

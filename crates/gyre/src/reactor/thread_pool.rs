@@ -368,9 +368,12 @@ impl Reactor {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         WAITING.with(|w| w.borrow_mut().insert(id, Box::new(d.clone())));
         let handle = self.thread_handle();
+        let name = std::any::type_name_of_val(&f);
         let queued = pool.call_in_thread(move || {
             let outcome = guarded(f);
             handle.call_from_thread(move |_| {
+                // Should its callbacks block the loop, they are named.
+                crate::blocked::site(name, crate::blocked::THREAD_RESULT);
                 let Some(waiting) = WAITING.with(|w| w.borrow_mut().remove(&id)) else {
                     return;
                 };
