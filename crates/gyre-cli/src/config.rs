@@ -49,6 +49,13 @@ pub(crate) enum Command {
         /// Where and how to listen.
         listen: Listen,
     },
+    /// Run a program per connection (`gyre exec`).
+    Exec {
+        /// The program, its arguments, the grace period.
+        spec: crate::services::exec::ExecSpec,
+        /// Where and how to listen.
+        listen: Listen,
+    },
     /// Connect standard input and output to a remote endpoint.
     Connect {
         /// Where to connect.
@@ -113,6 +120,11 @@ impl fmt::Debug for Command {
                 .debug_struct("Forward")
                 .field("upstream", &upstream.to_string())
                 .field("send_proxy", send_proxy)
+                .field("listen", listen)
+                .finish(),
+            Command::Exec { spec, listen } => f
+                .debug_struct("Exec")
+                .field("spec", spec)
                 .field("listen", listen)
                 .finish(),
             Command::Connect {

@@ -78,6 +78,11 @@ struct Args {
     #[arg(long, value_enum, value_name = "LEVEL", global = true)]
     log_level: Option<LogLevel>,
 
+    /// Log a line naming any callback that holds the reactor longer than
+    /// MS milliseconds (default 100; 0 turns the check off)
+    #[arg(long, value_name = "MS", global = true)]
+    blocked_threshold: Option<u64>,
+
     #[command(subcommand)]
     command: CommandArgs,
 }
@@ -147,6 +152,36 @@ enum CommandArgs {
     /// (--log-level info shows the connection's life and the retries of
     /// --reconnect).
     Connect(ConnectArgs),
+    /// Run PROGRAM for each connection, wired to it (inetd-style)
+    ///
+    /// Each accepted connection starts `PROGRAM ARGS...` (after `--`):
+    /// what the client sends is the program's standard input, what the
+    /// program writes on its standard output goes to the client, and each
+    /// line it writes on its standard error is logged, prefixed with the
+    /// connection. Both directions are flow-controlled (a side that does
+    /// not read holds the other back). The client's end of input closes
+    /// the program's standard input; the program's exit closes the
+    /// connection once its output is sent. A client that leaves first has
+    /// its program sent SIGTERM, then SIGKILL after --grace seconds. A
+    /// program that cannot be started is logged in one line and the
+    /// connection closed. Runs on one thread.
+    Exec(ExecArgs),
+}
+
+/// `exec`'s options.
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Seconds between SIGTERM and SIGKILL for the program of a client
+    /// that left (a decimal; default 5)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    grace: Option<String>,
+
+    /// The program and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
 }
 
 /// Options every service takes.
@@ -314,6 +349,11 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         LogLevel::Info
     };
     let log_level = args.log_level.unwrap_or(default_level).into();
+    reactor.set_blocked_threshold(match args.blocked_threshold {
+        None => reactor.blocked_threshold(),
+        Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(ms)),
+    });
     let (service, listen) = match args.command {
         CommandArgs::Echo(l) => (Service::Echo, l),
         CommandArgs::Discard(l) => (Service::Discard, l),
@@ -337,6 +377,37 @@ fn resolve(args: Args) -> Result<Config, Failure> {
                     upstream: Rc::from(upstream),
                     upstream_description: p.connect,
                     send_proxy: p.send_proxy.map(Version::from),
+                    listen,
+                },
+                reactor,
+                log_level,
+            });
+        }
+        CommandArgs::Exec(e) => {
+            let listen = resolve_listen(&reactor, &e.listen)?;
+            if listen.threads > 1 {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "--threads: exec runs on one thread only",
+                ));
+            }
+            let grace = match e.grace.as_deref() {
+                None => crate::services::exec::DEFAULT_GRACE,
+                Some(text) => seconds(text).map_err(|f| {
+                    Failure::new(f.code, f.message.replace("--idle-timeout", "--grace"))
+                })?,
+            };
+            let mut command = e.command.into_iter();
+            let program = command
+                .next()
+                .ok_or_else(|| Failure::new(exit::USAGE, "exec: no program given after --"))?;
+            return Ok(Config {
+                command: Command::Exec {
+                    spec: crate::services::exec::ExecSpec {
+                        program,
+                        args: command.collect(),
+                        grace,
+                    },
                     listen,
                 },
                 reactor,
@@ -525,6 +596,69 @@ mod tests {
             }
             Stop::Clap(e) => panic!("{args:?}: a clap error, not an endpoint error: {e}"),
         }
+    }
+
+    /// `exec`: the program and its arguments after `--`, the grace period,
+    /// the limits; one thread only; a program is required.
+    #[test]
+    fn exec_takes_a_program_after_the_double_dash() {
+        let config = parse_ok(&[
+            "gyre",
+            "exec",
+            "--listen",
+            "tcp:0",
+            "--max-connections",
+            "3",
+            "--grace",
+            "0.5",
+            "--",
+            "sh",
+            "-c",
+            "cat -n",
+        ]);
+        let Command::Exec { spec, listen } = &config.command else {
+            panic!("not exec: {:?}", config.command);
+        };
+        assert_eq!(spec.program, "sh");
+        assert_eq!(spec.args, ["-c", "cat -n"]);
+        assert_eq!(spec.grace, Duration::from_millis(500));
+        assert_eq!(listen.limits.max_connections, Some(3));
+        let config = parse_ok(&["gyre", "exec", "--", "cat"]);
+        let Command::Exec { spec, .. } = &config.command else {
+            panic!("not exec");
+        };
+        assert_eq!(spec.grace, crate::services::exec::DEFAULT_GRACE);
+        assert!(spec.args.is_empty());
+        assert_eq!(
+            usage_line(&["gyre", "exec", "--threads", "2", "--", "cat"]),
+            "gyre: --threads: exec runs on one thread only\n"
+        );
+        assert_eq!(
+            usage_line(&["gyre", "exec", "--grace", "-1", "--", "cat"]),
+            "gyre: --grace: '-1' is not a positive number of seconds\n"
+        );
+        assert!(matches!(stop(&["gyre", "exec"]), Stop::Clap(_)));
+    }
+
+    /// `--blocked-threshold`: milliseconds, 0 for off, 100 unless given.
+    #[test]
+    fn blocked_threshold() {
+        let config = parse_ok(&["gyre", "echo"]);
+        assert_eq!(
+            config.reactor.blocked_threshold(),
+            Some(Duration::from_millis(100))
+        );
+        let config = parse_ok(&["gyre", "--blocked-threshold", "250", "echo"]);
+        assert_eq!(
+            config.reactor.blocked_threshold(),
+            Some(Duration::from_millis(250))
+        );
+        let config = parse_ok(&["gyre", "echo", "--blocked-threshold", "0"]);
+        assert_eq!(config.reactor.blocked_threshold(), None);
+        assert!(matches!(
+            stop(&["gyre", "--blocked-threshold", "soon", "echo"]),
+            Stop::Clap(_)
+        ));
     }
 
     /// The clap definitions are consistent (clap's own debug assertions).

@@ -30,6 +30,7 @@
 
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
 use gyre::application::{MultiService, StreamServerEndpointService};
 use gyre::endpoint::spec::parse_tcp_server;
@@ -65,9 +66,11 @@ pub(crate) fn run(config: Config) -> ExitCode {
     let Config {
         reactor, command, ..
     } = config;
+    // `--blocked-threshold`, set on the config's reactor, for every reactor.
+    let blocked = reactor.blocked_threshold();
     let outcome = panics::catching(move || match command {
         Command::Serve { service, listen } if listen.threads > 1 => {
-            serve_threads(Some(service), None, &listen)
+            serve_threads(Some(service), None, &listen, blocked)
         }
         Command::Serve { service, listen } => serve(&reactor, service, listen),
         Command::Forward {
@@ -75,9 +78,12 @@ pub(crate) fn run(config: Config) -> ExitCode {
             send_proxy,
             listen,
             ..
-        } if listen.threads > 1 => {
-            serve_threads(None, Some((upstream_description, send_proxy)), &listen)
-        }
+        } if listen.threads > 1 => serve_threads(
+            None,
+            Some((upstream_description, send_proxy)),
+            &listen,
+            blocked,
+        ),
         Command::Forward {
             upstream,
             send_proxy,
@@ -85,6 +91,11 @@ pub(crate) fn run(config: Config) -> ExitCode {
             ..
         } => {
             let factory = ProxyFactory::new(upstream).with_send_proxy(send_proxy);
+            let root = open(&reactor, listen, factory);
+            run_root(&reactor, root)
+        }
+        Command::Exec { spec, listen } => {
+            let factory = crate::services::exec::ExecFactory::new(&reactor, spec);
             let root = open(&reactor, listen, factory);
             run_root(&reactor, root)
         }
@@ -215,10 +226,12 @@ fn serve_threads(
     service: Option<Service>,
     upstream: Option<(String, Option<Version>)>,
     listen: &Listen,
+    blocked: Option<Duration>,
 ) -> Result<(), Failure> {
     let descriptions = listen.descriptions.clone();
     let limits = listen.limits;
     let setup = move |reactor: &Reactor, worker: &Worker| -> Result<(), Failure> {
+        reactor.set_blocked_threshold(blocked);
         let ports = PoolPorts {
             reactor,
             worker,

@@ -33,6 +33,7 @@
 //!
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
+//!   the thread pool (`defer_to_thread`, [`reactor::ThreadPool`]),
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
 //! * [`resolve`]: host names to addresses on a bounded, cancellable pool of
 //!   resolver threads per reactor;
@@ -41,6 +42,9 @@
 //!   ([`Reactor::adopt_tcp`]); UNIX stream sockets ([`Reactor::adopt_unix`])
 //!   run on the same stream connection, which every stream transport
 //!   shares (the reactor itself knows no transport);
+//! * [`process`]: child processes driven by the reactor
+//!   ([`Reactor::spawn_process`], a [`process::ProcessProtocol`]), their pipes
+//!   on the same stream connection;
 //! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
@@ -59,6 +63,7 @@
 
 pub mod address;
 pub mod application;
+mod blocked;
 pub mod client;
 pub mod completion;
 pub mod connector;
@@ -70,6 +75,7 @@ pub mod guide;
 pub mod haproxy;
 pub mod log;
 pub mod port;
+pub mod process;
 pub mod protocol;
 pub mod protocols;
 pub mod reactor;

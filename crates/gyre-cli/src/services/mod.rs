@@ -30,6 +30,7 @@ pub(crate) mod chat;
 pub(crate) mod daytime;
 pub(crate) mod discard;
 pub(crate) mod echo;
+pub(crate) mod exec;
 pub(crate) mod portforward;
 pub(crate) mod qotd;
 pub(crate) mod time;

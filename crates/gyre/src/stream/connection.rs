@@ -373,6 +373,7 @@ impl<S: StreamSocket> Connection<S> {
     /// Delivers `connection_made` (for a server, in the port's log context).
     pub(crate) fn made(self: &Rc<Self>) {
         let transport = self.transport();
+        crate::blocked::site("connection_made", self.token.get());
         if let Err(msg) = self.with_protocol(|p| p.connection_made(&transport)) {
             log_panic("connection_made", &msg);
             self.close_now(Reason::Panicked(msg));
@@ -425,6 +426,7 @@ impl<S: StreamSocket> Connection<S> {
                     if drained {
                         self.clear(READ_PENDING);
                     }
+                    crate::blocked::site("data_received", self.token.get());
                     let outcome = self.with_protocol(|p| p.data_received(&transport, &buf[..n]));
                     reactor.put_read_buf(buf);
                     if let Err(msg) = outcome {
