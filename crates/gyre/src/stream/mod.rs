@@ -27,6 +27,8 @@
 //! panic isolation in `tests/tcp_panics.rs`).
 
 pub(crate) mod connection;
+mod connector;
+mod port;
 
 use std::io::{self, IoSlice};
 use std::time::Duration;
@@ -38,6 +40,8 @@ use crate::log::{guarded, log_panic};
 use crate::reactor::Reactor;
 
 pub(crate) use connection::Connection;
+pub(crate) use connector::{Attempt, Dial, StreamConnector};
+pub(crate) use port::{Listener, Port};
 
 /// Runs a protocol from `factory` on a connected socket made elsewhere
 /// (`adopt_tcp`, `adopt_unix`): builds the protocol for the peer, registers
