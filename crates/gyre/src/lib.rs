@@ -33,8 +33,10 @@
 //!   resolver threads per reactor;
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports, outgoing connections and adopted sockets
-//!   ([`Reactor::adopt_tcp`]); UNIX stream sockets ([`Reactor::adopt_unix`])
-//!   run on the same stream connection, which every stream transport
+//!   ([`Reactor::adopt_tcp`]);
+//! * [`unix`]: UNIX stream sockets ([`Reactor::listen_unix`],
+//!   [`Reactor::connect_unix`], [`Reactor::adopt_unix`]), on the same
+//!   stream connection, port and connector, which every stream transport
 //!   shares (the reactor itself knows no transport);
 //! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
@@ -72,7 +74,7 @@ pub mod tcp;
 pub mod testing;
 pub mod time;
 pub mod transport;
-mod unix;
+pub mod unix;
 pub mod wrap;
 
 pub use address::Address;

@@ -86,6 +86,20 @@ impl Default for WriteLimit {
     }
 }
 
+/// The credentials of the process at the other end of a UNIX socket, as
+/// the kernel recorded them when the connection was made (`SO_PEERCRED`):
+/// for a server connection, the client's; for a client, the server's (as of
+/// its `listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerCredentials {
+    /// The peer's process id.
+    pub pid: u32,
+    /// The peer's effective user id.
+    pub uid: u32,
+    /// The peer's effective group id.
+    pub gid: u32,
+}
+
 /// A producer that writes at will and is paused and resumed by its consumer
 /// (Twisted's `IPushProducer`).
 pub trait PushProducer {
@@ -244,6 +258,15 @@ pub trait TransportImpl {
     /// producer must behave as [`Transport`]'s `PushProducer` impl does.
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
         None
+    }
+
+    /// The UNIX peer's credentials; `Unsupported` unless the transport
+    /// has them (a transport that forwards to another forwards this).
+    fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "peer credentials are a UNIX socket's",
+        ))
     }
 }
 
@@ -456,6 +479,13 @@ impl Transport {
         self.inner.yield_reading()
     }
 
+    /// The credentials (pid, uid, gid) of the process at the other end of
+    /// a UNIX socket ([`PeerCredentials`], from `SO_PEERCRED`);
+    /// `ErrorKind::Unsupported` for other transports.
+    pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        self.inner.peer_credentials()
+    }
+
     /// This connection's log prefix, e.g. `Echo,0,127.0.0.1` or `EchoClient,client`.
     pub fn log_prefix(&self) -> String {
         self.inner.log_prefix()
@@ -612,6 +642,10 @@ impl TransportImpl for Observed {
 
     fn set_log_peer(&self, peer: &Address) {
         self.inner.set_log_peer(peer)
+    }
+
+    fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        self.inner.peer_credentials()
     }
 }
 

@@ -1,7 +1,8 @@
 //! Typed specifications for the built-in TCP endpoint types, and the errors a
 //! description can produce.
 //!
-//! The grammar follows Twisted's `serverFromString` and `clientFromString`:
+//! The grammar follows Twisted's `serverFromString` and `clientFromString`
+//! (the UNIX types are in `spec/unix.rs`, gyre's `udp:` in `spec/udp.rs`):
 //!
 //! * server `tcp:<port>[:interface=<ip>][:backlog=<n>]` (positionally:
 //!   port, interface, backlog);
@@ -43,6 +44,12 @@ use std::time::Duration;
 
 pub use super::error::EndpointError;
 use super::parse::{Parsed, parse, quote_string_argument};
+
+mod udp;
+mod unix;
+
+pub use udp::{UdpServerSpec, parse_udp_server};
+pub use unix::{UnixClientSpec, UnixServerSpec, parse_unix_client, parse_unix_server};
 
 /// The listen queue length used when a server description gives no
 /// `backlog`: 1024, the library's
@@ -88,10 +95,10 @@ pub struct TcpClientSpec {
 
 /// The parameters of one call, matched to names the way Python binds
 /// arguments to a function's parameters.
-struct Bound<'p>(Vec<(&'static str, &'p str)>);
+pub(super) struct Bound<'p>(Vec<(&'static str, &'p str)>);
 
 impl<'p> Bound<'p> {
-    fn get(&self, name: &str) -> Option<&'p str> {
+    pub(super) fn get(&self, name: &str) -> Option<&'p str> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 }
@@ -99,7 +106,7 @@ impl<'p> Bound<'p> {
 /// Matches `parsed`'s parameters (after the type) to names: positionals in
 /// the order of `positional`, keywords by name from `accepted` (which lists
 /// every name the type takes).
-fn bind<'p>(
+pub(super) fn bind<'p>(
     description: &str,
     parsed: &'p Parsed,
     positional: &[&'static str],
@@ -142,7 +149,7 @@ fn bind<'p>(
 /// Reads an integer as Python's `int(text)` does, for ASCII digits: returns
 /// whether it is negative and its magnitude (`None` if it does not fit in a
 /// `u64`), or `None` if the text is not an integer at all.
-fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
+pub(super) fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
     // Python's `int()` also strips the four ASCII separator characters.
     let text = text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
     let (negative, digits) = match text.as_bytes().first() {
@@ -173,7 +180,7 @@ fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
 }
 
 /// Parameter `name`'s `value` as an integer from 0 to `max`.
-fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, EndpointError> {
+pub(super) fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, EndpointError> {
     let Some((negative, magnitude)) = python_int(value) else {
         return Err(EndpointError::NotAnInteger {
             description: description.to_owned(),
@@ -195,13 +202,13 @@ fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, 
 }
 
 /// A port number, from 0 to 65535.
-fn port_number(description: &str, value: &str) -> Result<u16, EndpointError> {
+pub(super) fn port_number(description: &str, value: &str) -> Result<u16, EndpointError> {
     let port = integer(description, "port", value, u64::from(u16::MAX))?;
     Ok(u16::try_from(port).expect("range checked"))
 }
 
 /// An IP address, IPv6 only if `ipv6`.
-fn ip_address(
+pub(super) fn ip_address(
     description: &str,
     name: &str,
     value: &str,
@@ -223,7 +230,7 @@ fn ip_address(
     }
 }
 
-fn missing(description: &str, name: &str) -> EndpointError {
+pub(super) fn missing(description: &str, name: &str) -> EndpointError {
     EndpointError::MissingParameter {
         description: description.to_owned(),
         name: name.to_owned(),
@@ -388,11 +395,16 @@ impl fmt::Display for TcpClientSpec {
 /// The canonical name of a built-in server endpoint type, or `None` if `name`
 /// is not one.
 ///
-/// Following Twisted, `tcp` (a core type there) matches only in lower case,
-/// while `tcp6` (a plugin there) matches in any case.
+/// Following Twisted, `tcp` and `unix` (core types there) match only in
+/// lower case, while `tcp6` (a plugin there) and `udp` (gyre's) match in any
+/// case.
 pub(super) fn server_type_key(name: &str) -> Option<&'static str> {
     if name == "tcp" {
         Some("tcp")
+    } else if name == "unix" {
+        Some("unix")
+    } else if name.eq_ignore_ascii_case("udp") {
+        Some("udp")
     } else if name.eq_ignore_ascii_case("tcp6") {
         Some("tcp6")
     } else {

@@ -600,6 +600,9 @@ impl<P: Protocol> TransportImpl for Proxied<P> {
     fn set_log_peer(&self, peer: &Address) {
         self.inner.set_log_peer(peer)
     }
+    fn peer_credentials(&self) -> std::io::Result<crate::transport::PeerCredentials> {
+        self.inner.peer_credentials()
+    }
     /// Itself: pausing and resuming it go through this transport (no new
     /// allocation per registration).
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {

@@ -1071,6 +1071,10 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.with_socket(|s| s.set_no_delay(enabled))
     }
 
+    fn peer_credentials(&self) -> io::Result<crate::transport::PeerCredentials> {
+        self.with_socket(|s| s.peer_credentials())
+    }
+
     fn no_delay(&self) -> io::Result<bool> {
         self.with_socket(|s| s.no_delay())
     }

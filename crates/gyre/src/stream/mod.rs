@@ -18,7 +18,7 @@
 //!   connection with [`Reason::Panicked`](crate::Reason::Panicked).
 //!
 //! A transport plugs in by implementing [`StreamSocket`] for its socket type
-//! (`tcp/stream.rs`, `unix/mod.rs`). The connection registers itself with
+//! (`tcp/stream.rs`, `unix/socket.rs`). The connection registers itself with
 //! the reactor as a readiness source; the reactor knows nothing of it.
 //!
 //! Tests: the connection's behaviour is tested through real sockets of both
@@ -103,6 +103,11 @@ pub(crate) trait StreamSocket: mio::event::Source + 'static {
     /// Makes the coming close abortive where the socket type has such a
     /// thing (TCP: `SO_LINGER` 0, so the peer sees a reset).
     fn reset_on_close(&self) {}
+
+    /// The peer's credentials (`SO_PEERCRED`); unsupported by default.
+    fn peer_credentials(&self) -> io::Result<crate::transport::PeerCredentials> {
+        Err(unsupported("SO_PEERCRED"))
+    }
 
     /// Sets `TCP_NODELAY`; unsupported by default.
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
