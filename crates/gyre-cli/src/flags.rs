@@ -33,12 +33,19 @@ const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a typ
 separated by ':', each positional or NAME=VALUE.
   listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
            tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+           unix:PATH[:mode=OCTAL][:backlog=N][:lockfile=0|1]
+                            a UNIX socket file (mode 666 by default; as in
+                            Twisted, the PID lock PATH.lock is taken unless
+                            lockfile=0); unix:@NAME is a Linux abstract name
            haproxy:LISTEN   behind a load balancer: each connection starts
                             with a PROXY protocol header (v1 or v2) naming
                             the client, whom the service then sees and logs
                             as its peer; one without a header is dropped
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
+           unix:PATH[:timeout=SECONDS][:lockfile=0|1] or unix:path=PATH[...]
+                            lockfile=1 (or checkPID=1): only while the
+                            server's PID lock is held
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
 Port 0 listens on a free port. The backlog (the queue of connections not
@@ -1176,7 +1183,8 @@ mod tests {
             ("tcp:localhost", "missing parameter 'port'"),
             ("tcp:host=:port=80", "parameter 'host' is empty"),
             ("tcp:localhost:http", "port 'http' is not an integer"),
-            ("unix:/tmp/x", "Unknown endpoint type: 'unix'"),
+            ("unix:", "parameter 'path' is empty"),
+            ("unix:/tmp/x:timeout=x", "timeout 'x' is not an integer"),
             (
                 "tcp6:127.0.0.1:80",
                 "host '127.0.0.1' is not an IPv6 address or a host name",

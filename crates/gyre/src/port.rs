@@ -10,6 +10,11 @@ use std::rc::Rc;
 use crate::address::Address;
 use crate::completion::Completion;
 
+/// The listen queue length a stream port gets unless told otherwise (TCP
+/// and UNIX alike): 1024, where Twisted's is 50. Why:
+/// [`TcpListenOptions::DEFAULT_BACKLOG`](crate::tcp::TcpListenOptions::DEFAULT_BACKLOG).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
 /// The mechanism behind a [`ListeningPort`] handle (TCP, UNIX, or a test
 /// double).
 pub trait PortImpl {

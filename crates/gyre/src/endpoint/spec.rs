@@ -2,7 +2,7 @@
 //! description can produce.
 //!
 //! The grammar follows Twisted's `serverFromString` and `clientFromString`
-//! (the UNIX types are in `spec/unix.rs`, gyre's `udp:` in `spec/udp.rs`):
+//! (the UNIX types are in `spec/unix.rs`):
 //!
 //! * server `tcp:<port>[:interface=<ip>][:backlog=<n>]` (positionally:
 //!   port, interface, backlog);
@@ -45,11 +45,11 @@ use std::time::Duration;
 pub use super::error::EndpointError;
 use super::parse::{Parsed, parse, quote_string_argument};
 
-mod udp;
 mod unix;
 
-pub use udp::{UdpServerSpec, parse_udp_server};
-pub use unix::{UnixClientSpec, UnixServerSpec, parse_unix_client, parse_unix_server};
+pub use unix::{
+    DEFAULT_MODE, UnixClientSpec, UnixServerSpec, parse_unix_client, parse_unix_server,
+};
 
 /// The listen queue length used when a server description gives no
 /// `backlog`: 1024, the library's
@@ -150,20 +150,38 @@ pub(super) fn bind<'p>(
 /// whether it is negative and its magnitude (`None` if it does not fit in a
 /// `u64`), or `None` if the text is not an integer at all.
 pub(super) fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
+    python_int_in(text, 10)
+}
+
+/// [`python_int`] in base `radix` (8 or 10), as Python's `int(text, radix)`:
+/// in base 8 an `0o` prefix may follow the sign (`"0o660"`, `"-0o7"`).
+pub(super) fn python_int_in(text: &str, radix: u32) -> Option<(bool, Option<u64>)> {
     // Python's `int()` also strips the four ASCII separator characters.
     let text = text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
-    let (negative, digits) = match text.as_bytes().first() {
+    let (negative, mut digits) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let mut magnitude = Some(0u64);
+    // After a prefix, an underscore may come before the first digit.
     let mut previous_was_digit = false;
+    if radix == 8
+        && let Some(rest) = digits
+            .strip_prefix("0o")
+            .or_else(|| digits.strip_prefix("0O"))
+    {
+        digits = rest;
+        previous_was_digit = true;
+        if digits.is_empty() {
+            return None;
+        }
+    }
+    let mut magnitude = Some(0u64);
     for b in digits.bytes() {
         match b {
-            b'0'..=b'9' => {
+            b'0'..=b'9' if u32::from(b - b'0') < radix => {
                 magnitude = magnitude
-                    .and_then(|m| m.checked_mul(10))
+                    .and_then(|m| m.checked_mul(u64::from(radix)))
                     .and_then(|m| m.checked_add(u64::from(b - b'0')));
                 previous_was_digit = true;
             }
@@ -173,14 +191,19 @@ pub(super) fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
         }
     }
     // Empty, or ending in an underscore.
-    if !previous_was_digit {
+    if !previous_was_digit || digits.is_empty() {
         return None;
     }
     Some((negative, magnitude))
 }
 
 /// Parameter `name`'s `value` as an integer from 0 to `max`.
-pub(super) fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, EndpointError> {
+pub(super) fn integer(
+    description: &str,
+    name: &str,
+    value: &str,
+    max: u64,
+) -> Result<u64, EndpointError> {
     let Some((negative, magnitude)) = python_int(value) else {
         return Err(EndpointError::NotAnInteger {
             description: description.to_owned(),
@@ -396,15 +419,12 @@ impl fmt::Display for TcpClientSpec {
 /// is not one.
 ///
 /// Following Twisted, `tcp` and `unix` (core types there) match only in
-/// lower case, while `tcp6` (a plugin there) and `udp` (gyre's) match in any
-/// case.
+/// lower case, while `tcp6` (a plugin there) matches in any case.
 pub(super) fn server_type_key(name: &str) -> Option<&'static str> {
     if name == "tcp" {
         Some("tcp")
     } else if name == "unix" {
         Some("unix")
-    } else if name.eq_ignore_ascii_case("udp") {
-        Some("udp")
     } else if name.eq_ignore_ascii_case("tcp6") {
         Some("tcp6")
     } else {
@@ -419,7 +439,10 @@ pub(super) fn client_type_key(name: &str) -> String {
 }
 
 /// The endpoint type of `parsed`, or [`EndpointError::MissingType`].
-fn endpoint_type<'p>(description: &str, parsed: &'p Parsed) -> Result<&'p str, EndpointError> {
+pub(super) fn endpoint_type<'p>(
+    description: &str,
+    parsed: &'p Parsed,
+) -> Result<&'p str, EndpointError> {
     match parsed.kind() {
         "" => Err(EndpointError::MissingType {
             description: description.to_owned(),
@@ -428,7 +451,7 @@ fn endpoint_type<'p>(description: &str, parsed: &'p Parsed) -> Result<&'p str, E
     }
 }
 
-fn unknown_type(description: &str, kind: &str) -> EndpointError {
+pub(super) fn unknown_type(description: &str, kind: &str) -> EndpointError {
     EndpointError::UnknownType {
         description: description.to_owned(),
         kind: kind.to_owned(),
@@ -1025,7 +1048,9 @@ mod tests {
         assert_eq!(server_type_key("TCP"), None);
         assert_eq!(server_type_key("tcp6"), Some("tcp6"));
         assert_eq!(server_type_key("TcP6"), Some("tcp6"));
-        assert_eq!(server_type_key("unix"), None);
+        assert_eq!(server_type_key("unix"), Some("unix"));
+        assert_eq!(server_type_key("UNIX"), None);
+        assert_eq!(server_type_key("udp"), None);
         assert_eq!(client_type_key("TcP6"), "tcp6");
     }
 

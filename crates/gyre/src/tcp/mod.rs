@@ -63,7 +63,7 @@ impl TcpListenOptions {
     /// burst`, BENCHMARKS.md). Go asks for `net.core.somaxconn`, nginx for
     /// 511. Linux silently caps any backlog at `net.core.somaxconn` (4096 by
     /// default since Linux 5.4); an explicit `backlog` still wins below that.
-    pub const DEFAULT_BACKLOG: u32 = 1024;
+    pub const DEFAULT_BACKLOG: u32 = crate::port::DEFAULT_BACKLOG;
 }
 
 impl Default for TcpListenOptions {

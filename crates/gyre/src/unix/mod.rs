@@ -77,7 +77,7 @@ pub struct UnixListenOptions {
 impl Default for UnixListenOptions {
     fn default() -> Self {
         UnixListenOptions {
-            backlog: crate::tcp::TcpListenOptions::DEFAULT_BACKLOG,
+            backlog: crate::port::DEFAULT_BACKLOG,
             mode: 0o666,
             want_pid: false,
         }
