@@ -38,6 +38,9 @@
 //!   [`Reactor::connect_unix`], [`Reactor::adopt_unix`]), on the same
 //!   stream connection, port and connector, which every stream transport
 //!   shares (the reactor itself knows no transport);
+//! * [`udp`]: datagram ports ([`Reactor::listen_udp`],
+//!   [`Reactor::listen_multicast`]) and the [`DatagramProtocol`](udp::DatagramProtocol)
+//!   they deliver to;
 //! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
@@ -74,6 +77,7 @@ pub mod tcp;
 pub mod testing;
 pub mod time;
 pub mod transport;
+pub mod udp;
 pub mod unix;
 pub mod wrap;
 
