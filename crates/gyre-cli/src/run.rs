@@ -51,6 +51,7 @@ use crate::services::echo::Echo;
 use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
+use crate::services::udp::Udp;
 use crate::services::{Service, WireFactory};
 use crate::{connect, keepalive, logger, panics};
 
@@ -104,7 +105,35 @@ fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Fai
         Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
         Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
+    let _udp_ports = open_udp(reactor, service, listen)?;
     run_ports(reactor, &listening)
+}
+
+/// Opens the UDP ports of `listen` (`udp:7`), all with one protocol: the
+/// service's datagram form ([`Udp`]). The parser admits `udp:` only for a
+/// service that has one.
+fn open_udp(
+    reactor: &Reactor,
+    service: Service,
+    listen: &Listen,
+) -> Result<Vec<gyre::udp::DatagramTransport>, Failure> {
+    let Some(protocol) = Udp::of(service) else {
+        return Ok(Vec::new());
+    };
+    let protocol = gyre::udp::SharedDatagram::new(protocol);
+    listen
+        .udp
+        .iter()
+        .map(|spec| {
+            let options = gyre::udp::UdpListenOptions {
+                interface: spec.interface.clone(),
+                ..Default::default()
+            };
+            reactor
+                .listen_udp_with(spec.port, protocol.clone(), options)
+                .map_err(|e| Failure::listen(&e))
+        })
+        .collect()
 }
 
 /// Runs the reactor with the ports `listening` opened (or is opening);

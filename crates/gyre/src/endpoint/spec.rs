@@ -2,7 +2,7 @@
 //! description can produce.
 //!
 //! The grammar follows Twisted's `serverFromString` and `clientFromString`
-//! (the UNIX types are in `spec/unix.rs`):
+//! (the UNIX types are in `spec/unix.rs`, gyre's `udp:` in `spec/udp.rs`):
 //!
 //! * server `tcp:<port>[:interface=<ip>][:backlog=<n>]` (positionally:
 //!   port, interface, backlog);
@@ -45,8 +45,10 @@ use std::time::Duration;
 pub use super::error::EndpointError;
 use super::parse::{Parsed, parse, quote_string_argument};
 
+mod udp;
 mod unix;
 
+pub use udp::{UdpServerSpec, parse_udp_server};
 pub use unix::{
     DEFAULT_MODE, UnixClientSpec, UnixServerSpec, parse_unix_client, parse_unix_server,
 };
