@@ -341,6 +341,72 @@ fn oversize_datagram_is_truncated_and_flagged() {
     assert!(seen[2].starts_with(&format!("received {} from", "a".repeat(16))));
 }
 
+/// A port reads at most 256 KiB per readable event and then lets the
+/// reactor run other work: 100 datagrams of 8000 bytes (800 KB) queued
+/// before the reactor runs are delivered in several batches, a timer set
+/// at the first datagram firing before the last one is delivered.
+#[test]
+fn reading_yields_after_the_budget() {
+    let reactor = reactor();
+    const COUNT: usize = 100;
+    const SIZE: usize = 8000;
+    struct Count {
+        got: Rc<RefCell<usize>>,
+        mark: Rc<RefCell<Option<usize>>>,
+        reactor: Reactor,
+    }
+    impl DatagramProtocol for Count {
+        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: SocketAddr) {
+            if data.len() != SIZE {
+                return; // never reached: the run would then time out
+            }
+            *self.got.borrow_mut() += 1;
+            let got = *self.got.borrow();
+            if got == 1 {
+                let (g, m) = (self.got.clone(), self.mark.clone());
+                self.reactor
+                    .call_later(Duration::ZERO, move || *m.borrow_mut() = Some(*g.borrow()));
+            }
+            if got == COUNT {
+                util::stop(&self.reactor);
+            }
+        }
+    }
+    let got = Rc::new(RefCell::new(0));
+    let mark = Rc::new(RefCell::new(None));
+    let options = UdpListenOptions {
+        receive_buffer_size: Some(4 << 20),
+        ..loopback()
+    };
+    let port = reactor
+        .listen_udp_with(
+            0,
+            Count {
+                got: got.clone(),
+                mark: mark.clone(),
+                reactor: reactor.clone(),
+            },
+            options,
+        )
+        .unwrap();
+    let sender = client();
+    for _ in 0..COUNT {
+        sender.send_to(&[7u8; SIZE], port.address()).unwrap();
+    }
+    run_for(&reactor, LIMIT);
+    assert_eq!(
+        *got.borrow(),
+        COUNT,
+        "every datagram was queued and delivered"
+    );
+    let mark = mark.borrow().expect("the timer ran");
+    // 256 KiB is 32.8 datagrams: the first batch is 33.
+    assert!(
+        (33..COUNT).contains(&mark),
+        "the timer ran after {mark} datagrams"
+    );
+}
+
 /// Binding a busy port is a `ListenError` naming it; a non-IP interface
 /// too.
 #[test]

@@ -79,6 +79,12 @@ pub struct UdpListenOptions {
     /// process or others) bind the same port: Twisted's `listenMultiple`.
     /// Off by default.
     pub listen_multiple: bool,
+    /// The kernel's receive buffer for the socket (`SO_RCVBUF`), which
+    /// bounds the datagrams queued between two reads; `None` (default)
+    /// leaves the system's (`net.core.rmem_default`). Above
+    /// `net.core.rmem_max` the kernel caps it, unless the process may
+    /// force it (`CAP_NET_ADMIN`: `SO_RCVBUFFORCE`), which is tried then.
+    pub receive_buffer_size: Option<usize>,
 }
 
 impl Default for UdpListenOptions {
@@ -87,6 +93,7 @@ impl Default for UdpListenOptions {
             interface: String::new(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             listen_multiple: false,
+            receive_buffer_size: None,
         }
     }
 }

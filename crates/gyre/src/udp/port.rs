@@ -67,6 +67,14 @@ impl UdpPort {
             socket.set_reuse_address(true).map_err(fail)?;
             socket.set_reuse_port(true).map_err(fail)?;
         }
+        if let Some(size) = options.receive_buffer_size {
+            socket.set_recv_buffer_size(size).map_err(fail)?;
+            // The kernel reports twice what it grants; capped below the ask,
+            // force it where allowed (otherwise keep the cap).
+            if socket.recv_buffer_size().map_err(fail)? < size.saturating_mul(2) {
+                let _ = rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, size);
+            }
+        }
         socket.bind(&addr.into()).map_err(fail)?;
         let host = socket
             .local_addr()
