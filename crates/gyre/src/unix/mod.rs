@@ -1,5 +1,5 @@
-//! UNIX-domain stream sockets: listening ports, outgoing connections and
-//! adopted sockets.
+//! UNIX-domain sockets: stream listening ports, outgoing connections and
+//! adopted sockets, and datagram sockets (`datagram.rs`).
 //!
 //! A UNIX stream connection is the shared stream connection
 //! (`crate::stream`) over a [`mio::net::UnixStream`]: producers, half-close,
@@ -35,6 +35,7 @@
 //! and the shared connection tests over listened UNIX sockets and
 //! socketpairs (`tests/transport.rs`, `tests/producers.rs`).
 
+mod datagram;
 mod dial;
 mod listener;
 mod lock;
@@ -55,6 +56,7 @@ use crate::reactor::Reactor;
 use crate::stream::{self, Port, StreamConnector};
 
 pub use crate::transport::PeerCredentials;
+pub use datagram::{UnixDatagramOptions, UnixDatagramProtocol, UnixDatagramTransport};
 
 use dial::UnixDial;
 use listener::BindError;
