@@ -35,7 +35,8 @@
 //! * [`tcp`]: listening ports, outgoing connections and adopted sockets
 //!   ([`Reactor::adopt_tcp`]);
 //! * [`unix`]: UNIX stream sockets ([`Reactor::listen_unix`],
-//!   [`Reactor::connect_unix`], [`Reactor::adopt_unix`]), on the same
+//!   [`Reactor::connect_unix`], [`Reactor::adopt_unix`]) and datagram
+//!   sockets ([`Reactor::listen_unix_datagram`]), the stream ones on the same
 //!   stream connection, port and connector, which every stream transport
 //!   shares (the reactor itself knows no transport);
 //! * [`udp`]: datagram ports ([`Reactor::listen_udp`],
