@@ -268,6 +268,21 @@ pub trait TransportImpl {
             "peer credentials are a UNIX socket's",
         ))
     }
+
+    /// Queues a descriptor to pass with the next write (a UNIX socket's
+    /// `SCM_RIGHTS`); `Unsupported` elsewhere (forwarders forward it).
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        drop(fd);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "passing descriptors is a UNIX socket's",
+        ))
+    }
+
+    /// The descriptors received and not taken yet; none elsewhere.
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        Vec::new()
+    }
 }
 
 /// A handle to one connection's transport. Clones refer to the same connection.
@@ -486,6 +501,24 @@ impl Transport {
         self.inner.peer_credentials()
     }
 
+    /// Passes `fd` to the process at the other end of a UNIX socket
+    /// (`SCM_RIGHTS`; Twisted's `sendFileDescriptor`): it goes with the
+    /// next bytes written, so write at least one byte after it. The
+    /// receiver gets its own descriptor for the same open file; this one is
+    /// closed once sent. `ErrorKind::Unsupported` for other transports.
+    pub fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.inner.send_file_descriptor(fd)
+    }
+
+    /// The descriptors passed by the peer of a UNIX socket that have
+    /// arrived and were not taken yet, oldest first (Twisted's
+    /// `fileDescriptorReceived`). Descriptors arrive with the bytes sent
+    /// after them, so they are here by the time `data_received` sees those
+    /// bytes; take them there. Empty for other transports.
+    pub fn received_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.inner.take_file_descriptors()
+    }
+
     /// This connection's log prefix, e.g. `Echo,0,127.0.0.1` or `EchoClient,client`.
     pub fn log_prefix(&self) -> String {
         self.inner.log_prefix()
@@ -646,6 +679,14 @@ impl TransportImpl for Observed {
 
     fn peer_credentials(&self) -> io::Result<PeerCredentials> {
         self.inner.peer_credentials()
+    }
+
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.inner.send_file_descriptor(fd)
+    }
+
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.inner.received_file_descriptors()
     }
 }
 

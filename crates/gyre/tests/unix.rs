@@ -2,7 +2,7 @@
 //! `listen_unix` (socket-file mode, stale and live socket files, the PID
 //! lock, abstract names, log lines), `connect_unix` (the `ClientFactory`
 //! callbacks, missing paths, dead sockets, `check_pid`), addresses and peer
-//! credentials, and the `unix:` endpoint strings end to end (reference
+//! credentials, descriptor passing (`SCM_RIGHTS`), and the `unix:` endpoint strings end to end (reference
 //! §1.9, §17.2, §6.3). The shared connection behaviour (producers,
 //! half-close, pause/resume, the 64 KiB rule) runs over listened UNIX
 //! sockets in `transport.rs`, `producers.rs` and `bounded.rs`
@@ -649,4 +649,139 @@ fn stopping_the_port_keeps_connections() {
     });
     run_for(&reactor, LIMIT);
     assert_eq!(join(client), (b"1".to_vec(), true, b"2".to_vec()));
+}
+
+/// Sends `fd` and one byte over `s` (`SCM_RIGHTS`), as a peer process would.
+fn send_fd(s: &UnixStream, fd: std::os::fd::BorrowedFd<'_>) {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, sendmsg};
+    let fds = [fd];
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+    sendmsg(
+        s,
+        &[std::io::IoSlice::new(b"f")],
+        &mut control,
+        SendFlags::empty(),
+    )
+    .unwrap();
+}
+
+/// Receives up to 16 bytes and the descriptors that came with them.
+fn recv_fds(s: &UnixStream) -> (Vec<u8>, Vec<std::os::fd::OwnedFd>) {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+    let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 16];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let got = recvmsg(s, &mut iov, &mut control, RecvFlags::empty()).unwrap();
+    let mut fds = Vec::new();
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = m {
+            fds.extend(rights);
+        }
+    }
+    (buf[..got.bytes].to_vec(), fds)
+}
+
+/// A descriptor passed by the client (`SCM_RIGHTS` with one byte) is
+/// there for the protocol by the time that byte reaches `data_received`
+/// (Twisted's `fileDescriptorReceived`); the server reads the file through
+/// it and answers with its contents.
+#[test]
+fn descriptors_received() {
+    let reactor = reactor();
+    let dir = TempDir::new();
+    let path = dir.join("fds.sock");
+    let file = dir.join("note.txt");
+    std::fs::write(&file, b"passed by descriptor").unwrap();
+    struct ReadPassed(Events);
+    impl Protocol for ReadPassed {
+        fn data_received(&mut self, t: &Transport, data: &[u8]) {
+            let fds = t.received_file_descriptors();
+            self.0
+                .push(format!("{} bytes, {} descriptors", data.len(), fds.len()));
+            for fd in fds {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text);
+                t.write(text.as_bytes());
+            }
+            t.lose_connection();
+        }
+    }
+    let seen = Events::default();
+    let s = seen.clone();
+    reactor
+        .listen_unix(&path, for_protocol(move || ReadPassed(s.clone())))
+        .unwrap();
+    let p = path.clone();
+    let client = peer(&reactor, move || {
+        let mut s = UnixStream::connect(&p).unwrap();
+        s.set_read_timeout(Some(util::PEER_TIMEOUT)).unwrap();
+        let f = std::fs::File::open(&file).unwrap();
+        send_fd(&s, std::os::fd::AsFd::as_fd(&f));
+        util::read_to_eof(&mut s)
+    });
+    run_for(&reactor, LIMIT);
+    assert_eq!(join(client), b"passed by descriptor");
+    assert_eq!(seen.get(), vec!["1 bytes, 1 descriptors"]);
+}
+
+/// `send_file_descriptor` passes a descriptor with the next bytes written
+/// (Twisted's `sendFileDescriptor`); the client reads the file through its
+/// copy.
+#[test]
+fn descriptors_sent() {
+    let reactor = reactor();
+    let dir = TempDir::new();
+    let path = dir.join("send.sock");
+    let file = dir.join("server.txt");
+    std::fs::write(&file, b"from the server").unwrap();
+    struct Pass(PathBuf, Events);
+    impl Protocol for Pass {
+        fn connection_made(&mut self, t: &Transport) {
+            let f = std::fs::File::open(&self.0).unwrap();
+            let sent = t.send_file_descriptor(f.into());
+            self.1.push(format!("{sent:?}"));
+            t.write(b"f");
+            t.lose_connection();
+        }
+    }
+    let seen = Events::default();
+    let (f, s) = (file.clone(), seen.clone());
+    reactor
+        .listen_unix(&path, for_protocol(move || Pass(f.clone(), s.clone())))
+        .unwrap();
+    let p = path.clone();
+    let client = peer(&reactor, move || {
+        let s = UnixStream::connect(&p).unwrap();
+        s.set_read_timeout(Some(util::PEER_TIMEOUT)).unwrap();
+        let (bytes, fds) = recv_fds(&s);
+        let texts: Vec<String> = fds
+            .into_iter()
+            .map(|fd| {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::fs::File::from(fd), &mut text).unwrap();
+                text
+            })
+            .collect();
+        (bytes, texts)
+    });
+    run_for(&reactor, LIMIT);
+    let (bytes, texts) = join(client);
+    assert_eq!(bytes, b"f");
+    assert_eq!(texts, vec!["from the server"]);
+    assert_eq!(seen.get(), vec!["Ok(())"]);
+}
+
+/// Passing a descriptor over a transport that cannot is `Unsupported`,
+/// and nothing is received there.
+#[test]
+fn descriptors_unsupported_elsewhere() {
+    let st = gyre::testing::StringTransport::new();
+    let t = st.transport();
+    let f = std::fs::File::open("/dev/null").unwrap();
+    let err = t.send_file_descriptor(f.into()).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+    assert!(t.received_file_descriptors().is_empty());
 }

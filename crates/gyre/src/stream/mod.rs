@@ -109,6 +109,18 @@ pub(crate) trait StreamSocket: mio::event::Source + 'static {
         Err(unsupported("SO_PEERCRED"))
     }
 
+    /// Queues `fd` to go out with the next write (`SCM_RIGHTS`);
+    /// unsupported by default.
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        drop(fd);
+        Err(unsupported("SCM_RIGHTS"))
+    }
+
+    /// The descriptors received so far, oldest first; none by default.
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        Vec::new()
+    }
+
     /// Sets `TCP_NODELAY`; unsupported by default.
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {
         let _ = enabled;

@@ -15,6 +15,7 @@ use crate::error::ConnectError;
 use crate::stream::{Attempt, Dial};
 
 use super::lock::{is_locked, lock_path};
+use super::socket::UnixSocket;
 
 /// How long a connect waits before trying again when the listener's queue
 /// is full (a non-blocking UNIX connect then fails with `EAGAIN` instead of
@@ -27,7 +28,7 @@ pub(super) struct UnixDial {
 }
 
 impl Dial for UnixDial {
-    type Socket = UnixStream;
+    type Socket = UnixSocket;
 
     fn destination(&self) -> Destination {
         Destination {
@@ -66,7 +67,8 @@ impl Dial for UnixDial {
         }
     }
 
-    fn finished(&self, stream: &UnixStream) -> io::Result<Option<Address>> {
+    fn finished(&self, socket: &UnixSocket) -> io::Result<Option<Address>> {
+        let stream = socket.stream();
         match stream.take_error() {
             Ok(Some(e)) | Err(e) => Err(e),
             // The peer as Twisted reports it: the path as given.
@@ -79,8 +81,8 @@ impl Dial for UnixDial {
     }
 }
 
-fn stream_of(socket: Socket) -> UnixStream {
-    UnixStream::from_std(std::os::unix::net::UnixStream::from(
+fn stream_of(socket: Socket) -> UnixSocket {
+    UnixSocket::new(UnixStream::from_std(std::os::unix::net::UnixStream::from(
         std::os::fd::OwnedFd::from(socket),
-    ))
+    )))
 }

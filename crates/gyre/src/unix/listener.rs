@@ -6,13 +6,14 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use mio::net::{UnixListener, UnixStream};
+use mio::net::UnixListener;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::address::Address;
 use crate::stream::Listener;
 
 use super::lock::{PidLock, lock_path};
+use super::socket::UnixSocket;
 use super::{UnixListenOptions, is_abstract, std_address};
 
 /// A listening UNIX socket, its path, and the lock it holds.
@@ -98,13 +99,13 @@ fn remove_if_stale(path: &Path) {
 }
 
 impl Listener for UnixPort {
-    type Socket = UnixStream;
+    type Socket = UnixSocket;
 
     const TARGET: &'static str = "gyre::unix";
 
-    fn accept(&self) -> io::Result<(UnixStream, Address)> {
+    fn accept(&self) -> io::Result<(UnixSocket, Address)> {
         let (stream, peer) = self.listener.accept()?;
-        Ok((stream, std_address(&peer)))
+        Ok((UnixSocket::new(stream), std_address(&peer)))
     }
 
     fn host(&self) -> io::Result<Address> {

@@ -13,9 +13,14 @@
 //!   lock (`lock.rs`), and the file (and lock) go when the port stops;
 //! * `dial.rs`: connecting to a path, with `check_pid`;
 //! * `socket.rs`: addresses are [`Address::unix`] values (a path, or
-//!   unnamed), the peer's credentials come from `SO_PEERCRED`, and the TCP
-//!   options (`TCP_NODELAY`, `SO_KEEPALIVE`) are refused with
-//!   `ErrorKind::Unsupported`.
+//!   unnamed), the peer's credentials come from `SO_PEERCRED`, descriptors
+//!   pass with `SCM_RIGHTS` ([`Transport::send_file_descriptor`](crate::Transport::send_file_descriptor),
+//!   [`Transport::received_file_descriptors`](crate::Transport::received_file_descriptors);
+//!   reads are `recvmsg` calls for that), and the TCP options
+//!   (`TCP_NODELAY`, `SO_KEEPALIVE`) are refused with
+//!   `ErrorKind::Unsupported`;
+//! * `datagram.rs`: UNIX datagram sockets ([`Reactor::listen_unix_datagram`],
+//!   [`Reactor::connect_unix_datagram`]).
 //!
 //! Names: a path, or on Linux an abstract name, a path that starts with a
 //! NUL byte ([`abstract_name`]`("name")`, `@name` in endpoint strings and
@@ -290,6 +295,6 @@ fn adopt(
 ) -> io::Result<()> {
     let peer = std_address(&socket.peer_addr()?);
     socket.set_nonblocking(true)?;
-    let stream = mio::net::UnixStream::from_std(socket);
+    let stream = socket::UnixSocket::new(mio::net::UnixStream::from_std(socket));
     stream::adopt(reactor, stream, peer, 0, factory)
 }
