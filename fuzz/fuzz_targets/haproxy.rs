@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gyre::haproxy::{AcceptProxy, AcceptSettings, DEFAULT_MAX_HEADER_LEN, Parsed, V2_SIGNATURE, parse};
-use gyre::testing::{Clock, StringTransport};
+use gyre::testing::{StringTransport, VirtualClock};
 use gyre::{Protocol, Reason, Transport};
 use libfuzzer_sys::fuzz_target;
 
@@ -55,7 +55,7 @@ impl Protocol for Recorder {
 /// whether the connection was aborted.
 fn through_wrapper(data: &[u8], chunk: usize, max: usize) -> (Vec<Seen>, bool) {
     let seen = Rc::new(RefCell::new(Vec::new()));
-    let settings = AcceptSettings::new(Rc::new(Clock::new())).with_max_header_len(max);
+    let settings = AcceptSettings::new(&VirtualClock::new()).with_max_header_len(max);
     let mut protocol = AcceptProxy::new(Recorder(seen.clone()), settings);
     let st = StringTransport::new();
     st.make_connection(&mut protocol);

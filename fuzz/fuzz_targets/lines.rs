@@ -21,7 +21,10 @@
 #![no_main]
 
 use gyre::Protocol;
-use gyre::protocols::{LineConnection, LineOnlyProtocol, LineProtocol, LineReceiver};
+use gyre::protocols::{
+    LineConnection, LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver, LineProtocol,
+    LineReceiver,
+};
 use gyre::testing::StringTransport;
 use libfuzzer_sys::fuzz_target;
 
@@ -111,6 +114,26 @@ impl LineReceiver for Rec {
         if !self.steer {
             conn.transport().lose_connection();
         }
+    }
+
+    fn delimiter(&self) -> &[u8] {
+        self.delimiter
+    }
+
+    fn max_length(&self) -> usize {
+        self.max_length
+    }
+}
+
+/// Under `LineOnlyProtocol` there is no framer to steer: lines are recorded.
+impl LineOnlyReceiver for Rec {
+    fn line_received(&mut self, _conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::Line(line.to_vec()));
+    }
+
+    fn line_length_exceeded(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::TooLong(line.to_vec()));
+        conn.transport().lose_connection();
     }
 
     fn delimiter(&self) -> &[u8] {

@@ -21,14 +21,12 @@
 //! output; [`logger`] writes Twisted's legacy log format with timestamps
 //! from [`civil`].
 
-mod civil;
 mod config;
 mod connect;
 mod exit;
 mod flags;
 mod forward;
 mod keepalive;
-mod logger;
 mod panics;
 mod run;
 mod services;

@@ -1,18 +1,19 @@
 //! Running a [`Config`]: install the logger, open the ports (or connect),
 //! run the reactor.
 //!
-//! Every endpoint of a service run shares one [`Shared`] factory, so
+//! A one-reactor run is a service run ([`Reactor::run_service`], Twisted's
+//! `twistd` model): every endpoint becomes a [`StreamServerEndpointService`]
+//! under one [`MultiService`], all sharing one [`Shared`] factory, so
 //! `Starting factory` is logged once however many ports there are, and
-//! `Stopping factory` once after the last one closes. Ports are opened
-//! through the endpoints' `listen`, whose Deferred fires before `listen`
-//! returns for TCP; an endpoint type that answers later is waited for while
-//! the reactor runs, and its failure stops it. The reactor handles SIGINT
-//! and SIGTERM itself (an orderly shutdown, then `Main loop terminated.`),
-//! after which `run` returns and the command exits 0. Failures become one
-//! line and a sysexits code (see `exit.rs`). `--idle-timeout` and
-//! `--max-connections` wrap the shared factory in the library's
-//! `TimeoutFactory` and `LimitConnections`, `--keepalive` in
-//! [`keepalive::KeepAlive`] (see [`open`]); `portforward`
+//! `Stopping factory` once after the last one closes. The ports open before
+//! the loop starts; the first that cannot be opened is the run's failure.
+//! On SIGINT or SIGTERM the reactor stops the services first (the ports
+//! close, as twistd's do, in the before-shutdown phase), then closes the
+//! connections, then logs `Main loop terminated.`; `run` returns and the
+//! command exits 0. Failures become one line and a sysexits code (see
+//! `exit.rs`). `--idle-timeout` and `--max-connections` wrap the shared
+//! factory in the library's `TimeoutFactory` and `LimitConnections`,
+//! `--keepalive` in [`keepalive::KeepAlive`] (see [`open`]); `portforward`
 //! is served like any other service, with its own factory. `connect` runs in
 //! [`crate::connect`].
 //!
@@ -27,17 +28,17 @@
 //! run's failure. Needs sockets, so it is exercised by the integration tests
 //! rather than unit tests.
 
-use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use gyre::endpoint::spec::parse_tcp_server;
-use gyre::endpoint::{ServerEndpoint, ServerEndpointExt, client_from_string};
+use gyre::application::{MultiService, StreamServerEndpointService};
+use gyre::endpoint::spec::{UdpServerSpec, parse_tcp_server};
+use gyre::endpoint::{ServerEndpoint, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
 use gyre::{
-    Clock, Factory, ListeningPort, PoolError, Reactor, ReactorPool, Shared, TcpListenOptions,
-    Worker, WrappingFactory,
+    Factory, PoolError, Reactor, ReactorError, ReactorPool, Shared, TcpListenOptions, Worker,
+    WrappingFactory,
 };
 
 use crate::config::{Command, Config, Limits, Listen};
@@ -53,11 +54,15 @@ use crate::services::qotd::Qotd;
 use crate::services::time::Time;
 use crate::services::udp::Udp;
 use crate::services::{Service, WireFactory};
-use crate::{connect, keepalive, logger, panics};
+use crate::{connect, keepalive, panics};
 
 /// Runs the command described by `config` until the reactor stops.
 pub(crate) fn run(config: Config) -> ExitCode {
-    logger::install(config.log_level);
+    // Twisted's format in local time, as twistd logs; the one logger of the
+    // process, so the error (another logger present) cannot happen here.
+    let _ = gyre::log::Logger::new(std::io::stderr())
+        .with_level(config.log_level)
+        .install();
     let Config {
         reactor, command, ..
     } = config;
@@ -65,7 +70,7 @@ pub(crate) fn run(config: Config) -> ExitCode {
         Command::Serve { service, listen } if listen.threads > 1 => {
             serve_threads(Some(service), None, &listen)
         }
-        Command::Serve { service, listen } => serve(&reactor, service, &listen),
+        Command::Serve { service, listen } => serve(&reactor, service, listen),
         Command::Forward {
             upstream_description,
             send_proxy,
@@ -81,8 +86,8 @@ pub(crate) fn run(config: Config) -> ExitCode {
             ..
         } => {
             let factory = ProxyFactory::new(upstream).with_send_proxy(send_proxy);
-            let listening = open(&reactor, &listen, factory);
-            run_ports(&reactor, &listening)
+            let root = open(&reactor, listen, factory);
+            run_root(&reactor, root)
         }
         Command::Connect {
             endpoint,
@@ -95,8 +100,9 @@ pub(crate) fn run(config: Config) -> ExitCode {
     }
 }
 
-fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Failure> {
-    let listening = match service {
+fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Failure> {
+    let udp = listen.udp.clone();
+    let root = match service {
         Service::Echo => open(reactor, listen, WireFactory::<Echo>::new()),
         Service::Discard => open(reactor, listen, WireFactory::<Discard>::new()),
         Service::Chargen => open(reactor, listen, WireFactory::<Chargen>::new()),
@@ -105,25 +111,36 @@ fn serve(reactor: &Reactor, service: Service, listen: &Listen) -> Result<(), Fai
         Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
         Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
-    let _udp_ports = open_udp(reactor, service, listen)?;
-    run_ports(reactor, &listening)
+    let _udp_ports = open_udp(reactor, service, &udp)?;
+    run_root(reactor, root)
 }
 
-/// Opens the UDP ports of `listen` (`udp:7`), all with one protocol: the
+/// Runs the reactor with `root` as the program's service
+/// ([`Reactor::run_service`]): its ports open before the loop starts (the
+/// first that cannot be opened is the run's failure, and nothing runs),
+/// and SIGINT or SIGTERM stop it, closing the ports, before the loop ends.
+fn run_root(reactor: &Reactor, root: MultiService) -> Result<(), Failure> {
+    reactor
+        .run_service(root)
+        .map_err(|failure| match failure.check::<ReactorError>() {
+            Some(err) => Failure::reactor_run(err),
+            None => Failure::listen_failed(&failure),
+        })
+}
+
+/// Opens the UDP ports `udp` (`udp:7`), all with one protocol: the
 /// service's datagram form ([`Udp`]). The parser admits `udp:` only for a
 /// service that has one.
 fn open_udp(
     reactor: &Reactor,
     service: Service,
-    listen: &Listen,
+    udp: &[UdpServerSpec],
 ) -> Result<Vec<gyre::udp::DatagramTransport>, Failure> {
     let Some(protocol) = Udp::of(service) else {
         return Ok(Vec::new());
     };
     let protocol = gyre::udp::SharedDatagram::new(protocol);
-    listen
-        .udp
-        .iter()
+    udp.iter()
         .map(|spec| {
             let options = gyre::udp::UdpListenOptions {
                 interface: spec.interface.clone(),
@@ -136,26 +153,11 @@ fn open_udp(
         .collect()
 }
 
-/// Runs the reactor with the ports `listening` opened (or is opening);
-/// the first failure to open one is the run's failure.
-fn run_ports(reactor: &Reactor, listening: &Listening) -> Result<(), Failure> {
-    if let Some(failure) = listening.failure.borrow_mut().take() {
-        return Err(failure);
-    }
-    reactor.run().map_err(|e| Failure::reactor_run(&e))?;
-    // A listen that failed while the reactor ran stopped it.
-    match listening.failure.borrow_mut().take() {
-        Some(failure) => Err(failure),
-        None => Ok(()),
-    }
-}
-
-/// Listens on every endpoint of `listen` with one shared `factory`,
+/// One service per endpoint of `listen`, all with one shared `factory`,
 /// wrapped in the policies `listen.limits` asks for (see [`with_limits`]).
-fn open<F: Factory>(reactor: &Reactor, listen: &Listen, factory: F) -> Rc<Listening> {
+fn open<F: Factory>(reactor: &Reactor, listen: Listen, factory: F) -> MultiService {
     let endpoints = Endpoints {
-        reactor,
-        endpoints: &listen.endpoints,
+        endpoints: listen.endpoints,
     };
     with_limits(reactor, listen.limits, factory, endpoints)
 }
@@ -196,11 +198,10 @@ fn with_timeout_and_limit<F: Factory, L: ListenWith>(
     factory: F,
     listener: L,
 ) -> L::Out {
-    let clock = || -> Rc<dyn Clock> { Rc::new(reactor.clone()) };
     match (limits.idle_timeout, limits.max_connections) {
         (None, None) => listener.listen(Shared::new(factory)),
         (Some(idle), None) => {
-            let timed = TimeoutFactory::new(factory, clock(), idle);
+            let timed = TimeoutFactory::new(reactor, factory, idle);
             listener.listen(Shared::new(timed))
         }
         (None, Some(max)) => {
@@ -208,24 +209,30 @@ fn with_timeout_and_limit<F: Factory, L: ListenWith>(
             listener.listen(Shared::new(limited))
         }
         (Some(idle), Some(max)) => {
-            let timed = TimeoutFactory::new(factory, clock(), idle);
+            let timed = TimeoutFactory::new(reactor, factory, idle);
             let limited = LimitConnections::new(timed).with_max_total(Some(max));
             listener.listen(Shared::new(limited))
         }
     }
 }
 
-/// Listening on the endpoints of a one-reactor run.
-struct Endpoints<'a> {
-    reactor: &'a Reactor,
-    endpoints: &'a [Box<dyn ServerEndpoint>],
+/// The endpoints of a one-reactor run, each to become a
+/// [`StreamServerEndpointService`] under one root.
+struct Endpoints {
+    endpoints: Vec<Box<dyn ServerEndpoint>>,
 }
 
-impl ListenWith for Endpoints<'_> {
-    type Out = Rc<Listening>;
+impl ListenWith for Endpoints {
+    type Out = MultiService;
 
-    fn listen<G: Factory>(self, factory: Shared<G>) -> Rc<Listening> {
-        listen_all(self.reactor, self.endpoints, factory)
+    fn listen<G: Factory>(self, factory: Shared<G>) -> MultiService {
+        let root = MultiService::new();
+        for endpoint in self.endpoints {
+            let service = StreamServerEndpointService::new(endpoint, factory.clone());
+            // Unnamed, and the root is not running yet: adding cannot fail.
+            let _ = root.add_service(service);
+        }
+        root
     }
 }
 
@@ -309,7 +316,7 @@ impl ListenWith for PoolPorts<'_> {
                 reuse_port: true,
             };
             let listened = if proxied {
-                let settings = AcceptSettings::new(Rc::new(self.reactor.clone()));
+                let settings = AcceptSettings::new(self.reactor);
                 let wrapped = WrappingFactory::wrap(factory.clone(), settings);
                 self.worker
                     .listen_tcp(self.reactor, spec.port, wrapped, options)
@@ -321,47 +328,4 @@ impl ListenWith for PoolPorts<'_> {
         }
         Ok(())
     }
-}
-
-/// The ports of a service run, as their `listen` Deferreds fire.
-#[derive(Debug, Default)]
-struct Listening {
-    /// Every port opened so far, kept open for the whole run.
-    ports: RefCell<Vec<ListeningPort>>,
-    /// The first failure.
-    failure: RefCell<Option<Failure>>,
-}
-
-/// Listens with `factory` on every endpoint, in order, until one fails.
-/// Endpoints whose Deferred has not fired yet report when it does: a
-/// failure then stops the reactor.
-fn listen_all<F: Factory>(
-    reactor: &Reactor,
-    endpoints: &[Box<dyn ServerEndpoint>],
-    factory: Shared<F>,
-) -> Rc<Listening> {
-    let listening = Rc::new(Listening::default());
-    for endpoint in endpoints {
-        if listening.failure.borrow().is_some() {
-            break;
-        }
-        let record = listening.clone();
-        let reactor = reactor.clone();
-        endpoint
-            .listen(factory.clone())
-            .consume(move |result| match result {
-                Ok(port) => record.ports.borrow_mut().push(port),
-                Err(failure) => {
-                    let mut first = record.failure.borrow_mut();
-                    if first.is_none() {
-                        *first = Some(Failure::listen_failed(&failure));
-                    }
-                    let stopping = reactor.clone();
-                    reactor.call_when_running(move || {
-                        let _ = stopping.stop();
-                    });
-                }
-            });
-    }
-    listening
 }

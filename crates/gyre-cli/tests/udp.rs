@@ -80,9 +80,21 @@ fn discard_and_two_kinds_of_port() {
         UDP_LOOPBACK,
     ]);
     let lines = both.wait_for_lines(" starting on ", 2);
-    let udp_port: u16 = util::port_of_starting_line(&lines[1]);
+    // `EchoFactory starting on N` is the TCP port, `Echo starting on N`
+    // the UDP one.
+    let udp_line = lines
+        .iter()
+        .find(|l| l.contains("] Echo starting on "))
+        .expect("the UDP port's line");
+    let udp_port: u16 = util::port_of_starting_line(udp_line);
     assert_eq!(ask(udp_port, b"over udp"), b"over udp");
-    let mut tcp = both.connect();
+    let tcp_line = lines
+        .iter()
+        .find(|l| l.contains("] EchoFactory starting on "))
+        .expect("the TCP port's line");
+    let tcp_port = util::port_of_starting_line(tcp_line);
+    let mut tcp = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, tcp_port)).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
     use std::io::{Read, Write};
     tcp.write_all(b"over tcp").unwrap();
     let mut back = [0u8; 8];

@@ -38,9 +38,9 @@ impl Protocol for Greeter {
 async fn greet(reactor: Reactor, host: String, port: u16) -> Result<(), Failure> {
     let point = TcpClientEndpoint::new(&reactor, &host, port);
     let p = connect_protocol(&point, Greeter::default()).await?;
-    p.protocol().send_message("Hello");
+    p.with_protocol(|p| p.send_message("Hello"));
     reactor.sleep(Duration::from_secs(1)).await?;
-    p.protocol().send_message("This is sent in a second");
+    p.with_protocol(|p| p.send_message("This is sent in a second"));
     reactor.sleep(Duration::from_secs(1)).await?;
     p.transport().lose_connection();
     // Give the close a moment to reach the peer, then end the program.

@@ -40,10 +40,10 @@ impl Protocol for Greeter {
 }
 
 fn got_protocol(reactor: &Reactor, p: Connected<Greeter>) {
-    p.protocol().send_message("Hello");
+    p.with_protocol(|p| p.send_message("Hello"));
     let later = p.clone();
     reactor.call_later(Duration::from_secs(1), move || {
-        later.protocol().send_message("This is sent in a second")
+        later.with_protocol(|p| p.send_message("This is sent in a second"))
     });
     let transport = p.transport().clone();
     reactor.call_later(Duration::from_secs(2), move || transport.lose_connection());

@@ -13,9 +13,8 @@
 //! print("Reactor stopped.")
 //! ```
 //! The `LoopingCall` takes its clock as an argument (here the reactor), so a
-//! test can drive the same code with `gyre::testing::Clock` instead.
+//! test can drive the same code with `gyre::testing::VirtualClock` instead.
 
-use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gyre::{LoopingCall, Reactor};
@@ -35,7 +34,7 @@ fn print_time() {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reactor = Reactor::new()?;
-    let lc = LoopingCall::new(Rc::new(reactor.clone()), print_time);
+    let lc = LoopingCall::new(&reactor, print_time);
     lc.start(Duration::from_secs(1), true)?;
     let r = reactor.clone();
     reactor.call_later(Duration::from_secs(5), move || {

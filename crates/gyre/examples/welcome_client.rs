@@ -10,38 +10,24 @@
 //!         self.transport.write("Hello server, I am the client!\r\n")
 //!         self.transport.loseConnection()
 //! ```
-//! `lose_connection` sends everything written before it, then closes.
+//! The seed shows only the protocol; here it is connected with an endpoint
+//! and `connect_protocol`, as seed 004's greeter is, and the reactor stops
+//! when the connection is over (or could not be made).
 
-use gyre::{ClientFactory, Connector, Protocol, Reactor, Reason, Transport, for_protocol};
+use gyre::endpoint::{TcpClientEndpoint, connect_protocol};
+use gyre::{Protocol, Reactor, Reason, Transport};
 
-struct WelcomeMessage;
+struct WelcomeMessage {
+    reactor: Reactor,
+}
 
 impl Protocol for WelcomeMessage {
     fn connection_made(&mut self, transport: &Transport) {
         transport.write(b"Hello server, I am the client!\r\n");
         transport.lose_connection();
     }
-}
 
-/// Stops the reactor once the one connection is over, however it ended.
-struct StopWhenDone<F> {
-    inner: F,
-    reactor: Reactor,
-}
-
-impl<F: gyre::Factory> gyre::Factory for StopWhenDone<F> {
-    type Protocol = F::Protocol;
-    fn build_protocol(&self, addr: &gyre::Address) -> Option<F::Protocol> {
-        self.inner.build_protocol(addr)
-    }
-}
-
-impl<F: gyre::Factory> ClientFactory for StopWhenDone<F> {
-    fn client_connection_failed(&self, _: &Connector, reason: &gyre::ConnectError) {
-        eprintln!("connection failed: {reason}");
-        let _ = self.reactor.stop();
-    }
-    fn client_connection_lost(&self, _: &Connector, reason: &Reason) {
+    fn connection_lost(&mut self, reason: Reason) {
         println!("done: {reason}");
         let _ = self.reactor.stop();
     }
@@ -52,11 +38,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let host = args.next().unwrap_or_else(|| "127.0.0.1".into());
     let port = args.next().map_or(Ok(9000), |p| p.parse())?;
     let reactor = Reactor::new()?;
-    let factory = StopWhenDone {
-        inner: for_protocol(|| WelcomeMessage),
-        reactor: reactor.clone(),
-    };
-    reactor.connect_tcp(&host, port, factory);
+
+    let point = TcpClientEndpoint::new(&reactor, &host, port);
+    let r = reactor.clone();
+    connect_protocol(
+        &point,
+        WelcomeMessage {
+            reactor: reactor.clone(),
+        },
+    )
+    .consume(move |result| {
+        if let Err(failure) = result {
+            eprintln!("connection failed: {failure}");
+            let _ = r.stop();
+        }
+    });
     reactor.run()?;
     Ok(())
 }

@@ -44,6 +44,31 @@ enum Place {
 /// One end of a connection or a listening port.
 ///
 /// Cheap to clone: an IP address is stored inline, a UNIX path is shared.
+///
+/// A factory's `build_protocol` gets the peer's address, and a transport
+/// has [`peer`](crate::Transport::peer) and [`host`](crate::Transport::host).
+/// It prints as Twisted's address values do (log lines show it that way):
+///
+/// ```
+/// use std::path::Path;
+///
+/// use gyre::address::SocketKind;
+/// use gyre::Address;
+///
+/// let peer = Address::tcp("192.0.2.7:40312".parse()?);
+/// assert_eq!((peer.host(), peer.port()), ("192.0.2.7".to_string(), 40312));
+/// assert_eq!(peer.to_string(), "IPv4Address(type='TCP', host='192.0.2.7', port=40312)");
+/// assert_eq!(peer.kind(), SocketKind::Tcp);
+///
+/// let v6: Address = "[::1]:8000".parse::<std::net::SocketAddr>()?.into();
+/// assert_eq!(v6.to_string(), "IPv6Address(type='TCP', host='::1', port=8000)");
+///
+/// let socket = Address::unix(Some(Path::new("/run/app.sock")));
+/// assert_eq!(socket.inet(), None);
+/// assert_eq!(socket.unix_path(), Some(Path::new("/run/app.sock")));
+/// assert_eq!(socket.to_string(), "UNIXAddress('/run/app.sock')");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     kind: SocketKind,

@@ -82,6 +82,60 @@ pub trait ConnectorImpl {
 }
 
 /// A handle to an outgoing connection's lifecycle. Clones share it.
+///
+/// [`Reactor::connect_tcp`](crate::Reactor::connect_tcp) returns one, and
+/// every [`ClientFactory`](crate::ClientFactory) callback gets it.
+/// Abandoning an attempt in progress:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::{
+///     for_protocol, Address, ClientFactory, ConnectError, Connector, ConnectorError,
+///     ConnectorState, Factory, Protocol, Reactor, TcpListenOptions,
+/// };
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// struct Report {
+///     reactor: Reactor,
+///     failed: Rc<RefCell<Option<String>>>,
+/// }
+/// impl Factory for Report {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, _: &Address) -> Option<Quiet> {
+///         Some(Quiet)
+///     }
+/// }
+/// impl ClientFactory for Report {
+///     fn client_connection_failed(&self, _: &Connector, reason: &ConnectError) {
+///         *self.failed.borrow_mut() = Some(reason.to_string());
+///         self.reactor.stop().unwrap();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, for_protocol(|| Quiet), loopback)?.address().port();
+///
+/// let failed = Rc::new(RefCell::new(None));
+/// let factory = Report { reactor: reactor.clone(), failed: failed.clone() };
+/// let connector = reactor.connect_tcp("127.0.0.1", port, factory);
+/// assert_eq!(connector.state(), ConnectorState::Connecting);
+/// assert_eq!((connector.destination().host.as_str(), connector.destination().port), ("127.0.0.1", port));
+/// assert!(matches!(connector.connect(), Err(ConnectorError::CannotConnect)), "already connecting");
+///
+/// let c = connector.clone();
+/// reactor.call_when_running(move || c.stop_connecting().expect("still connecting"));
+/// reactor.run()?;
+/// assert_eq!(failed.borrow().as_deref(), Some("User aborted connection."));
+/// assert_eq!(connector.state(), ConnectorState::Disconnected);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Connector {
     inner: Rc<dyn ConnectorImpl>,

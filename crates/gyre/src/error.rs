@@ -19,6 +19,83 @@ pub(crate) fn os_text(err: &io::Error) -> String {
 }
 
 /// Why a connection ended, as passed to `Protocol::connection_lost`.
+///
+/// Three connections to one server on loopback, ended three ways: the
+/// server closes one, a callback panics on another, and the third is still
+/// open when the reactor stops:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, Factory, Protocol, Reactor, Reason, TcpListenOptions, Transport};
+///
+/// type Ends = Rc<RefCell<Vec<(String, String)>>>;
+///
+/// struct Server {
+///     word: String,
+///     ends: Ends,
+/// }
+/// impl Protocol for Server {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         self.word = String::from_utf8_lossy(data).into_owned();
+///         match data {
+///             b"boom" => panic!("boom"),
+///             b"bye" => {
+///                 t.write(b"ok");
+///                 t.lose_connection();
+///             }
+///             _ => t.write(b"ok"),
+///         }
+///     }
+///     fn connection_lost(&mut self, reason: Reason) {
+///         self.ends.borrow_mut().push((self.word.clone(), reason.to_string()));
+///     }
+/// }
+///
+/// struct Servers(Ends);
+/// impl Factory for Servers {
+///     type Protocol = Server;
+///     fn build_protocol(&self, _: &Address) -> Option<Server> {
+///         Some(Server { word: String::new(), ends: self.0.clone() })
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let ends = Ends::default();
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, Servers(ends.clone()), loopback)?.address();
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut rest = Vec::new();
+///     for word in [&b"bye"[..], b"boom"] {
+///         let mut stream = std::net::TcpStream::connect(address).unwrap();
+///         stream.write_all(word).unwrap();
+///         let _ = stream.read_to_end(&mut rest); // until the server closes
+///     }
+///     let mut open = std::net::TcpStream::connect(address).unwrap();
+///     open.write_all(b"stay").unwrap();
+///     open.read_exact(&mut [0; 2]).unwrap();
+///     handle.stop(); // with `open` still connected
+///     open
+/// });
+/// reactor.run()?;
+/// drop(client.join().unwrap());
+///
+/// ends.borrow_mut().sort();
+/// assert_eq!(
+///     *ends.borrow(),
+///     [
+///         ("boom".into(), "A callback panicked: boom".into()),
+///         ("bye".into(), "Connection was closed cleanly.".into()),
+///         ("stay".into(), "Connection to the other side was lost in a non-clean fashion: Connection lost.".into()),
+///     ] as [(String, String); 3]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Reason {

@@ -43,6 +43,57 @@ use crate::transport::WriteLimit;
 ///
 /// Methods take `&self`: a factory is shared by every connection it built and
 /// every port it listens on, so mutable state goes in a `Cell` or `RefCell`.
+///
+/// A factory that serves loopback peers only, and opens and closes a
+/// resource with its port (`start_factory` runs when the port opens,
+/// `stop_factory` once it has closed):
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, Factory, Protocol, Reactor, TcpListenOptions};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// struct LocalOnly {
+///     journal: Rc<RefCell<Vec<&'static str>>>,
+/// }
+///
+/// impl Factory for LocalOnly {
+///     type Protocol = Quiet;
+///
+///     fn build_protocol(&self, peer: &Address) -> Option<Quiet> {
+///         // `None` refuses: the socket is closed at once.
+///         peer.inet().is_some_and(|a| a.ip().is_loopback()).then_some(Quiet)
+///     }
+///     fn start_factory(&self) {
+///         self.journal.borrow_mut().push("journal opened");
+///     }
+///     fn stop_factory(&self) {
+///         self.journal.borrow_mut().push("journal closed");
+///     }
+/// }
+///
+/// let journal = Rc::new(RefCell::new(Vec::new()));
+/// let factory = LocalOnly { journal: journal.clone() };
+/// assert!(factory.build_protocol(&Address::tcp("127.0.0.1:5000".parse()?)).is_some());
+/// assert!(factory.build_protocol(&Address::tcp("192.0.2.1:5000".parse()?)).is_none());
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, factory, loopback)?;
+/// assert_eq!(*journal.borrow(), ["journal opened"]);
+///
+/// let r = reactor.clone();
+/// port.stop_listening().on_complete(move || r.stop().unwrap());
+/// reactor.run()?;
+/// assert_eq!(*journal.borrow(), ["journal opened", "journal closed"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Factory: 'static {
     /// The protocol this factory builds.
     type Protocol: Protocol;
@@ -96,6 +147,63 @@ pub trait Factory: 'static {
 /// everything after `started_connecting`), `Stopping factory` — unless the
 /// callback called `connector.connect()` again, in which case the factory
 /// stays started.
+///
+/// Each callback gets the [`Connector`], which can try again. A client
+/// that makes three attempts at a port where nobody listens:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// struct ThreeTries {
+///     reactor: Reactor,
+///     events: Rc<RefCell<Vec<String>>>,
+/// }
+///
+/// impl Factory for ThreeTries {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, _: &Address) -> Option<Quiet> {
+///         Some(Quiet)
+///     }
+/// }
+///
+/// impl ClientFactory for ThreeTries {
+///     fn started_connecting(&self, _: &Connector) {
+///         self.events.borrow_mut().push("connecting".into());
+///     }
+///     fn client_connection_failed(&self, connector: &Connector, reason: &ConnectError) {
+///         self.events.borrow_mut().push(reason.to_string());
+///         if self.events.borrow().len() < 6 {
+///             connector.connect().unwrap(); // started_connecting runs again
+///         } else {
+///             self.reactor.stop().unwrap();
+///         }
+///     }
+/// }
+///
+/// // A port that was free a moment ago: connecting to it is refused.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let events = Rc::new(RefCell::new(Vec::new()));
+/// let factory = ThreeTries { reactor: reactor.clone(), events: events.clone() };
+/// reactor.connect_tcp("127.0.0.1", closed, factory);
+/// reactor.run()?;
+///
+/// let refused = "Connection was refused by other side: 111: Connection refused.";
+/// assert_eq!(*events.borrow(), ["connecting", refused, "connecting", refused, "connecting", refused]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`ReconnectingClientFactory`](crate::ReconnectingClientFactory) does
+/// this with growing delays.
 pub trait ClientFactory: Factory {
     /// A connection attempt has begun.
     fn started_connecting(&self, connector: &Connector) {
@@ -115,6 +223,61 @@ pub trait ClientFactory: Factory {
 }
 
 /// A factory shared between ports and connectors, with Twisted's port count.
+///
+/// Every `listen_tcp` and `connect_tcp` takes `impl Into<Shared<F>>`: a
+/// plain factory gets a `Shared` of its own; a clone of one `Shared`
+/// passed to several calls makes them use one factory, started when the
+/// first opens and stopped when the last closes. `Shared<F>` derefs to
+/// `F`, so the factory's own state stays in reach:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, Factory, Protocol, Reactor, Shared, TcpListenOptions};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// #[derive(Default)]
+/// struct Counted {
+///     starts: Cell<u32>,
+///     stops: Cell<u32>,
+/// }
+/// impl Factory for Counted {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, _: &Address) -> Option<Quiet> {
+///         Some(Quiet)
+///     }
+///     fn start_factory(&self) {
+///         self.starts.set(self.starts.get() + 1);
+///     }
+///     fn stop_factory(&self) {
+///         self.stops.set(self.stops.get() + 1);
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let factory = Shared::new(Counted::default());
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let a = reactor.listen_tcp_with(0, factory.clone(), loopback.clone())?;
+/// let b = reactor.listen_tcp_with(0, factory.clone(), loopback)?;
+/// assert_eq!((factory.num_ports(), factory.starts.get()), (2, 1), "started once, for two ports");
+///
+/// // Close one port, note whether the factory stopped, close the other.
+/// let stops_after_first = Rc::new(Cell::new(None));
+/// let (f, seen, r) = (factory.clone(), stops_after_first.clone(), reactor.clone());
+/// a.stop_listening().on_complete(move || {
+///     seen.set(Some(f.stops.get()));
+///     b.stop_listening().on_complete(move || r.stop().unwrap());
+/// });
+/// reactor.run()?;
+/// assert_eq!(stops_after_first.get(), Some(0), "the other port still used it");
+/// assert_eq!((factory.num_ports(), factory.starts.get(), factory.stops.get()), (0, 1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Shared<F> {
     inner: Rc<SharedInner<F>>,
 }
@@ -314,6 +477,48 @@ impl<F: ClientFactory> ErasedClientFactory for SharedInner<F> {
 /// that changes nothing; `AnyFactory` is that wrapper with the wrapped
 /// factory's type erased, which a `WrappingFactory<F, _>`, generic over
 /// `F`, cannot be.
+///
+/// Factories of different types in one collection, one of them shared:
+///
+/// ```
+/// use gyre::testing::StringTransport;
+/// use gyre::{for_protocol, Address, AnyFactory, Protocol, Shared, Transport};
+///
+/// struct Greet;
+/// impl Protocol for Greet {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"hello\r\n");
+///     }
+/// }
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// let greeter = Shared::new(for_protocol(|| Greet));
+/// let services: Vec<(&str, AnyFactory)> = vec![
+///     ("greet", AnyFactory::new(greeter.clone())),
+///     ("echo", AnyFactory::new(for_protocol(|| Echo))),
+///     ("greet-again", AnyFactory::new(greeter.clone())),
+/// ];
+///
+/// let peer = Address::tcp("127.0.0.1:40000".parse()?);
+/// let mut protocol = services[0].1.build(&peer).expect("built");
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// assert_eq!(wire.value(), b"hello\r\n");
+///
+/// // Both greeting services use the one shared factory.
+/// services[0].1.do_start();
+/// services[2].1.do_start();
+/// assert_eq!(greeter.num_ports(), 2);
+/// services[0].1.do_stop();
+/// services[2].1.do_stop();
+/// assert_eq!(greeter.num_ports(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct AnyFactory {
     inner: Rc<dyn ErasedFactory>,
@@ -389,6 +594,32 @@ impl fmt::Debug for AnyFactory {
 
 /// A factory that builds each protocol with a closure (Twisted's
 /// `Factory.forProtocol`). Made by [`for_protocol`].
+///
+/// The closure runs once per connection, so each connection has a
+/// protocol value of its own; state the closure captures is shared by
+/// all of them. It is a [`ClientFactory`] too (with no-op callbacks), so
+/// it can be given to `connect_tcp`. In log lines it is `Factory`.
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// use gyre::{for_protocol, Address, Factory, Protocol};
+///
+/// struct Numbered(u32);
+/// impl Protocol for Numbered {}
+///
+/// let served = Cell::new(0);
+/// let factory = for_protocol(move || {
+///     served.set(served.get() + 1);
+///     Numbered(served.get())
+/// });
+/// let peer = Address::tcp("127.0.0.1:40000".parse()?);
+/// let first = factory.build_protocol(&peer).expect("always builds");
+/// let second = factory.build_protocol(&peer).expect("always builds");
+/// assert_eq!((first.0, second.0), (1, 2));
+/// assert_eq!(factory.log_prefix(), "Factory");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ProtocolFactory<P, B> {
     build: B,
     _protocol: PhantomData<fn() -> P>,
@@ -397,7 +628,8 @@ pub struct ProtocolFactory<P, B> {
 /// A factory whose `build_protocol` calls `build` for every connection.
 ///
 /// ```
-/// use gyre::{for_protocol, Protocol, Transport};
+/// use gyre::testing::StringTransport;
+/// use gyre::{for_protocol, Address, Factory, Protocol, Transport};
 ///
 /// struct Echo;
 /// impl Protocol for Echo {
@@ -405,7 +637,13 @@ pub struct ProtocolFactory<P, B> {
 /// }
 ///
 /// let factory = for_protocol(|| Echo);
-/// # let _ = factory;
+/// // `reactor.listen_tcp(8000, factory)` in a server; a connection by hand:
+/// let mut echo = factory.build_protocol(&Address::tcp("127.0.0.1:40000".parse()?)).unwrap();
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut echo);
+/// echo.data_received(&wire.transport(), b"ping");
+/// assert_eq!(wire.value(), b"ping");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn for_protocol<P, B>(build: B) -> ProtocolFactory<P, B>
 where

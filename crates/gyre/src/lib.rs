@@ -26,6 +26,11 @@
 //! }
 //! ```
 //!
+//! New to gyre? The [`guide`] is a tour in the order Twisted's tutorials
+//! take: the reactor and time, an echo server, clients, reconnecting, a
+//! line protocol, Deferreds and `async`, testing. Every program in it runs
+//! as a test.
+//!
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
@@ -59,6 +64,7 @@
 //! Logging goes through the [`log`](::log) facade; gyre installs no logger.
 
 pub mod address;
+pub mod application;
 pub mod client;
 pub mod completion;
 pub mod connector;
@@ -66,6 +72,7 @@ pub mod deferred;
 pub mod endpoint;
 pub mod error;
 pub mod factory;
+pub mod guide;
 pub mod haproxy;
 pub mod log;
 pub mod port;

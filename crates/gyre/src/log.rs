@@ -1,11 +1,19 @@
-//! Log context: which object the reactor is dispatching for.
+//! Logging: Twisted's log format, and the context that names who logged.
 //!
-//! gyre logs through the [`log`] facade and installs no logger. Like Twisted,
-//! every line can say on whose behalf it was written: the reactor sets a
-//! *system* (a log prefix such as `Echo,0,127.0.0.1`, `EchoClient,client` or a
-//! factory's name) around each dispatch, and a logger reads it with
-//! [`system()`]. Outside any dispatch the system is `-`. The `gyre` command's
-//! logger renders `2026-11-21 18:02:33+0000 [Echo,0,127.0.0.1] text`.
+//! gyre logs through the [`log`] facade. [`start_logging`] installs a
+//! logger in Twisted's legacy format, the seeds' `log.startLogging(sys.stdout)`:
+//!
+//! ```text
+//! 2026-11-21 18:02:33+0800 [Echo,0,127.0.0.1] text
+//! ```
+//!
+//! [`Logger`] is the same with a choice of zone and level, and any other
+//! `log` logger works too (call [`system()`] in it for the bracketed part).
+//!
+//! Like Twisted, every line can say on whose behalf it was written: the
+//! reactor sets a *system* (a log prefix such as `Echo,0,127.0.0.1`,
+//! `EchoClient,client` or a factory's name) around each dispatch, and a
+//! logger reads it with [`system()`]. Outside any dispatch the system is `-`.
 //!
 //! The context is a thread-local: one reactor per thread, so it is always the
 //! right one. On the read path it is just the source's token (two stores, no
@@ -13,6 +21,19 @@
 //! by token when a line is actually logged. Elsewhere it is a shared handle
 //! to the object (a reference-count increment). Either way the string is
 //! only built when a line is logged.
+//!
+//! Where things are, lowest first: `log/civil.rs` (calendar arithmetic,
+//! [`CivilTime`]), `log/zone.rs` ([`TimeZone`], read as the C library reads
+//! `TZ`), `log/logger.rs` ([`Logger`], [`format_line`]); the context is in
+//! this file.
+
+mod civil;
+mod logger;
+mod zone;
+
+pub use civil::{CivilTime, unix_seconds};
+pub use logger::{AlreadyLogging, Logger, format_line, start_logging};
+pub use zone::TimeZone;
 
 use std::any::{Any, TypeId};
 use std::borrow::Cow;
@@ -56,6 +77,58 @@ thread_local! {
 ///
 /// On a [`ReactorPool`](crate::ReactorPool) thread the system ends with the
 /// thread's index: `Echo,0,127.0.0.1,reactor-1`, or `reactor-1` instead of `-`.
+///
+/// A logger of your own calls it for the bracketed part of its lines. What
+/// it says inside a protocol's callbacks, on a real connection:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::Write;
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, Factory, Protocol, Reactor, Reason, TcpListenOptions, Transport};
+///
+/// struct Echo {
+///     systems: Rc<RefCell<Vec<String>>>,
+///     reactor: Reactor,
+/// }
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, _: &Transport, _: &[u8]) {
+///         self.systems.borrow_mut().push(gyre::log::system());
+///     }
+///     fn connection_lost(&mut self, _: Reason) {
+///         self.reactor.stop().unwrap();
+///     }
+/// }
+///
+/// struct EchoFactory {
+///     systems: Rc<RefCell<Vec<String>>>,
+///     reactor: Reactor,
+/// }
+/// impl Factory for EchoFactory {
+///     type Protocol = Echo;
+///     fn build_protocol(&self, _: &Address) -> Option<Echo> {
+///         Some(Echo { systems: self.systems.clone(), reactor: self.reactor.clone() })
+///     }
+/// }
+///
+/// assert_eq!(gyre::log::system(), "-", "outside any dispatch");
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let systems = Rc::new(RefCell::new(Vec::new()));
+/// let factory = EchoFactory { systems: systems.clone(), reactor: reactor.clone() };
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, factory, loopback)?.address();
+/// std::thread::spawn(move || {
+///     std::net::TcpStream::connect(address).unwrap().write_all(b"hi").unwrap();
+/// }); // the stream is dropped: the connection closes
+/// reactor.run()?;
+/// // The protocol's name, the connection's number on its port, the peer.
+/// assert_eq!(*systems.borrow(), ["Echo,0,127.0.0.1"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn system() -> String {
     let base = CONTEXT.with(|c| {
         let ctx = c.take();
@@ -89,6 +162,17 @@ pub(crate) fn set_thread_tag(index: Option<usize>) {
 ///
 /// Useful to give log lines of your own work (a thread's results handed back
 /// to the reactor, say) a system name.
+///
+/// ```
+/// use gyre::log::{system, with_system};
+///
+/// let seen = with_system("backup", || {
+///     let inner = with_system("backup,disk-2", system);
+///     (system(), inner)
+/// });
+/// assert_eq!(seen, ("backup".to_string(), "backup,disk-2".to_string()));
+/// assert_eq!(system(), "-", "restored afterwards");
+/// ```
 pub fn with_system<R>(system: impl Into<String>, f: impl FnOnce() -> R) -> R {
     let _guard = enter(Rc::new(system.into()));
     f()

@@ -35,6 +35,45 @@ pub trait PortImpl {
 }
 
 /// A handle to a listening port.
+///
+/// `listen_tcp` returns one. Listening on port 0 lets the system pick a
+/// free port; [`address`](Self::address) says which. Stopping is not
+/// instant: [`stop_listening`](Self::stop_listening) returns a
+/// [`Completion`] that fires once the socket is closed (and the factory
+/// stopped, if this was its last port).
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// use gyre::{for_protocol, Protocol, Reactor, TcpListenOptions};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, for_protocol(|| Quiet), loopback)?;
+/// let address = port.address();
+/// assert!(address.ip().is_loopback() && address.port() != 0);
+/// assert_eq!(port.host().port(), address.port());
+/// assert!(port.is_listening());
+///
+/// let closed = Rc::new(Cell::new(false));
+/// let (c, r) = (closed.clone(), reactor.clone());
+/// let done = port.stop_listening();
+/// assert!(!port.is_listening(), "no longer accepting, at once");
+/// done.on_complete(move || {
+///     c.set(true);
+///     r.stop().unwrap();
+/// });
+/// reactor.run()?;
+/// assert!(closed.get() && done.failure().is_none());
+/// assert!(std::net::TcpStream::connect(address).is_err(), "nobody listens there now");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ListeningPort {
     inner: Rc<dyn PortImpl>,

@@ -47,6 +47,58 @@ use crate::transport::Transport;
 ///
 /// All methods have defaults that do nothing, so an implementation writes only
 /// the events it cares about.
+///
+/// A half-closeable protocol hears that the peer has finished sending and
+/// may still answer. This one counts what a client uploads and replies
+/// once the client shuts its sending side, over loopback:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::Shutdown;
+///
+/// use gyre::{for_protocol, Protocol, Reactor, TcpListenOptions, Transport};
+///
+/// #[derive(Default)]
+/// struct Count {
+///     bytes: usize,
+/// }
+///
+/// impl Protocol for Count {
+///     fn data_received(&mut self, _: &Transport, data: &[u8]) {
+///         self.bytes += data.len();
+///     }
+///     fn half_closeable(&self) -> bool {
+///         true
+///     }
+///     fn read_connection_lost(&mut self, transport: &Transport) {
+///         // The peer is done sending; it still reads our answer.
+///         transport.write(format!("{} bytes\n", self.bytes).as_bytes());
+///         transport.lose_connection();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, for_protocol(Count::default), loopback)?.address();
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut stream = std::net::TcpStream::connect(address).unwrap();
+///     stream.write_all(&[0; 100_000]).unwrap();
+///     stream.shutdown(Shutdown::Write).unwrap();
+///     let mut answer = String::new();
+///     stream.read_to_string(&mut answer).unwrap();
+///     handle.stop();
+///     answer
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap(), "100000 bytes\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// A protocol that is not half-closeable gets `connection_lost` when the
+/// peer shuts its sending side, as in Twisted.
 pub trait Protocol: 'static {
     /// The connection is established. `transport` may be cloned and kept.
     fn connection_made(&mut self, transport: &Transport) {

@@ -102,6 +102,77 @@ pub struct PeerCredentials {
 
 /// A producer that writes at will and is paused and resumed by its consumer
 /// (Twisted's `IPushProducer`).
+///
+/// A real transport pauses its streaming producer when a write leaves more
+/// than [`HIGH_WATER`] bytes waiting, and resumes it once they are sent.
+/// A [`StringTransport`](crate::testing::StringTransport) never fills up,
+/// so a test plays the transport's part by hand. A news feed that holds
+/// back its items while paused and sends them on resume:
+///
+/// ```
+/// use std::cell::{Cell, RefCell};
+/// use std::collections::VecDeque;
+/// use std::rc::Rc;
+///
+/// use gyre::testing::StringTransport;
+/// use gyre::{Producer, PushProducer, Transport};
+///
+/// struct Feed {
+///     transport: Transport,
+///     paused: Cell<bool>,
+///     backlog: RefCell<VecDeque<String>>,
+/// }
+///
+/// impl Feed {
+///     fn publish(&self, item: &str) {
+///         self.backlog.borrow_mut().push_back(format!("{item}\n"));
+///         self.send_backlog();
+///     }
+///
+///     fn send_backlog(&self) {
+///         while !self.paused.get() {
+///             let Some(item) = self.backlog.borrow_mut().pop_front() else { break };
+///             self.transport.write(item.as_bytes());
+///         }
+///     }
+/// }
+///
+/// impl PushProducer for Feed {
+///     fn pause_producing(&self) {
+///         self.paused.set(true);
+///     }
+///     fn resume_producing(&self) {
+///         self.paused.set(false);
+///         self.send_backlog();
+///     }
+///     fn stop_producing(&self) {
+///         self.backlog.borrow_mut().clear();
+///     }
+/// }
+///
+/// let st = StringTransport::new();
+/// let feed = Rc::new(Feed {
+///     transport: st.transport(),
+///     paused: Cell::new(false),
+///     backlog: RefCell::default(),
+/// });
+/// st.transport().register_producer(Producer::Streaming(feed.clone()))?;
+/// feed.publish("first");
+/// assert_eq!(st.value(), b"first\n");
+///
+/// // What a real transport does when its buffer passes the high-water mark:
+/// let Some(Producer::Streaming(registered)) = st.producer() else { unreachable!() };
+/// registered.pause_producing();
+/// feed.publish("second");
+/// feed.publish("third");
+/// assert_eq!(st.value(), b"first\n", "nothing is sent while paused");
+///
+/// // ... and when the buffer has drained:
+/// registered.resume_producing();
+/// assert_eq!(st.value(), b"first\nsecond\nthird\n");
+/// st.transport().unregister_producer();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait PushProducer {
     /// Stop producing until [`resume_producing`](Self::resume_producing).
     fn pause_producing(&self);
@@ -112,6 +183,77 @@ pub trait PushProducer {
 }
 
 /// A producer asked for one chunk at a time (Twisted's `IPullProducer`).
+///
+/// The transport calls [`resume_producing`](Self::resume_producing) when
+/// the producer is registered and again each time what it wrote has been
+/// sent, so no more than one chunk waits in memory however large the
+/// whole is. Here a server sends a long reply in 16 KiB chunks over
+/// loopback, then closes:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::io::Read;
+/// use std::rc::Rc;
+///
+/// use gyre::{Address, Factory, Producer, Protocol, PullProducer, Reactor, TcpListenOptions, Transport};
+///
+/// const CHUNKS: usize = 64;
+///
+/// struct Chunks {
+///     transport: Transport,
+///     sent: Cell<usize>,
+/// }
+///
+/// impl PullProducer for Chunks {
+///     fn resume_producing(&self) {
+///         let n = self.sent.get();
+///         if n == CHUNKS {
+///             self.transport.unregister_producer();
+///             self.transport.lose_connection();
+///             return;
+///         }
+///         self.transport.write(&[b'a' + (n % 26) as u8; 16 * 1024]);
+///         self.sent.set(n + 1);
+///     }
+///     fn stop_producing(&self) {}
+/// }
+///
+/// struct Send;
+/// impl Protocol for Send {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         let chunks = Chunks { transport: transport.clone(), sent: Cell::new(0) };
+///         transport.register_producer(Producer::pull(chunks)).unwrap();
+///     }
+/// }
+///
+/// struct SendFactory;
+/// impl Factory for SendFactory {
+///     type Protocol = Send;
+///     fn build_protocol(&self, _: &Address) -> Option<Send> {
+///         Some(Send)
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, SendFactory, loopback)?.address();
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut received = Vec::new();
+///     let mut stream = std::net::TcpStream::connect(address).unwrap();
+///     stream.read_to_end(&mut received).unwrap(); // until the server closes
+///     handle.stop();
+///     received
+/// });
+/// reactor.run()?;
+///
+/// let received = client.join().unwrap();
+/// assert_eq!(received.len(), CHUNKS * 16 * 1024);
+/// assert!(received.chunks(16 * 1024).enumerate().all(|(i, c)| c[0] == b'a' + (i % 26) as u8));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait PullProducer {
     /// Write one chunk to the consumer now.
     fn resume_producing(&self);
@@ -120,6 +262,32 @@ pub trait PullProducer {
 }
 
 /// A registered producer, streaming or pull.
+///
+/// What [`Transport::register_producer`] takes: wrap a value with
+/// [`Producer::streaming`] or [`Producer::pull`], or keep an `Rc` of your
+/// own and build the variant from it (see [`PushProducer`] for a streaming
+/// producer paused and resumed, [`PullProducer`] for a pull producer on a
+/// real connection). A transport has at most one producer at a time:
+///
+/// ```
+/// use gyre::testing::StringTransport;
+/// use gyre::{Producer, PullProducer};
+///
+/// struct Nothing;
+/// impl PullProducer for Nothing {
+///     fn resume_producing(&self) {}
+///     fn stop_producing(&self) {}
+/// }
+///
+/// let st = StringTransport::new();
+/// let t = st.transport();
+/// t.register_producer(Producer::pull(Nothing)).unwrap();
+/// assert!(t.register_producer(Producer::pull(Nothing)).is_err(), "one at a time");
+/// assert!(matches!(st.producer(), Some(Producer::Pull(_))));
+/// t.unregister_producer();
+/// assert!(st.producer().is_none());
+/// t.register_producer(Producer::pull(Nothing)).unwrap();
+/// ```
 #[derive(Clone)]
 pub enum Producer {
     /// A push producer (`streaming=True` in Twisted).
@@ -286,6 +454,50 @@ pub trait TransportImpl {
 }
 
 /// A handle to one connection's transport. Clones refer to the same connection.
+///
+/// A protocol gets one in `connection_made` and may keep a clone: in a
+/// timer, in a map of users, in another connection's protocol. Writes from
+/// any of them go to the same connection, in the order they were made.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gyre::testing::{StringTransport, VirtualClock};
+/// use gyre::{Protocol, Transport};
+///
+/// /// Says goodbye 30 s after connecting, whatever happens meanwhile.
+/// struct Timed {
+///     clock: VirtualClock,
+/// }
+///
+/// impl Protocol for Timed {
+///     fn connection_made(&mut self, transport: &Transport) {
+///         transport.write(b"you have 30 s\r\n");
+///         let later = transport.clone();
+///         self.clock.call_later(Duration::from_secs(30), move || {
+///             later.write(b"time is up\r\n");
+///             later.lose_connection();
+///         });
+///     }
+///     fn data_received(&mut self, transport: &Transport, data: &[u8]) {
+///         transport.write(&data.to_ascii_uppercase());
+///     }
+/// }
+///
+/// let clock = VirtualClock::new();
+/// let st = StringTransport::new();
+/// let mut protocol = Timed { clock: clock.clone() };
+/// st.make_connection(&mut protocol);
+/// protocol.data_received(&st.transport(), b"hi\r\n");
+/// assert!(!st.is_disconnecting());
+/// clock.advance(Duration::from_secs(30));
+/// assert_eq!(st.value(), b"you have 30 s\r\nHI\r\ntime is up\r\n");
+/// assert!(st.is_disconnecting());
+/// ```
+///
+/// After the connection is gone, writes through any handle are dropped
+/// without error, as in Twisted; [`is_connected`](Self::is_connected) says
+/// whether it still stands.
 #[derive(Clone)]
 pub struct Transport {
     inner: Rc<dyn TransportImpl>,

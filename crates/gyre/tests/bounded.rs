@@ -52,7 +52,7 @@ impl Protocol for Flooder {
     fn connection_made(&mut self, t: &Transport) {
         t.set_write_limit(self.limit);
         let (t, most) = (t.clone(), self.most_buffered.clone());
-        let lc = gyre::LoopingCall::new(Rc::new(self.reactor.clone()), move || {
+        let lc = gyre::LoopingCall::new(&self.reactor, move || {
             t.write(&[b'x'; 16 * KIB]);
             most.set(most.get().max(t.buffered()));
         });
@@ -433,8 +433,8 @@ fn the_idle_timeout_frees_a_peer_that_stopped_reading(kind: Kind) {
     let ends = Events::default();
     let (e, r) = (ends.clone(), reactor.clone());
     let factory = TimeoutFactory::new(
+        &reactor,
         for_protocol(move || Stuck(e.clone(), r.clone())),
-        Rc::new(reactor.clone()),
         Duration::from_millis(100),
     )
     .with_close_grace(Duration::from_millis(200));

@@ -97,15 +97,15 @@ fn reconnects_after_each_close() {
     let (r, m, s) = (reactor.clone(), made.clone(), slot.clone());
     let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
     let service = ClientService::new(
-        Rc::new(endpoint),
+        &reactor,
+        endpoint,
         for_protocol(move || Client {
             reactor: r.clone(),
             made: m.clone(),
             service: s.clone(),
         }),
-        Rc::new(reactor.clone()),
     )
-    .with_retry_policy(|_| RETRY.as_secs_f64());
+    .with_retry_policy(|_| RETRY);
     *slot.borrow_mut() = Some(service.clone());
     service.start_service();
     run_for(&reactor, LIMIT);
@@ -130,12 +130,8 @@ fn refused_fails_when_connected() {
     let reactor = reactor();
     let port = closed_port();
     let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
-    let service = ClientService::new(
-        Rc::new(endpoint),
-        for_protocol(|| Closer),
-        Rc::new(reactor.clone()),
-    )
-    .with_retry_policy(|_| RETRY.as_secs_f64());
+    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Closer))
+        .with_retry_policy(|_| RETRY);
     service.start_service();
     let seen: Rc<RefCell<Option<Result<(), Failure>>>> = Rc::new(RefCell::new(None));
     let (out, s, r) = (seen.clone(), service.clone(), reactor.clone());
@@ -186,12 +182,12 @@ fn retry_log_lines() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-    let service = ClientService::new(
-        Rc::new(endpoint),
-        for_protocol(|| Closer),
-        Rc::new(reactor.clone()),
-    )
-    .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
+    let service =
+        ClientService::new(&reactor, endpoint, for_protocol(|| Closer)).with_retry_policy(
+            backoff_policy(Duration::from_secs(1), Duration::from_secs(60), 1.5, || {
+                Duration::ZERO
+            }),
+        );
     service.start_service();
     let waits = [
         "1.5",

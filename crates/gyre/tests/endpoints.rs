@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use gyre::deferred::{Deferred, Failure, succeed};
 use gyre::endpoint::{
-    ClientEndpoint, ClientEndpointExt, HostnameEndpoint, Resolver, ServerEndpointExt,
+    ClientEndpoint, ClientEndpointExt, HostnameEndpoint, ProtocolBusy, Resolver, ServerEndpointExt,
     TcpClientEndpoint, TcpServerEndpoint, client_from_string, connect_protocol, server_from_string,
 };
 use gyre::testing::{MemoryReactor, StringTransport};
@@ -97,7 +97,7 @@ fn connect_protocol_fires_after_connection_made() {
     let seen = Rc::new(RefCell::new(Vec::new()));
     let s = seen.clone();
     let d = connect_protocol(&endpoint, greeter).add_callback(move |p| {
-        s.borrow_mut().extend(p.borrow().events.clone());
+        s.borrow_mut().extend(p.with_protocol(|g| g.events.clone()));
         p.transport().write(b"bye");
         p
     });
@@ -109,7 +109,18 @@ fn connect_protocol_fires_after_connection_made() {
         "connection_made ran before the callback"
     );
     let connected = slot.borrow_mut().take().unwrap().unwrap();
-    assert_eq!(connected.borrow().got, b"hello bye");
+    assert_eq!(connected.with_protocol(|g| g.got.clone()), b"hello bye");
+    // Reaching the protocol while it is in use is a typed error, and the
+    // closure does not run; afterwards it is free again.
+    let other = connected.clone();
+    let nested = connected.with_protocol(|_| other.try_with_protocol(|g| g.got.len()));
+    assert_eq!(nested, Err(ProtocolBusy));
+    assert_eq!(
+        ProtocolBusy.to_string(),
+        "the protocol is in use (called from inside one of its own callbacks)"
+    );
+    assert_eq!(other.try_with_protocol(|g| g.got.len()), Ok(9));
+    assert!(other.same_as(&connected));
 }
 
 /// A refused connection fails the Deferred with ConnectError::Refused, and

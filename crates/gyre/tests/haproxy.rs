@@ -205,8 +205,8 @@ fn a_partial_header_is_dropped_at_the_bound() {
     capture_logs();
     let reactor = Reactor::new().unwrap();
     let inner = server_from_string(&reactor, "tcp:0:interface=127.0.0.1").unwrap();
-    let endpoint = HaproxyServerEndpoint::new(Rc::new(reactor.clone()), inner)
-        .with_timeout(Duration::from_millis(200));
+    let endpoint =
+        HaproxyServerEndpoint::new(&reactor, inner).with_timeout(Duration::from_millis(200));
     let made = Events::default();
     let listening = listen(&endpoint, &made);
     let port = listening.address().port();

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use gyre::client::{ClientService, backoff_policy};
 use gyre::endpoint::TcpClientEndpoint;
-use gyre::testing::{Clock, MemoryReactor, StringTransport};
+use gyre::testing::{MemoryReactor, StringTransport, VirtualClock};
 use gyre::{
     Address, ClientFactory, ConnectError, Connector, ConnectorState, Factory, LoopingCall,
     Protocol, Reactor, Reason, Reconnecting, ReconnectingClientFactory, Shared, Transport,
@@ -232,7 +232,7 @@ fn rcf_fail(
     out: &mut Vec<String>,
     name: &str,
     step: u32,
-    clock: &Clock,
+    clock: &VirtualClock,
     policy: &ReconnectingClientFactory,
     connector: &Connector,
 ) -> Option<Duration> {
@@ -243,12 +243,12 @@ fn rcf_fail(
         Some(w) => out.push(format!(
             "{name} step {step} wait {} delay {} retries {}",
             secs(w),
-            secs_f(policy.delay()),
+            secs(policy.delay()),
             policy.retries()
         )),
         None => out.push(format!(
             "{name} step {step} no-retry delay {} retries {}",
-            secs_f(policy.delay()),
+            secs(policy.delay()),
             policy.retries()
         )),
     }
@@ -257,7 +257,7 @@ fn rcf_fail(
 }
 
 /// Advances `clock` by `by` and counts a reconnection if one started.
-fn run_retry(clock: &Clock, by: Duration, connector: &Connector, connects: &mut u32) {
+fn run_retry(clock: &VirtualClock, by: Duration, connector: &Connector, connects: &mut u32) {
     clock.advance(by);
     if connector.state() == ConnectorState::Connecting {
         *connects += 1;
@@ -271,7 +271,7 @@ fn gyre_rcf() -> Vec<String> {
 
     let reactor = MemoryReactor::new();
     let clock = reactor.clock().clone();
-    let policy = ReconnectingClientFactory::new(Rc::new(clock.clone())).with_jitter(0.0);
+    let policy = ReconnectingClientFactory::new(&clock).with_jitter(0.0);
     let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Quiet));
     let mut connects = 0;
     for step in 1..=12 {
@@ -282,9 +282,9 @@ fn gyre_rcf() -> Vec<String> {
 
     let reactor = MemoryReactor::new();
     let clock = reactor.clock().clone();
-    let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+    let policy = ReconnectingClientFactory::new(&clock)
         .with_jitter(0.0)
-        .with_initial_delay(0.05)
+        .with_initial_delay(Duration::from_millis(50))
         .with_max_retries(Some(3));
     let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Quiet));
     let mut connects = 0;
@@ -297,9 +297,9 @@ fn gyre_rcf() -> Vec<String> {
 
     let reactor = MemoryReactor::new();
     let clock = reactor.clock().clone();
-    let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+    let policy = ReconnectingClientFactory::new(&clock)
         .with_jitter(0.0)
-        .with_initial_delay(0.5);
+        .with_initial_delay(Duration::from_millis(500));
     let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Quiet));
     let mut connects = 0;
     for step in 1..=2 {
@@ -309,7 +309,7 @@ fn gyre_rcf() -> Vec<String> {
     policy.reset_delay();
     out.push(format!(
         "reset after-reset delay {} retries {}",
-        secs_f(policy.delay()),
+        secs(policy.delay()),
         policy.retries()
     ));
     connector.disconnect();
@@ -318,7 +318,7 @@ fn gyre_rcf() -> Vec<String> {
     out.push(format!(
         "reset lost wait {} delay {} retries {}",
         secs(wait),
-        secs_f(policy.delay()),
+        secs(policy.delay()),
         policy.retries()
     ));
     logged(&mut out, policy_line);
@@ -360,12 +360,11 @@ fn gyre_service() -> Vec<String> {
     let mut out = Vec::new();
     let reactor = MemoryReactor::new();
     let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-    let service = ClientService::new(
-        Rc::new(endpoint),
-        for_protocol(|| Quiet),
-        Rc::new(reactor.clone()),
-    )
-    .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0));
+    let service = ClientService::new(&reactor, endpoint, for_protocol(|| Quiet)).with_retry_policy(
+        backoff_policy(Duration::from_secs(1), Duration::from_secs(60), 1.5, || {
+            Duration::ZERO
+        }),
+    );
     service.start_service();
     let next_wait = || {
         let calls = gyre::time::Clock::pending_calls(&reactor);
@@ -412,10 +411,10 @@ fn client_service_matches_twisted() {
 
 fn gyre_looping() -> Vec<String> {
     let mut out = Vec::new();
-    let clock = Clock::new();
+    let clock = VirtualClock::new();
     let calls = Rc::new(RefCell::new(Vec::new()));
     let (c, k) = (calls.clone(), clock.clone());
-    let lc = LoopingCall::new(Rc::new(clock.clone()), move || {
+    let lc = LoopingCall::new(&clock, move || {
         c.borrow_mut().push(k.seconds());
         if c.borrow().len() == 2 {
             panic!("tick failed");
@@ -440,7 +439,7 @@ fn gyre_looping() -> Vec<String> {
     clock.advance(Duration::from_secs(5));
     out.push(format!("looping calls {}", times(&calls.borrow())));
 
-    let lc2 = LoopingCall::new(Rc::new(clock.clone()), || panic!("first call failed"));
+    let lc2 = LoopingCall::new(&clock, || panic!("first call failed"));
     match catch_unwind(AssertUnwindSafe(|| lc2.start(Duration::from_secs(1), true))) {
         Ok(started) => {
             let done = started.expect("not running yet");
@@ -469,7 +468,7 @@ fn py_bool(b: bool) -> &'static str {
     if b { "True" } else { "False" }
 }
 
-/// A `LoopingCall` whose function fails does not break `Clock::advance`:
+/// A `LoopingCall` whose function fails does not break `VirtualClock::advance`:
 /// the call due at the same time still runs, the loop stops, its
 /// completion carries the failure, and a failure in the first call (made
 /// inside `start`) is carried the same way; as in Twisted, record for record.
@@ -568,8 +567,8 @@ fn refused(reactor: &Reactor) {
         .local_addr()
         .unwrap()
         .port();
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
-        .with_initial_delay(0.05)
+    let policy = ReconnectingClientFactory::new(reactor)
+        .with_initial_delay(Duration::from_millis(50))
         .with_jitter(0.0)
         .with_max_retries(Some(1));
     let inner = Retrying {

@@ -39,8 +39,8 @@ use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use gyre::protocols::{
-    Int32StringProtocol, LineConnection, LineOnlyProtocol, LineProtocol, LineReceiver,
-    NetstringProtocol, StringConnection, StringReceiver,
+    Int32StringProtocol, LineConnection, LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver,
+    LineProtocol, LineReceiver, NetstringProtocol, StringConnection, StringReceiver,
 };
 use gyre::{Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason};
 
@@ -762,6 +762,24 @@ impl LineReceiver for LineSide {
             .received(conn.transport(), line, |m| conn.send_line(m));
     }
     fn line_length_exceeded(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+        self.0.push(Ev::Exceeded(line.len()));
+        conn.transport().lose_connection();
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        self.0.lost(&reason);
+    }
+}
+
+/// The same side under `LineOnlyProtocol`.
+impl LineOnlyReceiver for LineSide {
+    fn connection_made(&mut self, conn: &LineOnlyConnection<'_>) {
+        self.0.start(conn.transport(), |m| conn.send_line(m));
+    }
+    fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        self.0
+            .received(conn.transport(), line, |m| conn.send_line(m));
+    }
+    fn line_length_exceeded(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
         self.0.push(Ev::Exceeded(line.len()));
         conn.transport().lose_connection();
     }

@@ -87,7 +87,7 @@ struct Seen {
 
 /// A server closing connections idle for [`IDLE`], of `Silent` protocols.
 fn idle_server(reactor: &Reactor) -> std::net::SocketAddr {
-    let factory = TimeoutFactory::new(for_protocol(|| Silent), Rc::new(reactor.clone()), IDLE);
+    let factory = TimeoutFactory::new(reactor, for_protocol(|| Silent), IDLE);
     reactor
         .listen_tcp_with(0, factory, loopback())
         .expect("listen")
@@ -162,7 +162,7 @@ fn a_chatty_client_is_not_timed_out() {
         fn connection_made(&mut self, transport: &Transport) {
             self.seen.made.set(Some(Instant::now()));
             let (t, last) = (transport.clone(), self.last_write.clone());
-            let ticker = LoopingCall::new(Rc::new(self.reactor.clone()), move || {
+            let ticker = LoopingCall::new(&self.reactor, move || {
                 t.write(b".");
                 last.set(Some(Instant::now()));
             });

@@ -672,7 +672,7 @@ fn idle_pull_producer_is_not_polled(kind: Kind) {
         asked_at_write.clone(),
         asked_at_close.clone(),
     );
-    let lc = gyre::LoopingCall::new(Rc::new(reactor.clone()), move || {
+    let lc = gyre::LoopingCall::new(&reactor, move || {
         let Some(tr) = sl.borrow().clone() else {
             return;
         };

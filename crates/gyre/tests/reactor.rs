@@ -941,7 +941,7 @@ fn looping_call_runs_every_interval_until_stopped() {
     let count = Rc::new(Cell::new(0));
     let handle: Rc<RefCell<Option<LoopingCall>>> = Rc::default();
     let (c, h) = (count.clone(), handle.clone());
-    let looping = LoopingCall::new(Rc::new(reactor.clone()), move || {
+    let looping = LoopingCall::new(&reactor, move || {
         c.set(c.get() + 1);
         if c.get() == 5 {
             let me = h.borrow_mut().take().expect("handle stored");
@@ -983,7 +983,7 @@ fn looping_call_panic_stays_in_its_completion() {
     // what this test checks for.
     util::expect_errors(&["Unhandled error in Completion"]);
     let reactor = Reactor::new().unwrap();
-    let looping = LoopingCall::new(Rc::new(reactor.clone()), || panic!("loop boom"));
+    let looping = LoopingCall::new(&reactor, || panic!("loop boom"));
     drop(looping.start(Duration::from_millis(10), false).unwrap());
     // Due just after the loop's first call, so it runs right after it.
     let r = reactor.clone();

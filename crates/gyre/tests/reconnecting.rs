@@ -90,8 +90,8 @@ fn refused_port_retries_then_abandons() {
         failures: Cell::new(0),
         stop_after: 4,
     };
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
-        .with_initial_delay(0.05)
+    let policy = ReconnectingClientFactory::new(&reactor)
+        .with_initial_delay(Duration::from_millis(50))
         .with_jitter(0.0)
         .with_max_retries(Some(3));
     let factory = Shared::new(Reconnecting::with_policy(inner, policy));
@@ -228,8 +228,8 @@ fn reconnects_after_each_loss_until_stop_trying() {
         .address()
         .port();
     let client = Shared::new(Client {
-        reconnect: ReconnectingClientFactory::new(Rc::new(reactor.clone()))
-            .with_initial_delay(0.05),
+        reconnect: ReconnectingClientFactory::new(&reactor)
+            .with_initial_delay(Duration::from_millis(50)),
         connections: Cell::new(0),
         failures: Cell::new(0),
         limit: 3,
@@ -245,7 +245,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
     assert!(!policy.continue_trying());
     assert!(policy.pending_retry().is_none());
     assert_eq!(policy.retries(), 0, "reset by the third connection");
-    assert_eq!(policy.delay(), 0.05);
+    assert_eq!(policy.delay(), Duration::from_millis(50));
     assert_eq!(connector.state(), ConnectorState::Disconnected);
     assert!(reactor.pending_calls().is_empty());
 
@@ -289,7 +289,7 @@ fn reconnects_after_each_loss_until_stop_trying() {
 fn log_lines_name_the_connector() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+    let policy = ReconnectingClientFactory::new(&reactor)
         .with_jitter(0.0)
         .with_max_retries(Some(2));
     let connector = reactor.connect_tcp("example.org", 7, for_protocol(|| Quiet));
@@ -323,7 +323,7 @@ fn log_lines_name_the_connector() {
 fn quiet_policy_logs_nothing() {
     util::capture_logs();
     let reactor = MemoryReactor::new();
-    let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+    let policy = ReconnectingClientFactory::new(&reactor)
         .with_noisy(false)
         .with_max_retries(Some(1));
     let connector = reactor.connect_tcp("example.org", 7, for_protocol(|| Quiet));

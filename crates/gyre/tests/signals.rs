@@ -19,11 +19,17 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use gyre::application::{MultiService, Service, StreamServerEndpointService};
+use gyre::client::ClientService;
+use gyre::endpoint::{TcpClientEndpoint, TcpServerEndpoint};
 use gyre::{Protocol, Reactor, Reason, Transport, for_protocol};
 use rustix::process::{Pid, Signal, kill_process};
 
-/// Set in the child's environment; its value is irrelevant.
+/// Set in the child's environment; its value is the child's mode (see
+/// [`signal_child`]).
 const CHILD_ENV: &str = "GYRE_SIGNALS_CHILD";
+/// The port of the parent's server, for the child's `ClientService`.
+const UPSTREAM_ENV: &str = "GYRE_SIGNALS_UPSTREAM";
 /// The child prints `GYRE_PORT=<port>` on stdout once it listens.
 const PORT_PREFIX: &str = "GYRE_PORT=";
 const LIMIT: Duration = Duration::from_secs(10);
@@ -71,24 +77,70 @@ impl Protocol for Greeter {
     }
 }
 
+/// Says hello to the upstream server, so the parent knows the
+/// `ClientService`'s connection is up on both sides.
+struct Hello;
+
+impl Protocol for Hello {
+    fn connection_made(&mut self, transport: &Transport) {
+        transport.write(b"hi\n");
+    }
+}
+
 /// Not a check by itself: the child process of the signal tests (does nothing
-/// unless `GYRE_SIGNALS_CHILD` is set).
+/// unless `GYRE_SIGNALS_CHILD` is set). With `GYRE_SIGNALS_CHILD=1` it runs
+/// the Greeter port; with `service` or `bare` it also keeps a
+/// `ClientService` connected to `127.0.0.1:$GYRE_SIGNALS_UPSTREAM`, run as a
+/// service by `Reactor::run_service` (`service`) or started by hand
+/// (`bare`).
 #[test]
 fn signal_child() {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    let Some(mode) = std::env::var_os(CHILD_ENV) else {
         return;
-    }
+    };
     log::set_logger(&StderrLogger).expect("the child's only logger");
     log::set_max_level(log::LevelFilter::Info);
     let reactor = Reactor::new().unwrap();
-    let port = reactor
-        .listen_tcp_with(0, for_protocol(|| Greeter), util::loopback())
-        .unwrap();
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{PORT_PREFIX}{}", port.address().port()).unwrap();
-    out.flush().unwrap();
-    drop(out);
-    reactor.run().unwrap();
+    let print_port = |port: u16| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{PORT_PREFIX}{port}").unwrap();
+        out.flush().unwrap();
+    };
+    let upstream = || {
+        let port: u16 = std::env::var(UPSTREAM_ENV)
+            .expect("the upstream port")
+            .parse()
+            .unwrap();
+        let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port);
+        ClientService::new(&reactor, endpoint, for_protocol(|| Hello))
+    };
+    match mode.to_str() {
+        Some("service") => {
+            let root = MultiService::new();
+            let endpoint = TcpServerEndpoint::new(&reactor, 0).with_interface("127.0.0.1");
+            let greeter = StreamServerEndpointService::new(endpoint, for_protocol(|| Greeter));
+            root.add_service(greeter.clone()).unwrap();
+            root.add_service(upstream()).unwrap();
+            root.privileged_start_service().unwrap();
+            print_port(greeter.port().unwrap().address().port());
+            reactor.run_service(root).unwrap();
+        }
+        Some("bare") => {
+            let port = reactor
+                .listen_tcp_with(0, for_protocol(|| Greeter), util::loopback())
+                .unwrap();
+            upstream().start_service();
+            print_port(port.address().port());
+            reactor.run().unwrap();
+        }
+        _ => {
+            let port = reactor
+                .listen_tcp_with(0, for_protocol(|| Greeter), util::loopback())
+                .unwrap();
+            print_port(port.address().port());
+            reactor.run().unwrap();
+        }
+    }
 }
 
 // ----- the parent -----
@@ -110,6 +162,11 @@ enum Sigint {
 
 impl Running {
     fn start(sigint: Sigint) -> Running {
+        Running::start_as(sigint, "1", None)
+    }
+
+    /// A child in `mode`, its `ClientService` (if any) aimed at `upstream`.
+    fn start_as(sigint: Sigint, mode: &str, upstream: Option<u16>) -> Running {
         let disposition = match sigint {
             Sigint::Default => "--default-signal=INT",
             Sigint::Ignored => "--ignore-signal=INT",
@@ -118,7 +175,11 @@ impl Running {
             .arg(disposition)
             .arg(std::env::current_exe().unwrap())
             .args(["--exact", "signal_child", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, "1")
+            .env(CHILD_ENV, mode)
+            .env(
+                UPSTREAM_ENV,
+                upstream.map_or(String::new(), |p| p.to_string()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -333,5 +394,84 @@ fn sigint_ignored_at_start_stays_ignored() {
             "] Received SIGTERM, shutting down.",
             "] Main loop terminated.",
         ],
+    );
+}
+
+/// Runs a child whose `ClientService` is connected to a server of this
+/// test's (it said `hi`), sends SIGTERM, and returns the child's log lines
+/// once it has exited with status 0.
+fn client_service_stopped_by_sigterm(mode: &str) -> Vec<String> {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the upstream");
+    let upstream_port = upstream.local_addr().unwrap().port();
+    let mut child = Running::start_as(Sigint::Default, mode, Some(upstream_port));
+    let _client = child.connect();
+    // Accept the ClientService's connection (bounded: the listener polls).
+    upstream.set_nonblocking(true).unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut conn = loop {
+        match upstream.accept() {
+            Ok((conn, _)) => break conn,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    child.fail("the ClientService never connected");
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => child.fail(&format!("accept: {e}")),
+        }
+    };
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut hi = [0u8; 3];
+    if let Err(e) = conn.read_exact(&mut hi) {
+        child.fail(&format!("no hello from the ClientService: {e}"));
+    }
+    child.signal(Signal::TERM);
+    let (log, status) = child.finish();
+    assert!(
+        status.success(),
+        "the child exited with {status}; its stderr:\n{log}"
+    );
+    let lines: Vec<String> = log.lines().map(str::to_string).collect();
+    util::assert_in_order(
+        &lines,
+        &[
+            "] Received SIGTERM, shutting down.",
+            "] Main loop terminated.",
+        ],
+    );
+    lines
+}
+
+/// The lines after `Received SIGTERM` that schedule a retry.
+fn retries_after_sigterm(lines: &[String]) -> Vec<&String> {
+    lines
+        .iter()
+        .skip_while(|l| !l.contains("Received SIGTERM"))
+        .filter(|l| l.contains("Scheduling retry"))
+        .collect()
+}
+
+/// Run as a service (`Reactor::run_service`), a `ClientService` is stopped
+/// in the before-shutdown phase, so SIGTERM closes its connection without
+/// scheduling a retry, and the process exits 0.
+#[test]
+fn sigterm_stops_a_client_service_without_a_retry() {
+    let lines = client_service_stopped_by_sigterm("service");
+    let retries = retries_after_sigterm(&lines);
+    assert!(retries.is_empty(), "{retries:?} in\n{}", lines.join("\n"));
+}
+
+/// The contrast that shows what the runner is for: a `ClientService`
+/// started by hand still runs when the shutdown closes its connection, and
+/// schedules a retry while the reactor stops.
+#[test]
+fn a_client_service_started_by_hand_retries_into_the_shutdown() {
+    let lines = client_service_stopped_by_sigterm("bare");
+    let retries = retries_after_sigterm(&lines);
+    assert!(
+        !retries.is_empty(),
+        "no retry line after SIGTERM in\n{}",
+        lines.join("\n")
     );
 }

@@ -78,7 +78,7 @@ pub(crate) fn run(
         session: Rc::downgrade(&session),
     };
     if reconnect {
-        let service = ClientService::new(endpoint, factory, Rc::new(reactor.clone()));
+        let service = ClientService::new(reactor, endpoint.clone(), factory);
         *session.service.borrow_mut() = Some(service.clone());
         let stopping = service.clone();
         reactor.add_system_event_trigger(Phase::Before, SystemEvent::Shutdown, move || {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use gyre::{Protocol, Transport};
 
-use crate::civil::{CivilTime, unix_seconds};
+use gyre::log::{CivilTime, unix_seconds};
 
 /// The daytime protocol. `now` is the clock, replaceable in tests.
 #[derive(Debug)]

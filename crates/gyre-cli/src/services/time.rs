@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use gyre::{Protocol, Transport};
 
-use crate::civil::unix_seconds;
+use gyre::log::unix_seconds;
 
 /// Seconds from 1900-01-01 to 1970-01-01.
 const FROM_1900_TO_1970: i64 = 2_208_988_800;

@@ -21,7 +21,7 @@ use gyre::udp::{DatagramProtocol, DatagramTransport};
 use super::Service;
 use super::qotd::QUOTE;
 use super::time::rfc868;
-use crate::civil::{CivilTime, unix_seconds};
+use gyre::log::{CivilTime, unix_seconds};
 
 /// One of the UDP wire services; `now` is the clock, replaceable in tests.
 #[derive(Debug, Clone, Copy)]

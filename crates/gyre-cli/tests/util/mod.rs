@@ -464,8 +464,8 @@ pub(crate) fn port_of_starting_line(line: &str) -> u16 {
         .unwrap_or_else(|_| panic!("no port in {line:?}"))
 }
 
-/// Checks that `line` is `YYYY-MM-DD HH:MM:SS+0000 [system] text` (Twisted's
-/// legacy format, in UTC) and returns `(system, text)`.
+/// Checks that `line` is `YYYY-MM-DD HH:MM:SS±HHMM [system] text` (Twisted's
+/// legacy format, in local time) and returns `(system, text)`.
 #[track_caller]
 pub(crate) fn assert_log_line(line: &str) -> (&str, &str) {
     let b = line.as_bytes();
@@ -478,7 +478,9 @@ pub(crate) fn assert_log_line(line: &str) -> (&str, &str) {
         && b[10] == b' '
         && b[13] == b':'
         && b[16] == b':'
-        && &line[19..26] == "+0000 ["
+        && (b[19] == b'+' || b[19] == b'-')
+        && b[20..24].iter().all(u8::is_ascii_digit)
+        && &line[24..26] == " ["
         && line.is_char_boundary(26);
     assert!(stamp_ok, "not a log line: {line:?}");
     let rest = &line[26..];

@@ -10,6 +10,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
+use super::backoff::{Backoff, to_duration};
 use super::jitter::JitterRng;
 use crate::address::Address;
 use crate::connector::Connector;
@@ -27,14 +28,59 @@ pub struct NoConnectorError;
 /// Twisted's reconnection policy: exponential back-off with jitter, an
 /// optional retry limit, and an explicit stop.
 ///
-/// A Twisted client gets this behaviour by subclassing and calling the base
-/// methods from its overrides. In gyre the policy is a value: your factory
-/// owns one and forwards its two client callbacks to it, and calls
-/// [`reset_delay`](ReconnectingClientFactory::reset_delay) once a connection
-/// has succeeded (nothing resets the back-off on its own):
+/// The short way: write your factory as for any client, and wrap it in
+/// [`Reconnecting`]. After each of your factory's failure and loss
+/// callbacks the policy schedules the next attempt, and
+/// [`with_reset_on_connect(true)`](Self::with_reset_on_connect) starts the
+/// back-off over whenever a connection is made (what a Twisted subclass
+/// does by calling `resetDelay()` from `buildProtocol`):
 ///
 /// ```no_run
-/// use std::rc::Rc;
+/// use gyre::{
+///     Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
+///     Reconnecting, Transport,
+/// };
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) { t.write(data) }
+/// }
+///
+/// struct EchoClientFactory;
+///
+/// impl Factory for EchoClientFactory {
+///     type Protocol = Echo;
+///     fn build_protocol(&self, _: &Address) -> Option<Echo> {
+///         println!("Connected.");
+///         Some(Echo)
+///     }
+/// }
+///
+/// impl ClientFactory for EchoClientFactory {
+///     fn client_connection_lost(&self, _: &Connector, reason: &Reason) {
+///         println!("Lost connection. Reason: {reason}");
+///     }
+///     fn client_connection_failed(&self, _: &Connector, reason: &ConnectError) {
+///         println!("Connection failed. Reason: {reason}");
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let reactor = Reactor::new()?;
+///     let factory = Reconnecting::new(&reactor, EchoClientFactory).with_reset_on_connect(true);
+///     reactor.connect_tcp("localhost", 8000, factory);
+///     reactor.run()?;
+///     Ok(())
+/// }
+/// ```
+///
+/// The long way, the shape of a Twisted subclass: the policy is a value
+/// your factory owns; your factory forwards its two client callbacks to it
+/// and calls [`reset_delay`](ReconnectingClientFactory::reset_delay) itself
+/// once a connection has succeeded (nothing resets the back-off on its own
+/// unless asked to):
+///
+/// ```no_run
 /// use gyre::{
 ///     Address, ClientFactory, ConnectError, Connector, Factory, Protocol, Reactor, Reason,
 ///     ReconnectingClientFactory, Transport,
@@ -71,15 +117,12 @@ pub struct NoConnectorError;
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let reactor = Reactor::new()?;
-///     let reconnect = ReconnectingClientFactory::new(Rc::new(reactor.clone()));
+///     let reconnect = ReconnectingClientFactory::new(&reactor);
 ///     reactor.connect_tcp("localhost", 8000, EchoClientFactory { reconnect });
 ///     reactor.run()?;
 ///     Ok(())
 /// }
 /// ```
-///
-/// A factory with no callbacks of its own can be wrapped in [`Reconnecting`]
-/// instead.
 ///
 /// # The back-off
 ///
@@ -94,8 +137,10 @@ pub struct NoConnectorError;
 /// hour). With jitter the grown value is the drawn one times `factor`, so
 /// the sequence is a random walk around that curve, and since the cap
 /// applies before the next draw a wait may exceed `max_delay` by a few
-/// standard deviations. Delays are `f64` seconds, as in Twisted; a negative
-/// or NaN delay is scheduled as zero.
+/// standard deviations. Delays are [`Duration`]s; the arithmetic is done in
+/// `f64` seconds, as in Twisted, so the waits are Twisted's, and a negative
+/// jittered draw is scheduled as zero. The curve is a [`Backoff`], the one
+/// [`ClientService`](super::ClientService)'s policies follow too.
 ///
 /// With `max_retries` set to `Some(n)`, `n` reconnections are made (`n + 1`
 /// attempts in all); the failure after the last logs `Abandoning … after
@@ -130,27 +175,26 @@ pub struct NoConnectorError;
 /// With the `with_*` methods, when building it:
 ///
 /// ```
-/// use std::rc::Rc;
+/// use std::time::Duration;
 /// use gyre::ReconnectingClientFactory;
-/// use gyre::testing::Clock;
+/// use gyre::testing::VirtualClock;
 ///
-/// let policy = ReconnectingClientFactory::new(Rc::new(Clock::new()))
-///     .with_initial_delay(0.5)
-///     .with_max_delay(60.0)
+/// let policy = ReconnectingClientFactory::new(&VirtualClock::new())
+///     .with_initial_delay(Duration::from_millis(500))
+///     .with_max_delay(Duration::from_secs(60))
 ///     .with_max_retries(Some(10));
-/// assert_eq!(policy.delay(), 0.5);
+/// assert_eq!(policy.delay(), Duration::from_millis(500));
 /// assert_eq!(policy.factor(), std::f64::consts::E);
 /// ```
 ///
 /// All methods take `&self`; the state is kept in cells.
 pub struct ReconnectingClientFactory {
     clock: Rc<dyn Clock>,
-    initial_delay: f64,
-    max_delay: f64,
-    factor: f64,
+    backoff: Backoff,
     jitter: f64,
     max_retries: Option<u32>,
     noisy: bool,
+    reset_on_connect: bool,
     delay: Cell<f64>,
     retries: Cell<u32>,
     continue_trying: Cell<bool>,
@@ -161,28 +205,31 @@ pub struct ReconnectingClientFactory {
 
 impl ReconnectingClientFactory {
     /// The default initial delay: 1 second.
-    pub const DEFAULT_INITIAL_DELAY: f64 = 1.0;
+    pub const DEFAULT_INITIAL_DELAY: Duration = Duration::from_secs(1);
     /// The default ceiling on the delay: 3600 seconds.
-    pub const DEFAULT_MAX_DELAY: f64 = 3600.0;
+    pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(3600);
     /// The default growth factor: e.
     pub const DEFAULT_FACTOR: f64 = std::f64::consts::E;
     /// The default jitter, as a fraction of the delay (Twisted's value).
     pub const DEFAULT_JITTER: f64 = 0.119626565582;
 
     /// A policy with Twisted's defaults that schedules its reconnections on
-    /// `clock` (the reactor: `Rc::new(reactor.clone())`; in tests, a
-    /// [`testing::Clock`](crate::testing::Clock)). Its jitter is seeded
-    /// from the system time.
-    pub fn new(clock: Rc<dyn Clock>) -> ReconnectingClientFactory {
+    /// `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)), keeping a clone of
+    /// the clock handle. Its jitter is seeded from the system time.
+    pub fn new(clock: &(impl Clock + Clone + 'static)) -> ReconnectingClientFactory {
         ReconnectingClientFactory {
-            clock,
-            initial_delay: Self::DEFAULT_INITIAL_DELAY,
-            max_delay: Self::DEFAULT_MAX_DELAY,
-            factor: Self::DEFAULT_FACTOR,
+            clock: crate::time::keep(clock),
+            backoff: Backoff::new(
+                Self::DEFAULT_INITIAL_DELAY,
+                Self::DEFAULT_MAX_DELAY,
+                Self::DEFAULT_FACTOR,
+            ),
             jitter: Self::DEFAULT_JITTER,
             max_retries: None,
             noisy: true,
-            delay: Cell::new(Self::DEFAULT_INITIAL_DELAY),
+            reset_on_connect: false,
+            delay: Cell::new(Self::DEFAULT_INITIAL_DELAY.as_secs_f64()),
             retries: Cell::new(0),
             continue_trying: Cell::new(true),
             pending: RefCell::new(None),
@@ -192,23 +239,30 @@ impl ReconnectingClientFactory {
     }
 
     /// Sets the delay the back-off starts from (and returns to on
-    /// [`reset_delay`](Self::reset_delay)), in seconds; also makes it the
-    /// current delay.
-    pub fn with_initial_delay(mut self, seconds: f64) -> Self {
-        self.initial_delay = seconds;
-        self.delay.set(seconds);
+    /// [`reset_delay`](Self::reset_delay)); also makes it the current
+    /// delay.
+    pub fn with_initial_delay(mut self, delay: Duration) -> Self {
+        self.backoff = self.backoff.with_initial_delay(delay);
+        self.delay.set(self.backoff.initial_secs());
         self
     }
 
-    /// Sets the ceiling the delay is capped at before jitter, in seconds.
-    pub fn with_max_delay(mut self, seconds: f64) -> Self {
-        self.max_delay = seconds;
+    /// Sets the ceiling the delay is capped at before jitter.
+    pub fn with_max_delay(mut self, delay: Duration) -> Self {
+        self.backoff = self.backoff.with_max_delay(delay);
         self
     }
 
     /// Sets the factor the delay is multiplied by at each retry.
     pub fn with_factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
+        self.backoff = self.backoff.with_factor(factor);
+        self
+    }
+
+    /// Sets initial delay, ceiling and factor at once (the jitter stays).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self.delay.set(backoff.initial_secs());
         self
     }
 
@@ -233,18 +287,29 @@ impl ReconnectingClientFactory {
         self
     }
 
+    /// Sets whether a [`Reconnecting`] factory resets the back-off
+    /// ([`reset_delay`](Self::reset_delay)) each time its wrapped factory
+    /// builds a protocol, that is, each time a connection is made (default:
+    /// no, as Twisted's class never resets by itself). A policy your own
+    /// factory embeds ignores this: call `reset_delay` from your
+    /// `build_protocol`.
+    pub fn with_reset_on_connect(mut self, reset: bool) -> Self {
+        self.reset_on_connect = reset;
+        self
+    }
+
     /// Seeds the jitter, so that the same seed gives the same delays.
     pub fn with_seed(self, seed: u64) -> Self {
         *self.rng.borrow_mut() = JitterRng::with_seed(seed);
         self
     }
 
-    /// The current delay in seconds (Twisted's `delay`): what the next
-    /// reconnection will wait, before jitter. It is the initial delay until
-    /// a reconnection is scheduled; each one then grows it by `factor`, up
-    /// to `max_delay`.
-    pub fn delay(&self) -> f64 {
-        self.delay.get()
+    /// The current delay (Twisted's `delay`): what the next reconnection
+    /// will wait, before jitter. It is the initial delay until a
+    /// reconnection is scheduled; each one then grows it by `factor`, up to
+    /// `max_delay`.
+    pub fn delay(&self) -> Duration {
+        to_duration(self.delay.get())
     }
 
     /// How many retries were asked for since the policy was made or reset
@@ -259,19 +324,24 @@ impl ReconnectingClientFactory {
         self.continue_trying.get()
     }
 
-    /// The delay the back-off starts from, in seconds.
-    pub fn initial_delay(&self) -> f64 {
-        self.initial_delay
+    /// The delay the back-off starts from.
+    pub fn initial_delay(&self) -> Duration {
+        self.backoff.initial_delay()
     }
 
-    /// The ceiling on the delay before jitter, in seconds.
-    pub fn max_delay(&self) -> f64 {
-        self.max_delay
+    /// The ceiling on the delay before jitter.
+    pub fn max_delay(&self) -> Duration {
+        self.backoff.max_delay()
     }
 
     /// The factor the delay grows by at each retry.
     pub fn factor(&self) -> f64 {
-        self.factor
+        self.backoff.factor()
+    }
+
+    /// The back-off curve: initial delay, ceiling and factor.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
     }
 
     /// The jitter, as a fraction of the delay.
@@ -387,7 +457,7 @@ impl ReconnectingClientFactory {
         });
         let previous = self.pending.replace(Some(call));
         drop(previous);
-        self.delay.set((delay * self.factor).min(self.max_delay));
+        self.delay.set(self.backoff.grow_secs(delay));
         Ok(())
     }
 
@@ -415,7 +485,7 @@ impl ReconnectingClientFactory {
     /// [`continue_trying`](Self::continue_trying) to true. A reconnection
     /// still scheduled is forgotten, not cancelled.
     pub fn reset_delay(&self) {
-        self.delay.set(self.initial_delay);
+        self.delay.set(self.backoff.initial_secs());
         self.retries.set(0);
         let forgotten = self.pending.take();
         drop(forgotten);
@@ -423,44 +493,40 @@ impl ReconnectingClientFactory {
     }
 }
 
-/// Seconds as a `Duration`: negative and NaN become zero, values too large
-/// for a `Duration` become the largest one.
-fn to_duration(seconds: f64) -> Duration {
-    Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)
-}
-
 impl fmt::Debug for ReconnectingClientFactory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReconnectingClientFactory")
-            .field("delay", &self.delay.get())
+            .field("delay", &self.delay())
             .field("retries", &self.retries.get())
             .field("continue_trying", &self.continue_trying.get())
             .field("pending_retry", &self.pending_retry().is_some())
-            .field("initial_delay", &self.initial_delay)
-            .field("max_delay", &self.max_delay)
-            .field("factor", &self.factor)
+            .field("backoff", &self.backoff)
             .field("jitter", &self.jitter)
             .field("max_retries", &self.max_retries)
             .field("noisy", &self.noisy)
+            .field("reset_on_connect", &self.reset_on_connect)
             .field("connector", &self.connector.borrow())
             .finish_non_exhaustive()
     }
 }
 
 /// A client factory that wraps `F` and reconnects with a
-/// [`ReconnectingClientFactory`] policy, for factories with no reconnection
-/// logic of their own.
+/// [`ReconnectingClientFactory`] policy: the short way to a reconnecting
+/// client (example on [`ReconnectingClientFactory`]).
 ///
 /// It is a [`WrappingFactory`] whose wrapper is the policy itself: it
 /// builds `F`'s protocols and forwards every factory call to `F` (which
 /// logs `Starting factory`; the wrapper is silent); its
 /// `client_connection_failed` and `client_connection_lost` call `F`'s first,
-/// then the policy's. Like Twisted, it never resets the back-off by itself:
-/// call `policy().reset_delay()` when a connection has succeeded (from your
-/// protocol, say), or the delays keep growing across connections.
+/// then the policy's. Built
+/// [`with_reset_on_connect(true)`](Self::with_reset_on_connect), it resets
+/// the back-off each time `F` builds a protocol (a connection was made);
+/// otherwise, like Twisted's class, it never resets it by itself, and the
+/// delays keep growing across connections unless you call
+/// `policy().reset_delay()`.
 ///
 /// ```
-/// use std::rc::Rc;
+/// use std::time::Duration;
 /// use gyre::testing::MemoryReactor;
 /// use gyre::{for_protocol, ConnectError, Protocol, Reconnecting, ReconnectingClientFactory, Shared};
 ///
@@ -468,7 +534,7 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// impl Protocol for Quiet {}
 ///
 /// let reactor = MemoryReactor::new();
-/// let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone())).with_jitter(0.0);
+/// let policy = ReconnectingClientFactory::new(&reactor).with_jitter(0.0);
 /// let factory = Shared::new(Reconnecting::with_policy(for_protocol(|| Quiet), policy));
 /// let connector = reactor.connect_tcp("example.org", 7, factory.clone());
 ///
@@ -478,13 +544,24 @@ impl fmt::Debug for ReconnectingClientFactory {
 /// client.factory.client_connection_failed(&connector, &ConnectError::Refused);
 /// assert_eq!(factory.policy().retries(), 1);
 /// assert!(factory.policy().pending_retry().is_some());
+/// assert_eq!(factory.policy().delay(), Duration::from_secs_f64(std::f64::consts::E));
 /// ```
 pub type Reconnecting<F> = WrappingFactory<F, ReconnectingClientFactory>;
 
 impl<F: Factory> WrappingFactory<F, ReconnectingClientFactory> {
-    /// Wraps `factory` with a default policy scheduling on `clock`.
-    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>) -> Self {
+    /// Wraps `factory` with a policy with Twisted's defaults scheduling on
+    /// `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)).
+    pub fn new(clock: &(impl Clock + Clone + 'static), factory: impl Into<Shared<F>>) -> Self {
         Reconnecting::with_policy(factory, ReconnectingClientFactory::new(clock))
+    }
+
+    /// Sets the policy's
+    /// [`with_reset_on_connect`](ReconnectingClientFactory::with_reset_on_connect):
+    /// whether each connection made resets the back-off.
+    pub fn with_reset_on_connect(mut self, reset: bool) -> Self {
+        self.wrapper_mut().reset_on_connect = reset;
+        self
     }
 
     /// Wraps `factory` with a policy configured by the caller.
@@ -510,7 +587,11 @@ impl<F: Factory> WrapFactory<F> for ReconnectingClientFactory {
     type Protocol = F::Protocol;
 
     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<F::Protocol> {
-        wrapped.build_protocol(addr)
+        let built = wrapped.build_protocol(addr);
+        if built.is_some() && self.reset_on_connect {
+            self.reset_delay();
+        }
+        built
     }
 
     fn client_connection_failed(
@@ -599,13 +680,13 @@ mod tests {
     /// A virtual clock, a quiet jitter-free policy on it, and a scripted
     /// connector (disconnected, as after a failure).
     fn setup() -> (
-        testing::Clock,
+        testing::VirtualClock,
         ReconnectingClientFactory,
         Rc<Scripted>,
         Connector,
     ) {
-        let clock = testing::Clock::new();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+        let clock = testing::VirtualClock::new();
+        let policy = ReconnectingClientFactory::new(&clock)
             .with_jitter(0.0)
             .with_noisy(false);
         let script = Rc::new(Scripted::default());
@@ -614,7 +695,7 @@ mod tests {
     }
 
     /// Seconds from now until the only pending call on `clock`.
-    fn wait(clock: &testing::Clock) -> f64 {
+    fn wait(clock: &testing::VirtualClock) -> f64 {
         let calls = clock.pending_calls();
         assert_eq!(calls.len(), 1, "{calls:?}");
         calls[0].time().duration_since(clock.now()).as_secs_f64()
@@ -631,10 +712,10 @@ mod tests {
     /// The defaults are Twisted's.
     #[test]
     fn defaults_are_twisteds() {
-        let policy = ReconnectingClientFactory::new(Rc::new(testing::Clock::new()));
-        assert_eq!(policy.initial_delay(), 1.0);
-        assert_eq!(policy.delay(), 1.0);
-        assert_eq!(policy.max_delay(), 3600.0);
+        let policy = ReconnectingClientFactory::new(&testing::VirtualClock::new());
+        assert_eq!(policy.initial_delay(), Duration::from_secs(1));
+        assert_eq!(policy.delay(), Duration::from_secs(1));
+        assert_eq!(policy.max_delay(), Duration::from_secs(3600));
         // Twisted's literal for e is the same double as `consts::E`.
         assert_eq!(
             policy.factor(),
@@ -648,7 +729,7 @@ mod tests {
         assert!(policy.pending_retry().is_none());
         assert!(policy.connector().is_none());
         let debug = format!("{policy:?}");
-        assert!(debug.starts_with("ReconnectingClientFactory { delay: 1.0, retries: 0"));
+        assert!(debug.starts_with("ReconnectingClientFactory { delay: 1s, retries: 0"));
     }
 
     /// Without jitter the waits are 1, e, e², … seconds (the current delay
@@ -663,7 +744,7 @@ mod tests {
     fn nominal_delays_grow_by_e_up_to_the_cap() {
         let reactor = MemoryReactor::new();
         let clock = reactor.clock().clone();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone())).with_jitter(0.0);
+        let policy = ReconnectingClientFactory::new(&clock).with_jitter(0.0);
         struct Nothing;
         impl Protocol for Nothing {}
         let connector = reactor.connect_tcp("127.0.0.1", 1, for_protocol(|| Nothing));
@@ -675,7 +756,7 @@ mod tests {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
             let w = wait(&clock);
             waits.push(w);
-            delays.push(policy.delay());
+            delays.push(policy.delay().as_secs_f64());
             clock.advance(to_duration(w));
             assert_eq!(connector.state(), ConnectorState::Connecting);
             assert!(policy.pending_retry().is_none());
@@ -712,7 +793,9 @@ mod tests {
     #[test]
     fn max_retries_allows_that_many_retries() {
         let (clock, policy, script, connector) = setup();
-        let policy = policy.with_max_retries(Some(3)).with_initial_delay(0.05);
+        let policy = policy
+            .with_max_retries(Some(3))
+            .with_initial_delay(Duration::from_millis(50));
         let twisted_waits = [0.05, 0.1359140914229523, 0.3694528049465326];
         for (n, want) in (1..=3).zip(twisted_waits) {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
@@ -729,7 +812,7 @@ mod tests {
         assert!(policy.pending_retry().is_none());
         assert!(clock.pending_calls().is_empty());
         // The delay stays where the last retry left it (Twisted: 1.0042768461593834).
-        assert_close(policy.delay(), 1.0042768461593834);
+        assert_close(policy.delay().as_secs_f64(), 1.0042768461593834);
     }
 
     /// `max_retries: Some(0)` never reconnects.
@@ -740,7 +823,7 @@ mod tests {
         policy.client_connection_lost(&connector, &Reason::Done);
         assert_eq!(policy.retries(), 1);
         assert!(clock.pending_calls().is_empty());
-        assert_eq!(policy.delay(), 1.0);
+        assert_eq!(policy.delay(), Duration::from_secs(1));
     }
 
     /// A lost connection is retried like a failed attempt.
@@ -805,22 +888,22 @@ mod tests {
     #[test]
     fn reset_delay_restores_the_start() {
         let (clock, policy, _, connector) = setup();
-        let policy = policy.with_initial_delay(0.5);
+        let policy = policy.with_initial_delay(Duration::from_millis(500));
         for _ in 0..3 {
             policy.client_connection_failed(&connector, &ConnectError::Refused);
         }
-        assert_close(policy.delay(), 0.5 * E.powi(3));
+        assert_close(policy.delay().as_secs_f64(), 0.5 * E.powi(3));
         assert_eq!(policy.retries(), 3);
         policy.stop_trying();
         policy.reset_delay();
-        assert_eq!(policy.delay(), 0.5);
+        assert_eq!(policy.delay(), Duration::from_millis(500));
         assert_eq!(policy.retries(), 0);
         assert!(policy.continue_trying());
 
         policy.client_connection_failed(&connector, &ConnectError::Refused);
         let call = policy.pending_retry().unwrap();
         assert_close(call.time().duration_since(clock.now()).as_secs_f64(), 0.5);
-        assert_close(policy.delay(), 0.5 * E);
+        assert_close(policy.delay().as_secs_f64(), 0.5 * E);
         policy.reset_delay();
         assert!(policy.pending_retry().is_none());
         assert!(call.is_active(), "forgotten, not cancelled");
@@ -863,14 +946,14 @@ mod tests {
     fn jitter_is_seeded_and_stays_near_the_curve() {
         let run = |seed: u64| -> Vec<f64> {
             let (clock, _, script, connector) = setup();
-            let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+            let policy = ReconnectingClientFactory::new(&clock)
                 .with_noisy(false)
                 .with_seed(seed);
             let mut waits = Vec::new();
             for _ in 0..8 {
                 policy.client_connection_failed(&connector, &ConnectError::Refused);
                 let w = wait(&clock);
-                assert_close(policy.delay(), w * E);
+                assert_close(policy.delay().as_secs_f64(), w * E);
                 waits.push(w);
                 clock.advance(to_duration(w));
                 script.set(ConnectorState::Disconnected);
@@ -891,9 +974,9 @@ mod tests {
             assert!((0.4..1.6).contains(&ratio), "step {k}: {a:?}");
         }
         // Unseeded policies differ from each other.
-        let (c1, c2) = (testing::Clock::new(), testing::Clock::new());
-        let p1 = ReconnectingClientFactory::new(Rc::new(c1.clone())).with_noisy(false);
-        let p2 = ReconnectingClientFactory::new(Rc::new(c2.clone())).with_noisy(false);
+        let (c1, c2) = (testing::VirtualClock::new(), testing::VirtualClock::new());
+        let p1 = ReconnectingClientFactory::new(&c1).with_noisy(false);
+        let p2 = ReconnectingClientFactory::new(&c2).with_noisy(false);
         let (_, _, _, connector) = setup();
         p1.client_connection_failed(&connector, &ConnectError::Refused);
         p2.client_connection_failed(&connector, &ConnectError::Refused);
@@ -905,10 +988,10 @@ mod tests {
     #[test]
     fn cap_applies_before_jitter() {
         let (clock, _, _, connector) = setup();
-        let policy = ReconnectingClientFactory::new(Rc::new(clock.clone()))
+        let policy = ReconnectingClientFactory::new(&clock)
             .with_noisy(false)
-            .with_initial_delay(10.0)
-            .with_max_delay(10.0)
+            .with_initial_delay(Duration::from_secs(10))
+            .with_max_delay(Duration::from_secs(10))
             .with_seed(1);
         let mut above = 0;
         for _ in 0..50 {
@@ -917,24 +1000,38 @@ mod tests {
             let w = call.time().duration_since(clock.now()).as_secs_f64();
             assert!(w > 5.0 && w < 15.0, "{w}");
             above += usize::from(w > 10.0);
-            assert_eq!(policy.delay(), 10.0);
+            assert_eq!(policy.delay(), Duration::from_secs(10));
         }
         assert!(above > 0 && above < 50, "{above} of 50 above the cap");
     }
 
-    /// Negative and NaN delays are scheduled as zero; huge ones saturate.
+    /// A jittered draw below zero is scheduled as no wait, and a zero
+    /// initial delay reconnects at once.
     #[test]
-    fn odd_delays_are_clamped() {
-        assert_eq!(to_duration(-1.0), Duration::ZERO);
-        assert_eq!(to_duration(f64::NAN), Duration::ZERO);
-        assert_eq!(to_duration(0.25), Duration::from_millis(250));
-        assert_eq!(to_duration(1e300), Duration::MAX);
+    fn zero_and_negative_waits_are_no_wait() {
         let (clock, policy, script, connector) = setup();
-        let policy = policy.with_initial_delay(-2.0);
+        let policy = policy.with_initial_delay(Duration::ZERO);
         policy.client_connection_failed(&connector, &ConnectError::Refused);
-        assert!(policy.delay() < 0.0);
+        assert_eq!(policy.delay(), Duration::ZERO);
         clock.advance(Duration::ZERO);
         assert_eq!(script.connects.get(), 1);
+        // A jitter of 100 standard deviations draws negative waits often.
+        let (clock, _, script, connector) = setup();
+        let policy = ReconnectingClientFactory::new(&clock)
+            .with_noisy(false)
+            .with_jitter(100.0)
+            .with_seed(3);
+        let mut immediate = 0;
+        for _ in 0..20 {
+            policy.reset_delay();
+            policy.client_connection_failed(&connector, &ConnectError::Refused);
+            let call = policy.pending_retry().unwrap();
+            immediate += usize::from(call.time() == clock.now());
+            clock.advance(Duration::ZERO);
+            script.set(ConnectorState::Disconnected);
+        }
+        assert!(immediate > 0 && immediate < 20, "{immediate} of 20");
+        assert_eq!(script.connects.get(), immediate as u32);
     }
 
     /// The wrapper builds the inner factory's protocols, calls the inner
@@ -980,7 +1077,7 @@ mod tests {
             }
         }
         let reactor = MemoryReactor::new();
-        let policy = ReconnectingClientFactory::new(Rc::new(reactor.clone()))
+        let policy = ReconnectingClientFactory::new(&reactor)
             .with_jitter(0.0)
             .with_noisy(false);
         let inner = Inner {
@@ -1005,7 +1102,7 @@ mod tests {
         connector.disconnect();
         recorded.client_connection_lost(&connector, &Reason::Done);
         assert_eq!(wrapped.policy().retries(), 2, "build did not reset");
-        assert_close(wrapped.policy().delay(), E * E);
+        assert_close(wrapped.policy().delay().as_secs_f64(), E * E);
         assert_eq!(
             *wrapped.inner().seen.borrow(),
             [
@@ -1017,9 +1114,64 @@ mod tests {
         );
         assert_eq!(reactor.clock().pending_calls().len(), 1);
         assert!(format!("{wrapped:?}").contains("Inner"));
-        let direct = Reconnecting::new(for_protocol(|| Nothing), Rc::new(reactor.clock().clone()));
+        let direct = Reconnecting::new(reactor.clock(), for_protocol(|| Nothing));
         let shown = format!("{direct:?}");
         assert!(shown.starts_with("WrappingFactory { wrapped: Shared { factory: "));
         assert!(shown.contains("wrapper: ReconnectingClientFactory { delay: "));
+    }
+
+    /// `with_reset_on_connect(true)`: each protocol the wrapped factory
+    /// builds resets the back-off (delay and retry count); a refused build
+    /// (`None`) does not; without the flag nothing resets.
+    #[test]
+    fn reset_on_connect_resets_when_a_protocol_is_built() {
+        struct Nothing;
+        impl Protocol for Nothing {}
+        /// Builds a protocol only when `accept` is set.
+        struct Gate {
+            accept: Cell<bool>,
+        }
+        impl Factory for Gate {
+            type Protocol = Nothing;
+            fn build_protocol(&self, _: &Address) -> Option<Nothing> {
+                self.accept.get().then_some(Nothing)
+            }
+        }
+        impl ClientFactory for Gate {}
+        let addr = Address::tcp("127.0.0.1:1".parse().unwrap());
+        for reset in [true, false] {
+            let reactor = MemoryReactor::new();
+            let gate = Gate {
+                accept: Cell::new(false),
+            };
+            let policy = ReconnectingClientFactory::new(&reactor)
+                .with_jitter(0.0)
+                .with_noisy(false);
+            let factory =
+                Shared::new(Reconnecting::with_policy(gate, policy).with_reset_on_connect(reset));
+            let connector = reactor.connect_tcp("127.0.0.1", 1, factory.clone());
+            let recorded = reactor.tcp_clients()[0].factory.clone();
+            for _ in 0..2 {
+                connector.disconnect();
+                recorded.client_connection_failed(&connector, &ConnectError::Refused);
+            }
+            let grown = factory.policy().delay();
+            assert_close(grown.as_secs_f64(), E * E);
+            assert!(recorded.build_protocol(&addr).is_none());
+            assert_eq!(
+                factory.policy().delay(),
+                grown,
+                "a refused build resets nothing"
+            );
+            factory.inner().accept.set(true);
+            assert!(recorded.build_protocol(&addr).is_some());
+            if reset {
+                assert_eq!(factory.policy().delay(), Duration::from_secs(1));
+                assert_eq!(factory.policy().retries(), 0);
+            } else {
+                assert_eq!(factory.policy().delay(), grown);
+                assert_eq!(factory.policy().retries(), 2);
+            }
+        }
     }
 }

@@ -19,9 +19,8 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::{Rc, Weak};
-use std::time::Duration;
 
-use super::jitter::JitterRng;
+use super::backoff::{PyFloat, RetryPolicy, default_backoff_policy, to_duration};
 
 use crate::address::Address;
 use crate::deferred::{CancelledError, Deferred, Failure, Step, fail, succeed};
@@ -33,9 +32,8 @@ use crate::time::{Clock, DelayedCall};
 use crate::transport::Transport;
 use crate::wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};
 
-/// A retry policy: the wait before the next attempt, given how many
-/// attempts in a row have failed (1 for the first failure).
-type Policy = Rc<dyn Fn(u32) -> f64>;
+/// The retry policy in force (see [`RetryPolicy`]).
+type Policy = Rc<dyn RetryPolicy>;
 
 /// The hook run on each new connection before it counts as made.
 type Prepare<P> = Rc<dyn Fn(&Connected<P>) -> Deferred<()>>;
@@ -46,7 +44,7 @@ type Prepare<P> = Rc<dyn Fn(&Connected<P>) -> Deferred<()>>;
 /// The service connects when started. When an attempt fails, or a live
 /// connection ends, it waits as long as its retry policy says and tries
 /// again, for as long as it runs. The policy gets the number of consecutive
-/// failures *including* the one just seen, so with [`default_backoff_policy`]
+/// failures *including* the one just seen, so with [`default_backoff_policy`](super::default_backoff_policy)
 /// the first wait is 1.5 s (plus up to 1 s of jitter), then 2.25 s, 3.375 s,
 /// … up to 60 s. A successful connection resets the count; losing that
 /// connection counts as the first failure again, so a reconnect after a
@@ -68,8 +66,8 @@ type Prepare<P> = Rc<dyn Fn(&Connected<P>) -> Deferred<()>>;
 ///
 /// let reactor = MemoryReactor::new();
 /// let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 7);
-/// let service = ClientService::new(Rc::new(endpoint), for_protocol(|| Chat), Rc::new(reactor.clone()))
-///     .with_retry_policy(|_attempt| 5.0);
+/// let service = ClientService::new(&reactor, endpoint, for_protocol(|| Chat))
+///     .with_retry_policy(|_failures| Duration::from_secs(5));
 /// service.start_service();
 /// let first = &reactor.tcp_clients()[0];
 /// first.factory.client_connection_failed(&first.connector, &ConnectError::Refused);
@@ -99,17 +97,22 @@ impl<P: Protocol> Clone for ClientService<P> {
 
 impl<P: Protocol> ClientService<P> {
     /// A stopped service that will connect `endpoint` with protocols from
-    /// `factory`, timing its retries on `clock`, with
-    /// [`default_backoff_policy`] and no preparation step.
+    /// `factory`, timing its retries on `clock` (the reactor; in tests, a
+    /// [`MemoryReactor`](crate::testing::MemoryReactor) or
+    /// [`VirtualClock`](crate::testing::VirtualClock)), with
+    /// [`default_backoff_policy`](super::default_backoff_policy) and no preparation step. The service
+    /// keeps a clone of the clock handle.
     ///
     /// The factory is started when each attempt begins and stopped when
     /// that attempt fails or its connection ends (pass a [`Shared`] clone to
     /// keep a handle to it).
     pub fn new<F: Factory<Protocol = P>>(
-        endpoint: Rc<dyn ClientEndpoint>,
+        clock: &(impl Clock + Clone + 'static),
+        endpoint: impl ClientEndpoint + 'static,
         factory: impl Into<Shared<F>>,
-        clock: Rc<dyn Clock>,
     ) -> Self {
+        let clock = crate::time::keep(clock);
+        let endpoint: Rc<dyn ClientEndpoint> = Rc::new(endpoint);
         let factory: Shared<F> = factory.into();
         let for_attempt: ForAttempt<P> = Box::new(move |wrapper| {
             AnyFactory::new(WrappingFactory::wrap(factory.clone(), wrapper))
@@ -132,12 +135,12 @@ impl<P: Protocol> ClientService<P> {
 
     /// Uses `policy` for the wait before each retry: it is given the number
     /// of consecutive failures so far, counting the one just seen (so 1
-    /// before the first retry), and returns the wait in seconds, as Twisted's
-    /// policies do (a negative or NaN wait is no wait). See
-    /// [`backoff_policy`]. Meant to be set before
+    /// before the first retry), and returns the wait. A closure
+    /// `|failures| Duration` will do, or a [`backoff_policy`](super::backoff_policy)
+    /// with other settings. Meant to be set before
     /// [`start_service`](Self::start_service); set later, it applies from the
     /// next wait on.
-    pub fn with_retry_policy(self, policy: impl Fn(u32) -> f64 + 'static) -> Self {
+    pub fn with_retry_policy(self, policy: impl RetryPolicy) -> Self {
         *self.inner.policy.borrow_mut() = Rc::new(policy);
         self
     }
@@ -523,8 +526,8 @@ impl<P: Protocol> Inner<P> {
         self.failed_attempts.set(attempt);
         self.set_state(State::Waiting(None));
         let policy = self.policy.borrow().clone();
-        let secs = policy(attempt);
-        let delay = seconds(secs);
+        let secs = policy.retry_wait_seconds(attempt);
+        let delay = to_duration(secs);
         let shown = if secs.is_finite() && secs > 0.0 {
             secs
         } else {
@@ -679,77 +682,12 @@ impl<P: Protocol> WrapProtocol<Rc<RefCell<P>>> for AttemptWrapper<P> {
     }
 }
 
-/// Seconds printed as Python prints a float (`1.5`, `60.0`, `1e-05`).
-struct PyFloat(f64);
-
-impl fmt::Display for PyFloat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let v = self.0;
-        if !v.is_finite() {
-            return write!(f, "{v}");
-        }
-        let magnitude = v.abs();
-        if magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
-            // Python's repr switches to exponent form out of that range:
-            // `1e-05`, `1.5e+16` (sign always, at least two digits).
-            let text = format!("{v:e}");
-            let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-            let exponent: i32 = exponent.parse().unwrap_or(0);
-            let sign = if exponent < 0 { '-' } else { '+' };
-            return write!(f, "{mantissa}e{sign}{:02}", exponent.unsigned_abs());
-        }
-        if v.fract() == 0.0 {
-            write!(f, "{v:.1}")
-        } else {
-            write!(f, "{v}")
-        }
-    }
-}
-
-/// Seconds as a Duration: negative or NaN is zero, too large is the maximum.
-fn seconds(s: f64) -> Duration {
-    if s.is_nan() || s <= 0.0 {
-        return Duration::ZERO;
-    }
-    Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)
-}
-
-/// An exponential back-off policy (Twisted's `backoffPolicy`): the wait
-/// after `attempt` consecutive failures is
-/// `min(initial_delay * factor^min(attempt, 100), max_delay) + jitter()`
-/// seconds (a negative result is a zero wait).
-///
-/// ```
-/// use std::time::Duration;
-/// use gyre::client::backoff_policy;
-///
-/// let policy = backoff_policy(1.0, 60.0, 1.5, || 0.0);
-/// assert_eq!(policy(1), 1.5);
-/// assert_eq!(policy(2), 2.25);
-/// assert_eq!(policy(11), 60.0);
-/// ```
-pub fn backoff_policy(
-    initial_delay: f64,
-    max_delay: f64,
-    factor: f64,
-    jitter: impl Fn() -> f64 + 'static,
-) -> impl Fn(u32) -> f64 + 'static {
-    move |attempt| {
-        let exponent = f64::from(attempt.min(100));
-        (initial_delay * factor.powf(exponent)).min(max_delay) + jitter()
-    }
-}
-
-/// [`backoff_policy`] with Twisted's defaults: 1 s initial delay, 60 s
-/// cap, factor 1.5, plus a jitter drawn uniformly from `[0, 1)` seconds.
-pub fn default_backoff_policy() -> impl Fn(u32) -> f64 + 'static {
-    let rng = RefCell::new(JitterRng::from_entropy());
-    backoff_policy(1.0, 60.0, 1.5, move || rng.borrow_mut().next_f64())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::client::backoff_policy;
     use crate::endpoint::TcpClientEndpoint;
     use crate::factory::for_protocol;
     use crate::testing::{
@@ -789,13 +727,18 @@ mod tests {
             let endpoint = TcpClientEndpoint::new(&self.reactor, "example.test", 7);
             let events = self.events.clone();
             ClientService::new(
-                Rc::new(endpoint),
+                &self.reactor,
+                endpoint,
                 for_protocol(move || Probe {
                     events: events.clone(),
                 }),
-                Rc::new(self.reactor.clone()),
             )
-            .with_retry_policy(backoff_policy(1.0, 60.0, 1.5, || 0.0))
+            .with_retry_policy(backoff_policy(
+                Duration::from_secs(1),
+                Duration::from_secs(60),
+                1.5,
+                || Duration::ZERO,
+            ))
         }
 
         fn attempts(&self) -> usize {
@@ -842,56 +785,6 @@ mod tests {
         }
     }
 
-    /// Python's float repr for the log line: shortest digits, `.0` for whole numbers.
-    #[test]
-    fn seconds_print_like_python_floats() {
-        let cases = [
-            (1.5, "1.5"),
-            (2.25, "2.25"),
-            (60.0, "60.0"),
-            (0.0, "0.0"),
-            (0.02, "0.02"),
-            (57.6650390625, "57.6650390625"),
-            (1e-5, "1e-05"),
-            (1.5e16, "1.5e+16"),
-            (1e16, "1e+16"),
-        ];
-        for (v, text) in cases {
-            assert_eq!(PyFloat(v).to_string(), text);
-        }
-    }
-
-    /// The policy's formula, its cap, and the exponent limit of 100.
-    #[test]
-    fn backoff_policy_formula() {
-        let policy = backoff_policy(1.0, 60.0, 1.5, || 0.0);
-        assert_eq!(policy(0), 1.0);
-        assert_eq!(policy(1), 1.5);
-        assert_eq!(policy(3), 3.375);
-        assert_eq!(policy(10), 57.6650390625);
-        assert_eq!(policy(11), 60.0);
-        assert_eq!(policy(u32::MAX), 60.0);
-        let uncapped = backoff_policy(1.0, f64::INFINITY, 2.0, || 0.0);
-        assert_eq!(uncapped(1000), uncapped(100));
-        let jittered = backoff_policy(1.0, 60.0, 1.5, || 0.25);
-        assert_eq!(jittered(1), 1.75);
-        let negative = backoff_policy(-5.0, 60.0, 1.5, || 0.0);
-        assert_eq!(seconds(negative(1)), Duration::ZERO);
-    }
-
-    /// The default jitter stays in [0, 1) and varies.
-    #[test]
-    fn default_policy_jitter() {
-        let policy = default_backoff_policy();
-        let waits: Vec<f64> = (0..1000).map(|_| policy(1)).collect();
-        assert!(waits.iter().all(|w| (1.5..2.5).contains(w)), "{waits:?}");
-        let distinct: std::collections::BTreeSet<u64> =
-            waits.iter().map(|w| (w * 1e9) as u64).collect();
-        assert!(distinct.len() > 900);
-        let low = waits.iter().filter(|w| **w < 2.0).count();
-        assert!((350..650).contains(&low), "{low} of 1000 below the middle");
-    }
-
     /// Without a policy of its own the service waits 1.5 s plus jitter.
     #[test]
     fn default_policy_is_used() {
@@ -899,11 +792,11 @@ mod tests {
         let endpoint = TcpClientEndpoint::new(&fx.reactor, "example.test", 7);
         let events = fx.events.clone();
         let service = ClientService::new(
-            Rc::new(endpoint),
+            &fx.reactor,
+            endpoint,
             for_protocol(move || Probe {
                 events: events.clone(),
             }),
-            Rc::new(fx.reactor.clone()),
         );
         service.start_service();
         fx.refuse();
@@ -993,7 +886,8 @@ mod tests {
         let d = service.when_connected(None);
         let connected = success_result_of(&d);
         assert!(connected.transport().same_as(&transport.transport()));
-        assert!(Rc::ptr_eq(&connected.shared(), &connected.shared()));
+        let again = success_result_of(&service.when_connected(None));
+        assert!(again.same_as(&connected));
     }
 
     /// Not connected: when_connected(None) waits through failures for the connection.
@@ -1207,7 +1101,7 @@ mod tests {
         gate.callback(()).unwrap();
         assert_eq!(service.inner.state.borrow().name(), "connected");
         let connected = success_result_of(&d);
-        assert_eq!(connected.borrow().events.borrow().len(), 1);
+        assert_eq!(connected.with_protocol(|p| p.events.borrow().len()), 1);
     }
 
     /// Stopping during the preparation cancels it, closes the connection and

@@ -80,6 +80,37 @@ impl<E: Error + 'static> From<E> for Failure {
     }
 }
 
+/// A failure as a boxed error, so that `?` carries it out of a
+/// `main() -> Result<(), Box<dyn Error>>` (a `Failure` is not itself an
+/// `Error`: it wraps one). The box displays the wrapped error and has its
+/// causes.
+impl From<Failure> for Box<dyn Error> {
+    fn from(failure: Failure) -> Box<dyn Error> {
+        Box::new(Boxed(failure))
+    }
+}
+
+/// A [`Failure`] in a `Box<dyn Error>`.
+struct Boxed(Failure);
+
+impl fmt::Display for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Boxed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Error for Boxed {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.error.source()
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error, f)

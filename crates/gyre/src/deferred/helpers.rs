@@ -141,6 +141,26 @@ pub fn gather_results<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<Vec<T>>
 /// The first success, with its position; the others are cancelled. If all
 /// fail: a [`FailureGroup`] with every failure in input order (Twisted's
 /// `race`). An empty input fails at once with an empty group.
+///
+/// Two ways to get an answer, whichever comes first; the loser's timer is
+/// cancelled:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gyre::deferred::{defer_later, race};
+/// use gyre::testing::{assert_no_result, success_result_of, VirtualClock};
+///
+/// let clock = VirtualClock::new();
+/// let cache = defer_later(&clock, Duration::from_millis(300), || "from the cache");
+/// let origin = defer_later(&clock, Duration::from_millis(100), || "from the origin");
+/// let first = race(vec![cache, origin]);
+/// assert_no_result(&first);
+///
+/// clock.advance(Duration::from_millis(100));
+/// assert_eq!(success_result_of(&first), (1, "from the origin"));
+/// assert!(clock.pending_calls().is_empty(), "the cache lookup was cancelled");
+/// ```
 pub fn race<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<(usize, T)> {
     let out = cancelling_all(&members);
     if members.is_empty() {
@@ -191,9 +211,9 @@ pub fn race<T: 'static>(members: Vec<Deferred<T>>) -> Deferred<(usize, T)> {
 /// ```
 /// use std::time::Duration;
 /// use gyre::deferred::defer_later;
-/// use gyre::testing::{assert_no_result, success_result_of, Clock};
+/// use gyre::testing::{assert_no_result, success_result_of, VirtualClock};
 ///
-/// let clock = Clock::new();
+/// let clock = VirtualClock::new();
 /// let d = defer_later(&clock, Duration::from_secs(2), || "done");
 /// clock.advance(Duration::from_secs(1));
 /// assert_no_result(&d);
@@ -232,6 +252,35 @@ pub fn defer_later<T: 'static>(
 
 /// A Deferred that fires with `()` after `delay` on `clock`; `.await` it to
 /// pause an `async` block. Cancelling it cancels the timer.
+///
+/// A future spawned on the reactor pauses while the reactor serves other
+/// callbacks:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::deferred::sleep;
+/// use gyre::Reactor;
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let (log, r) = (seen.clone(), reactor.clone());
+/// reactor.spawn(async move {
+///     log.borrow_mut().push("going to sleep");
+///     sleep(&r, Duration::from_millis(40)).await.unwrap();
+///     log.borrow_mut().push("awake");
+///     r.stop().unwrap();
+/// });
+/// let log = seen.clone();
+/// reactor.call_later(Duration::from_millis(10), move || log.borrow_mut().push("timer"));
+/// reactor.run()?;
+/// assert_eq!(*seen.borrow(), ["going to sleep", "timer", "awake"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn sleep(clock: &dyn Clock, delay: Duration) -> Deferred<()> {
     defer_later(clock, delay, || ())
 }
@@ -244,9 +293,9 @@ impl<T: 'static> Deferred<T> {
     /// ```
     /// use std::time::Duration;
     /// use gyre::deferred::{Deferred, TimeoutError};
-    /// use gyre::testing::{failure_result_of_type, Clock};
+    /// use gyre::testing::{failure_result_of_type, VirtualClock};
     ///
-    /// let clock = Clock::new();
+    /// let clock = VirtualClock::new();
     /// let d: Deferred<u8> = Deferred::new();
     /// let d = d.add_timeout(Duration::from_secs(5), &clock);
     /// clock.advance(Duration::from_secs(5));

@@ -107,6 +107,68 @@ impl<U: 'static> Step<U> {
 /// A result that will arrive later, with a chain of callbacks (Twisted's `Deferred`).
 ///
 /// Clones are handles to the same Deferred. See the [module docs](self).
+///
+/// Whoever makes the result keeps a handle to fire it; whoever wants it
+/// adds callbacks. A failure skips the callbacks until an errback takes
+/// it, and an errback that returns `Ok` puts the chain back on the
+/// success path:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::deferred::{Deferred, Failure};
+/// use gyre::testing::{failure_result_of, success_result_of};
+///
+/// fn parse_port(text: &str) -> Result<u16, Failure> {
+///     text.trim().parse().map_err(|e| Failure::msg(format!("bad port {text:?}: {e}")))
+/// }
+///
+/// // The producer of the result keeps `fire`; the consumer builds the chain.
+/// let seen = Rc::new(RefCell::new(String::new()));
+/// let why = seen.clone();
+/// let fire: Deferred<String> = Deferred::new();
+/// let port = fire
+///     .clone()
+///     .and_then(|text| parse_port(&text)) // may switch to the error path
+///     .add_callback(|port| port + 1) // skipped on failure
+///     .add_errback(move |failure| {
+///         // Handled: note why, and recover with a default.
+///         *why.borrow_mut() = failure.to_string();
+///         Ok(8080)
+///     });
+/// fire.callback("80x".to_string())?;
+/// assert_eq!(success_result_of(&port), 8080);
+/// assert_eq!(*seen.borrow(), r#"bad port "80x": invalid digit found in string"#);
+///
+/// // Without the errback, the failure is the chain's result.
+/// let fire: Deferred<String> = Deferred::new();
+/// let port = fire.clone().and_then(|text| parse_port(&text));
+/// fire.callback("x".to_string())?;
+/// assert_eq!(failure_result_of(&port).to_string(), r#"bad port "x": invalid digit found in string"#);
+/// assert!(fire.callback("81".to_string()).is_err(), "a Deferred fires once");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Cancelling asks whoever would fire it to give up: the canceller given
+/// to [`with_canceller`](Self::with_canceller) runs, and a Deferred still
+/// unfired after that fails with [`CancelledError`]:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// use gyre::deferred::{CancelledError, Deferred};
+/// use gyre::testing::failure_result_of_type;
+///
+/// let stopped = Rc::new(Cell::new(false));
+/// let s = stopped.clone();
+/// let download: Deferred<Vec<u8>> = Deferred::with_canceller(move |_| s.set(true));
+/// let size = download.clone().add_callback(|bytes| bytes.len());
+/// download.cancel();
+/// assert!(stopped.get(), "the canceller stopped the work");
+/// failure_result_of_type::<CancelledError>(&size);
+/// ```
 pub struct Deferred<T: 'static> {
     chain: Rc<Chain>,
     waiter: Option<Rc<Waiter>>,
@@ -325,6 +387,38 @@ impl Deferred<()> {
             };
         });
         d
+    }
+}
+
+/// A Deferred that finishes with nothing but success or failure becomes the
+/// [`Completion`](crate::Completion) that a shutdown trigger or a
+/// [`Service`](crate::application::Service) returns: it fires when the
+/// Deferred does, a failure becoming the completion's failure text. The
+/// Deferred's result is taken, so its failure is not also reported as
+/// unhandled; an unread failure of the completion is.
+///
+/// ```
+/// use gyre::{Completion, Deferred};
+///
+/// let stopping: Deferred<()> = Deferred::new();
+/// let done = Completion::from(stopping.clone());
+/// assert!(!done.is_complete());
+/// stopping.callback(()).unwrap();
+/// assert!(done.is_complete() && done.failure().is_none());
+///
+/// // And back: `Deferred::from_completion`.
+/// let again = Deferred::from_completion(&done);
+/// assert_eq!(again.peek(), Some(true));
+/// ```
+impl From<Deferred<()>> for crate::Completion {
+    fn from(deferred: Deferred<()>) -> crate::Completion {
+        let completion = crate::Completion::new();
+        let fire = completion.clone();
+        deferred.consume(move |outcome| match outcome {
+            Ok(()) => fire.complete(),
+            Err(failure) => fire.fail(failure.to_string()),
+        });
+        completion
     }
 }
 

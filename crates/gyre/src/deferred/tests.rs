@@ -268,7 +268,7 @@ fn from_completion() {
 
 // ----- helpers (reference §7.4, §8.3) -----
 
-use crate::testing::Clock;
+use crate::testing::VirtualClock;
 use std::time::Duration;
 
 /// Empty inputs: all_outcomes and gather fire at once with an empty list;
@@ -342,7 +342,7 @@ fn race_first_success_wins() {
 /// the Deferred is cancelled and the failure is a TimeoutError.
 #[test]
 fn add_timeout_in_time_and_late() {
-    let clock = Clock::new();
+    let clock = VirtualClock::new();
     let d: Deferred<u8> = Deferred::new();
     let fire = d.clone();
     let d = d.add_timeout(Duration::from_secs(5), &clock);
@@ -372,7 +372,7 @@ fn add_timeout_in_time_and_late() {
 /// defer_later: not before its time; cancelling cancels the timer.
 #[test]
 fn defer_later_and_cancel() {
-    let clock = Clock::new();
+    let clock = VirtualClock::new();
     let d = defer_later(&clock, Duration::from_secs(1), || 5u8);
     clock.advance(Duration::from_millis(999));
     assert!(!d.is_called());
@@ -388,7 +388,7 @@ fn defer_later_and_cancel() {
 /// A Deferred from defer_later runs its callbacks even if every handle was dropped.
 #[test]
 fn defer_later_keeps_its_deferred_alive() {
-    let clock = Clock::new();
+    let clock = VirtualClock::new();
     let hit = Rc::new(RefCell::new(false));
     let h = hit.clone();
     defer_later(&clock, Duration::from_secs(1), || ())

@@ -307,6 +307,62 @@ impl<R: RaceReactor> WrapProtocol<Box<dyn Protocol>> for FireWhenMade<R> {
 /// IPv4 address (else its first address). Timeout 30 s by default.
 ///
 /// Its string form is `tcp:host=<h>:port=<p>[:timeout=<s>][:bindAddress=<ip>]`.
+///
+/// With a factory, [`connect`](super::ClientEndpointExt::connect) fires
+/// with a [`Connected`](super::Connected) handle to the protocol the
+/// factory built, through which the program reaches it later:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::endpoint::{ClientEndpointExt, Connected, TcpClientEndpoint};
+/// use gyre::{for_protocol, Protocol, Reactor, Reason, TcpListenOptions, Transport};
+///
+/// struct Hello;
+/// impl Protocol for Hello {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"welcome\r\n");
+///         t.lose_connection();
+///     }
+/// }
+///
+/// /// Keeps what the server says; stops the reactor when it hangs up.
+/// struct Collect {
+///     got: Vec<u8>,
+///     reactor: Reactor,
+/// }
+/// impl Protocol for Collect {
+///     fn data_received(&mut self, _: &Transport, data: &[u8]) {
+///         self.got.extend_from_slice(data);
+///     }
+///     fn connection_lost(&mut self, _: Reason) {
+///         self.reactor.stop().unwrap();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, for_protocol(|| Hello), loopback)?.address().port();
+///
+/// let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", port)
+///     .with_timeout(Some(Duration::from_secs(5)));
+/// assert_eq!(endpoint.to_string(), format!("tcp:host=127.0.0.1:port={port}:timeout=5"));
+///
+/// let r = reactor.clone();
+/// let factory = for_protocol(move || Collect { got: Vec::new(), reactor: r.clone() });
+/// let kept: Rc<RefCell<Option<Connected<Collect>>>> = Rc::default();
+/// let slot = kept.clone();
+/// endpoint.connect(factory).consume(move |connected| *slot.borrow_mut() = connected.ok());
+/// reactor.run()?;
+///
+/// let connected = kept.borrow_mut().take().expect("connected");
+/// assert_eq!(connected.with_protocol(|c| c.got.clone()), b"welcome\r\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct TcpClientEndpoint<R: RaceReactor = Reactor> {
     reactor: R,
@@ -419,6 +475,67 @@ enum Families {
 /// the others are stopped; if all fail, the last failure is reported. No
 /// addresses, or a name that does not resolve:
 /// [`ConnectError::DnsLookup`]. An IP literal skips the resolver.
+///
+/// A name with two addresses, of which only the second answers (nothing
+/// listens on that port of `::1`), resolved by a table rather than by DNS:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::deferred::{fail, succeed};
+/// use gyre::endpoint::{connect_protocol, HostnameEndpoint, Resolver};
+/// use gyre::{for_protocol, ConnectError, Deferred, Protocol, Reactor, TcpListenOptions};
+///
+/// struct Table(Vec<(&'static str, Vec<&'static str>)>);
+///
+/// impl Resolver for Table {
+///     fn resolve(&self, host: &str, port: u16) -> Deferred<Vec<SocketAddr>> {
+///         match self.0.iter().find(|(name, _)| *name == host) {
+///             Some((_, ips)) => succeed(ips.iter().map(|ip| SocketAddr::new(ip.parse().unwrap(), port)).collect()),
+///             None => fail(ConnectError::DnsLookup { host: host.to_string() }),
+///         }
+///     }
+/// }
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let server = reactor.listen_tcp_with(0, for_protocol(|| Quiet), loopback)?.address();
+///
+/// let table = Rc::new(Table(vec![("db.test", vec!["::1", "127.0.0.1"])]));
+/// let endpoint = HostnameEndpoint::with_resolver(&reactor, table.clone(), "db.test", server.port())
+///     .with_attempt_delay(Duration::from_millis(50));
+/// assert_eq!(endpoint.to_string(), format!("<HostnameEndpoint db.test:{}>", server.port()));
+///
+/// let results = Rc::new(RefCell::new(Vec::new()));
+/// let (seen, r) = (results.clone(), reactor.clone());
+/// connect_protocol(&endpoint, Quiet).consume(move |connected| {
+///     seen.borrow_mut().push(connected.map(|c| c.transport().peer().to_string()).map_err(|f| f.to_string()));
+///     let unknown = HostnameEndpoint::with_resolver(&r, table, "nowhere.test", 80);
+///     let (seen, r) = (seen.clone(), r.clone());
+///     connect_protocol(&unknown, Quiet).consume(move |connected| {
+///         seen.borrow_mut().push(connected.map(|_| String::new()).map_err(|f| f.to_string()));
+///         r.stop().unwrap();
+///     });
+/// });
+/// reactor.run()?;
+///
+/// assert_eq!(
+///     *results.borrow(),
+///     [
+///         Ok(format!("IPv4Address(type='TCP', host='127.0.0.1', port={})", server.port())),
+///         Err("DNS lookup failed: nowhere.test.".to_string()),
+///     ]
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct HostnameEndpoint<R: RaceReactor = Reactor> {
     reactor: R,
     resolver: Rc<dyn Resolver>,

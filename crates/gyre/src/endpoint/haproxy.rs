@@ -39,11 +39,11 @@ pub struct HaproxyServerEndpoint {
 
 impl HaproxyServerEndpoint {
     /// `wrapped`, reading a header on every connection within
-    /// [`DEFAULT_TIMEOUT`] on `clock` (the reactor: `Rc::new(reactor.clone())`).
-    pub fn new(clock: Rc<dyn Clock>, wrapped: Box<dyn ServerEndpoint>) -> Self {
+    /// [`DEFAULT_TIMEOUT`] on `clock` (the reactor).
+    pub fn new(clock: &(impl Clock + Clone + 'static), wrapped: Box<dyn ServerEndpoint>) -> Self {
         HaproxyServerEndpoint {
             wrapped,
-            clock,
+            clock: crate::time::keep(clock),
             timeout: DEFAULT_TIMEOUT,
             max_len: DEFAULT_MAX_HEADER_LEN,
         }
@@ -64,7 +64,7 @@ impl HaproxyServerEndpoint {
 
 impl ServerEndpoint for HaproxyServerEndpoint {
     fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
-        let settings = AcceptSettings::new(self.clock.clone())
+        let settings = AcceptSettings::new(&self.clock)
             .with_timeout(self.timeout)
             .with_max_header_len(self.max_len);
         let wrapped = WrappingFactory::wrap(factory, settings);

@@ -67,7 +67,7 @@ pub mod spec;
 mod strings;
 mod unix;
 
-use std::cell::{Ref, RefCell, RefMut};
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -94,6 +94,57 @@ pub use unix::{UnixClientEndpoint, UnixServerEndpoint};
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
 ///
 /// Object-safe: the typed entry point is [`ServerEndpointExt::listen`].
+///
+/// A server that takes its endpoint as a value listens wherever its user
+/// says, here from a description string as a command line would give it,
+/// with a client made the same way:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+///
+/// use gyre::endpoint::{client_from_string, connect_protocol, server_from_string, ServerEndpointExt};
+/// use gyre::testing::success_result_of;
+/// use gyre::{for_protocol, Protocol, Reactor, Reason, Transport};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// struct Ask {
+///     heard: Rc<RefCell<Vec<u8>>>,
+///     reactor: Reactor,
+/// }
+/// impl Protocol for Ask {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"anyone there?");
+///     }
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         self.heard.borrow_mut().extend_from_slice(data);
+///         t.lose_connection();
+///     }
+///     fn connection_lost(&mut self, _: Reason) {
+///         self.reactor.stop().unwrap();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let server = server_from_string(&reactor, "tcp:0:interface=127.0.0.1")?;
+/// let port = success_result_of(&server.listen(for_protocol(|| Echo)));
+///
+/// let client = client_from_string(&reactor, &format!("tcp:127.0.0.1:{}", port.address().port()))?;
+/// let heard = Rc::new(RefCell::new(Vec::new()));
+/// let asking = Ask { heard: heard.clone(), reactor: reactor.clone() };
+/// connect_protocol(&client, asking).consume(|_| {});
+/// reactor.run()?;
+/// assert_eq!(*heard.borrow(), b"anyone there?");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ServerEndpoint: fmt::Display {
     /// Starts listening with `factory`. Fires with the port, or fails with
     /// a [`ListenError`](crate::ListenError) (never panics, never returns
@@ -105,6 +156,52 @@ pub trait ServerEndpoint: fmt::Display {
 ///
 /// Object-safe: the typed entry points are [`ClientEndpointExt::connect`]
 /// and [`connect_protocol`].
+///
+/// An endpoint of your own usually wraps another. This one counts the
+/// connections asked of it; a [`MemoryReactor`](crate::testing::MemoryReactor)
+/// under the TCP endpoint records the attempt instead of making it:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::fmt;
+///
+/// use gyre::endpoint::{connect_protocol, ClientEndpoint, TcpClientEndpoint};
+/// use gyre::testing::{assert_no_result, MemoryReactor};
+/// use gyre::{AnyFactory, Deferred, Protocol, Transport};
+///
+/// struct Counted<E> {
+///     inner: E,
+///     connects: Cell<u32>,
+/// }
+///
+/// impl<E: ClientEndpoint> ClientEndpoint for Counted<E> {
+///     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+///         self.connects.set(self.connects.get() + 1);
+///         self.inner.connect_any(factory)
+///     }
+/// }
+///
+/// impl<E: fmt::Display> fmt::Display for Counted<E> {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         write!(f, "counted({})", self.inner)
+///     }
+/// }
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let reactor = MemoryReactor::new();
+/// let endpoint = Counted {
+///     inner: TcpClientEndpoint::new(&reactor, "example.test", 25),
+///     connects: Cell::new(0),
+/// };
+/// let pending = connect_protocol(&endpoint, Quiet);
+/// assert_no_result(&pending); // nothing has answered yet
+/// assert_eq!(endpoint.connects.get(), 1);
+/// assert_eq!(endpoint.to_string(), "counted(tcp:host=example.test:port=25)");
+/// let attempt = &reactor.tcp_clients()[0];
+/// assert_eq!((attempt.host.as_str(), attempt.port), ("example.test", 25));
+/// ```
 pub trait ClientEndpoint: fmt::Display {
     /// Connects and runs a protocol from `factory` on the connection.
     ///
@@ -115,6 +212,34 @@ pub trait ClientEndpoint: fmt::Display {
     /// stops the attempt and fails it with
     /// [`ConnectError::Cancelled`].
     fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport>;
+}
+
+/// A boxed or shared endpoint is an endpoint (what
+/// [`server_from_string`] returns can be passed where one is asked for).
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Box<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+impl<E: ServerEndpoint + ?Sized> ServerEndpoint for Rc<E> {
+    fn listen_any(&self, factory: AnyFactory) -> Deferred<ListeningPort> {
+        (**self).listen_any(factory)
+    }
+}
+
+/// A boxed or shared endpoint is an endpoint (what
+/// [`client_from_string`] returns can be passed where one is asked for).
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Box<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
+}
+
+impl<E: ClientEndpoint + ?Sized> ClientEndpoint for Rc<E> {
+    fn connect_any(&self, factory: AnyFactory) -> Deferred<Transport> {
+        (**self).connect_any(factory)
+    }
 }
 
 /// The typed form of [`ServerEndpoint::listen_any`], for every server endpoint.
@@ -162,6 +287,36 @@ impl<E: ClientEndpoint + ?Sized> ClientEndpointExt for E {}
 ///
 /// The one-shot factory behind it is named in the log like any other
 /// (`Starting factory <gyre::endpoint::OneShotFactory<…> object at 0x…>`).
+///
+/// A connection that fails fails the Deferred with the
+/// [`ConnectError`]:
+///
+/// ```
+/// use gyre::endpoint::{connect_protocol, TcpClientEndpoint};
+/// use gyre::testing::failure_result_of;
+/// use gyre::{ConnectError, Protocol, Reactor};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// // A port that was free a moment ago: connecting to it is refused.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let endpoint = TcpClientEndpoint::new(&reactor, "127.0.0.1", closed);
+/// let connecting = connect_protocol(&endpoint, Quiet);
+/// let r = reactor.clone();
+/// let outcome = connecting.add_both(move |result| {
+///     r.stop().unwrap();
+///     result
+/// });
+/// reactor.run()?;
+/// let failure = failure_result_of(&outcome);
+/// assert!(matches!(failure.check::<ConnectError>(), Some(ConnectError::Refused)), "{failure}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn connect_protocol<P: Protocol, E: ClientEndpoint + ?Sized>(
     endpoint: &E,
     protocol: P,
@@ -208,14 +363,58 @@ impl<P> fmt::Debug for OneShotFactory<P> {
 
 /// A protocol connected through an endpoint, with its transport.
 ///
-/// The protocol is shared with the connection (which calls it for every
-/// event), so it is reached through [`protocol`](Self::protocol), a
-/// `RefCell` borrow: do not hold the borrow across a call that could make
-/// the reactor call the protocol (none of the transport's methods do).
+/// The protocol is shared with the connection, which calls it for every
+/// event, so it is reached only for the length of a closure:
+/// [`with_protocol`](Self::with_protocol). No borrow of it can be kept,
+/// so none can be held across an `.await` (or a return to the reactor)
+/// while data arrives for it.
+///
+/// ```
+/// use gyre::endpoint::{connect_protocol, TcpClientEndpoint};
+/// use gyre::testing::{success_result_of, MemoryReactor, StringTransport};
+/// use gyre::{Address, Protocol, Transport};
+///
+/// #[derive(Default)]
+/// struct Greeter {
+///     transport: Option<Transport>,
+/// }
+/// impl Greeter {
+///     fn send_message(&self, msg: &str) {
+///         if let Some(t) = &self.transport {
+///             t.write(format!("MESSAGE {msg}\n").as_bytes());
+///         }
+///     }
+/// }
+/// impl Protocol for Greeter {
+///     fn connection_made(&mut self, t: &Transport) {
+///         self.transport = Some(t.clone());
+///     }
+/// }
+///
+/// let reactor = MemoryReactor::new();
+/// let endpoint = TcpClientEndpoint::new(&reactor, "example.test", 1234);
+/// let d = connect_protocol(&endpoint, Greeter::default());
+/// // Play the network's part: the connection is made.
+/// let client = &reactor.tcp_clients()[0];
+/// let mut protocol = client.factory.build_protocol(&Address::tcp("192.0.2.7:1234".parse()?)).unwrap();
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// let p = success_result_of(&d);
+/// p.with_protocol(|g| g.send_message("Hello"));
+/// assert_eq!(wire.value(), b"MESSAGE Hello\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Connected<P> {
     protocol: Rc<RefCell<P>>,
     transport: Transport,
 }
+
+/// [`Connected::try_with_protocol`] was called while the protocol was
+/// already in use: from inside one of its own callbacks, or from inside
+/// another `with_protocol` on the same connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the protocol is in use (called from inside one of its own callbacks)")]
+pub struct ProtocolBusy;
 
 impl<P> Connected<P> {
     /// Pairs a protocol cell with the transport it runs on.
@@ -226,14 +425,25 @@ impl<P> Connected<P> {
         }
     }
 
-    /// The protocol, mutably.
-    pub fn protocol(&self) -> RefMut<'_, P> {
-        self.protocol.borrow_mut()
+    /// Runs `f` on the protocol and returns what it returns.
+    ///
+    /// # Panics
+    /// If the protocol is in use: called from inside one of the protocol's
+    /// own callbacks (which already have `&mut self`), or from inside
+    /// another `with_protocol` on this connection.
+    /// [`try_with_protocol`](Self::try_with_protocol) reports that instead.
+    pub fn with_protocol<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
+        match self.try_with_protocol(f) {
+            Ok(r) => r,
+            Err(busy) => panic!("Connected::with_protocol: {busy}"),
+        }
     }
 
-    /// The protocol, shared.
-    pub fn borrow(&self) -> Ref<'_, P> {
-        self.protocol.borrow()
+    /// Runs `f` on the protocol, or fails with [`ProtocolBusy`] (without
+    /// running it) if the protocol is in use.
+    pub fn try_with_protocol<R>(&self, f: impl FnOnce(&mut P) -> R) -> Result<R, ProtocolBusy> {
+        let mut protocol = self.protocol.try_borrow_mut().map_err(|_| ProtocolBusy)?;
+        Ok(f(&mut protocol))
     }
 
     /// The connection's transport.
@@ -241,9 +451,9 @@ impl<P> Connected<P> {
         &self.transport
     }
 
-    /// The shared protocol cell itself, to keep in timers and other objects.
-    pub fn shared(&self) -> Rc<RefCell<P>> {
-        self.protocol.clone()
+    /// True if both are handles to the same protocol.
+    pub fn same_as(&self, other: &Connected<P>) -> bool {
+        Rc::ptr_eq(&self.protocol, &other.protocol)
     }
 }
 

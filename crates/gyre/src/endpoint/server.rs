@@ -17,6 +17,50 @@ use crate::tcp::{ListeningPort, TcpListenOptions, TcpReactor};
 ///
 /// Its string form is `tcp:<port>[:interface=<ip>][:backlog=<n>]` or
 /// `tcp6:<port>[:interface=<ip>][:backlog=<n>]`.
+///
+/// `listen` fires at once, with the port or with the
+/// [`ListenError`](crate::ListenError) (a port in use, say); it never
+/// panics and never returns the error any other way:
+///
+/// ```
+/// use std::io::Read;
+///
+/// use gyre::endpoint::{ServerEndpointExt, TcpServerEndpoint};
+/// use gyre::testing::{failure_result_of_type, success_result_of};
+/// use gyre::{for_protocol, ListenError, Protocol, Reactor, Transport};
+///
+/// struct Hello;
+/// impl Protocol for Hello {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"hello\r\n");
+///         t.lose_connection();
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let endpoint = TcpServerEndpoint::new(&reactor, 0).with_interface("127.0.0.1");
+/// assert_eq!(endpoint.to_string(), "tcp:0:interface=127.0.0.1");
+/// let port = success_result_of(&endpoint.listen(for_protocol(|| Hello)));
+/// let address = port.address();
+///
+/// // The same port again: in use.
+/// let again = TcpServerEndpoint::new(&reactor, address.port()).with_interface("127.0.0.1");
+/// let failure = failure_result_of_type::<ListenError>(&again.listen(for_protocol(|| Hello)));
+/// assert!(failure.to_string().contains("Address already in use"), "{failure}");
+///
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut text = String::new();
+///     std::net::TcpStream::connect(address).unwrap().read_to_string(&mut text).unwrap();
+///     handle.stop();
+///     text
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap(), "hello\r\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct TcpServerEndpoint<R: TcpReactor + Clone + 'static = Reactor> {
     reactor: R,

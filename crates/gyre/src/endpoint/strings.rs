@@ -18,7 +18,6 @@
 //! `tests/endpoints.rs` at the crate root.
 
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::{OnceLock, RwLock};
 
 use super::client::{HostnameEndpoint, TcpClientEndpoint};
@@ -67,6 +66,52 @@ fn registry() -> &'static RwLock<Registry> {
 
 /// Adds (or replaces) a server endpoint type. Names are matched ignoring
 /// case, except the built-in `tcp`, which must be lower-case (as in Twisted).
+///
+/// The registry is the process's: a type registered once is known to every
+/// [`server_from_string`] call after it, on any thread. A `local:<port>`
+/// type that listens on loopback only:
+///
+/// ```
+/// use gyre::endpoint::parse::Parsed;
+/// use gyre::endpoint::{
+///     register_server_type, server_from_string, EndpointError, ServerEndpoint,
+///     ServerEndpointExt, TcpServerEndpoint,
+/// };
+/// use gyre::testing::success_result_of;
+/// use gyre::{for_protocol, Protocol, Reactor};
+///
+/// fn local(
+///     reactor: &Reactor,
+///     description: &str,
+///     parsed: &Parsed,
+/// ) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+///     let port = parsed.args.get(1).ok_or_else(|| EndpointError::MissingParameter {
+///         description: description.to_string(),
+///         name: "port".to_string(),
+///     })?;
+///     let port = port.parse().map_err(|_| EndpointError::NotAnInteger {
+///         description: description.to_string(),
+///         name: "port".to_string(),
+///         value: port.clone(),
+///     })?;
+///     Ok(Box::new(TcpServerEndpoint::new(reactor, port).with_interface("127.0.0.1")))
+/// }
+///
+/// register_server_type("local", local);
+///
+/// let reactor = Reactor::new()?;
+/// let endpoint = server_from_string(&reactor, "LOCAL:0")?; // any case but `tcp`'s
+/// assert_eq!(endpoint.to_string(), "tcp:0:interface=127.0.0.1");
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+/// let port = success_result_of(&endpoint.listen(for_protocol(|| Quiet)));
+/// assert!(port.address().ip().is_loopback() && port.address().port() != 0);
+///
+/// let err = server_from_string(&reactor, "local:http").err().expect("not a port");
+/// assert!(matches!(err, EndpointError::NotAnInteger { .. }), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn register_server_type(name: &str, parser: ServerParser) {
     registry()
         .write()
@@ -76,6 +121,55 @@ pub fn register_server_type(name: &str, parser: ServerParser) {
 }
 
 /// Adds (or replaces) a client endpoint type; names are matched ignoring case.
+///
+/// A `loop:<port>` type that connects to this machine's loopback, used for
+/// a real connection:
+///
+/// ```
+/// use gyre::endpoint::parse::Parsed;
+/// use gyre::endpoint::{
+///     client_from_string, connect_protocol, register_client_type, ClientEndpoint,
+///     EndpointError, TcpClientEndpoint,
+/// };
+/// use gyre::{for_protocol, Protocol, Reactor, TcpListenOptions};
+///
+/// fn to_loopback(
+///     reactor: &Reactor,
+///     description: &str,
+///     parsed: &Parsed,
+/// ) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+///     let port = parsed.args.get(1).map(String::as_str).unwrap_or("");
+///     let port = port.parse().map_err(|_| EndpointError::NotAnInteger {
+///         description: description.to_string(),
+///         name: "port".to_string(),
+///         value: port.to_string(),
+///     })?;
+///     Ok(Box::new(TcpClientEndpoint::new(reactor, "127.0.0.1", port)))
+/// }
+///
+/// register_client_type("loop", to_loopback);
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let server = reactor.listen_tcp_with(0, for_protocol(|| Quiet), loopback)?.address();
+///
+/// let endpoint = client_from_string(&reactor, &format!("Loop:{}", server.port()))?;
+/// assert_eq!(endpoint.to_string(), format!("tcp:host=127.0.0.1:port={}", server.port()));
+/// let peer = std::rc::Rc::new(std::cell::Cell::new(None));
+/// let (seen, r) = (peer.clone(), reactor.clone());
+/// connect_protocol(&endpoint, Quiet).consume(move |connected| {
+///     seen.set(connected.ok().and_then(|c| c.transport().peer().inet()));
+///     r.stop().unwrap();
+/// });
+/// reactor.run()?;
+/// assert_eq!(peer.get(), Some(server));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn register_client_type(name: &str, parser: ClientParser) {
     registry()
         .write()
@@ -251,10 +345,7 @@ fn haproxy_server_of(
         }
     };
     let wrapped = server_from_string(reactor, wrapped)?;
-    Ok(Box::new(HaproxyServerEndpoint::new(
-        Rc::new(reactor.clone()),
-        wrapped,
-    )))
+    Ok(Box::new(HaproxyServerEndpoint::new(reactor, wrapped)))
 }
 
 /// What follows the type in `description`: the text after its first

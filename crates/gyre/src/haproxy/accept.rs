@@ -64,12 +64,12 @@ type HeaderHook<P> = Rc<dyn Fn(&mut P, &ProxyHeader)>;
 /// use std::rc::Rc;
 /// use std::time::Duration;
 /// use gyre::haproxy::AcceptSettings;
-/// use gyre::testing::Clock;
+/// use gyre::testing::VirtualClock;
 ///
 /// struct Web;
 /// impl gyre::Protocol for Web {}
 ///
-/// let settings = AcceptSettings::<Web>::new(Rc::new(Clock::new()))
+/// let settings = AcceptSettings::<Web>::new(&VirtualClock::new())
 ///     .with_timeout(Duration::from_secs(3))
 ///     .with_max_header_len(1024);
 /// assert_eq!(settings.timeout(), Duration::from_secs(3));
@@ -83,11 +83,11 @@ pub struct AcceptSettings<P> {
 
 impl<P> AcceptSettings<P> {
     /// [`DEFAULT_TIMEOUT`] and [`DEFAULT_MAX_HEADER_LEN`], timed on `clock`
-    /// (the reactor: `Rc::new(reactor.clone())`; in tests, a
-    /// [`testing::Clock`](crate::testing::Clock)).
-    pub fn new(clock: Rc<dyn Clock>) -> AcceptSettings<P> {
+    /// (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)).
+    pub fn new(clock: &(impl Clock + Clone + 'static)) -> AcceptSettings<P> {
         AcceptSettings {
-            clock,
+            clock: crate::time::keep(clock),
             timeout: DEFAULT_TIMEOUT,
             max_len: DEFAULT_MAX_HEADER_LEN,
             on_header: None,
@@ -162,7 +162,7 @@ impl<P> fmt::Debug for AcceptSettings<P> {
 /// let reactor = gyre::Reactor::new()?;
 /// let factory = AcceptProxyFactory::wrap(
 ///     for_protocol(|| Echo),
-///     AcceptSettings::new(Rc::new(reactor.clone())),
+///     AcceptSettings::new(&reactor),
 /// );
 /// // reactor.listen_tcp(8000, factory)?;
 /// # let _ = factory;

@@ -100,7 +100,7 @@
 //! let reactor = Reactor::new()?;
 //! let server = AcceptProxyFactory::wrap(
 //!     for_protocol(|| WhoAmI),
-//!     AcceptSettings::new(Rc::new(reactor.clone())),
+//!     AcceptSettings::new(&reactor),
 //! );
 //! let options = TcpListenOptions { interface: "127.0.0.1".into(), ..Default::default() };
 //! let port = reactor.listen_tcp_with(0, server, options)?;

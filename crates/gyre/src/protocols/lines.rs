@@ -1,17 +1,22 @@
-//! Line framing: a [`LineReceiver`] handler, run by [`LineProtocol`]
-//! (Twisted's `LineReceiver`) or [`LineOnlyProtocol`] (`LineOnlyReceiver`).
+//! Line framing: a [`LineReceiver`] handler run by [`LineProtocol`]
+//! (Twisted's `LineReceiver`), or a [`LineOnlyReceiver`] handler run by
+//! [`LineOnlyProtocol`] (`LineOnlyReceiver`).
 //!
-//! The handler is the part you write: [`line_received`](LineReceiver::line_received)
-//! and, if you need them, the other events. The protocol owns the framing
-//! state and hands the handler a [`LineConnection`] with each event, through
+//! The handler is the part you write: `line_received` and, if you need
+//! them, the other events. The protocol owns the framing state and hands
+//! the handler a connection with each event: a [`LineConnection`], through
 //! which it writes lines and steers the framer (raw mode, pausing, clearing
-//! the buffer).
+//! the buffer), or under [`LineOnlyProtocol`] a [`LineOnlyConnection`],
+//! which only writes lines (it has no framer to steer, so asking for raw
+//! mode there does not compile).
 //!
 //! Which one to use:
 //! * [`LineProtocol`]: lines, raw mode (for a length-prefixed body in the
 //!   middle of a line protocol), pausing; the framing algorithm is
 //!   [`LineBuffer`], usable on its own without I/O;
 //! * [`LineOnlyProtocol`]: lines only, a little less bookkeeping per chunk.
+//!
+//! A handler meant for both implements both traits.
 //!
 //! Behaviour follows Twisted exactly (reference §9.1, §9.2), with these
 //! differences, on purpose:
@@ -30,7 +35,7 @@
 //!   of a chunk toward the length limit (Twisted does, so its verdict on a
 //!   line of exactly the limit depends on how the input was split), and
 //!   keeps memory bounded when a handler overrides
-//!   [`line_length_exceeded`](LineReceiver::line_length_exceeded) without
+//!   [`line_length_exceeded`](LineOnlyReceiver::line_length_exceeded) without
 //!   closing: see its docs.
 //!
 //! Work per turn is bounded: between lines, a framer whose callbacks have
@@ -59,15 +64,64 @@ mod line_only;
 mod tests;
 
 pub use buffer::{DEFAULT_DELIMITER, DEFAULT_MAX_LENGTH, LineBuffer, LineEvent};
-pub use line_only::LineOnlyProtocol;
+pub use line_only::{LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver};
 
 use buffer::Kind;
 
 /// What a line-based protocol does with its lines: the handler run by
-/// [`LineProtocol`] or [`LineOnlyProtocol`].
+/// [`LineProtocol`]. (Under [`LineOnlyProtocol`], a [`LineOnlyReceiver`].)
 ///
 /// Only [`line_received`](Self::line_received) is required. Each callback
 /// gets the [`LineConnection`] it happens on.
+///
+/// Raw mode carries a body of known length in the middle of a line
+/// protocol: a `PUT <n>` line, then `n` bytes that are not lines, then
+/// lines again. The bytes after the body go back to the line framer:
+///
+/// ```
+/// use gyre::protocols::{LineConnection, LineProtocol, LineReceiver};
+/// use gyre::testing::StringTransport;
+/// use gyre::Protocol;
+///
+/// #[derive(Default)]
+/// struct Store {
+///     expecting: usize,
+///     body: Vec<u8>,
+///     stored: Vec<Vec<u8>>,
+/// }
+///
+/// impl LineReceiver for Store {
+///     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+///         let size = line.strip_prefix(b"PUT ").and_then(|n| std::str::from_utf8(n).ok()?.parse().ok());
+///         match size {
+///             Some(n) => {
+///                 self.expecting = n;
+///                 conn.set_raw_mode(); // the rest of this chunk arrives raw
+///             }
+///             None => conn.send_line(format!("{} stored", self.stored.len()).as_bytes()),
+///         }
+///     }
+///
+///     fn raw_data_received(&mut self, conn: &LineConnection<'_>, data: &[u8]) {
+///         let take = data.len().min(self.expecting - self.body.len());
+///         self.body.extend_from_slice(&data[..take]);
+///         if self.body.len() == self.expecting {
+///             self.stored.push(std::mem::take(&mut self.body));
+///             conn.set_line_mode(&data[take..]); // what follows the body is lines again
+///         }
+///     }
+/// }
+///
+/// let mut protocol = LineProtocol::new(Store::default());
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// for chunk in [&b"PUT 5\r\nhel"[..], b"loPUT 3\r\nab", b"cCOUNT\r\n"] {
+///     protocol.data_received(&wire.transport(), chunk);
+/// }
+/// assert_eq!(protocol.handler().stored, [&b"hello"[..], b"abc"]);
+/// assert_eq!(wire.value(), b"2 stored\r\n");
+/// assert!(protocol.is_line_mode());
+/// ```
 pub trait LineReceiver: 'static {
     /// A complete line arrived, without its delimiter (possibly empty).
     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]);
@@ -94,8 +148,7 @@ pub trait LineReceiver: 'static {
     /// Under [`LineProtocol`], `line` is everything that was buffered: the
     /// line, its delimiter if it arrived, and what followed (or, if no
     /// delimiter came within `max_length + delimiter.len()` bytes, those
-    /// bytes). Under [`LineOnlyProtocol`] it is the line alone.
-    /// The default closes the connection.
+    /// bytes). The default closes the connection.
     fn line_length_exceeded(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
         let _ = line;
         conn.transport().lose_connection()
@@ -116,14 +169,12 @@ pub trait LineReceiver: 'static {
 /// The connection a [`LineReceiver`] callback happens on: write lines, and
 /// steer the framer.
 ///
-/// Under [`LineOnlyProtocol`] only [`transport`](Self::transport),
-/// [`delimiter`](Self::delimiter) and [`send_line`](Self::send_line) are
-/// available; the framer-steering methods panic there (Twisted's
-/// `LineOnlyReceiver` has no such methods either).
+/// A [`LineOnlyProtocol`] hands its handler a [`LineOnlyConnection`]
+/// instead, which has no framer to steer.
 pub struct LineConnection<'a> {
     transport: &'a Transport,
     delimiter: &'a [u8],
-    framer: Option<Framer<'a>>,
+    framer: Framer<'a>,
 }
 
 /// What a [`LineConnection`] of a [`LineProtocol`] can reach: the staging
@@ -145,36 +196,23 @@ impl<'a> LineConnection<'a> {
         self.delimiter
     }
 
-    /// Sends `line` followed by the delimiter: one `write` under
-    /// [`LineProtocol`], one `write_sequence` under [`LineOnlyProtocol`].
+    /// Sends `line` followed by the delimiter, as one `write`.
     pub fn send_line(&self, line: &[u8]) {
-        match self.framer {
-            Some(framer) => framer
-                .control
-                .send_line(self.transport, line, self.delimiter),
-            None => self.transport.write_sequence(&[line, self.delimiter]),
-        }
+        self.framer
+            .control
+            .send_line(self.transport, line, self.delimiter)
     }
 
     /// From now on, hands everything received (what is still buffered
     /// included) to [`raw_data_received`](LineReceiver::raw_data_received).
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn set_raw_mode(&self) {
-        self.framer("set_raw_mode")
-            .control
-            .mode
-            .set(Some(Mode::Raw));
+        self.framer.control.mode.set(Some(Mode::Raw));
     }
 
     /// Back to lines; `extra` (typically the unconsumed tail of a raw chunk)
     /// is fed in again after whatever is buffered.
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn set_line_mode(&self, extra: &[u8]) {
-        let control = self.framer("set_line_mode").control;
+        let control = self.framer.control;
         control.mode.set(Some(Mode::Line));
         control.fed.borrow_mut().extend_from_slice(extra);
     }
@@ -182,11 +220,8 @@ impl<'a> LineConnection<'a> {
     /// Returns the bytes buffered after the current line (and any fed by
     /// `set_line_mode` in this callback) and empties the buffer: no further
     /// line is delivered from them.
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn clear_line_buffer(&self) -> Vec<u8> {
-        let Framer { control, rest } = self.framer("clear_line_buffer");
+        let Framer { control, rest } = self.framer;
         let mut out = if control.cleared.replace(true) {
             Vec::new()
         } else {
@@ -199,43 +234,25 @@ impl<'a> LineConnection<'a> {
     /// Stops delivering lines, even from data already buffered, and pauses
     /// the transport's reading, until [`LineProtocol::resume_producing`]
     /// (or `resume_producing` here).
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn pause_producing(&self) {
-        self.framer("pause_producing")
-            .control
-            .flow
-            .pause(Some(self.transport));
+        self.framer.control.flow.pause(Some(self.transport));
     }
 
     /// Undoes [`pause_producing`](Self::pause_producing): resumes the
     /// transport's reading and delivery of buffered lines (when this
     /// callback returns).
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn resume_producing(&self) {
-        self.framer("resume_producing")
-            .control
-            .flow
-            .resume(Some(self.transport));
+        self.framer.control.flow.resume(Some(self.transport));
     }
 
     /// Pauses for good and closes the connection (Twisted's `stopProducing`).
-    ///
-    /// # Panics
-    /// Under [`LineOnlyProtocol`].
     pub fn stop_producing(&self) {
-        self.framer("stop_producing")
-            .control
-            .flow
-            .stop(Some(self.transport));
+        self.framer.control.flow.stop(Some(self.transport));
     }
 
     /// True while paused.
     pub fn is_paused(&self) -> bool {
-        self.framer.is_some_and(|f| f.control.flow.is_paused())
+        self.framer.control.flow.is_paused()
     }
 
     /// The connection a [`LineProtocol`] hands its handler: it steers the
@@ -245,26 +262,10 @@ impl<'a> LineConnection<'a> {
         LineConnection {
             transport,
             delimiter: buffer.delimiter(),
-            framer: Some(Framer {
+            framer: Framer {
                 control,
                 rest: buffer.buffered(),
-            }),
-        }
-    }
-
-    /// The connection a [`LineOnlyProtocol`] hands its handler: lines only.
-    fn line_only(transport: &'a Transport, delimiter: &'a [u8]) -> Self {
-        LineConnection {
-            transport,
-            delimiter,
-            framer: None,
-        }
-    }
-
-    fn framer(&self, method: &str) -> Framer<'a> {
-        match self.framer {
-            Some(framer) => framer,
-            None => panic!("LineOnlyProtocol has no {method}; use LineProtocol"),
+            },
         }
     }
 }
@@ -274,7 +275,6 @@ impl fmt::Debug for LineConnection<'_> {
         f.debug_struct("LineConnection")
             .field("transport", self.transport)
             .field("delimiter", &self.delimiter.escape_ascii().to_string())
-            .field("line_only", &self.framer.is_none())
             .finish()
     }
 }

@@ -6,9 +6,10 @@
 //! the one method that receives a message — and wrap it in the framer's
 //! protocol, which is what the reactor runs:
 //!
-//! * [`LineReceiver`] handlers, for text protocols: [`LineProtocol`]
-//!   (Twisted's `LineReceiver`: lines, raw mode, pausing) and
-//!   [`LineOnlyProtocol`] (`LineOnlyReceiver`: lines only). The framing
+//! * line handlers, for text protocols: a [`LineReceiver`] run by
+//!   [`LineProtocol`] (Twisted's `LineReceiver`: lines, raw mode, pausing),
+//!   or a [`LineOnlyReceiver`] run by [`LineOnlyProtocol`]
+//!   (`LineOnlyReceiver`: lines only). The framing
 //!   algorithm itself is [`LineBuffer`], a sans-I/O state machine you can
 //!   drive without a connection;
 //! * `StringReceiver` handlers, for length-prefixed binary messages
@@ -93,7 +94,8 @@ pub mod policies;
 pub mod strings;
 
 pub use lines::{
-    LineBuffer, LineConnection, LineEvent, LineOnlyProtocol, LineProtocol, LineReceiver,
+    LineBuffer, LineConnection, LineEvent, LineOnlyConnection, LineOnlyProtocol, LineOnlyReceiver,
+    LineProtocol, LineReceiver,
 };
 pub use policies::{IdleTimeout, IdleTimer, LimitConnections, TimeoutFactory};
 pub use strings::{

@@ -37,7 +37,7 @@
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let reactor = Reactor::new()?;
 //!     let idle = Duration::from_secs(300);
-//!     let timed = TimeoutFactory::new(for_protocol(|| Echo), Rc::new(reactor.clone()), idle);
+//!     let timed = TimeoutFactory::new(&reactor, for_protocol(|| Echo), idle);
 //!     let limited = LimitConnections::new(timed)
 //!         .with_max_total(Some(100))
 //!         .with_max_per_peer(Some(5));

@@ -134,6 +134,47 @@ pub(crate) struct Inner {
 }
 
 /// A handle to a reactor. Clones refer to the same reactor.
+///
+/// One reactor runs on one thread: [`new`](Self::new) makes it,
+/// [`run`](Self::run) runs its loop until [`stop`](Self::stop), and every
+/// callback it makes (timers, protocols, triggers) runs on that thread,
+/// one at a time. Clone the handle into the closures that need it. A
+/// reactor runs once; a second `run` is an error.
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::{Reactor, ReactorError};
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// assert!(matches!(reactor.stop(), Err(ReactorError::NotRunning)), "not running yet");
+///
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let (log, r) = (seen.clone(), reactor.clone());
+/// reactor.call_when_running(move || {
+///     log.borrow_mut().push(format!("running: {}", r.is_running()));
+///     let (log, r) = (log.clone(), r.clone());
+///     r.clone().call_later(Duration::from_millis(10), move || {
+///         log.borrow_mut().push("10 ms later".to_string());
+///         r.stop().unwrap();
+///     });
+/// });
+///
+/// reactor.run()?;
+/// assert_eq!(*seen.borrow(), ["running: true", "10 ms later"]);
+/// assert!(!reactor.is_running());
+/// assert!(matches!(reactor.run(), Err(ReactorError::NotRestartable)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Other threads reach it through a [`ThreadHandle`]
+/// ([`thread_handle`](Self::thread_handle)); futures run on it with
+/// [`spawn`](Self::spawn); startup and shutdown can be hooked with
+/// [`add_system_event_trigger`](Self::add_system_event_trigger).
 #[derive(Clone)]
 pub struct Reactor {
     pub(crate) inner: Rc<Inner>,
@@ -194,6 +235,17 @@ impl Reactor {
 
     /// Asks the reactor to stop at the end of the current iteration.
     ///
+    /// The shutdown that follows is Twisted's: the `before` shutdown
+    /// triggers run (a trigger that returns a pending
+    /// [`Completion`] is waited for, so services can
+    /// finish what they owe); then, first thing in the `during` phase,
+    /// every open connection is closed and its protocol's `connection_lost`
+    /// gets [`Reason::Shutdown`](crate::Reason::Shutdown) (`Connection to
+    /// the other side was lost in a non-clean fashion: Connection lost.`),
+    /// and after them every port stops listening (`(TCP Port N Closed)`,
+    /// `Stopping factory …`); then the other `during` triggers and the
+    /// `after` ones; `run` returns after `Main loop terminated.`.
+    ///
     /// [`ReactorError::NotRunning`] if it is not running or already stopping
     /// (`Can't stop reactor that isn't running.`).
     pub fn stop(&self) -> Result<(), ReactorError> {
@@ -250,6 +302,56 @@ impl Reactor {
     /// Registers `f` to run in `phase` of `event`. A before-trigger may return
     /// `Some(completion)` to hold the event until the completion fires (a
     /// before-shutdown trigger that flushes something, say).
+    ///
+    /// Here a before-shutdown trigger holds the shutdown for 20 ms of
+    /// cleanup, and a removed trigger never runs:
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// use gyre::{Completion, Phase, Reactor, SystemEvent};
+    ///
+    /// let reactor = Reactor::new()?;
+    /// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+    /// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    ///
+    /// let log = seen.clone();
+    /// reactor.add_system_event_trigger(Phase::After, SystemEvent::Startup, move || {
+    ///     log.borrow_mut().push("started");
+    ///     None
+    /// });
+    /// let (log, r) = (seen.clone(), reactor.clone());
+    /// reactor.add_system_event_trigger(Phase::Before, SystemEvent::Shutdown, move || {
+    ///     log.borrow_mut().push("cleaning up");
+    ///     let done = Completion::new();
+    ///     let (log, finished) = (log.clone(), done.clone());
+    ///     r.call_later(Duration::from_millis(20), move || {
+    ///         log.borrow_mut().push("clean");
+    ///         finished.complete();
+    ///     });
+    ///     Some(done) // the shutdown waits for this
+    /// });
+    /// let log = seen.clone();
+    /// reactor.add_system_event_trigger(Phase::After, SystemEvent::Shutdown, move || {
+    ///     log.borrow_mut().push("stopped");
+    ///     None
+    /// });
+    /// let log = seen.clone();
+    /// let unwanted = reactor.add_system_event_trigger(Phase::During, SystemEvent::Shutdown, move || {
+    ///     log.borrow_mut().push("removed, never runs");
+    ///     None
+    /// });
+    /// assert!(reactor.remove_system_event_trigger(unwanted));
+    ///
+    /// let r = reactor.clone();
+    /// reactor.call_when_running(move || r.stop().unwrap());
+    /// reactor.run()?;
+    /// assert_eq!(*seen.borrow(), ["started", "cleaning up", "clean", "stopped"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_system_event_trigger(
         &self,
         phase: Phase,
@@ -265,6 +367,46 @@ impl Reactor {
     }
 
     /// A `Send` handle for calling into this reactor from other threads.
+    ///
+    /// Blocking work goes to a thread of its own; its result comes back
+    /// with [`ThreadHandle::call_from_thread`], whose closure runs on the
+    /// reactor's thread:
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// use gyre::Reactor;
+    ///
+    /// let reactor = Reactor::new()?;
+    /// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+    /// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+    /// let handle = reactor.thread_handle();
+    /// let answer = Arc::new(Mutex::new(None));
+    /// let slot = answer.clone();
+    /// let worker = std::thread::spawn(move || {
+    ///     let sum: u64 = (1..=1000).sum(); // the blocking part
+    ///     handle.call_from_thread(move |reactor| {
+    ///         *slot.lock().unwrap() = Some((sum, std::thread::current().id()));
+    ///         reactor.stop().unwrap();
+    ///     });
+    /// });
+    /// reactor.run()?;
+    /// worker.join().unwrap();
+    ///
+    /// let (sum, ran_on) = answer.lock().unwrap().take().expect("the call ran");
+    /// assert_eq!(sum, 500_500);
+    /// assert_eq!(ran_on, std::thread::current().id(), "on the reactor's thread");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// The reactor itself cannot cross to another thread; the handle is the
+    /// way in:
+    ///
+    /// ```compile_fail,E0277
+    /// let reactor = gyre::Reactor::new().unwrap();
+    /// // error[E0277]: `Rc<gyre::reactor::Inner>` cannot be sent between threads safely
+    /// std::thread::spawn(move || reactor.stop());
+    /// ```
     pub fn thread_handle(&self) -> ThreadHandle {
         ThreadHandle {
             queue: self.inner.threads.clone(),
@@ -282,15 +424,26 @@ impl Reactor {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use gyre::testing::{failure_result_of_type, success_result_of};
+    /// use gyre::deferred::CancelledError;
     /// use gyre::Reactor;
     ///
-    /// let reactor = Reactor::new().unwrap();
+    /// let reactor = Reactor::new()?;
+    /// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+    /// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
     /// let r = reactor.clone();
-    /// reactor.spawn(async move {
+    /// let answer = reactor.spawn(async move {
     ///     r.sleep(Duration::from_millis(10)).await.unwrap();
     ///     r.stop().unwrap();
+    ///     6 * 7
     /// });
-    /// reactor.run().unwrap();
+    /// let never = reactor.spawn(std::future::pending::<()>());
+    /// never.cancel(); // the future is dropped, never polled again
+    /// reactor.run()?;
+    ///
+    /// assert_eq!(success_result_of(&answer), 42);
+    /// failure_result_of_type::<CancelledError>(&never);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn<F>(&self, future: F) -> Deferred<F::Output>
     where

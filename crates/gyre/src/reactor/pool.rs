@@ -74,6 +74,48 @@ use crate::port::ListeningPort;
 /// })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// The same pool started rather than run, on loopback with a port the
+/// system picks and no signal handlers, talked to and then stopped from
+/// the calling thread:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+///
+/// use gyre::{for_protocol, Protocol, ReactorPool, TcpListenOptions, Transport};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// let pool = ReactorPool::new(2).handle_signals(false).start(|reactor, worker| {
+///     let loopback = TcpListenOptions::interface("127.0.0.1");
+///     worker.listen_tcp(reactor, 0, for_protocol(|| Echo), loopback)?;
+///     Ok::<_, gyre::ListenError>(())
+/// })?;
+/// assert_eq!(pool.threads(), 2);
+/// let port = pool.ports()[0]; // the one port both reactors listen on
+/// assert_ne!(port, 0);
+///
+/// for word in [&b"one"[..], b"two", b"three"] {
+///     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+///     stream.set_read_timeout(Some(Duration::from_secs(10)))?; // never hangs
+///     stream.write_all(word)?;
+///     let mut echoed = vec![0; word.len()];
+///     stream.read_exact(&mut echoed)?;
+///     assert_eq!(echoed, word);
+/// }
+///
+/// let stopper = pool.stopper();
+/// assert!(stopper.stop());
+/// pool.wait()?; // every reactor shut down in order, every thread joined
+/// assert!(!stopper.stop(), "the pool has ended");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ReactorPool {
     threads: usize,

@@ -67,12 +67,18 @@ impl ThreadQueue {
 /// use gyre::Reactor;
 ///
 /// let reactor = Reactor::new().unwrap();
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
 /// let handle = reactor.thread_handle();
+/// let later = handle.clone();
 /// std::thread::spawn(move || {
 ///     // ... blocking work ...
 ///     handle.call_from_thread(|reactor| { reactor.stop().unwrap(); });
 /// });
 /// reactor.run().unwrap();
+///
+/// // Once the reactor has finished, calls are refused (and dropped).
+/// assert!(!later.call_from_thread(|_| unreachable!()));
 /// ```
 #[derive(Clone)]
 pub struct ThreadHandle {

@@ -126,6 +126,39 @@ use pool::{LookupFn, Pool};
 /// [`HostnameEndpoint`](crate::endpoint::HostnameEndpoint) uses one; tests
 /// give it a fake that answers from a table, so no test ever asks a real
 /// DNS server.
+///
+/// A resolver answers with a [`Deferred`], so one that knows at once (a
+/// table, a cache) fires it before returning:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::net::{IpAddr, SocketAddr};
+///
+/// use gyre::deferred::{fail, succeed};
+/// use gyre::resolve::Resolver;
+/// use gyre::testing::{failure_result_of, success_result_of};
+/// use gyre::{ConnectError, Deferred};
+///
+/// struct Table(HashMap<&'static str, IpAddr>);
+///
+/// impl Resolver for Table {
+///     fn resolve(&self, host: &str, port: u16) -> Deferred<Vec<SocketAddr>> {
+///         match self.0.get(host) {
+///             Some(ip) => succeed(vec![SocketAddr::new(*ip, port)]),
+///             None => fail(ConnectError::DnsLookup { host: host.to_string() }),
+///         }
+///     }
+/// }
+///
+/// let table = Table(HashMap::from([("cache.test", IpAddr::from([127, 0, 0, 1]))]));
+/// let found = success_result_of(&table.resolve("cache.test", 6379));
+/// assert_eq!(found, [SocketAddr::from(([127, 0, 0, 1], 6379))]);
+/// let missing = failure_result_of(&table.resolve("other.test", 6379));
+/// assert_eq!(missing.to_string(), "DNS lookup failed: other.test.");
+/// ```
+///
+/// [`HostnameEndpoint::with_resolver`](crate::endpoint::HostnameEndpoint::with_resolver)
+/// takes one; its example connects through such a table.
 pub trait Resolver {
     /// Every address for `host` and `port`, in the order to try them.
     /// Fails with [`ConnectError::DnsLookup`] when the name does not resolve.
@@ -144,6 +177,47 @@ pub trait Resolver {
 /// `connect_tcp` and `HostnameEndpoint`; [`with_threads`](Self::with_threads)
 /// and [`with_options`](Self::with_options) make a separate pool for this
 /// resolver and its clones.
+///
+/// The lookup runs on a pool thread and its answer comes back to the
+/// reactor's thread. Here the pool's lookup function is a table of its own
+/// (it may block, as `getaddrinfo` does) that notes the thread it ran on:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use std::sync::{Arc, Mutex};
+///
+/// use gyre::resolve::{system_lookup, Resolver, ResolverOptions, ThreadResolver};
+/// use gyre::Reactor;
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let ran_on = Arc::new(Mutex::new(None));
+/// let noted = ran_on.clone();
+/// let options = ResolverOptions::default().with_threads(1).with_lookup(move |host, port| {
+///     *noted.lock().unwrap() = std::thread::current().name().map(str::to_string);
+///     match host {
+///         "queue.internal" => Ok(vec![SocketAddr::from(([127, 0, 0, 9], port))]),
+///         _ => system_lookup(host, port),
+///     }
+/// });
+/// let resolver = ThreadResolver::with_options(&reactor, options);
+///
+/// let answer = Rc::new(RefCell::new(None));
+/// let (slot, r) = (answer.clone(), reactor.clone());
+/// resolver.resolve("queue.internal", 5672).consume(move |result| {
+///     *slot.borrow_mut() = Some(result.map_err(|f| f.to_string()));
+///     r.stop().unwrap();
+/// });
+/// reactor.run()?;
+///
+/// let addresses = answer.borrow_mut().take().expect("answered")?;
+/// assert_eq!(addresses, [SocketAddr::from(([127, 0, 0, 9], 5672))]);
+/// assert_eq!(ran_on.lock().unwrap().as_deref(), Some("gyre-resolver"), "not the reactor's thread");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct ThreadResolver {
     reactor: Reactor,

@@ -229,18 +229,25 @@ impl<L: Listener> Port<L> {
         true
     }
 
-    fn closed_log_and_stop_factory(&self) {
-        if let Some(me) = self.rc() {
-            let _ctx = enter(me);
-            log::info!(target: L::TARGET, "{}", L::closed_line(&self.host));
-        }
+    /// Logs the close line (`(TCP Port N Closed)`) and stops the factory.
+    /// Twisted logs the line under the port's system (the factory's name)
+    /// when the reactor shuts its ports down, and under `-` after
+    /// `stopListening`, whose close runs from a timed call: `in_context`
+    /// says which.
+    fn closed_log_and_stop_factory(&self, in_context: bool) {
+        let context = match self.rc() {
+            Some(me) if in_context => Some(enter(me)),
+            _ => None,
+        };
+        log::info!(target: L::TARGET, "{}", L::closed_line(&self.host));
+        drop(context);
         self.factory.do_stop();
     }
 
     /// Reactor shutdown: close, log and stop the factory right away.
     fn close_now(&self) {
         if self.close_socket() {
-            self.closed_log_and_stop_factory();
+            self.closed_log_and_stop_factory(true);
         }
     }
 }
@@ -274,13 +281,13 @@ impl<L: Listener> PortImpl for Port<L> {
         }
         let done = Completion::new();
         let (Some(reactor), Some(me)) = (self.reactor(), self.rc()) else {
-            self.closed_log_and_stop_factory();
+            self.closed_log_and_stop_factory(false);
             done.complete();
             return done;
         };
         let signal = done.clone();
         reactor.call_soon(move || {
-            me.closed_log_and_stop_factory();
+            me.closed_log_and_stop_factory(false);
             signal.complete();
         });
         done

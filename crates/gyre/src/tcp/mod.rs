@@ -64,6 +64,28 @@ impl TcpListenOptions {
     /// 511. Linux silently caps any backlog at `net.core.somaxconn` (4096 by
     /// default since Linux 5.4); an explicit `backlog` still wins below that.
     pub const DEFAULT_BACKLOG: u32 = crate::port::DEFAULT_BACKLOG;
+
+    /// The defaults, bound to `interface` only (an IPv4 or IPv6 literal):
+    /// `TcpListenOptions::interface("127.0.0.1")` listens on loopback, out
+    /// of reach of other machines.
+    pub fn interface(interface: impl Into<String>) -> TcpListenOptions {
+        TcpListenOptions {
+            interface: interface.into(),
+            ..TcpListenOptions::default()
+        }
+    }
+
+    /// These options with a listen queue of `backlog`.
+    pub fn with_backlog(mut self, backlog: u32) -> TcpListenOptions {
+        self.backlog = backlog;
+        self
+    }
+
+    /// These options with `SO_REUSEPORT` on or off.
+    pub fn with_reuse_port(mut self, reuse_port: bool) -> TcpListenOptions {
+        self.reuse_port = reuse_port;
+        self
+    }
 }
 
 impl Default for TcpListenOptions {
@@ -77,6 +99,54 @@ impl Default for TcpListenOptions {
 }
 
 /// Options for [`Reactor::connect_tcp_with`](crate::Reactor::connect_tcp_with).
+///
+/// A client that connects from a chosen local address and port, as the
+/// server sees it:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::net::SocketAddr;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::{for_protocol, Address, Factory, Protocol, Reactor, TcpConnectOptions, TcpListenOptions};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// /// Notes the peer's address, then stops the reactor.
+/// struct Note {
+///     peer: Rc<Cell<Option<SocketAddr>>>,
+///     reactor: Reactor,
+/// }
+/// impl Factory for Note {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, addr: &Address) -> Option<Quiet> {
+///         self.peer.set(addr.inet());
+///         self.reactor.stop().unwrap();
+///         Some(Quiet)
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let peer = Rc::new(Cell::new(None));
+/// let note = Note { peer: peer.clone(), reactor: reactor.clone() };
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let port = reactor.listen_tcp_with(0, note, loopback)?.address().port();
+///
+/// // A local port that was free a moment ago.
+/// let local = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+/// let options = TcpConnectOptions {
+///     timeout: Some(Duration::from_secs(5)),
+///     bind_address: Some(local),
+/// };
+/// reactor.connect_tcp_with("127.0.0.1", port, for_protocol(|| Quiet), options);
+/// reactor.run()?;
+/// assert_eq!(peer.get(), Some(local));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpConnectOptions {
     /// Give up after this long (default 30 s; `None` waits for the OS).
@@ -109,7 +179,23 @@ impl Reactor {
         self.listen_tcp_with(port, factory, TcpListenOptions::default())
     }
 
-    /// [`listen_tcp`](Self::listen_tcp) with a backlog and interface.
+    /// [`listen_tcp`](Self::listen_tcp) with a backlog, an interface, or
+    /// `SO_REUSEPORT`.
+    ///
+    /// ```
+    /// use gyre::{for_protocol, Protocol, Reactor, TcpListenOptions};
+    ///
+    /// struct Quiet;
+    /// impl Protocol for Quiet {}
+    ///
+    /// let reactor = Reactor::new()?;
+    /// // Loopback only, on a port the system picks, with a longer queue.
+    /// let options = TcpListenOptions::interface("127.0.0.1").with_backlog(4096);
+    /// let port = reactor.listen_tcp_with(0, for_protocol(|| Quiet), options)?;
+    /// assert!(port.address().ip().is_loopback());
+    /// assert_ne!(port.address().port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn listen_tcp_with<F: Factory>(
         &self,
         port: u16,

@@ -4,7 +4,7 @@
 //! nothing touches the network. A test then plays the network's part: it asks
 //! a recorded factory for a protocol, connects it to a
 //! [`StringTransport`](super::StringTransport), or reports a failure to a
-//! client factory. Time is a [`Clock`](super::Clock), so timeouts and
+//! client factory. Time is a [`VirtualClock`](super::VirtualClock), so timeouts and
 //! reconnection delays are driven with `advance`. Code under test accepts any
 //! [`TcpReactor`] (and any [`time::Clock`](crate::time::Clock)) to be testable
 //! this way. Twisted's `MemoryReactorClock` (reference §12).
@@ -41,7 +41,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::Clock;
+use super::VirtualClock;
 use crate::address::Address;
 use crate::completion::Completion;
 use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
@@ -52,6 +52,58 @@ use crate::tcp::{ListeningPort, PortImpl, TcpConnectOptions, TcpListenOptions, T
 use crate::time::DelayedCall;
 
 /// A reactor double that records TCP listens and connects.
+///
+/// Code written against [`TcpReactor`] and [`Clock`](crate::Clock)
+/// rather than [`Reactor`](crate::Reactor) can be handed one. Here the code
+/// under test is a server whose connections are told the time is up after
+/// 5 s; the test reads what it listened on, connects a protocol to a
+/// [`StringTransport`](super::StringTransport) and moves the clock:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use gyre::tcp::TcpReactor;
+/// use gyre::testing::{MemoryReactor, StringTransport};
+/// use gyre::{for_protocol, Address, Clock, ListenError, ListeningPort, Protocol, TcpListenOptions, Transport};
+///
+/// struct Countdown<C> {
+///     clock: C,
+/// }
+/// impl<C: Clock + 'static> Protocol for Countdown<C> {
+///     fn connection_made(&mut self, t: &Transport) {
+///         let t = t.clone();
+///         self.clock.call_later(Duration::from_secs(5), move || {
+///             t.write(b"time is up\r\n");
+///             t.lose_connection();
+///         });
+///     }
+/// }
+///
+/// /// The code under test.
+/// fn serve<R: TcpReactor + Clock + Clone + 'static>(reactor: &R) -> Result<ListeningPort, ListenError> {
+///     let clock = reactor.clone();
+///     let factory = for_protocol(move || Countdown { clock: clock.clone() });
+///     reactor.listen_tcp_with(7000, factory, TcpListenOptions::interface("127.0.0.1"))
+/// }
+///
+/// let reactor = MemoryReactor::new();
+/// let port = serve(&reactor)?;
+/// let server = &reactor.tcp_servers()[0];
+/// assert_eq!((server.port, server.options.interface.as_str()), (7000, "127.0.0.1"));
+///
+/// let mut protocol = server.factory.build_protocol(&Address::tcp("127.0.0.1:50000".parse()?)).unwrap();
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// reactor.advance(Duration::from_secs(4));
+/// assert_eq!(wire.value(), b"");
+/// reactor.advance(Duration::from_secs(1));
+/// assert_eq!(wire.value(), b"time is up\r\n");
+/// assert!(wire.is_disconnecting() && reactor.pending_calls().is_empty());
+///
+/// let _ = port.stop_listening();
+/// assert!(!server.listening_port.is_listening());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct MemoryReactor {
     inner: Rc<Inner>,
@@ -61,7 +113,7 @@ pub struct MemoryReactor {
 struct Inner {
     servers: RefCell<Vec<RecordedServer>>,
     clients: RefCell<Vec<RecordedClient>>,
-    clock: Clock,
+    clock: VirtualClock,
 }
 
 /// A recorded `listen_tcp` call.
@@ -145,8 +197,19 @@ impl MemoryReactor {
     }
 
     /// The virtual clock.
-    pub fn clock(&self) -> &Clock {
+    pub fn clock(&self) -> &VirtualClock {
         &self.inner.clock
+    }
+
+    /// Schedules `f` on the virtual clock (Twisted's
+    /// `MemoryReactorClock.callLater`).
+    pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+        self.inner.clock.call_later(delay, f)
+    }
+
+    /// The calls pending on the virtual clock, in firing order.
+    pub fn pending_calls(&self) -> Vec<DelayedCall> {
+        self.inner.clock.pending_calls()
     }
 
     /// Advances the virtual clock, running what became due.
@@ -417,8 +480,14 @@ mod tests {
         let r = MemoryReactor::new();
         let hit = Rc::new(Cell::new(false));
         let h = hit.clone();
-        let clock: &dyn crate::time::Clock = &r;
-        clock.call_later(Duration::from_secs(2), move || h.set(true));
+        // As code under test would: through the trait, generic and `dyn`.
+        fn schedule(clock: &impl crate::time::Clock, f: impl FnOnce() + 'static) {
+            clock.call_later(Duration::from_secs(2), f);
+        }
+        schedule(&r, move || h.set(true));
+        let dynamic: &dyn crate::time::Clock = &r;
+        dynamic.call_later_boxed(Duration::from_secs(3), Box::new(|| ()));
+        assert_eq!(r.pending_calls().len(), 2);
         r.advance(Duration::from_secs(1));
         assert!(!hit.get());
         r.advance(Duration::from_secs(1));

@@ -52,6 +52,63 @@ use crate::protocol::Protocol;
 const MAX_ROUNDS: usize = 10_000;
 
 /// A server and a client protocol connected through in-memory transports.
+///
+/// Nothing moves until [`flush`](Self::flush), so a test can look at each
+/// side between steps, and act for either side in between:
+///
+/// ```
+/// use gyre::testing::Pump;
+/// use gyre::{Protocol, Reason, Transport};
+///
+/// /// Greets, then answers each message with its length.
+/// #[derive(Default)]
+/// struct Server {
+///     lost: Option<Reason>,
+/// }
+/// impl Protocol for Server {
+///     fn connection_made(&mut self, t: &Transport) {
+///         t.write(b"hi");
+///     }
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data.len().to_string().as_bytes());
+///     }
+///     fn connection_lost(&mut self, reason: Reason) {
+///         self.lost = Some(reason);
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct Client {
+///     transport: Option<Transport>,
+///     heard: Vec<String>,
+/// }
+/// impl Protocol for Client {
+///     fn connection_made(&mut self, t: &Transport) {
+///         self.transport = Some(t.clone());
+///     }
+///     fn data_received(&mut self, _: &Transport, data: &[u8]) {
+///         self.heard.push(String::from_utf8_lossy(data).into_owned());
+///     }
+/// }
+///
+/// let mut pump = Pump::connect(Server::default(), Client::default());
+/// assert_eq!(pump.server_transport().value(), b"hi", "written, not delivered yet");
+/// assert!(pump.client().heard.is_empty());
+/// assert!(pump.flush());
+/// assert_eq!(pump.client().heard, ["hi"]);
+///
+/// // The test speaks for the client.
+/// let client = pump.client().transport.clone().expect("connected");
+/// client.write(b"hello");
+/// pump.flush();
+/// assert_eq!(pump.client().heard, ["hi", "5"]);
+/// assert!(!pump.flush(), "nothing left to move");
+///
+/// client.abort_connection();
+/// pump.flush();
+/// assert!(pump.is_closed());
+/// assert!(matches!(pump.server().lost, Some(Reason::Lost(_))), "the other side of a reset");
+/// ```
 pub struct Pump<S, C> {
     server: S,
     client: C,

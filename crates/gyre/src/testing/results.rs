@@ -67,6 +67,32 @@ const TAKEN: &str = "its result already taken (by an await, another chain, or an
 /// Panics if `d` has no result yet (not fired, or waiting on another
 /// Deferred), if its result was already taken, or if it holds a failure;
 /// the message shows that failure.
+///
+/// ```
+/// use gyre::deferred::Deferred;
+/// use gyre::testing::{assert_no_result, success_result_of};
+///
+/// let inner: Deferred<u32> = Deferred::new();
+/// let outer: Deferred<u32> = Deferred::new();
+/// let waiting = inner.clone();
+/// let chained = outer.clone().add_callback_deferred(move |_| waiting).add_callback(|n| n + 1);
+/// outer.callback(0).unwrap(); // fired, but now waits for `inner`
+/// assert_no_result(&chained); // success_result_of would panic here
+/// inner.callback(41).unwrap();
+/// assert_eq!(success_result_of(&chained), 42);
+/// ```
+///
+/// A Deferred that never fired makes the test fail, where an assertion
+/// inside a callback would have passed:
+///
+/// ```should_panic
+/// use gyre::deferred::Deferred;
+/// use gyre::testing::success_result_of;
+///
+/// let never: Deferred<u32> = Deferred::new();
+/// let doubled = never.add_callback(|n| n * 2);
+/// let _ = success_result_of(&doubled); // panics: "found no result instead"
+/// ```
 #[track_caller]
 pub fn success_result_of<T: 'static>(d: &Deferred<T>) -> T {
     let shown = format!("{d:?}");
@@ -84,6 +110,21 @@ pub fn success_result_of<T: 'static>(d: &Deferred<T>) -> T {
 ///
 /// Panics if `d` has no result yet, if its result was already taken, or if
 /// it holds a success.
+///
+/// The failure taken counts as handled: dropping the Deferred afterwards
+/// logs no `Unhandled error in Deferred`.
+///
+/// ```
+/// use gyre::deferred::{Deferred, Failure, TimeoutError};
+/// use gyre::testing::failure_result_of;
+///
+/// let d: Deferred<u32> = Deferred::new();
+/// let checked = d.clone().and_then(|n| if n > 100 { Err(Failure::msg("too big")) } else { Ok(n) });
+/// d.callback(500).unwrap();
+/// let failure = failure_result_of(&checked);
+/// assert_eq!(failure.to_string(), "too big");
+/// assert!(!failure.is::<TimeoutError>());
+/// ```
 #[track_caller]
 pub fn failure_result_of<T: 'static>(d: &Deferred<T>) -> Failure {
     let shown = format!("{d:?}");

@@ -41,6 +41,41 @@ use crate::error::DelayedCallError;
 /// [`DelayedCallError::AlreadyCancelled`]; one that already ran (or is
 /// running right now) gives [`DelayedCallError::AlreadyCalled`]. If the clock
 /// is dropped first, its pending calls count as cancelled.
+///
+/// A deadline pushed back while work keeps arriving, then given up:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::testing::VirtualClock;
+/// use gyre::DelayedCall;
+/// use gyre::DelayedCallError;
+///
+/// let clock = VirtualClock::new();
+/// let fired = Rc::new(Cell::new(0));
+/// let f = fired.clone();
+/// let call: DelayedCall = clock.call_later(Duration::from_secs(10), move || f.set(f.get() + 1));
+/// let start = call.time();
+///
+/// clock.advance(Duration::from_secs(8));
+/// call.reset(Duration::from_secs(10))?; // 10 s from now: at 18 s
+/// call.delay(Duration::from_secs(2))?; // 2 s later than that: at 20 s
+/// assert_eq!(call.time() - start, Duration::from_secs(10));
+/// clock.advance(Duration::from_secs(11)); // 19 s
+/// assert!(call.is_active() && fired.get() == 0);
+/// clock.advance(Duration::from_secs(1)); // 20 s
+/// assert!(!call.is_active());
+/// assert_eq!(fired.get(), 1);
+/// assert_eq!(call.cancel(), Err(DelayedCallError::AlreadyCalled));
+///
+/// let other = clock.call_later(Duration::from_secs(1), || unreachable!());
+/// other.cancel()?;
+/// assert_eq!(other.reset(Duration::from_secs(1)), Err(DelayedCallError::AlreadyCancelled));
+/// clock.advance(Duration::from_secs(5)); // a cancelled call never runs
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct DelayedCall {
     inner: Rc<CallInner>,

@@ -41,7 +41,7 @@ pub enum LoopingCallError {
 /// the failure only errbacks the loop's Deferred): the loop stops, and the
 /// completion returned by [`start`](Self::start) fails with the panic's
 /// message ([`Completion::failure`]; [`failure`](Self::failure) has it too).
-/// Whoever drove the call goes on: the reactor, `testing::Clock::advance`
+/// Whoever drove the call goes on: the reactor, `testing::VirtualClock::advance`
 /// (the calls due after it still run), or `start` itself for the immediate
 /// first call, which then returns a completion that has already failed. A
 /// failure nobody reads from the completion is logged when the completion
@@ -51,13 +51,13 @@ pub enum LoopingCallError {
 /// use std::cell::Cell;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use gyre::testing::Clock;
+/// use gyre::testing::VirtualClock;
 /// use gyre::time::LoopingCall;
 ///
-/// let clock = Clock::new();
+/// let clock = VirtualClock::new();
 /// let ticks = Rc::new(Cell::new(0));
 /// let t = ticks.clone();
-/// let beat = LoopingCall::new(Rc::new(clock.clone()), move || t.set(t.get() + 1));
+/// let beat = LoopingCall::new(&clock, move || t.set(t.get() + 1));
 /// beat.start(Duration::from_secs(30), false).unwrap();
 /// clock.pump(&[Duration::from_secs(30); 3]);
 /// assert_eq!(ticks.get(), 3);
@@ -105,11 +105,16 @@ struct LoopState {
 }
 
 impl LoopingCall {
-    /// A loop that calls `f` on `clock`; it does nothing until
-    /// [`start`](Self::start).
-    pub fn new(clock: Rc<dyn Clock>, mut f: impl FnMut() + 'static) -> LoopingCall {
+    /// A loop that calls `f` on `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)); it does nothing
+    /// until [`start`](Self::start). The loop keeps a clone of the clock
+    /// handle.
+    pub fn new(
+        clock: &(impl Clock + Clone + 'static),
+        mut f: impl FnMut() + 'static,
+    ) -> LoopingCall {
         let name = std::any::type_name_of_val(&f);
-        LoopingCall::build(clock, name, false, Box::new(move |_| f()))
+        LoopingCall::build(super::keep(clock), name, false, Box::new(move |_| f()))
     }
 
     /// A loop whose function gets the number of grid intervals that elapsed
@@ -119,9 +124,12 @@ impl LoopingCall {
     /// always 1 with a zero interval. A call that falls in the same interval
     /// as the previous one (count 0, possible after [`reset`](Self::reset))
     /// does not call `f`.
-    pub fn with_count(clock: Rc<dyn Clock>, f: impl FnMut(u64) + 'static) -> LoopingCall {
+    pub fn with_count(
+        clock: &(impl Clock + Clone + 'static),
+        f: impl FnMut(u64) + 'static,
+    ) -> LoopingCall {
         let name = std::any::type_name_of_val(&f);
-        LoopingCall::build(clock, name, true, Box::new(f))
+        LoopingCall::build(super::keep(clock), name, true, Box::new(f))
     }
 
     fn build(clock: Rc<dyn Clock>, name: &'static str, counting: bool, f: LoopFn) -> LoopingCall {
@@ -383,21 +391,21 @@ mod tests {
     }
 
     /// Milliseconds of virtual time on `clock`.
-    fn at(clock: &testing::Clock) -> u64 {
+    fn at(clock: &testing::VirtualClock) -> u64 {
         (clock.seconds() * 1000.0).round() as u64
     }
 
     /// A loop on `clock` that records (ms, count) for each call.
-    fn recording(clock: &testing::Clock) -> (LoopingCall, Seen) {
+    fn recording(clock: &testing::VirtualClock) -> (LoopingCall, Seen) {
         let seen = Seen::default();
         let (c, s) = (clock.clone(), seen.clone());
-        let lc = LoopingCall::with_count(Rc::new(clock.clone()), move |n| {
+        let lc = LoopingCall::with_count(clock, move |n| {
             s.borrow_mut().push((at(&c), n));
         });
         (lc, seen)
     }
 
-    fn advance_ms(clock: &testing::Clock, steps: &[u64]) {
+    fn advance_ms(clock: &testing::VirtualClock, steps: &[u64]) {
         for &step in steps {
             clock.advance(ms(step));
         }
@@ -407,10 +415,10 @@ mod tests {
     /// 5.0, 6.0: the late call runs late, then the grid resumes.
     #[test]
     fn grid_skips_missed_intervals() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let times = Rc::new(RefCell::new(Vec::new()));
         let (c, t) = (clock.clone(), times.clone());
-        let lc = LoopingCall::new(Rc::new(clock.clone()), move || t.borrow_mut().push(at(&c)));
+        let lc = LoopingCall::new(&clock, move || t.borrow_mut().push(at(&c)));
         lc.start(ms(1000), true).unwrap();
         assert_eq!(*times.borrow(), [0]);
         advance_ms(&clock, &[500, 500, 3700, 300, 1000]);
@@ -423,7 +431,7 @@ mod tests {
     /// (1.0, 1), (4.5, 3), (5.0, 1), (6.0, 1).
     #[test]
     fn with_count_counts_elapsed_intervals() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, seen) = recording(&clock);
         lc.start(ms(1000), false).unwrap();
         assert!(seen.borrow().is_empty());
@@ -434,7 +442,7 @@ mod tests {
     /// with_count and now=true counts the immediate call as one interval.
     #[test]
     fn with_count_now_counts_one() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, seen) = recording(&clock);
         lc.start(ms(1000), true).unwrap();
         advance_ms(&clock, &[2500, 500]);
@@ -445,11 +453,11 @@ mod tests {
     /// function stops the loop after five calls (Twisted's test).
     #[test]
     fn zero_interval_under_virtual_clock() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let seen = Rc::new(RefCell::new(Vec::new()));
         let handle: Rc<RefCell<Option<LoopingCall>>> = Rc::default();
         let (s, h) = (seen.clone(), handle.clone());
-        let lc = LoopingCall::with_count(Rc::new(clock.clone()), move |n| {
+        let lc = LoopingCall::with_count(&clock, move |n| {
             s.borrow_mut().push(n);
             if s.borrow().len() > 4 {
                 h.borrow().as_ref().unwrap().stop().unwrap();
@@ -470,7 +478,7 @@ mod tests {
         let timers = Timers::new_virtual(Instant::now());
         let calls = Rc::new(Cell::new(0));
         let c = calls.clone();
-        let lc = LoopingCall::new(Rc::new(timers.clone()), move || c.set(c.get() + 1));
+        let lc = LoopingCall::new(&timers, move || c.set(c.get() + 1));
         lc.start(Duration::ZERO, true).unwrap();
         for pass in 1..=3 {
             assert_eq!(timers.run_due(timers.now(), true, true), 1);
@@ -484,11 +492,11 @@ mod tests {
     /// that iteration returns, and nothing more is scheduled.
     #[test]
     fn stop_from_inside_the_function() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let handle: Rc<RefCell<Option<(LoopingCall, Completion)>>> = Rc::default();
         let observed = Rc::new(Cell::new(None));
         let (h, o) = (handle.clone(), observed.clone());
-        let lc = LoopingCall::new(Rc::new(clock.clone()), move || {
+        let lc = LoopingCall::new(&clock, move || {
             let guard = h.borrow();
             let (lc, done) = guard.as_ref().unwrap();
             lc.stop().unwrap();
@@ -507,7 +515,7 @@ mod tests {
     /// `stop` cancels the pending call and fires the completion at once.
     #[test]
     fn stop_fires_completion_at_once() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, seen) = recording(&clock);
         let done = lc.start(ms(1000), true).unwrap();
         assert!(lc.is_running() && !done.is_complete());
@@ -524,7 +532,7 @@ mod tests {
     /// twice, is an error with Twisted's message.
     #[test]
     fn misuse_is_an_error() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, _) = recording(&clock);
         assert_eq!(lc.stop(), Err(LoopingCallError::NotRunning));
         assert_eq!(lc.reset(), Err(LoopingCallError::NotRunning));
@@ -552,10 +560,10 @@ mod tests {
     /// Deferred errbacks, the clock goes on).
     #[test]
     fn panic_stops_the_loop() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let n = Rc::new(Cell::new(0));
         let m = n.clone();
-        let lc = LoopingCall::new(Rc::new(clock.clone()), move || {
+        let lc = LoopingCall::new(&clock, move || {
             m.set(m.get() + 1);
             if m.get() == 2 {
                 panic!("tick failed");
@@ -586,8 +594,8 @@ mod tests {
     /// nothing is scheduled (Twisted: `start` returns a failed Deferred).
     #[test]
     fn panic_in_the_immediate_first_call() {
-        let clock = testing::Clock::new();
-        let lc = LoopingCall::new(Rc::new(clock.clone()), || panic!("first call failed"));
+        let clock = testing::VirtualClock::new();
+        let lc = LoopingCall::new(&clock, || panic!("first call failed"));
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| lc.start(ms(1000), true)));
         let done = started.expect("the panic escaped from start").unwrap();
         assert!(done.is_complete());
@@ -600,8 +608,8 @@ mod tests {
     /// `PanicError` carrying the message.
     #[test]
     fn failed_completion_as_a_deferred() {
-        let clock = testing::Clock::new();
-        let lc = LoopingCall::new(Rc::new(clock.clone()), || panic!("tick failed"));
+        let clock = testing::VirtualClock::new();
+        let lc = LoopingCall::new(&clock, || panic!("tick failed"));
         let done = lc.start(ms(1000), false).unwrap();
         let d = crate::deferred::Deferred::from_completion(&done);
         assert!(!d.is_called());
@@ -622,7 +630,7 @@ mod tests {
     #[test]
     fn panic_under_reactor_semantics() {
         let timers = Timers::new_virtual(Instant::now());
-        let lc = LoopingCall::new(Rc::new(timers.clone()), || panic!("bad tick"));
+        let lc = LoopingCall::new(&timers, || panic!("bad tick"));
         let done = lc.start(ms(10), false).unwrap();
         let other = Rc::new(Cell::new(false));
         let o = other.clone();
@@ -636,7 +644,7 @@ mod tests {
     /// `reset` skips the next call and restarts the grid from now.
     #[test]
     fn reset_restarts_the_grid() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, seen) = recording(&clock);
         lc.start(ms(1000), false).unwrap();
         clock.advance(ms(700));
@@ -648,10 +656,10 @@ mod tests {
     /// The loop keeps running after every handle is dropped, until stopped.
     #[test]
     fn loop_outlives_its_handles() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let n = Rc::new(Cell::new(0));
         let m = n.clone();
-        let lc = LoopingCall::new(Rc::new(clock.clone()), move || m.set(m.get() + 1));
+        let lc = LoopingCall::new(&clock, move || m.set(m.get() + 1));
         lc.start(ms(100), false).unwrap();
         drop(lc);
         clock.advance(ms(100));
@@ -664,7 +672,7 @@ mod tests {
     /// `Debug` prints like Twisted's repr: the interval, then the function.
     #[test]
     fn debug_looks_like_twisted() {
-        let clock = testing::Clock::new();
+        let clock = testing::VirtualClock::new();
         let (lc, _) = recording(&clock);
         assert!(format!("{lc:?}").starts_with("LoopingCall<None>("));
         lc.start(ms(1500), false).unwrap();

@@ -1,4 +1,4 @@
-//! [`Timers`]: the timer queue shared by the reactor and `testing::Clock`.
+//! [`Timers`]: the timer queue shared by the reactor and `testing::VirtualClock`.
 //!
 //! A `Timers` is a cheap, cloneable handle (`Rc<Shared>`) to the queue and
 //! its clock; `Shared` and its fields are described in `delayed.rs`, the
@@ -20,7 +20,7 @@ use super::queue::{CallInner, Queue, State};
 use crate::log::guarded;
 
 /// The crate-internal timer queue shared by the reactor and
-/// `testing::Clock`. Clones share the queue.
+/// `testing::VirtualClock`. Clones share the queue.
 #[derive(Clone)]
 pub(crate) struct Timers {
     shared: Rc<Shared>,
@@ -94,7 +94,7 @@ impl Timers {
     /// is in progress (even with delay 0) wait for the next run: the
     /// reactor's pass (Twisted reference 1.4), which this bounds. Otherwise
     /// calls that become due during the run also run:
-    /// `testing::Clock::advance` (reference 8.2).
+    /// `testing::VirtualClock::advance` (reference 8.2).
     ///
     /// If `catch`, a panicking call is logged as an unhandled error (target
     /// `gyre::time`) and the remaining calls still run; otherwise the panic

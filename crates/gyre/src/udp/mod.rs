@@ -31,8 +31,7 @@
 //!   calls `connection_refused` **and the port stays open** (Twisted's epoll
 //!   reactor closes it instead; its select reactor and its docs do this);
 //! * `stop_listening` closes the socket at once; on the next turn
-//!   `(UDP Port <port> Closed)` is logged (system `path::Proto (UDP)`),
-//!   then, for the protocol's last port, `Stopping protocol <…>` and
+//!   `(UDP Port <port> Closed)` is logged, then, for the protocol's last port, `Stopping protocol <…>` and
 //!   `stop_protocol`.
 //!
 //! Multicast ([`Reactor::listen_multicast`]): join and leave groups on a

@@ -311,9 +311,12 @@ impl UdpPort {
         true
     }
 
-    fn closed(self: &Rc<Self>) {
+    /// Logs the close line and stops the protocol if this was its last
+    /// port; under the port's system at reactor shutdown, under `-` after
+    /// `stop_listening` (as the stream ports do, after Twisted).
+    fn closed(self: &Rc<Self>, in_context: bool) {
         {
-            let _ctx = enter(self.clone());
+            let _ctx = in_context.then(|| enter(self.clone()));
             log::info!(target: TARGET, "(UDP Port {} Closed)", self.host.port());
         }
         self.protocol.do_stop();
@@ -331,12 +334,12 @@ impl UdpPort {
             Some(reactor) => {
                 let signal = done.clone();
                 reactor.call_soon(move || {
-                    me.closed();
+                    me.closed(false);
                     signal.complete();
                 });
             }
             None => {
-                me.closed();
+                me.closed(false);
                 done.complete();
             }
         }
@@ -353,7 +356,7 @@ impl Source for UdpPort {
 
     fn shutdown(self: Rc<Self>) {
         if self.close_socket() {
-            self.closed();
+            self.closed(true);
         }
     }
 

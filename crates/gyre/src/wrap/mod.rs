@@ -275,6 +275,73 @@ pub trait WrapProtocol<P: Protocol>: 'static {
 /// A protocol that runs `P` with the wrapper `W` around it: every callback
 /// goes to `W`'s [`WrapProtocol`] method, which by default forwards it to
 /// `P`. See the [module docs](self).
+///
+/// A wrapper that counts one connection's bytes each way: what arrives as
+/// it passes through, what the inner protocol writes through a transport
+/// that observes it. Both the wrapper and the protocol stay reachable:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+///
+/// use gyre::testing::StringTransport;
+/// use gyre::transport::Write;
+/// use gyre::wrap::{ProtocolWrapper, WrapProtocol};
+/// use gyre::{Protocol, Transport};
+///
+/// #[derive(Default)]
+/// struct Bytes {
+///     read: usize,
+///     written: Rc<Cell<usize>>,
+///     watched: Option<Transport>,
+/// }
+///
+/// impl Bytes {
+///     /// The transport the inner protocol is given: the same one every time.
+///     fn watched(&mut self, transport: &Transport) -> Transport {
+///         let written = self.written.clone();
+///         let watch = move |w: Write<'_>| {
+///             let n = match w {
+///                 Write::Bytes(b) => b.len(),
+///                 Write::Sequence(parts) => parts.iter().map(|p| p.len()).sum(),
+///             };
+///             written.set(written.get() + n);
+///         };
+///         self.watched.get_or_insert_with(|| transport.observe(watch)).clone()
+///     }
+/// }
+///
+/// impl<P: Protocol> WrapProtocol<P> for Bytes {
+///     fn connection_made(&mut self, inner: &mut P, transport: &Transport) {
+///         inner.connection_made(&self.watched(transport));
+///     }
+///     fn data_received(&mut self, inner: &mut P, transport: &Transport, data: &[u8]) {
+///         self.read += data.len();
+///         inner.data_received(&self.watched(transport), data);
+///     }
+/// }
+///
+/// #[derive(Default)]
+/// struct Shout {
+///     lines: u32,
+/// }
+/// impl Protocol for Shout {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         self.lines += 1;
+///         t.write_sequence(&[&data.to_ascii_uppercase(), b"!"]);
+///     }
+/// }
+///
+/// let mut protocol = ProtocolWrapper::wrap(Shout::default(), Bytes::default());
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut protocol);
+/// protocol.data_received(&wire.transport(), b"hey");
+/// protocol.data_received(&wire.transport(), b"you");
+///
+/// assert_eq!(wire.value(), b"HEY!YOU!"); // the inner protocol's behaviour is untouched
+/// assert_eq!(protocol.inner().lines, 2);
+/// assert_eq!((protocol.wrapper().read, protocol.wrapper().written.get()), (6, 8));
+/// ```
 pub struct ProtocolWrapper<P, W> {
     inner: P,
     wrapper: W,
@@ -360,6 +427,48 @@ impl<P: 'static, W: fmt::Debug> fmt::Debug for ProtocolWrapper<P, W> {
 /// and the other `F` methods work through it, and
 /// [`do_start`](Shared::do_start) / [`do_stop`](Shared::do_stop) apply the
 /// `numPorts` rule.
+///
+/// A wrapper that turns away peers outside a network before the wrapped
+/// factory hears of them, and leaves connections from inside unchanged:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::net::IpAddr;
+/// use std::rc::Rc;
+///
+/// use gyre::wrap::{WrapFactory, WrappingFactory};
+/// use gyre::{for_protocol, Address, Factory, Protocol, Shared};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// /// Serves 10.0.0.0/8 only.
+/// struct Internal;
+///
+/// impl<F: Factory> WrapFactory<F> for Internal {
+///     type Protocol = F::Protocol; // not wrapped: passed on as built
+///
+///     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<F::Protocol> {
+///         match addr.inet()?.ip() {
+///             IpAddr::V4(ip) if ip.octets()[0] == 10 => wrapped.build_protocol(addr),
+///             _ => None,
+///         }
+///     }
+/// }
+///
+/// let built = Rc::new(Cell::new(0));
+/// let b = built.clone();
+/// let inner = for_protocol(move || {
+///     b.set(b.get() + 1);
+///     Quiet
+/// });
+/// let factory = WrappingFactory::wrap(inner, Internal);
+/// assert!(factory.build_protocol(&Address::tcp("10.1.2.3:5000".parse()?)).is_some());
+/// assert!(factory.build_protocol(&Address::tcp("192.0.2.1:5000".parse()?)).is_none());
+/// assert_eq!(built.get(), 1, "the outsider never reached the wrapped factory");
+/// assert_eq!(factory.log_prefix(), "Factory", "log lines name the wrapped factory");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait WrapFactory<F: Factory>: 'static {
     /// The protocol the wrapping factory builds.
     type Protocol: Protocol;
@@ -428,6 +537,69 @@ pub trait WrapFactory<F: Factory>: 'static {
 /// changes: see [`WrapFactory`] and the [module docs](self).
 ///
 /// It is a [`ClientFactory`] whenever `F` is one.
+///
+/// The byte counter of the [module docs](self), on a real server: every
+/// connection's protocol is wrapped, the total is the wrapper's:
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+///
+/// use gyre::wrap::{ProtocolWrapper, WrapFactory, WrapProtocol, WrappingFactory};
+/// use gyre::{for_protocol, Address, Factory, Protocol, Reactor, Shared, TcpListenOptions, Transport};
+///
+/// struct CountBytes {
+///     total: Rc<Cell<usize>>,
+/// }
+/// impl<P: Protocol> WrapProtocol<P> for CountBytes {
+///     fn data_received(&mut self, inner: &mut P, transport: &Transport, data: &[u8]) {
+///         self.total.set(self.total.get() + data.len());
+///         inner.data_received(transport, data);
+///     }
+/// }
+///
+/// struct CountAll {
+///     total: Rc<Cell<usize>>,
+/// }
+/// impl<F: Factory> WrapFactory<F> for CountAll {
+///     type Protocol = ProtocolWrapper<F::Protocol, CountBytes>;
+///     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
+///         let counter = CountBytes { total: self.total.clone() };
+///         Some(ProtocolWrapper::wrap(wrapped.build_protocol(addr)?, counter))
+///     }
+/// }
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let total = Rc::new(Cell::new(0));
+/// let factory = WrappingFactory::wrap(for_protocol(|| Echo), CountAll { total: total.clone() });
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, factory, loopback)?.address();
+///
+/// let handle = reactor.thread_handle();
+/// let clients = std::thread::spawn(move || {
+///     for message in [&b"first"[..], b"second", b"third"] {
+///         let mut stream = std::net::TcpStream::connect(address).unwrap();
+///         stream.write_all(message).unwrap();
+///         let mut echo = vec![0; message.len()];
+///         stream.read_exact(&mut echo).unwrap(); // the server has counted it by now
+///     }
+///     handle.stop();
+/// });
+/// reactor.run()?;
+/// clients.join().unwrap();
+/// assert_eq!(total.get(), 16);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct WrappingFactory<F, W> {
     wrapped: Shared<F>,
     wrapper: W,

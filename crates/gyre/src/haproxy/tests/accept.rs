@@ -12,7 +12,7 @@ use crate::error::Reason;
 use crate::factory::{Factory, for_protocol};
 use crate::haproxy::{AcceptProxy, AcceptSettings, DEFAULT_TIMEOUT, ProxyHeader, Tlv};
 use crate::protocol::Protocol;
-use crate::testing::{Clock, ProducerState, StringTransport};
+use crate::testing::{ProducerState, StringTransport, VirtualClock};
 use crate::transport::Transport;
 use crate::wrap::WrappingFactory;
 
@@ -81,7 +81,7 @@ impl Protocol for Recorder {
 struct Rig {
     protocol: AcceptProxy<Recorder>,
     transport: StringTransport,
-    clock: Clock,
+    clock: VirtualClock,
     seen: Rc<RefCell<Vec<Seen>>>,
 }
 
@@ -102,12 +102,9 @@ impl Rig {
         recorder: Recorder,
         settings: impl FnOnce(AcceptSettings<Recorder>) -> AcceptSettings<Recorder>,
     ) -> Rig {
-        let clock = Clock::new();
+        let clock = VirtualClock::new();
         let seen = recorder.seen.clone();
-        let mut protocol = AcceptProxy::new(
-            recorder,
-            settings(AcceptSettings::new(Rc::new(clock.clone()))),
-        );
+        let mut protocol = AcceptProxy::new(recorder, settings(AcceptSettings::new(&clock)));
         let transport = StringTransport::with_addresses(server(), balancer());
         transport.make_connection(&mut protocol);
         Rig {
@@ -496,10 +493,10 @@ fn an_end_of_input_before_the_header_closes() {
 /// header reader with its settings; the wrapped factory may still refuse.
 #[test]
 fn the_factory_wrapper_wraps_every_protocol() {
-    let clock = Clock::new();
+    let clock = VirtualClock::new();
     let factory = WrappingFactory::wrap(
         for_protocol(Recorder::default),
-        AcceptSettings::new(Rc::new(clock.clone())).with_timeout(Duration::from_secs(1)),
+        AcceptSettings::new(&clock).with_timeout(Duration::from_secs(1)),
     );
     let mut protocol = factory.build_protocol(&balancer()).expect("built");
     let transport = StringTransport::with_addresses(server(), balancer());
@@ -515,7 +512,7 @@ fn the_factory_wrapper_wraps_every_protocol() {
             None
         }
     }
-    let factory = WrappingFactory::wrap(Refuse, AcceptSettings::new(Rc::new(clock.clone())));
+    let factory = WrappingFactory::wrap(Refuse, AcceptSettings::new(&clock));
     assert!(factory.build_protocol(&balancer()).is_none());
 }
 
@@ -528,7 +525,7 @@ fn dropping_a_waiting_wrapper_cancels_its_deadline() {
     let clock = rig.clock.clone();
     drop(rig);
     assert!(clock.pending_calls().is_empty());
-    let settings = AcceptSettings::<Recorder>::new(Rc::new(clock)).with_max_header_len(usize::MAX);
+    let settings = AcceptSettings::<Recorder>::new(&clock).with_max_header_len(usize::MAX);
     assert_eq!(settings.max_header_len(), 16 + 65535);
     assert!(format!("{settings:?}").contains("max_len: 65551"));
 }

@@ -152,7 +152,7 @@ impl TimerState {
 /// use std::rc::Rc;
 /// use std::time::Duration;
 /// use gyre::protocols::policies::{IdleTimeout, IdleTimer};
-/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::testing::{StringTransport, VirtualClock};
 /// use gyre::{Protocol, Transport};
 ///
 /// /// Waits up to 10 s for a greeting, then lets the client idle forever.
@@ -168,12 +168,10 @@ impl TimerState {
 ///     }
 /// }
 ///
-/// let clock = Clock::new();
-/// let mut protocol = IdleTimeout::new_with(
-///     Rc::new(clock.clone()),
-///     Duration::from_secs(10),
-///     |timer| Greeted { timer },
-/// );
+/// let clock = VirtualClock::new();
+/// let mut protocol = IdleTimeout::new_with(&clock, Duration::from_secs(10), |timer| Greeted {
+///     timer,
+/// });
 /// let transport = StringTransport::new();
 /// transport.make_connection(&mut protocol);
 /// protocol.data_received(&transport.transport(), b"HELLO\r\n");
@@ -295,14 +293,14 @@ impl fmt::Debug for IdleTimer {
 /// use std::rc::Rc;
 /// use std::time::Duration;
 /// use gyre::protocols::policies::IdleTimeout;
-/// use gyre::testing::{Clock, StringTransport};
+/// use gyre::testing::{StringTransport, VirtualClock};
 /// use gyre::Protocol;
 ///
 /// struct Quiet;
 /// impl Protocol for Quiet {}
 ///
-/// let clock = Clock::new();
-/// let mut protocol = IdleTimeout::new(Quiet, Rc::new(clock.clone()), Duration::from_secs(30));
+/// let clock = VirtualClock::new();
+/// let mut protocol = IdleTimeout::new(&clock, Quiet, Duration::from_secs(30));
 /// let transport = StringTransport::new();
 /// transport.make_connection(&mut protocol);
 /// clock.advance(Duration::from_secs(30));
@@ -395,10 +393,17 @@ impl fmt::Debug for IdleWatch {
 
 impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// Wraps `inner`; its connection times out after `timeout` of silence,
-    /// timed on `clock` (the reactor: `Rc::new(reactor.clone())`; in tests,
-    /// a [`testing::Clock`](crate::testing::Clock)).
-    pub fn new(inner: P, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
-        let timer = IdleTimer::new(clock, Some(timeout));
+    /// timed on `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)).
+    pub fn new(clock: &(impl Clock + Clone + 'static), inner: P, timeout: Duration) -> Self {
+        IdleTimeout::with_timer(
+            IdleTimer::new(crate::time::keep(clock), Some(timeout)),
+            inner,
+        )
+    }
+
+    /// Wraps `inner` with `timer`, a new connection's timer.
+    fn with_timer(timer: IdleTimer, inner: P) -> Self {
         ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
 
@@ -406,11 +411,11 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
     /// which receives the connection's [`IdleTimer`] to keep: the way for a
     /// protocol to change or disable its own timeout.
     pub fn new_with(
-        clock: Rc<dyn Clock>,
+        clock: &(impl Clock + Clone + 'static),
         timeout: Duration,
         make: impl FnOnce(IdleTimer) -> P,
     ) -> Self {
-        let timer = IdleTimer::new(clock, Some(timeout));
+        let timer = IdleTimer::new(crate::time::keep(clock), Some(timeout));
         let inner = make(timer.clone());
         ProtocolWrapper::wrap(inner, IdleWatch { timer, given: None })
     }
@@ -454,6 +459,56 @@ impl<P: Protocol> ProtocolWrapper<P, IdleWatch> {
 /// the wrapper itself is silent. A protocol that needs its own
 /// [`IdleTimer`] is built with [`IdleTimeout::new_with`] inside
 /// [`for_protocol`](crate::for_protocol) instead.
+///
+/// A server that hangs up on a client silent for 50 ms, on loopback (the
+/// client sees the end of the stream):
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// use gyre::protocols::policies::TimeoutFactory;
+/// use gyre::{for_protocol, Protocol, Reactor, Reason, TcpListenOptions, Transport};
+///
+/// struct Echo {
+///     lost: Rc<RefCell<Option<Reason>>>,
+/// }
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, t: &Transport, data: &[u8]) {
+///         t.write(data);
+///     }
+///     fn connection_lost(&mut self, reason: Reason) {
+///         *self.lost.borrow_mut() = Some(reason);
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// # let watchdog = reactor.clone(); // a test that cannot hang: stop after 10 s whatever happens
+/// # reactor.call_later(std::time::Duration::from_secs(10), move || { let _ = watchdog.stop(); });
+/// let lost = Rc::new(RefCell::new(None));
+/// let l = lost.clone();
+/// let echo = for_protocol(move || Echo { lost: l.clone() });
+/// let factory = TimeoutFactory::new(&reactor, echo, Duration::from_millis(50));
+/// let loopback = TcpListenOptions::interface("127.0.0.1");
+/// let address = reactor.listen_tcp_with(0, factory, loopback)?.address();
+///
+/// let handle = reactor.thread_handle();
+/// let client = std::thread::spawn(move || {
+///     let mut stream = std::net::TcpStream::connect(address).unwrap();
+///     stream.write_all(b"ping").unwrap();
+///     let mut rest = Vec::new();
+///     let ended = stream.read_to_end(&mut rest).is_ok(); // until the server hangs up
+///     handle.stop();
+///     (ended, rest)
+/// });
+/// reactor.run()?;
+/// assert_eq!(client.join().unwrap(), (true, b"ping".to_vec()));
+/// // Closed by the timeout, cleanly, not by the reactor's shutdown:
+/// assert!(lost.borrow().as_ref().is_some_and(Reason::is_clean), "{:?}", lost.borrow());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub type TimeoutFactory<F> = WrappingFactory<F, IdleSettings>;
 
 /// The wrapper behind [`TimeoutFactory`]: the clock and the timeout every
@@ -469,7 +524,8 @@ impl<F: Factory> WrapFactory<F> for IdleSettings {
 
     fn build_protocol(&self, wrapped: &Shared<F>, addr: &Address) -> Option<Self::Protocol> {
         let inner = wrapped.build_protocol(addr)?;
-        let protocol = IdleTimeout::new(inner, self.clock.clone(), self.timeout);
+        let timer = IdleTimer::new(self.clock.clone(), Some(self.timeout));
+        let protocol = IdleTimeout::with_timer(timer, inner);
         protocol.timer().set_close_grace(self.grace);
         Some(protocol)
     }
@@ -486,14 +542,19 @@ impl fmt::Debug for IdleSettings {
 
 impl<F: Factory> WrappingFactory<F, IdleSettings> {
     /// Wraps `factory`: each connection times out after `timeout` of
-    /// silence, timed on `clock`. Pass a [`Shared`] clone to share the
-    /// wrapped factory with other ports.
-    pub fn new(factory: impl Into<Shared<F>>, clock: Rc<dyn Clock>, timeout: Duration) -> Self {
+    /// silence, timed on `clock` (the reactor; in tests, a
+    /// [`VirtualClock`](crate::testing::VirtualClock)). Pass a [`Shared`]
+    /// clone to share the wrapped factory with other ports.
+    pub fn new(
+        clock: &(impl Clock + Clone + 'static),
+        factory: impl Into<Shared<F>>,
+        timeout: Duration,
+    ) -> Self {
         let grace = DEFAULT_CLOSE_GRACE;
         WrappingFactory::wrap(
             factory,
             IdleSettings {
-                clock,
+                clock: crate::time::keep(clock),
                 timeout,
                 grace,
             },

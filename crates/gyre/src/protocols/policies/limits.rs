@@ -81,10 +81,66 @@ fn peer_key(ip: &IpAddr) -> IpAddr {
 ///
 /// It is a [`WrappingFactory`] with [`ConnectionLimits`]; every protocol it
 /// builds is a [`Limited`].
+///
+/// Playing the reactor's part by hand: the reactor asks `build_protocol`
+/// for each accepted socket and closes the socket when it gets `None`.
+///
+/// ```
+/// use gyre::protocols::policies::LimitConnections;
+/// use gyre::testing::StringTransport;
+/// use gyre::{for_protocol, Address, Factory, Protocol, Reason};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let limited = LimitConnections::new(for_protocol(|| Quiet))
+///     .with_max_total(Some(2))
+///     .with_max_per_peer(Some(1));
+/// let peer = |text: &str| Address::tcp(text.parse().unwrap());
+///
+/// let mut first = limited.build_protocol(&peer("192.0.2.1:40001")).expect("under both limits");
+/// assert!(limited.build_protocol(&peer("192.0.2.1:40002")).is_none(), "one per address");
+/// let second = limited.build_protocol(&peer("192.0.2.2:40001")).expect("another address");
+/// assert!(limited.build_protocol(&peer("192.0.2.3:40001")).is_none(), "two in all");
+/// assert_eq!(limited.open_connections(), 2);
+///
+/// // A connection stops counting when it is lost...
+/// let wire = StringTransport::new();
+/// wire.make_connection(&mut first);
+/// first.connection_lost(Reason::Done);
+/// assert_eq!(limited.open_from(&"192.0.2.1".parse().unwrap()), 0);
+/// assert!(limited.build_protocol(&peer("192.0.2.1:40003")).is_some());
+///
+/// // ...or when its protocol is dropped without ever starting.
+/// drop(second);
+/// assert_eq!(limited.open_from(&"192.0.2.2".parse().unwrap()), 0);
+/// ```
 pub type LimitConnections<F> = WrappingFactory<F, ConnectionLimits>;
 
 /// The wrapper behind [`LimitConnections`]: the limits, and the counts of
 /// open connections they are checked against.
+///
+/// Made and read through [`LimitConnections`]. Peers are counted by IP
+/// address, and a dual-stack port's IPv4-mapped peers (`::ffff:1.2.3.4`)
+/// count as the IPv4 address they are:
+///
+/// ```
+/// use gyre::protocols::policies::LimitConnections;
+/// use gyre::{for_protocol, Address, Factory, Protocol};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {}
+///
+/// let limited = LimitConnections::new(for_protocol(|| Quiet)).with_max_per_peer(Some(1));
+/// assert_eq!((limited.max_total(), limited.max_per_peer()), (None, Some(1)));
+///
+/// let mapped = Address::tcp("[::ffff:192.0.2.1]:40000".parse()?);
+/// let _held = limited.build_protocol(&mapped).expect("first from this peer");
+/// assert_eq!(limited.open_from(&"192.0.2.1".parse()?), 1);
+/// let plain = Address::tcp("192.0.2.1:40001".parse()?);
+/// assert!(limited.build_protocol(&plain).is_none(), "the same peer, written as IPv4");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ConnectionLimits {
     max_total: Option<usize>,
     max_per_peer: Option<usize>,

@@ -66,6 +66,20 @@ impl PrefixWidth {
 }
 
 /// Appends `s` as a netstring (`5:hello,`) to `out`.
+///
+/// For building a message without a connection (a file, a buffer sent
+/// later); a [`NetstringDecoder`](crate::protocols::NetstringDecoder) reads
+/// it back:
+///
+/// ```
+/// use gyre::protocols::encode_netstring;
+///
+/// let mut out = Vec::new();
+/// encode_netstring(b"hello", &mut out);
+/// encode_netstring(b"", &mut out);
+/// encode_netstring("déjà".as_bytes(), &mut out); // the length counts bytes
+/// assert_eq!(out, "5:hello,0:,6:déjà,".as_bytes());
+/// ```
 pub fn encode_netstring(s: &[u8], out: &mut Vec<u8>) {
     let header = Framing::Netstring
         .header(s.len())

@@ -59,7 +59,7 @@ fn line_only_partial_line_over_max_is_exceeded() {
 #[test]
 fn line_only_drops_the_rest_of_the_chunk_after_a_long_line() {
     let (mut p, st) = connected(LineOnlyProtocol::new(
-        Rec::new().max(4).on_too_long(|_, _, _| {}),
+        Rec::new().max(4).only_on_too_long(|_, _, _| {}),
     ));
     p.data_received(&st.transport(), b"ok\r\ntoolong\r\ndropped\r\nkep");
     p.data_received(&st.transport(), b"t\r\nnext\r\n");
@@ -76,8 +76,14 @@ fn line_only_drops_the_rest_of_the_chunk_after_a_long_line() {
 /// `LineOnlyProtocol` (gyre's bounded rule): a partial line reported as too long is discarded up to its delimiter; later lines arrive.
 #[test]
 fn line_only_discards_a_long_partial_line_up_to_its_delimiter() {
-    let make =
-        || LineOnlyProtocol::new(Rec::new().max(4).delimiter(b"--").on_too_long(|_, _, _| {}));
+    let make = || {
+        LineOnlyProtocol::new(
+            Rec::new()
+                .max(4)
+                .delimiter(b"--")
+                .only_on_too_long(|_, _, _| {}),
+        )
+    };
     let (mut p, st) = connected(make());
     p.data_received(&st.transport(), b"abcdefgh-ij-kl-");
     assert!(
@@ -114,7 +120,7 @@ fn line_only_partial_delimiter_does_not_count_toward_the_limit() {
 #[test]
 fn line_only_stops_when_disconnecting() {
     let make = || {
-        LineOnlyProtocol::new(Rec::new().on_line(|_, conn, line| {
+        LineOnlyProtocol::new(Rec::new().only_on_line(|_, conn, line| {
             if line == b"quit" {
                 conn.transport().lose_connection();
             }
@@ -130,20 +136,13 @@ fn line_only_stops_when_disconnecting() {
 #[test]
 fn line_only_send_line_is_one_write_sequence() {
     let (c, t) = counting();
-    let mut p = LineOnlyProtocol::new(Rec::new().on_line(echo));
+    let mut p =
+        LineOnlyProtocol::new(Rec::new().only_on_line(|_, conn, line| conn.send_line(line)));
     p.connection_made(&t);
     p.data_received(&t, b"one\r\n");
     p.send_line(b"two");
     assert_eq!(c.inner.value(), b"one\r\ntwo\r\n");
     assert_eq!((c.writes.get(), c.sequences.get()), (0, 2));
-}
-
-/// `LineOnlyProtocol` has no raw mode: asking for it panics (the connection then closes as a panicking callback).
-#[test]
-#[should_panic(expected = "LineOnlyProtocol has no set_raw_mode")]
-fn line_only_has_no_raw_mode() {
-    let (mut p, st) = connected(LineOnlyProtocol::new(Rec::new().on_line(raw_on_raw)));
-    p.data_received(&st.transport(), b"RAW\r\n");
 }
 
 /// When the turn's work is done, `LineOnlyProtocol` stops after a line,

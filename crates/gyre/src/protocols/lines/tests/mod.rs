@@ -31,6 +31,9 @@ enum Ev {
 
 type Hook = fn(&mut Rec, &LineConnection<'_>, &[u8]);
 
+/// A hook run under `LineOnlyProtocol`.
+type OnlyHook = fn(&mut Rec, &LineOnlyConnection<'_>, &[u8]);
+
 /// A handler that records its callbacks and runs a configurable hook in each.
 struct Rec {
     events: Vec<Ev>,
@@ -40,6 +43,8 @@ struct Rec {
     on_line: Hook,
     on_raw: Hook,
     on_too_long: Hook,
+    only_on_line: OnlyHook,
+    only_on_too_long: OnlyHook,
     /// Raw bytes consumed (see [`back_to_lines_after_end`]).
     raw: Vec<u8>,
     /// What `clear_line_buffer` returned inside callbacks.
@@ -57,6 +62,8 @@ impl Rec {
             on_line: |_, _, _| {},
             on_raw: |_, _, _| {},
             on_too_long: |_, conn, _| conn.transport().lose_connection(),
+            only_on_line: |_, _, _| {},
+            only_on_too_long: |_, conn, _| conn.transport().lose_connection(),
             raw: Vec::new(),
             cleared: Vec::new(),
             lost: None,
@@ -85,6 +92,16 @@ impl Rec {
 
     fn on_too_long(mut self, hook: Hook) -> Rec {
         self.on_too_long = hook;
+        self
+    }
+
+    fn only_on_line(mut self, hook: OnlyHook) -> Rec {
+        self.only_on_line = hook;
+        self
+    }
+
+    fn only_on_too_long(mut self, hook: OnlyHook) -> Rec {
+        self.only_on_too_long = hook;
         self
     }
 
@@ -130,6 +147,26 @@ impl LineReceiver for Rec {
     fn line_length_exceeded(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
         self.events.push(Ev::TooLong(line.to_vec()));
         (self.on_too_long)(self, conn, line)
+    }
+    fn connection_lost(&mut self, reason: Reason) {
+        self.lost = Some(reason);
+    }
+    fn delimiter(&self) -> &[u8] {
+        &self.delimiter
+    }
+    fn max_length(&self) -> usize {
+        self.max_length
+    }
+}
+
+impl LineOnlyReceiver for Rec {
+    fn line_received(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::Line(line.to_vec()));
+        (self.only_on_line)(self, conn, line)
+    }
+    fn line_length_exceeded(&mut self, conn: &LineOnlyConnection<'_>, line: &[u8]) {
+        self.events.push(Ev::TooLong(line.to_vec()));
+        (self.only_on_too_long)(self, conn, line)
     }
     fn connection_lost(&mut self, reason: Reason) {
         self.lost = Some(reason);

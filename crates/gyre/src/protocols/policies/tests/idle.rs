@@ -14,7 +14,7 @@ struct Setup {
 fn connected() -> Setup {
     let clock = VirtualClock::new();
     let events = Events::default();
-    let mut protocol = IdleTimeout::new_with(Rc::new(clock.clone()), secs(10), |timer| {
+    let mut protocol = IdleTimeout::new_with(&clock, secs(10), |timer| {
         let mut r = Recorder::new(&events);
         r.timer = Some(timer);
         r
@@ -52,11 +52,7 @@ fn fires_at_exactly_the_timeout() {
 #[test]
 fn nothing_is_scheduled_before_connection_made() {
     let clock = VirtualClock::new();
-    let mut protocol = IdleTimeout::new(
-        Recorder::new(&Events::default()),
-        Rc::new(clock.clone()),
-        secs(10),
-    );
+    let mut protocol = IdleTimeout::new(&clock, Recorder::new(&Events::default()), secs(10));
     let timer = protocol.timer();
     timer.set_timeout(Some(secs(2)));
     timer.reset_timeout();
@@ -199,9 +195,8 @@ fn the_hook_runs_instead_of_closing() {
 #[test]
 fn a_panicking_hook_closes_only_its_connection() {
     let s = connected();
-    let clock: Rc<dyn Clock> = Rc::new(s.clock.clone());
     let _protocol = s.protocol.with_on_timeout(|_| panic!("hook failed"));
-    let mut other = IdleTimeout::new(Recorder::new(&Events::default()), clock, secs(20));
+    let mut other = IdleTimeout::new(&s.clock, Recorder::new(&Events::default()), secs(20));
     let other_st = StringTransport::new();
     other_st.make_connection(&mut other);
     s.clock.advance(secs(10));
@@ -262,11 +257,11 @@ fn timeout_factory_wraps_every_protocol() {
     let clock = VirtualClock::new();
     let events = Events::default();
     let factory = Shared::new(TimeoutFactory::new(
+        &clock,
         Recorders {
             events: events.clone(),
             refuse: false,
         },
-        Rc::new(clock.clone()),
         secs(5),
     ));
     factory.do_start();
@@ -290,11 +285,11 @@ fn timeout_factory_wraps_every_protocol() {
     );
 
     let refusing = TimeoutFactory::new(
+        &clock,
         Recorders {
             events: Events::default(),
             refuse: true,
         },
-        Rc::new(clock.clone()),
         secs(5),
     );
     assert!(refusing.build_protocol(&addr("1.2.3.4:5")).is_none());

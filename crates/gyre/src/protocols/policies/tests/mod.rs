@@ -12,8 +12,7 @@ use crate::error::Reason;
 use crate::factory::{Factory, Shared, for_protocol};
 use crate::log::guarded;
 use crate::protocol::Protocol;
-use crate::testing::{Clock as VirtualClock, StringTransport};
-use crate::time::Clock;
+use crate::testing::{StringTransport, VirtualClock};
 use crate::transport::Transport;
 
 mod idle;

@@ -1,10 +1,11 @@
-//! UTC calendar arithmetic: Unix seconds to a date and time of day.
+//! Calendar arithmetic: Unix seconds to a date and time of day and back.
 //!
-//! The logger's timestamps (`2026-11-21 18:02:33+0000`) and the daytime
+//! The logger's timestamps (`2026-11-21 18:02:33+0800`) and the daytime
 //! service's `asctime` text both need the civil (proleptic Gregorian) date of
-//! a Unix time. This module does it with Howard Hinnant's `civil_from_days`
-//! algorithm instead of pulling in a date crate. Always UTC: the service
-//! answers the same wherever it runs, and log lines sort across machines.
+//! a Unix time; time-zone rules need the way back. Howard Hinnant's
+//! `civil_from_days` / `days_from_civil` algorithms do both, without a date
+//! crate. A [`CivilTime`] is wall-clock time at some UTC offset (zero for
+//! [`CivilTime::from_unix`]; the [`TimeZone`](super::TimeZone) gives others).
 //! Tests are at the bottom of this file.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -20,28 +21,47 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// A UTC date and time of day, to the second.
+/// A date and time of day, to the second, at a known offset from UTC.
+///
+/// ```
+/// use gyre::log::CivilTime;
+///
+/// let t = CivilTime::from_unix(1_000_000_000);
+/// assert_eq!(t.log_stamp(), "2001-09-09 01:46:40+0000");
+/// assert_eq!(t.asctime(), "Sun Sep  9 01:46:40 2001");
+/// let east = CivilTime::from_unix_at(1_000_000_000, 8 * 3600);
+/// assert_eq!(east.log_stamp(), "2001-09-09 09:46:40+0800");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct CivilTime {
+pub struct CivilTime {
     /// The year (proleptic Gregorian; may be negative in theory).
-    pub(crate) year: i64,
+    pub year: i64,
     /// 1 to 12.
-    pub(crate) month: u32,
+    pub month: u32,
     /// 1 to 31.
-    pub(crate) day: u32,
+    pub day: u32,
     /// 0 to 23.
-    pub(crate) hour: u32,
+    pub hour: u32,
     /// 0 to 59.
-    pub(crate) minute: u32,
+    pub minute: u32,
     /// 0 to 59.
-    pub(crate) second: u32,
+    pub second: u32,
     /// 0 (Sunday) to 6 (Saturday).
-    pub(crate) weekday: u32,
+    pub weekday: u32,
+    /// Seconds east of UTC of this wall-clock time (`+0800` is 28800).
+    pub utc_offset: i32,
 }
 
 impl CivilTime {
     /// The UTC time `secs` seconds after 1970-01-01 00:00:00 (negative: before).
-    pub(crate) fn from_unix(secs: i64) -> CivilTime {
+    pub fn from_unix(secs: i64) -> CivilTime {
+        CivilTime::from_unix_at(secs, 0)
+    }
+
+    /// The wall-clock time `utc_offset` seconds east of UTC at the instant
+    /// `secs` seconds after the epoch.
+    pub fn from_unix_at(secs: i64, utc_offset: i32) -> CivilTime {
+        let secs = secs.saturating_add(i64::from(utc_offset));
         let days = secs.div_euclid(DAY);
         let rem = secs.rem_euclid(DAY) as u32;
         let (year, month, day) = civil_from_days(days);
@@ -54,20 +74,31 @@ impl CivilTime {
             second: rem % 60,
             // 1970-01-01 was a Thursday (4).
             weekday: (days + 4).rem_euclid(7) as u32,
+            utc_offset,
         }
     }
 
-    /// The log timestamp: `2026-11-21 18:02:33+0000`.
-    pub(crate) fn log_stamp(&self) -> String {
+    /// The log timestamp, Twisted's `%Y-%m-%d %H:%M:%S%z`:
+    /// `2026-11-21 18:02:33+0000`, `2026-11-21 13:02:33-0500`.
+    pub fn log_stamp(&self) -> String {
+        let sign = if self.utc_offset < 0 { '-' } else { '+' };
+        let minutes = self.utc_offset.unsigned_abs() / 60;
         format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}+0000",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}{sign}{:02}{:02}",
+            self.year,
+            self.month,
+            self.day,
+            self.hour,
+            self.minute,
+            self.second,
+            minutes / 60,
+            minutes % 60
         )
     }
 
     /// C's `asctime` without the newline: `Sun Nov 22 00:30:49 2026`
     /// (the day of the month is padded with a space: `Mon Nov  2 …`).
-    pub(crate) fn asctime(&self) -> String {
+    pub fn asctime(&self) -> String {
         format!(
             "{} {} {:2} {:02}:{:02}:{:02} {}",
             WEEKDAYS[self.weekday as usize],
@@ -81,8 +112,9 @@ impl CivilTime {
     }
 }
 
-/// Seconds since the Unix epoch of `time` (negative before 1970).
-pub(crate) fn unix_seconds(time: SystemTime) -> i64 {
+/// Seconds since the Unix epoch of `time` (negative before 1970), rounded
+/// down to the second.
+pub fn unix_seconds(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
         Err(before) => {
@@ -113,6 +145,18 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// The day number (days after 1970-01-01) of `year`-`month`-`day`: the
+/// inverse of [`civil_from_days`], by the same era arithmetic.
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400); // [0, 399]
+    let mp = i64::from(if month > 2 { month - 3 } else { month + 9 }); // March = 0
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1; // [0, 365]
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]
@@ -204,6 +248,7 @@ mod tests {
         let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
         for days in start..days_from_civil_naive(2400, 1, 1) {
             assert_eq!(civil_from_days(days), expected, "day {days}");
+            assert_eq!(days_from_civil(expected.0, expected.1, expected.2), days);
             let (y, m, d) = expected;
             let len = match m {
                 2 if leap(y) => 29,

@@ -1,8 +1,8 @@
-//! [`Clock`]: virtual time for tests (Twisted's `task.Clock`).
+//! [`VirtualClock`]: virtual time for tests (Twisted's `task.Clock`).
 //!
 //! It runs on the same timer queue as the reactor, so a [`DelayedCall`]
 //! behaves the same on both; only the driving differs (see
-//! [`advance`](Clock::advance)). Tests: at the bottom of this file.
+//! [`advance`](VirtualClock::advance)). Tests: at the bottom of this file.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -10,19 +10,28 @@ use std::time::{Duration, Instant};
 use crate::time::{self, DelayedCall, Timers};
 
 /// A deterministic clock: time stands still until the test moves it with
-/// [`advance`](Self::advance) or [`pump`](Self::pump).
+/// [`advance`](Self::advance) or [`pump`](Self::pump) (Twisted's
+/// `task.Clock`).
 ///
 /// Calls run in order of their time, and calls for the same time in the
-/// order they were scheduled. Clones are handles to the same clock; pass
-/// one as `Rc<dyn gyre::time::Clock>` to whatever takes a clock.
+/// order they were scheduled. Clones are handles to the same clock; lend
+/// one (`&clock`) to whatever takes a [`Clock`](crate::Clock), exactly where
+/// the program lends `&reactor`.
+///
+/// Why the name: [`gyre::Clock`](crate::Clock) is the trait every source
+/// of time implements (Twisted's `IReactorTime`), and it appears in the
+/// signature of everything that schedules; the test double is the one
+/// clock whose time is *virtual*, moved only by the test. Twisted calls it
+/// `task.Clock`; the two could not share a name in Rust without one of them
+/// being renamed at every import that needs both.
 ///
 /// ```
 /// use std::cell::Cell;
 /// use std::rc::Rc;
 /// use std::time::Duration;
-/// use gyre::testing::Clock;
+/// use gyre::testing::VirtualClock;
 ///
-/// let clock = Clock::new();
+/// let clock = VirtualClock::new();
 /// let fired = Rc::new(Cell::new(false));
 /// let f = fired.clone();
 /// clock.call_later(Duration::from_secs(5), move || f.set(true));
@@ -33,16 +42,16 @@ use crate::time::{self, DelayedCall, Timers};
 /// assert_eq!(clock.seconds(), 5.0);
 /// ```
 #[derive(Clone)]
-pub struct Clock {
+pub struct VirtualClock {
     timers: Timers,
     origin: Instant,
 }
 
-impl Clock {
+impl VirtualClock {
     /// A clock at virtual time 0 with nothing scheduled.
-    pub fn new() -> Clock {
+    pub fn new() -> VirtualClock {
         let origin = Instant::now();
-        Clock {
+        VirtualClock {
             timers: Timers::new_virtual(origin),
             origin,
         }
@@ -94,15 +103,15 @@ impl Clock {
     }
 }
 
-impl Default for Clock {
-    fn default() -> Clock {
-        Clock::new()
+impl Default for VirtualClock {
+    fn default() -> VirtualClock {
+        VirtualClock::new()
     }
 }
 
-impl time::Clock for Clock {
+impl time::Clock for VirtualClock {
     fn now(&self) -> Instant {
-        Clock::now(self)
+        VirtualClock::now(self)
     }
 
     fn call_later_boxed(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
@@ -110,13 +119,13 @@ impl time::Clock for Clock {
     }
 
     fn pending_calls(&self) -> Vec<DelayedCall> {
-        Clock::pending_calls(self)
+        VirtualClock::pending_calls(self)
     }
 }
 
-impl fmt::Debug for Clock {
+impl fmt::Debug for VirtualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Clock")
+        f.debug_struct("VirtualClock")
             .field("seconds", &self.seconds())
             .field("pending", &self.timers.len())
             .finish()
@@ -144,7 +153,7 @@ mod tests {
     /// `seconds` starts at 0.0 and follows `advance` and `pump`.
     #[test]
     fn seconds_advance_and_pump() {
-        let clock = Clock::default();
+        let clock = VirtualClock::default();
         assert_eq!(clock.seconds(), 0.0);
         let start = clock.now();
         clock.advance(ms(1500));
@@ -152,13 +161,13 @@ mod tests {
         clock.pump(&[ms(250), ms(250), ms(1000)]);
         assert_eq!(clock.seconds(), 3.0);
         assert_eq!(clock.now(), start + ms(3000));
-        assert!(format!("{clock:?}").starts_with("Clock { seconds: 3.0"));
+        assert!(format!("{clock:?}").starts_with("VirtualClock { seconds: 3.0"));
     }
 
     /// Calls run when their time comes, in time order, FIFO for equal times.
     #[test]
     fn calls_run_in_time_then_fifo_order() {
-        let clock = Clock::new();
+        let clock = VirtualClock::new();
         let log = Log::default();
         clock.call_later(ms(2000), record(&log, "late"));
         clock.call_later(ms(1000), record(&log, "a"));
@@ -175,7 +184,7 @@ mod tests {
     /// are already due run in the same advance.
     #[test]
     fn advance_runs_calls_that_become_due() {
-        let clock = Clock::new();
+        let clock = VirtualClock::new();
         let log = Log::default();
         let (c, l) = (clock.clone(), log.clone());
         clock.call_later(ms(1000), move || {
@@ -197,7 +206,7 @@ mod tests {
     /// scheduled and run on the next advance.
     #[test]
     fn panics_propagate_to_advance() {
-        let clock = Clock::new();
+        let clock = VirtualClock::new();
         let log = Log::default();
         clock.call_later(ms(1), || panic!("clock boom"));
         clock.call_later(ms(1), record(&log, "after"));
@@ -213,7 +222,7 @@ mod tests {
     /// (reference 8.2); cancelled calls leave `pending_calls`.
     #[test]
     fn reset_and_delay_resort() {
-        let clock = Clock::new();
+        let clock = VirtualClock::new();
         let log = Log::default();
         let x = clock.call_later(ms(2000), record(&log, "x"));
         let y = clock.call_later(ms(1000), record(&log, "y"));
@@ -229,12 +238,22 @@ mod tests {
         assert!(clock.pending_calls().is_empty());
     }
 
-    /// The clock works through `dyn time::Clock`, as code under test uses it.
+    /// The clock works through the trait, as code under test uses it:
+    /// lent as `&impl Clock`, and kept as an `Rc<dyn Clock>`.
     #[test]
-    fn works_as_a_dyn_clock() {
-        let clock = Clock::new();
+    fn works_through_the_trait() {
+        use crate::time::Clock as _;
+        fn schedule(clock: &impl time::Clock, log: &Log) -> DelayedCall {
+            clock.call_later(ms(5), record(log, "generic"))
+        }
+        let clock = VirtualClock::new();
         let dynamic: Rc<dyn time::Clock> = Rc::new(clock.clone());
         let log = Log::default();
+        let first = schedule(&clock, &log);
+        assert_eq!(schedule(&dynamic, &log).time(), first.time());
+        clock.advance(ms(5));
+        assert_eq!(*log.borrow(), ["generic", "generic"]);
+        log.borrow_mut().clear();
         let call = dynamic.call_later(ms(10), record(&log, "dyn"));
         assert_eq!(dynamic.now(), clock.now());
         assert_eq!(call.time(), clock.now() + ms(10));
