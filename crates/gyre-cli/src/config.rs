@@ -67,8 +67,11 @@ pub(crate) enum Command {
 
 /// The listening side of a service run.
 pub(crate) struct Listen {
-    /// Where to listen, at least one; all share one factory.
+    /// Where to listen for connections; all share one factory.
     pub(crate) endpoints: Vec<Box<dyn ServerEndpoint>>,
+    /// UDP ports (`udp:7`) of a service that has a datagram form; all
+    /// share one protocol. With `endpoints`, at least one in all.
+    pub(crate) udp: Vec<gyre::endpoint::spec::UdpServerSpec>,
     /// The endpoints as given: a `--threads` run builds them again on each
     /// reactor (a reactor, and so an endpoint, stays on its thread).
     pub(crate) descriptions: Vec<String>,
@@ -96,6 +99,10 @@ impl fmt::Debug for Listen {
         let endpoints: Vec<String> = self.endpoints.iter().map(|e| e.to_string()).collect();
         f.debug_struct("Listen")
             .field("endpoints", &endpoints)
+            .field(
+                "udp",
+                &self.udp.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            )
             .field("limits", &self.limits)
             .field("threads", &self.threads)
             .finish()

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 use gyre::Reactor;
-use gyre::endpoint::spec::parse_tcp_server;
+use gyre::endpoint::spec::{parse_tcp_server, parse_udp_server};
 use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
 use gyre::haproxy::Version;
 use log::LevelFilter;
@@ -33,12 +33,22 @@ const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a typ
 separated by ':', each positional or NAME=VALUE.
   listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
            tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+           unix:PATH[:mode=OCTAL][:backlog=N][:lockfile=0|1]
+                            a UNIX socket file (mode 666 by default; as in
+                            Twisted, the PID lock PATH.lock is taken unless
+                            lockfile=0); unix:@NAME is a Linux abstract name
+           udp:PORT[:interface=IP]   a UDP port (gyre's, not Twisted's):
+                            echo, discard, daytime, qotd and time answer
+                            each datagram as their RFCs say
            haproxy:LISTEN   behind a load balancer: each connection starts
                             with a PROXY protocol header (v1 or v2) naming
                             the client, whom the service then sees and logs
                             as its peer; one without a header is dropped
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
+           unix:PATH[:timeout=SECONDS][:lockfile=0|1] or unix:path=PATH[...]
+                            lockfile=1 (or checkPID=1): only while the
+                            server's PID lock is held
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
 Port 0 listens on a free port. The backlog (the queue of connections not
@@ -365,6 +375,12 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         CommandArgs::Portforward(p) => {
             // The listening side first, so its mistakes are reported first.
             let mut listen = resolve_listen(&reactor, &p.listen)?;
+            if let Some(spec) = listen.udp.first() {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!("--listen: portforward relays connections; '{spec}' is a UDP port"),
+                ));
+            }
             listen
                 .limits
                 .max_connections
@@ -428,6 +444,14 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         }
     };
     let listen = resolve_listen(&reactor, &listen)?;
+    if let Some(spec) = listen.udp.first()
+        && crate::services::udp::Udp::of(service).is_none()
+    {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("--listen: '{spec}': only echo, discard, daytime, qotd and time run over UDP"),
+        ));
+    }
     if service == Service::Chat && listen.threads > 1 {
         // Rooms would not span reactors: users on different threads would
         // never see each other.
@@ -445,11 +469,19 @@ fn resolve(args: Args) -> Result<Config, Failure> {
 
 /// The endpoints and limits shared by every service.
 fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failure> {
-    let endpoints = args
-        .listen
-        .iter()
-        .map(|d| server_from_string(reactor, d).map_err(|e| bad_endpoint("--listen", &e)))
-        .collect::<Result<_, _>>()?;
+    let mut endpoints = Vec::new();
+    let mut udp = Vec::new();
+    for d in &args.listen {
+        // `udp:` (gyre's) names a datagram port, not a stream endpoint.
+        let is_udp =
+            gyre::endpoint::parse::parse(d).is_ok_and(|p| p.kind().eq_ignore_ascii_case("udp"));
+        if is_udp {
+            udp.push(parse_udp_server(d).map_err(|e| bad_endpoint("--listen", &e))?);
+        } else {
+            endpoints
+                .push(server_from_string(reactor, d).map_err(|e| bad_endpoint("--listen", &e))?);
+        }
+    }
     let idle_timeout = args.idle_timeout.as_deref().map(seconds).transpose()?;
     let max_connections = args
         .max_connections
@@ -474,6 +506,7 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
     }
     Ok(Listen {
         endpoints,
+        udp,
         descriptions: args.listen.clone(),
         limits: Limits {
             idle_timeout,
@@ -1239,7 +1272,16 @@ mod tests {
             &["gyre", "echo", "--listen"],
             &["gyre", "--log-level", "loud", "echo"],
             &["gyre", "echo", "--listen", "tcp:80x"],
-            &["gyre", "echo", "--listen", "tcp:1", "--listen", "udp:2"],
+            &["gyre", "chat", "--listen", "tcp:1", "--listen", "udp:2"],
+            &[
+                "gyre",
+                "portforward",
+                "--listen",
+                "udp:2",
+                "--connect",
+                "tcp:h:1",
+            ],
+            &["gyre", "echo", "--listen", "udp:2", "--threads", "2"],
             &["gyre", "connect"],
             &["gyre", "connect", "tcp:a:1", "tcp:b:2"],
             &["gyre", "connect", "tcp:localhost"],
@@ -1262,7 +1304,8 @@ mod tests {
             ("tcp", "missing parameter 'port'"),
             ("", "no endpoint type given"),
             ("8000", "Unknown endpoint type: '8000'"),
-            ("udp:53", "Unknown endpoint type: 'udp'"),
+            ("udp:x", "port 'x' is not an integer"),
+            ("udp:53:backlog=1", "unexpected keyword argument 'backlog'"),
             ("TCP:80", "Unknown endpoint type: 'tcp' (given as 'TCP')"),
             ("tcp:80:backlog=x", "backlog 'x' is not an integer"),
             (
@@ -1310,7 +1353,8 @@ mod tests {
             ("tcp:localhost", "missing parameter 'port'"),
             ("tcp:host=:port=80", "parameter 'host' is empty"),
             ("tcp:localhost:http", "port 'http' is not an integer"),
-            ("unix:/tmp/x", "Unknown endpoint type: 'unix'"),
+            ("unix:", "parameter 'path' is empty"),
+            ("unix:/tmp/x:timeout=x", "timeout 'x' is not an integer"),
             (
                 "tcp6:127.0.0.1:80",
                 "host '127.0.0.1' is not an IPv6 address or a host name",

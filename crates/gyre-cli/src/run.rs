@@ -33,7 +33,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use gyre::application::{MultiService, StreamServerEndpointService};
-use gyre::endpoint::spec::parse_tcp_server;
+use gyre::endpoint::spec::{UdpServerSpec, parse_tcp_server};
 use gyre::endpoint::{ServerEndpoint, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
@@ -53,6 +53,7 @@ use crate::services::echo::Echo;
 use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
+use crate::services::udp::Udp;
 use crate::services::{Service, WireFactory};
 use crate::{connect, keepalive, panics};
 
@@ -111,6 +112,7 @@ pub(crate) fn run(config: Config) -> ExitCode {
 }
 
 fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Failure> {
+    let udp = listen.udp.clone();
     let root = match service {
         Service::Echo => open(reactor, listen, WireFactory::<Echo>::new()),
         Service::Discard => open(reactor, listen, WireFactory::<Discard>::new()),
@@ -120,6 +122,7 @@ fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Fail
         Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
         Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
+    let _udp_ports = open_udp(reactor, service, &udp)?;
     run_root(reactor, root)
 }
 
@@ -134,6 +137,31 @@ fn run_root(reactor: &Reactor, root: MultiService) -> Result<(), Failure> {
             Some(err) => Failure::reactor_run(err),
             None => Failure::listen_failed(&failure),
         })
+}
+
+/// Opens the UDP ports `udp` (`udp:7`), all with one protocol: the
+/// service's datagram form ([`Udp`]). The parser admits `udp:` only for a
+/// service that has one.
+fn open_udp(
+    reactor: &Reactor,
+    service: Service,
+    udp: &[UdpServerSpec],
+) -> Result<Vec<gyre::udp::DatagramTransport>, Failure> {
+    let Some(protocol) = Udp::of(service) else {
+        return Ok(Vec::new());
+    };
+    let protocol = gyre::udp::SharedDatagram::new(protocol);
+    udp.iter()
+        .map(|spec| {
+            let options = gyre::udp::UdpListenOptions {
+                interface: spec.interface.clone(),
+                ..Default::default()
+            };
+            reactor
+                .listen_udp_with(spec.port, protocol.clone(), options)
+                .map_err(|e| Failure::listen(&e))
+        })
+        .collect()
 }
 
 /// One service per endpoint of `listen`, all with one shared `factory`,

@@ -93,7 +93,8 @@ impl Address {
     }
 
     /// A UNIX-domain address: the socket's path, or `None` for an unnamed
-    /// socket (Twisted's `UNIXAddress(None)`).
+    /// socket (Twisted's `UNIXAddress(None)`). A Linux abstract name is a
+    /// path starting with a NUL byte (`"\0name"`); it is shown as `@name`.
     pub fn unix(path: Option<&Path>) -> Self {
         Address {
             kind: SocketKind::Unix,
@@ -137,7 +138,7 @@ impl Address {
     pub fn host(&self) -> String {
         match &self.place {
             Place::Inet(addr) => addr.ip().to_string(),
-            Place::Unix(Some(path)) => path.display().to_string(),
+            Place::Unix(Some(path)) => shown_path(path),
             Place::Unix(None) => String::new(),
         }
     }
@@ -178,9 +179,19 @@ impl fmt::Display for Address {
                 addr.flowinfo(),
                 addr.scope_id()
             ),
-            Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", path.display()),
+            Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", shown_path(path)),
             Place::Unix(None) => f.write_str("UNIXAddress(None)"),
         }
+    }
+}
+
+/// A UNIX socket path as text; an abstract name (a leading NUL) as `@name`
+/// (Twisted prints the raw NUL).
+pub(crate) fn shown_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match path.as_os_str().as_bytes().split_first() {
+        Some((0, name)) => format!("@{}", String::from_utf8_lossy(name)),
+        _ => path.display().to_string(),
     }
 }
 
@@ -216,5 +227,8 @@ mod tests {
         assert_eq!(unnamed.to_string(), "UNIXAddress(None)");
         assert_eq!((unnamed.host(), unnamed.port()), (String::new(), 0));
         assert_eq!(unnamed.kind(), SocketKind::Unix);
+        let abstract_name = Address::unix(Some(Path::new("\0gyre-test")));
+        assert_eq!(abstract_name.to_string(), "UNIXAddress('@gyre-test')");
+        assert_eq!(abstract_name.host(), "@gyre-test");
     }
 }
