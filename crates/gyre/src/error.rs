@@ -41,6 +41,9 @@ pub enum Reason {
         /// The cap.
         limit: usize,
     },
+    /// The TLS handshake or session failed (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsError),
 }
 
 impl Reason {
@@ -77,6 +80,8 @@ impl fmt::Display for Reason {
                 f,
                 "Connection closed: the peer read too slowly ({buffered} bytes would wait to be sent, over the limit of {limit})."
             ),
+            #[cfg(feature = "tls")]
+            Reason::Tls(e) => write!(f, "TLS failed: {e}."),
         }
     }
 }
@@ -167,6 +172,10 @@ pub enum ConnectError {
     /// Any other OS error while connecting.
     #[error("An error occurred while connecting: {}.", os_text(.0))]
     Other(Arc<io::Error>),
+    /// The connection was made but its TLS handshake failed (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[error("TLS handshake failed: {0}.")]
+    Tls(crate::tls::TlsError),
 }
 
 impl ConnectError {

@@ -71,6 +71,8 @@ mod stream;
 pub mod tcp;
 pub mod testing;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 mod unix;
 pub mod wrap;

@@ -62,6 +62,8 @@ pub mod parse;
 mod server;
 pub mod spec;
 mod strings;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::cell::{Ref, RefCell, RefMut};
 use std::fmt;
@@ -85,6 +87,8 @@ pub use strings::{
     ClientParser, ServerParser, client_from_string, register_client_type, register_server_type,
     server_from_string,
 };
+#[cfg(feature = "tls")]
+pub use tls::{TlsClientEndpoint, TlsServerEndpoint};
 
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
 ///
