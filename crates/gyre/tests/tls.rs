@@ -855,3 +855,91 @@ fn _tls_factory_is_a_factory(reactor: &Reactor, tls: ServerTls) -> impl Factory 
         TlsSettings::server(clock(reactor), tls),
     )
 }
+
+// ----- endpoint strings -----
+
+#[test]
+fn ssl_server_and_tls_client_strings_round_trip() {
+    use gyre::endpoint::{client_from_string, server_from_string};
+    let reactor = Reactor::new().unwrap();
+    let ca = Ca::new("gyre test CA");
+    let dir = tls_kit::temp_dir("strings");
+    // privateKey alone: key and certificate in one file (certKey defaults
+    // to privateKey, as in Twisted).
+    let (_cert, _key, both) = ca.leaf(&["localhost"]).write(&dir, "server");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let quote = gyre::endpoint::parse::quote_string_argument;
+    let server = server_from_string(
+        &reactor,
+        &format!(
+            "ssl:0:privateKey={}:interface=127.0.0.1",
+            quote(both.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let port = success_result_of(&server.listen(for_protocol(|| Echo)))
+        .address()
+        .port();
+    let described = client_from_string(
+        &reactor,
+        &format!(
+            "tls:host=localhost:port={port}:trustRoots={}",
+            quote(ca_file.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let (c, got, reason) = client(&reactor, b"via strings", 11);
+    assert!(connect_and_run(&reactor, &*described, c).is_none());
+    assert_eq!(&*got.borrow(), b"via strings");
+    assert!(matches!(*reason.borrow(), Some(Reason::Done)));
+}
+
+#[test]
+fn a_tls_client_string_verifies_against_the_system_roots_by_default() {
+    use gyre::endpoint::client_from_string;
+    let reactor = Reactor::new().unwrap();
+    let ca = Ca::new("gyre test CA");
+    let port = listen(
+        &reactor,
+        server_tls(&ca.leaf(&["localhost"])),
+        for_protocol(|| Echo),
+    );
+    let described = client_from_string(&reactor, &format!("tls:localhost:{port}")).unwrap();
+    let (c, _got, _reason) = client(&reactor, b"x", 1);
+    let failed = connect_and_run(&reactor, &*described, c).expect("not trusted");
+    let error = tls_error_of(&failed);
+    assert!(matches!(error, TlsError::UntrustedCertificate), "{error:?}");
+}
+
+#[test]
+fn tls_string_errors_are_typed_and_name_the_file() {
+    use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
+    let reactor = Reactor::new().unwrap();
+    match server_from_string(&reactor, "ssl:0:privateKey=/nonexistent/key.pem") {
+        Err(EndpointError::Tls { detail, .. }) => {
+            assert!(
+                detail.starts_with("cannot read /nonexistent/key.pem"),
+                "{detail}"
+            )
+        }
+        other => panic!("{:?}", other.map(|e| e.to_string())),
+    }
+    match server_from_string(&reactor, "ssl:0:privateKey=k.pem:sslmethod=TLSv1") {
+        Err(EndpointError::UnexpectedKeyword { key, .. }) => assert_eq!(key, "sslmethod"),
+        other => panic!("{:?}", other.map(|e| e.to_string())),
+    }
+    match client_from_string(
+        &reactor,
+        "tls:host=localhost:port=443:trustRoots=/nonexistent",
+    ) {
+        Err(EndpointError::Tls { detail, .. }) => {
+            assert!(detail.contains("/nonexistent"), "{detail}")
+        }
+        other => panic!("{:?}", other.map(|e| e.to_string())),
+    }
+    match client_from_string(&reactor, "tls:host=localhost") {
+        Err(EndpointError::MissingParameter { name, .. }) => assert_eq!(name, "port"),
+        other => panic!("{:?}", other.map(|e| e.to_string())),
+    }
+}

@@ -78,6 +78,7 @@ pub struct TlsClientEndpoint {
     tls: ClientTls,
     name: String,
     timeout: Option<Duration>,
+    shown: Option<String>,
 }
 
 impl TlsClientEndpoint {
@@ -94,7 +95,14 @@ impl TlsClientEndpoint {
             tls,
             name: name.to_string(),
             timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            shown: None,
         }
+    }
+
+    /// How it shows itself (in `connect` errors): its description.
+    pub(crate) fn shown_as(mut self, text: String) -> Self {
+        self.shown = Some(text);
+        self
     }
 
     /// How long the handshake may take (`None`: no limit).
@@ -151,7 +159,10 @@ impl ClientEndpoint for TlsClientEndpoint {
 
 impl fmt::Display for TlsClientEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tls:{} over {}", self.name, self.wrapped)
+        match &self.shown {
+            Some(text) => f.write_str(text),
+            None => write!(f, "tls:{} over {}", self.name, self.wrapped),
+        }
     }
 }
 

@@ -491,6 +491,12 @@ fn system_roots() -> Result<RootCertStore, TlsConfigError> {
     Ok(roots)
 }
 
+/// Checks that `host` can be the name a TLS client checks (a DNS name or
+/// an IP address).
+pub fn check_server_name(host: &str) -> Result<(), TlsConfigError> {
+    server_name(host).map(|_| ())
+}
+
 /// The name a client checks, from a host name or IP address text.
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, TlsConfigError> {
     ServerName::try_from(host.to_string())

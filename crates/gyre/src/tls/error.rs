@@ -78,6 +78,14 @@ impl TlsError {
                 C::NotValidForName | C::NotValidForNameContext { .. } => TlsError::WrongName {
                     name: name.unwrap_or("the name asked for").to_string(),
                 },
+                C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                    TlsError::BadCertificate(
+                        "the peer's certificate is a CA certificate, which cannot identify a server \
+                         (a self-signed certificate made with CA:TRUE, as `openssl req -x509` makes \
+                         by default)"
+                            .to_string(),
+                    )
+                }
                 other => TlsError::BadCertificate(format!("{other:?}")),
             },
             E::NoCertificatesPresented => TlsError::NoCertificate,

@@ -97,7 +97,7 @@ mod layer;
 
 pub use config::{
     ClientTls, ClientTlsBuilder, ServerTls, ServerTlsBuilder, certificates_from_pem,
-    private_key_from_pem,
+    check_server_name, private_key_from_pem,
 };
 pub use error::{TlsConfigError, TlsError, TlsSide};
 pub use layer::{
