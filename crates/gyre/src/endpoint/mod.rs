@@ -13,6 +13,9 @@
 //! * [`HaproxyServerEndpoint`] (`haproxy:tcp:8000`): any server endpoint,
 //!   behind a load balancer that sends PROXY protocol headers
 //!   ([`crate::haproxy`]);
+//! * `TlsServerEndpoint` (`ssl:8443:privateKey=key.pem`) and
+//!   `TlsClientEndpoint` (`tls:host=example.org:port=443`): any endpoint with
+//!   TLS on every connection (feature `tls`, see `crate::tls`);
 //! * [`connect_protocol`]: connect with a protocol value rather than a factory;
 //! * [`server_from_string`] / [`client_from_string`]: Twisted's description
 //!   grammar (see [`parse`] and [`spec`]).

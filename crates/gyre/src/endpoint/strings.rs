@@ -4,9 +4,10 @@
 //! with the pure grammar ([`parse`](super::parse)), look its type up, and let
 //! that type's parser build the endpoint. The built-in types are `tcp` and
 //! `tcp6`, and for servers `haproxy` (which wraps any other server
-//! description: `haproxy:tcp:8000`); [`register_server_type`] and
-//! [`register_client_type`] add more (later gyre layers add `ssl`, `tls`
-//! and `unix` this way, and so can an application). Server types match
+//! description: `haproxy:tcp:8000`), with the feature `tls` the `ssl`
+//! server and `tls` client types (`tls_strings` at the bottom);
+//! [`register_server_type`] and [`register_client_type`] add more (so can
+//! an application). Server types match
 //! Twisted's rules: `tcp` is lower-case only, other types ignore case;
 //! client types always ignore case.
 //!

@@ -240,7 +240,9 @@ impl<P: Protocol> TlsLayer<P> {
     }
 
     /// `inner` run in clear until it calls [`StartTls::start_tls`] on the
-    /// handle it can get with [`TlsLayer::start_tls_handle`] (STARTTLS).
+    /// handle it can get with
+    /// [`start_tls_handle`](crate::wrap::ProtocolWrapper::start_tls_handle)
+    /// (STARTTLS).
     pub fn plain(inner: P, clock: Rc<dyn Clock>) -> TlsProtocol<P> {
         let settings = TlsSettings {
             role: TlsRole::Client {
