@@ -958,3 +958,39 @@ fn tls_string_errors_are_typed_and_name_the_file() {
         other => panic!("{:?}", other.map(|e| e.to_string())),
     }
 }
+
+/// Closes, then writes in the same call: as over TCP, the write is still
+/// delivered (Twisted's TLS drops it; see the reference, 17.1).
+struct CloseThenWrite;
+impl Protocol for CloseThenWrite {
+    fn data_received(&mut self, t: &Transport, _data: &[u8]) {
+        t.write(b"before ");
+        t.lose_connection();
+        t.write(b"after");
+    }
+}
+
+#[test]
+fn a_write_right_after_lose_connection_is_still_delivered_then_close_notify() {
+    let reactor = Reactor::new().unwrap();
+    let ca = Ca::new("gyre test CA");
+    let port = listen(
+        &reactor,
+        server_tls(&ca.leaf(&["localhost"])),
+        for_protocol(|| CloseThenWrite),
+    );
+    // Expects more than comes: the server's close ends it.
+    let (c, got, reason) = client(&reactor, b"go", 1000);
+    let failed = connect_and_run(
+        &reactor,
+        &endpoint(&reactor, port, client_tls(&ca), "localhost"),
+        c,
+    );
+    assert!(failed.is_none(), "{failed:?}");
+    assert_eq!(&*got.borrow(), b"before after");
+    assert!(
+        matches!(*reason.borrow(), Some(Reason::Done)),
+        "{:?}",
+        reason.borrow()
+    );
+}

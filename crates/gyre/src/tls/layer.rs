@@ -284,6 +284,7 @@ impl<P: Protocol> TlsLayer<P> {
             backlog: RefCell::new(Vec::new()),
             peer_closed: Cell::new(false),
             close_sent: Cell::new(false),
+            closing: Cell::new(false),
             fin_pending: Cell::new(false),
             close_wanted: Cell::new(None),
             deadline: RefCell::new(None),
@@ -386,6 +387,9 @@ struct TlsShared<P> {
     peer_closed: Cell<bool>,
     /// We sent `close_notify`.
     close_sent: Cell<bool>,
+    /// `lose_connection` was called: close_notify goes at the end of the
+    /// turn.
+    closing: Cell<bool>,
     /// The transport below saw the peer's FIN while ciphertext still waited
     /// to be read (reading was paused): handled once it has been.
     fin_pending: Cell<bool>,
@@ -709,10 +713,20 @@ impl<P: Protocol> TlsShared<P> {
             }
             Phase::Open => {}
         }
-        self.send_close_notify();
-        if let Some(lower) = self.lower() {
-            lower.lose_connection();
+        // As over TCP, what is written before the close completes (here:
+        // in the rest of this turn) is still delivered; then close_notify.
+        if self.closing.replace(true) {
+            return;
         }
+        let me = self.me.clone();
+        let _call = self.clock.call_later(Duration::ZERO, move || {
+            if let Some(me) = me.upgrade() {
+                me.send_close_notify();
+                if let Some(lower) = me.lower() {
+                    lower.lose_connection();
+                }
+            }
+        });
     }
 
     /// Sends `close_notify` and shuts the write side below.
@@ -1022,6 +1036,7 @@ impl<P: Protocol> TransportImpl for TlsShared<P> {
     }
     fn is_disconnecting(&self) -> bool {
         self.close_sent.get()
+            || self.closing.get()
             || self.failure.borrow().is_some()
             || self.lower().is_none_or(|l| l.is_disconnecting())
     }
