@@ -26,9 +26,11 @@
 //! `openssl` at start. Exits non-zero when an echoed byte is wrong or a
 //! server fails to start; the figures themselves never fail it.
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -289,27 +291,36 @@ async fn bulk(port: u16, tls: tokio_rustls::TlsConnector, run_for: Duration) -> 
     };
     let (mut rd, mut wr) = tokio::io::split(stream);
     let deadline = Instant::now() + run_for;
+    // What the writer has sent, and whether it is done: the reader stops
+    // once every byte came back (no half-close: Twisted's TLS would close
+    // the whole connection on close_notify, dropping echoes in flight).
+    let sent = Rc::new(Cell::new(0u64));
+    let done = Rc::new(Cell::new(false));
+    let (s, d) = (sent.clone(), done.clone());
     let writer = tokio::task::spawn_local(async move {
-        let mut sent = 0u64;
         let mut chunk = vec![0u8; 1 << 20];
         while Instant::now() < deadline {
+            let from = s.get();
             for (k, b) in chunk.iter_mut().enumerate() {
-                *b = byte(sent + k as u64);
+                *b = byte(from + k as u64);
             }
             if wr.write_all(&chunk).await.is_err() {
                 break;
             }
-            sent += chunk.len() as u64;
+            s.set(from + chunk.len() as u64);
         }
-        let _ = wr.shutdown().await;
-        sent
+        d.set(true);
+        wr
     });
     let mut got = 0u64;
     let mut clean = true;
     let mut buf = vec![0u8; 64 * 1024];
-    loop {
+    while !(done.get() && got >= sent.get()) {
         match rd.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) | Err(_) => {
+                clean = false;
+                break;
+            }
             Ok(n) => {
                 if clean
                     && buf[..n]
@@ -323,10 +334,13 @@ async fn bulk(port: u16, tls: tokio_rustls::TlsConnector, run_for: Duration) -> 
             }
         }
     }
-    let sent = writer.await.unwrap_or(0);
+    if let Ok(wr) = writer.await {
+        let mut stream = rd.unsplit(wr);
+        let _ = stream.shutdown().await;
+    }
     Outcome {
         ops: got as f64 / (1u64 << 20) as f64,
-        clean: clean && got == sent && sent > 0,
+        clean: clean && got == sent.get() && got > 0,
     }
 }
 

@@ -35,8 +35,9 @@ const TARGET: &str = "gyre::tls";
 /// How long a handshake may take by default.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Size of the scratch buffer plaintext is read into.
-const SCRATCH: usize = 16 * 1024;
+/// Size of the scratch buffer plaintext is gathered into (the reactor's
+/// read size).
+const SCRATCH: usize = 64 * 1024;
 
 thread_local! {
     /// One plaintext buffer per thread (as the reactor has one read buffer),
@@ -572,38 +573,80 @@ impl<P: Protocol> TlsShared<P> {
 
     /// Feeds ciphertext to rustls and delivers what comes of it, until
     /// `rest` is used up, reading is paused, or the connection failed.
+    /// Plaintext is gathered into one buffer (up to [`SCRATCH`] bytes) and
+    /// handed over in one `data_received`, however many records it came
+    /// in, so an echo answers a 64 KiB read with one write.
     fn consume(&self, rest: &mut &[u8]) {
+        let mut buf = take_scratch();
+        let mut filled = 0;
+        let mut eof = false;
         loop {
-            if matches!(self.phase.get(), Phase::Failed) {
+            if self.phase.get() == Phase::Failed {
                 *rest = &[];
-                return;
+                break;
             }
             let processed = {
                 let mut conn = self.conn.borrow_mut();
-                let Some(c) = conn.as_mut() else { return };
-                if !rest.is_empty() {
-                    if let Err(e) = c.read_tls(rest) {
-                        // Only when plaintext was left unread: wait.
-                        log::debug!(target: TARGET, "read_tls: {e}");
+                let Some(c) = conn.as_mut() else { break };
+                // As much as rustls takes at once (about one record).
+                while !rest.is_empty() {
+                    match c.read_tls(rest) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
                     }
                 }
                 c.process_new_packets()
             };
-            match processed {
-                Err(e) => {
-                    let name = self.name.borrow().clone();
-                    self.fail(TlsError::from_rustls(&e, name.as_deref()), false);
-                    *rest = &[];
-                    return;
-                }
-                Ok(_) => {
-                    self.flush_tls();
-                    self.progress();
+            if let Err(e) = processed {
+                let name = self.name.borrow().clone();
+                self.fail(TlsError::from_rustls(&e, name.as_deref()), false);
+                *rest = &[];
+                break;
+            }
+            self.flush_tls();
+            self.finish_handshake();
+            if self.phase.get() == Phase::Open {
+                loop {
+                    if filled == buf.len() {
+                        self.hand_over(&buf[..filled]);
+                        filled = 0;
+                        if self.paused.get() || self.told_closed() {
+                            break;
+                        }
+                    }
+                    let read = match self.conn.borrow_mut().as_mut() {
+                        Some(c) => c.reader().read(&mut buf[filled..]),
+                        None => Ok(0),
+                    };
+                    match read {
+                        Ok(0) => {
+                            eof = true;
+                            break;
+                        }
+                        Ok(n) => filled += n,
+                        // WouldBlock: nothing more for now; UnexpectedEof
+                        // is told by the transport below.
+                        Err(_) => break,
+                    }
                 }
             }
-            if rest.is_empty() || self.paused.get() || self.told_closed() {
-                return;
+            if eof || rest.is_empty() || self.paused.get() || self.told_closed() {
+                break;
             }
+        }
+        if filled > 0 && self.failure.borrow().is_none() {
+            self.hand_over(&buf[..filled]);
+        }
+        give_back_scratch(buf);
+        if eof && !self.paused.get() && self.failure.borrow().is_none() {
+            self.peer_closed_cleanly();
+        }
+    }
+
+    /// Gives the inner protocol decrypted bytes.
+    fn hand_over(&self, data: &[u8]) {
+        if let Some(protocol) = self.protocol.upgrade() {
+            protocol.borrow_mut().data_received(&self.transport(), data);
         }
     }
 
@@ -611,87 +654,60 @@ impl<P: Protocol> TlsShared<P> {
         self.failure.borrow().is_some() || self.lower().is_none_or(|l| !l.is_connected())
     }
 
-    /// After rustls processed records: finish the handshake, deliver
-    /// plaintext, notice the peer's `close_notify`.
-    fn progress(&self) {
-        if self.phase.get() == Phase::Handshaking {
-            let done = self
-                .conn
-                .borrow()
-                .as_ref()
-                .is_some_and(|c| !c.is_handshaking());
-            if !done {
-                return;
-            }
-            self.cancel_deadline();
-            self.phase.set(Phase::Open);
-            let transport = self.transport();
-            if !self.told.get() {
-                self.told.set(true);
-                if let Some(p) = self.protocol.upgrade() {
-                    p.borrow_mut().connection_made(&transport);
-                }
-            }
-            self.fire_hook(Ok(transport));
-            let backlog = std::mem::take(&mut *self.backlog.borrow_mut());
-            if !backlog.is_empty() {
-                self.send(&[&backlog]);
-            }
-            self.flush_tls();
-            match self.close_wanted.take() {
-                Some(true) => self.close(),
-                Some(false) => self.half_close(),
-                None => {}
+    /// Once rustls has finished the handshake: tell the inner protocol and
+    /// the endpoint, send what waited, and do a close asked for meanwhile.
+    fn finish_handshake(&self) {
+        if self.phase.get() != Phase::Handshaking {
+            return;
+        }
+        let done = self
+            .conn
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| !c.is_handshaking());
+        if !done {
+            return;
+        }
+        self.cancel_deadline();
+        self.phase.set(Phase::Open);
+        let transport = self.transport();
+        if !self.told.get() {
+            self.told.set(true);
+            if let Some(p) = self.protocol.upgrade() {
+                p.borrow_mut().connection_made(&transport);
             }
         }
-        self.deliver();
+        self.fire_hook(Ok(transport));
+        let backlog = std::mem::take(&mut *self.backlog.borrow_mut());
+        if !backlog.is_empty() {
+            self.send(&[&backlog]);
+        }
+        self.flush_tls();
+        match self.close_wanted.take() {
+            Some(true) => self.close(),
+            Some(false) => self.half_close(),
+            None => {}
+        }
     }
 
-    /// Gives decrypted bytes to the inner protocol while it reads.
+    /// Gives the inner protocol what rustls holds decrypted, while it reads.
     fn deliver(&self) {
-        if self.phase.get() != Phase::Open {
+        if self.phase.get() == Phase::Open && !self.paused.get() {
+            self.consume(&mut &[][..]);
+        }
+    }
+
+    fn peer_closed_cleanly(&self) {
+        if self.peer_closed.replace(true) {
             return;
         }
         let Some(protocol) = self.protocol.upgrade() else {
             return;
         };
-        let transport = self.transport();
-        loop {
-            if self.paused.get() || self.failure.borrow().is_some() {
-                return;
-            }
-            let mut buf = take_scratch();
-            let read = {
-                let mut conn = self.conn.borrow_mut();
-                let Some(c) = conn.as_mut() else { return };
-                c.reader().read(&mut buf)
-            };
-            match read {
-                Ok(0) => {
-                    give_back_scratch(buf);
-                    self.peer_closed_cleanly(&protocol, &transport);
-                    return;
-                }
-                Ok(n) => {
-                    protocol.borrow_mut().data_received(&transport, &buf[..n]);
-                    give_back_scratch(buf);
-                }
-                Err(_) => {
-                    // WouldBlock: nothing more for now; UnexpectedEof is
-                    // told by the transport below.
-                    give_back_scratch(buf);
-                    return;
-                }
-            }
-        }
-    }
-
-    fn peer_closed_cleanly(&self, protocol: &Rc<RefCell<P>>, transport: &Transport) {
-        if self.peer_closed.replace(true) {
-            return;
-        }
         if protocol.borrow().half_closeable() {
-            protocol.borrow_mut().read_connection_lost(transport);
+            protocol
+                .borrow_mut()
+                .read_connection_lost(&self.transport());
         } else {
             self.close();
         }
