@@ -282,6 +282,7 @@ impl<P: Protocol> TlsLayer<P> {
             failure: RefCell::new(None),
             paused: Cell::new(false),
             pending_in: RefCell::new(Vec::new()),
+            pending_pos: Cell::new(0),
             backlog: RefCell::new(Vec::new()),
             peer_closed: Cell::new(false),
             close_sent: Cell::new(false),
@@ -382,6 +383,9 @@ struct TlsShared<P> {
     paused: Cell<bool>,
     /// Ciphertext that arrived while reading was paused.
     pending_in: RefCell<Vec<u8>>,
+    /// How much of `pending_in` was used already (compacted lazily, so a
+    /// protocol that pauses often costs no copy per resume).
+    pending_pos: Cell<usize>,
     /// Plaintext written from inside a call that held the session.
     backlog: RefCell<Vec<u8>>,
     /// The peer sent `close_notify`.
@@ -560,7 +564,7 @@ impl<P: Protocol> TlsShared<P> {
             }
             return;
         }
-        if self.paused.get() || !self.pending_in.borrow().is_empty() {
+        if self.paused.get() || self.has_pending() {
             self.pending_in.borrow_mut().extend_from_slice(data);
             return;
         }
@@ -648,6 +652,11 @@ impl<P: Protocol> TlsShared<P> {
         if let Some(protocol) = self.protocol.upgrade() {
             protocol.borrow_mut().data_received(&self.transport(), data);
         }
+    }
+
+    /// Whether ciphertext waits in `pending_in`.
+    fn has_pending(&self) -> bool {
+        self.pending_in.borrow().len() > self.pending_pos.get()
     }
 
     fn told_closed(&self) -> bool {
@@ -797,18 +806,27 @@ impl<P: Protocol> TlsShared<P> {
             return;
         }
         self.deliver();
-        let pending = std::mem::take(&mut *self.pending_in.borrow_mut());
-        if !pending.is_empty() {
-            let mut rest = &pending[..];
+        if self.has_pending() {
+            let mut pending = std::mem::take(&mut *self.pending_in.borrow_mut());
+            let pos = self.pending_pos.replace(0);
+            let mut rest = &pending[pos..];
             self.consume(&mut rest);
-            if !rest.is_empty() {
-                let mut held = self.pending_in.borrow_mut();
-                let mut kept = rest.to_vec();
-                kept.extend_from_slice(&held);
-                *held = kept;
+            let used = pending.len() - rest.len();
+            if used < pending.len() {
+                // Keep the rest where it is, with what arrived meanwhile.
+                pending.extend_from_slice(&self.pending_in.borrow());
+                if used > pending.len() / 2 {
+                    pending.drain(..used);
+                    self.pending_pos.set(0);
+                } else {
+                    self.pending_pos.set(used);
+                }
+                *self.pending_in.borrow_mut() = pending;
             }
+            // Used up: freed (an idle connection holds no buffer); only
+            // what arrived meanwhile, if anything, stays.
         }
-        let drained = !self.paused.get() && self.pending_in.borrow().is_empty();
+        let drained = !self.paused.get() && !self.has_pending();
         if drained && self.fin_pending.get() && !self.peer_closed.get() {
             self.fin_pending.set(false);
             if let Some(lower) = self.lower() {
@@ -937,7 +955,7 @@ impl<P: Protocol> WrapProtocol<Rc<RefCell<P>>> for TlsLayer<P> {
                 if s.peer_closed.get() {
                     return;
                 }
-                if s.paused.get() || !s.pending_in.borrow().is_empty() {
+                if s.paused.get() || s.has_pending() {
                     // Records still wait (the protocol paused reading):
                     // the FIN counts once they have been read.
                     s.fin_pending.set(true);
@@ -1030,7 +1048,7 @@ impl<P: Protocol> TransportImpl for TlsShared<P> {
         // Plaintext rustls still holds, or ciphertext that waited: given
         // on a later turn (rustls does not say how much plaintext waits
         // without reading it; a delivery that finds none costs one read).
-        if self.phase.get() == Phase::Open || !self.pending_in.borrow().is_empty() {
+        if self.phase.get() == Phase::Open || self.has_pending() {
             self.schedule();
         }
     }
