@@ -832,6 +832,32 @@ impl<P: Protocol> TlsShared<P> {
             if let Some(lower) = self.lower() {
                 lower.lose_connection();
             }
+        } else if drained {
+            if let Some(lower) = self.lower() {
+                if lower.is_connected() && !lower.is_disconnecting() {
+                    lower.resume_reading();
+                }
+            }
+        }
+    }
+
+    /// Whether rustls holds decrypted bytes not yet given to the protocol
+    /// (or a close_notify not yet acted on).
+    fn holds_plaintext(&self) -> bool {
+        if self.phase.get() != Phase::Open {
+            return false;
+        }
+        match self.conn.try_borrow_mut() {
+            Ok(mut conn) => match conn.as_mut().map(|c| c.process_new_packets()) {
+                Some(Ok(state)) => {
+                    state.plaintext_bytes_to_read() > 0
+                        || (state.peer_has_closed() && !self.peer_closed.get())
+                }
+                // An error is reported by the delivery that meets it.
+                Some(Err(_)) => true,
+                None => false,
+            },
+            Err(_) => true,
         }
     }
 
@@ -1042,14 +1068,13 @@ impl<P: Protocol> TransportImpl for TlsShared<P> {
     }
     fn resume_reading(&self) {
         self.paused.set(false);
-        if let Some(lower) = self.lower() {
-            lower.resume_reading();
-        }
-        // Plaintext rustls still holds, or ciphertext that waited: given
-        // on a later turn (rustls does not say how much plaintext waits
-        // without reading it; a delivery that finds none costs one read).
-        if self.phase.get() == Phase::Open || self.has_pending() {
+        if self.has_pending() || self.holds_plaintext() {
+            // Delivered on a later turn (not inside the caller's call);
+            // the transport below resumes once that is drained, so no
+            // new bytes queue up behind it meanwhile.
             self.schedule();
+        } else if let Some(lower) = self.lower() {
+            lower.resume_reading();
         }
     }
     fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
