@@ -44,11 +44,19 @@ separated by ':', each positional or NAME=VALUE.
                             with a PROXY protocol header (v1 or v2) naming
                             the client, whom the service then sees and logs
                             as its peer; one without a header is dropped
+           ssl:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:extraCertChain=PEM]
+               [:caCertsDir=DIR][:interface=IP][:backlog=N]   TLS; certKey
+                            defaults to privateKey; caCertsDir requires
+                            client certificates signed by its CAs
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
            unix:PATH[:timeout=SECONDS][:lockfile=0|1] or unix:path=PATH[...]
                             lockfile=1 (or checkPID=1): only while the
                             server's PID lock is held
+           tls:host=HOST:port=PORT[:trustRoots=PEM-FILE-OR-DIR]
+               [:certificate=PEM][:privateKey=PEM][:timeout=S][:bindAddress=IP]
+                            TLS, the certificate checked for HOST against
+                            the system's roots unless trustRoots is given
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
 Port 0 listens on a free port. The backlog (the queue of connections not

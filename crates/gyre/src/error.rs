@@ -118,6 +118,9 @@ pub enum Reason {
         /// The cap.
         limit: usize,
     },
+    /// The TLS handshake or session failed (feature `tls`).
+    #[cfg(feature = "tls")]
+    Tls(crate::tls::TlsError),
 }
 
 impl Reason {
@@ -154,6 +157,8 @@ impl fmt::Display for Reason {
                 f,
                 "Connection closed: the peer read too slowly ({buffered} bytes would wait to be sent, over the limit of {limit})."
             ),
+            #[cfg(feature = "tls")]
+            Reason::Tls(e) => write!(f, "TLS failed: {e}."),
         }
     }
 }
@@ -253,6 +258,10 @@ pub enum ConnectError {
     /// number as Twisted's does (`2: No such file or directory`).
     #[error("An error occurred while connecting: {}.", numbered_os_text(.0))]
     Other(Arc<io::Error>),
+    /// The connection was made but its TLS handshake failed (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[error("TLS handshake failed: {0}.")]
+    Tls(crate::tls::TlsError),
 }
 
 /// An OS error's number and text, `2: No such file or directory`, as

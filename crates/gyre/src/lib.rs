@@ -59,6 +59,8 @@
 //!   protocol or factory that forwards every callback it does not change;
 //! * [`haproxy`]: the PROXY protocol, read (`haproxy:` endpoints) and sent,
 //!   for servers behind a load balancer;
+//! * `tls` (feature `tls`): TLS over any stream transport with rustls, as a
+//!   wrapper, and the `ssl:` / `tls:` endpoint types;
 //! * [`testing`]: test doubles (`StringTransport`, `MemoryReactor`, `Clock`, `Pump`)
 //!   for testing your protocols without sockets or sleeping, and
 //!   `success_result_of` / `failure_result_of` / `assert_no_result` to take
@@ -90,6 +92,8 @@ mod stream;
 pub mod tcp;
 pub mod testing;
 pub mod time;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 pub mod udp;
 pub mod unix;

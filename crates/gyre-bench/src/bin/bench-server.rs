@@ -7,6 +7,10 @@
 //! * `tokio-ct` / `tokio-mt`: a task per connection doing `read` then
 //!   `write_all` with a 16 KiB buffer, on the current-thread or the
 //!   multi-thread runtime (`--threads N` workers; default: one per CPU).
+//! * `tokio-tls`: the same task per connection over tokio-rustls (rustls
+//!   0.23 with ring, as gyre), current-thread runtime, with the chain and
+//!   key of `--cert` / `--key` (PEM): the TLS scenario's peer
+//!   (`bench-tls`).
 //!
 //! Every server listens with a backlog of 1024 (`--backlog N`), gyre's
 //! default, so the `burst` scenario compares how fast the servers accept,
@@ -32,6 +36,8 @@ enum Kind {
     TokioCt,
     /// tokio, multi-thread runtime.
     TokioMt,
+    /// tokio + tokio-rustls, current-thread runtime.
+    TokioTls,
 }
 
 /// Reference echo servers for the gyre benchmarks.
@@ -48,6 +54,12 @@ struct Args {
     /// The listen backlog (Linux caps it at net.core.somaxconn).
     #[arg(long, default_value_t = 1024)]
     backlog: i32,
+    /// The certificate chain (PEM) for tokio-tls.
+    #[arg(long)]
+    cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) for tokio-tls.
+    #[arg(long)]
+    key: Option<std::path::PathBuf>,
 }
 
 /// A non-blocking listening socket on `addr`, set up as mio's
@@ -71,6 +83,16 @@ fn main() -> io::Result<()> {
     let args = Args::parse();
     match args.kind {
         Kind::Mio => mio_echo(listen(args.listen, args.backlog)?),
+        Kind::TokioTls => {
+            let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+                return Err(io::Error::other("tokio-tls needs --cert and --key"));
+            };
+            let acceptor = tls_acceptor(cert, key)?;
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(tokio_tls_echo(listen(args.listen, args.backlog)?, acceptor))
+        }
         Kind::TokioCt => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -110,6 +132,61 @@ async fn tokio_echo(listener: std::net::TcpListener) -> io::Result<()> {
                     return;
                 }
             }
+        });
+    }
+}
+
+/// A tokio-rustls acceptor for the chain and key in two PEM files.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(io::Error::other)?;
+    #[allow(deprecated)] // ring, as gyre: see gyre::tls
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(io::Error::other)?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+async fn tokio_tls_echo(
+    listener: std::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+) -> io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    announce(listener.local_addr()?.port());
+    loop {
+        let (socket, _) = match listener.accept().await {
+            Ok(pair) => pair,
+            Err(_) => continue,
+        };
+        let _ = socket.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut tls) = acceptor.accept(socket).await else {
+                return;
+            };
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match tls.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if tls.write_all(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tls.shutdown().await;
         });
     }
 }

@@ -205,6 +205,17 @@ pub enum EndpointError {
         /// The parameter's name.
         name: String,
     },
+
+    /// The TLS configuration the description names could not be loaded (a
+    /// missing or unreadable PEM file, a key that does not match its
+    /// certificate, no system roots).
+    #[error("{}: {}", Intro(.description), .detail)]
+    Tls {
+        /// The description as given.
+        description: String,
+        /// What went wrong, with the file it concerns.
+        detail: String,
+    },
 }
 
 impl EndpointError {
@@ -215,6 +226,7 @@ impl EndpointError {
             | EndpointError::MissingType { description }
             | EndpointError::UnknownType { description, .. }
             | EndpointError::MissingParameter { description, .. }
+            | EndpointError::Tls { description, .. }
             | EndpointError::EmptyParameter { description, .. }
             | EndpointError::NotAnInteger { description, .. }
             | EndpointError::NotOctal { description, .. }

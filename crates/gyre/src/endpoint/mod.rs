@@ -16,6 +16,9 @@
 //! * [`HaproxyServerEndpoint`] (`haproxy:tcp:8000`): any server endpoint,
 //!   behind a load balancer that sends PROXY protocol headers
 //!   ([`crate::haproxy`]);
+//! * `TlsServerEndpoint` (`ssl:8443:privateKey=key.pem`) and
+//!   `TlsClientEndpoint` (`tls:host=example.org:port=443`): any endpoint with
+//!   TLS on every connection (feature `tls`, see `crate::tls`);
 //! * [`connect_protocol`]: connect with a protocol value rather than a factory;
 //! * [`server_from_string`] / [`client_from_string`]: Twisted's description
 //!   grammar (see [`parse`] and [`spec`]).
@@ -65,6 +68,8 @@ pub mod parse;
 mod server;
 pub mod spec;
 mod strings;
+#[cfg(feature = "tls")]
+mod tls;
 mod unix;
 
 use std::cell::RefCell;
@@ -89,6 +94,8 @@ pub use strings::{
     ClientParser, ServerParser, client_from_string, register_client_type, register_server_type,
     server_from_string,
 };
+#[cfg(feature = "tls")]
+pub use tls::{TlsClientEndpoint, TlsServerEndpoint};
 pub use unix::{UnixClientEndpoint, UnixServerEndpoint};
 
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).

@@ -4,9 +4,10 @@
 //! with the pure grammar ([`parse`](super::parse)), look its type up, and let
 //! that type's parser build the endpoint. The built-in types are `tcp`,
 //! `tcp6` and `unix`, and for servers `haproxy` (which wraps any other server
-//! description: `haproxy:tcp:8000`); [`register_server_type`] and
-//! [`register_client_type`] add more (later gyre layers add `ssl` and
-//! `tls` this way, and so can an application). Server types match
+//! description: `haproxy:tcp:8000`), with the feature `tls` the `ssl`
+//! server and `tls` client types (`tls_strings` at the bottom);
+//! [`register_server_type`] and [`register_client_type`] add more (so can
+//! an application). Server types match
 //! Twisted's rules: `tcp` and `unix` are lower-case only, other types ignore case;
 //! client types always ignore case.
 //!
@@ -56,6 +57,11 @@ fn registry() -> &'static RwLock<Registry> {
         r.servers.insert("haproxy".into(), haproxy_server_of);
         r.servers.insert("unix".into(), unix_server_of);
         r.clients.insert("unix".into(), unix_client_of);
+        #[cfg(feature = "tls")]
+        r.servers.insert("ssl".into(), tls_strings::ssl_server_of);
+        #[cfg(feature = "tls")]
+        r.clients
+            .insert(spec::client_type_key("tls"), tls_strings::tls_client_of);
         r.clients
             .insert("tcp".into(), |r, d, p| tcp_client_of(false, r, d, p));
         r.clients
@@ -414,5 +420,147 @@ mod tests {
             err.to_string().contains("Unknown endpoint type: 'nope'"),
             "{err}"
         );
+    }
+}
+
+/// The `ssl:` server and `tls:` client types (feature `tls`): Twisted's
+/// grammar, with the TCP part parsed as `tcp:` parses it.
+#[cfg(feature = "tls")]
+mod tls_strings {
+
+    use super::super::client::HostnameEndpoint;
+    use super::super::error::EndpointError;
+    use super::super::parse::Parsed;
+    use super::super::spec::{TcpClientSpec, TcpServerSpec};
+    use super::super::tls::{TlsClientEndpoint, TlsServerEndpoint};
+    use super::super::{ClientEndpoint, ServerEndpoint};
+    use super::tcp_server_of;
+    use crate::reactor::Reactor;
+    use crate::tls::{ClientTls, ServerTls, TlsConfigError};
+
+    const SSL_SERVER_KEYS: &[&str] = &[
+        "port",
+        "interface",
+        "backlog",
+        "privateKey",
+        "certKey",
+        "extraCertChain",
+        "caCertsDir",
+    ];
+    const SSL_SERVER_TLS_KEYS: &[&str] = &["privateKey", "certKey", "extraCertChain", "caCertsDir"];
+    const TLS_CLIENT_KEYS: &[&str] = &[
+        "host",
+        "port",
+        "timeout",
+        "bindAddress",
+        "trustRoots",
+        "certificate",
+        "privateKey",
+    ];
+    const TLS_CLIENT_TLS_KEYS: &[&str] = &["trustRoots", "certificate", "privateKey"];
+
+    /// Twisted's default `privateKey` for `ssl:`.
+    const DEFAULT_PRIVATE_KEY: &str = "server.pem";
+
+    /// Checks every keyword is one the type takes; returns the description
+    /// without the TLS ones, for the TCP parser.
+    fn split(
+        description: &str,
+        parsed: &Parsed,
+        accepted: &[&str],
+        tls_keys: &[&str],
+    ) -> Result<Parsed, EndpointError> {
+        for (key, _) in &parsed.kwargs {
+            if !accepted.contains(&key.as_str()) {
+                return Err(EndpointError::UnexpectedKeyword {
+                    description: description.to_owned(),
+                    kind: parsed.kind().to_owned(),
+                    key: key.clone(),
+                    accepted: accepted.iter().map(|k| (*k).to_owned()).collect(),
+                });
+            }
+        }
+        let mut tcp = parsed.clone();
+        tcp.kwargs.retain(|(k, _)| !tls_keys.contains(&k.as_str()));
+        Ok(tcp)
+    }
+
+    fn config_error(description: &str, err: TlsConfigError) -> EndpointError {
+        EndpointError::Tls {
+            description: description.to_owned(),
+            detail: err.to_string(),
+        }
+    }
+
+    /// `ssl:PORT[:privateKey=KEY][:certKey=CERT][:extraCertChain=CHAIN]
+    /// [:caCertsDir=DIR][:interface=IP][:backlog=N]`.
+    pub(super) fn ssl_server_of(
+        reactor: &Reactor,
+        description: &str,
+        parsed: &Parsed,
+    ) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+        let tcp = split(description, parsed, SSL_SERVER_KEYS, SSL_SERVER_TLS_KEYS)?;
+        // The TCP part first: its errors come before any file is read.
+        TcpServerSpec::from_parsed(description, &tcp, false)?;
+        let key = parsed.get("privateKey").unwrap_or(DEFAULT_PRIVATE_KEY);
+        let cert = parsed.get("certKey").unwrap_or(key);
+        let tls = (|| {
+            let mut builder = ServerTls::builder().certificate_files(cert, key)?;
+            if let Some(chain) = parsed.get("extraCertChain") {
+                builder = builder.extra_chain_file(chain)?;
+            }
+            if let Some(dir) = parsed.get("caCertsDir") {
+                builder = builder.client_ca_dir(dir)?;
+            }
+            builder.build()
+        })()
+        .map_err(|e| config_error(description, e))?;
+        let below = tcp_server_of(false, reactor, description, &tcp)?;
+        Ok(Box::new(TlsServerEndpoint::new(reactor, below, tls)))
+    }
+
+    /// `tls:host=H:port=P[:trustRoots=PEM-FILE-OR-DIR][:certificate=PEM]
+    /// [:privateKey=PEM][:timeout=S][:bindAddress=IP]`: the host name is
+    /// checked against the server's certificate, which must chain to the
+    /// system's roots unless `trustRoots` is given.
+    pub(super) fn tls_client_of(
+        reactor: &Reactor,
+        description: &str,
+        parsed: &Parsed,
+    ) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+        let tcp = split(description, parsed, TLS_CLIENT_KEYS, TLS_CLIENT_TLS_KEYS)?;
+        let spec = TcpClientSpec::from_parsed(description, &tcp, false)?;
+        let tls = (|| {
+            let mut builder = ClientTls::builder();
+            if let Some(roots) = parsed.get("trustRoots") {
+                builder = builder.roots_file(roots)?;
+            }
+            match (parsed.get("certificate"), parsed.get("privateKey")) {
+                (Some(cert), key) => {
+                    builder = builder.client_certificate_files(cert, key.unwrap_or(cert))?;
+                }
+                (None, Some(_)) => {
+                    return Err(TlsConfigError::NoCertificate(
+                        "the description (privateKey= needs certificate=)".to_owned(),
+                    ));
+                }
+                (None, None) => {}
+            }
+            builder.build()
+        })()
+        .map_err(|e| config_error(description, e))?;
+        crate::tls::check_server_name(&spec.host).map_err(|e| config_error(description, e))?;
+        let bind = spec.bind_address.map(|ip| std::net::SocketAddr::new(ip, 0));
+        let below = HostnameEndpoint::new(reactor, &spec.host, spec.port)
+            .with_timeout(spec.timeout)
+            .with_bind_address(bind);
+        let shown = format!(
+            "tls:host={}:port={}",
+            super::super::parse::quote_string_argument(&spec.host),
+            spec.port
+        );
+        Ok(Box::new(
+            TlsClientEndpoint::new(reactor, Box::new(below), tls, &spec.host).shown_as(shown),
+        ))
     }
 }
