@@ -839,6 +839,31 @@ fn a_parent_descriptor_as_child_fd_5() {
     assert_eq!(got, b"passed\n");
 }
 
+/// `ChildFd::Null` on a descriptor 3 and up is `/dev/null`, and
+/// `ChildFd::Descriptor` on a standard one (here stdout) is the parent's
+/// descriptor.
+#[test]
+fn null_on_3_and_a_parent_descriptor_as_stdout() {
+    use gyre::process::{ChildFd, ProcessOptions};
+    use std::io::Read;
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let options = ProcessOptions::new()
+        .child_fd(1, ChildFd::Descriptor(theirs.into()))
+        .child_fd(3, ChildFd::Null);
+    let records = gyre_sh_with("readlink /proc/self/fd/3", options, |_, _| {});
+    assert!(
+        records.last().is_some_and(|r| r.contains("exit code 0.")),
+        "{records:#?}"
+    );
+    assert!(
+        !records.iter().any(|r| r.starts_with("out_")),
+        "{records:#?}"
+    );
+    let mut got = String::new();
+    ours.read_to_string(&mut got).unwrap();
+    assert_eq!(got, "/dev/null\n");
+}
+
 /// A swap: the child's descriptor A gets the parent's descriptor B and B
 /// gets A, where A and B are the numbers of those very descriptors in the
 /// parent (each source is the other's target). Twisted places this right
