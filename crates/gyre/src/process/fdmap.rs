@@ -113,13 +113,13 @@ pub(crate) fn install(cmd: &mut Command, mut plan: FdPlan) {
     // SAFETY: the closure runs in the child after `fork`, where the
     // parent may have had other threads: only async-signal-safe work is
     // sound there. It makes only raw system calls through rustix (fcntl
-    // F_DUPFD_CLOEXEC, dup2, close), which allocate nothing, take no
+    // F_SETFD and F_DUPFD_CLOEXEC, dup2, close), which allocate nothing, take no
     // lock and touch no state of the Rust standard library; errors are
     // plain errno values (an `io::Error` of an OS code allocates
     // nothing). The memory it reads and writes is the plan, owned by the
     // closure and sized before the spawn (`temps` has one slot a source:
-    // filling it does not allocate). The one operation that needs
-    // `unsafe` inside, `OwnedFd::from_raw_fd(target)`, makes an owner of
+    // filling it does not allocate). Two operations inside need `unsafe`.
+    // `OwnedFd::from_raw_fd(target)` makes an owner of
     // a number that may be unopened or open on something else; it is
     // only ever the target of `dup2` (which opens it on the source
     // whatever it was) and is wrapped in `ManuallyDrop`, so it is never
