@@ -24,7 +24,26 @@
 //!   reaped by the reactor as soon as it exits: no zombie is left.
 //! * The child is started by [`std::process::Command`], which opens
 //!   every descriptor close-on-exec: nothing of the parent's leaks into
-//!   a child except the three standard descriptors it is given.
+//!   a child except the descriptors its mapping gives it.
+//! * Descriptors 3 and up (Twisted's `childFDs` beyond the three: a pipe
+//!   either way, `/dev/null`, or a descriptor of the parent's) are placed
+//!   in the child between `fork` and `exec` by a `pre_exec` closure
+//!   (`fdmap.rs`): the library's one `unsafe` block. The closure makes
+//!   only async-signal-safe system calls (`fcntl`, `dup2`, `close`
+//!   through rustix) on memory prepared before the spawn, allocating
+//!   nothing and taking no lock, which is what makes it sound in the
+//!   child of a multi-threaded parent. Overlapping mappings (`{3: <fd 4>,
+//!   4: <fd 3>}`) are placed right: every source is first copied above
+//!   the highest target, as Twisted does. With such a mapping, as in
+//!   Twisted, no other descriptor reaches the program, not even one the
+//!   parent itself inherited without close-on-exec (they are marked
+//!   close-on-exec in the child); without one, the standard library's
+//!   close-on-exec is the rule, and a descriptor the parent inherited
+//!   without it does reach the child. Bytes from such a descriptor
+//!   arrive as [`child_data_received`](ProcessProtocol::child_data_received),
+//!   its close as [`child_connection_lost`](ProcessProtocol::child_connection_lost);
+//!   [`ProcessTransport::write_to_child`] writes to it. A spawn without
+//!   descriptors 3 and up installs no closure.
 //!
 //! Differences from Twisted, all on the safe side:
 //! * A program that cannot be started (missing, not executable, a bad
@@ -35,10 +54,15 @@
 //!   ([`ProcessOptions::child_fd`]) is `/dev/null` in the child, not a
 //!   closed descriptor (a closed fd 1 or 2 is reused by the first file the
 //!   child opens, which then receives its error messages).
-//! * Descriptors 3 and up (Twisted's `childFDs` beyond the three) are not
-//!   available yet: the library forbids `unsafe` code and the standard
-//!   library maps only the first three. Asking for one is
-//!   [`SpawnError::ChildFd`].
+//! * Twisted maps a parent's descriptor by its number; gyre takes it as
+//!   an [`OwnedFd`](std::os::fd::OwnedFd) ([`ChildFd::Descriptor`]), so
+//!   no number that may be closed or reused meanwhile is ever read.
+//!   [`ChildFd::Inherit`] (the parent's descriptor of the same number) is
+//!   for 0, 1 and 2 only.
+//! * If a program cannot be started and the mapping places a descriptor
+//!   on the number the standard library uses to report that to the
+//!   parent, the error is lost: the child exits with code 1 instead (as
+//!   it does in Twisted).
 //!
 //! A child still running when its reactor stops: its pipes are closed with
 //! the rest of the connections (the protocol hears `child_connection_lost`
@@ -55,6 +79,7 @@
 //! no descriptor or zombie left).
 
 mod exit;
+mod fdmap;
 
 #[doc(hidden)]
 pub use exit::force_sigchld;
@@ -254,15 +279,20 @@ impl Env {
 #[derive(Debug)]
 pub enum ChildFd {
     /// A pipe the child writes and the parent reads (Twisted's `"r"`):
-    /// for descriptors 1 and 2.
+    /// for descriptors 1, 2, and 3 and up; its bytes arrive as
+    /// [`ProcessProtocol::child_data_received`].
     ToParent,
     /// A pipe the parent writes and the child reads (Twisted's `"w"`):
-    /// for descriptor 0.
+    /// for descriptors 0, and 3 and up; written with
+    /// [`ProcessTransport::write_to_child`].
     FromParent,
-    /// The parent's own descriptor of the same number.
+    /// The parent's own descriptor of the same number: for 0, 1 and 2.
     Inherit,
-    /// `/dev/null`.
+    /// `/dev/null`, open for reading and writing.
     Null,
+    /// This descriptor of the parent's, for any number (Twisted's integer
+    /// values). The parent's copy is closed once the child is started.
+    Descriptor(std::os::fd::OwnedFd),
 }
 
 /// Everything about a spawn besides the protocol, the program and its
@@ -350,7 +380,8 @@ impl ProcessOptions {
     ///
     /// Unlike Twisted's, the terminal is not the child's controlling
     /// terminal (making it one takes `setsid` in the child between fork
-    /// and exec, which needs `unsafe` code the library does not allow):
+    /// and exec, `unsafe` code the library does not have: its one
+    /// `unsafe` block places descriptors 3 and up, nothing else):
     /// the child cannot open `/dev/tty`, and a typed ^C reaches it as a
     /// byte, not as SIGINT (use [`ProcessTransport::signal_process`]).
     pub fn use_pty(mut self, on: bool) -> Self {
@@ -578,6 +609,7 @@ fn spawn<A: AsRef<OsStr>>(
         let stdio = match fds.remove(&fd) {
             None | Some(ChildFd::Null) => Stdio::null(),
             Some(ChildFd::Inherit) => Stdio::inherit(),
+            Some(ChildFd::Descriptor(owned)) => Stdio::from(owned),
             Some(ChildFd::FromParent) if fd == 0 => Stdio::piped(),
             Some(ChildFd::ToParent) if fd != 0 => Stdio::piped(),
             Some(what) => {
@@ -593,11 +625,51 @@ fn spawn<A: AsRef<OsStr>>(
             _ => cmd.stderr(stdio),
         };
     }
-    if let Some((fd, what)) = fds.into_iter().next() {
-        return Err(SpawnError::ChildFd {
+    // Descriptors 3 and up: the child's ends go in the plan, the parent's
+    // ends of pipes become connections once the child runs.
+    let mut placements = Vec::new();
+    let mut extra_pipes = Vec::new();
+    for (fd, what) in fds {
+        let refuse = |what: &ChildFd, why: &str| SpawnError::ChildFd {
             fd,
-            what: format!("{what:?} (descriptors 3 and up are not supported yet)"),
-        });
+            what: format!("{what:?} ({why})"),
+        };
+        let Ok(target) = i32::try_from(fd) else {
+            return Err(refuse(&what, "no such descriptor number"));
+        };
+        let child_end: std::os::fd::OwnedFd = match what {
+            ChildFd::ToParent => {
+                let (sender, receiver) = mio::unix::pipe::new().map_err(SpawnError::Watch)?;
+                // The child's end blocks, as a program expects.
+                sender.set_nonblocking(false).map_err(SpawnError::Watch)?;
+                extra_pipes.push((fd, Pipe::FromChild(receiver)));
+                sender.into()
+            }
+            ChildFd::FromParent => {
+                let (sender, receiver) = mio::unix::pipe::new().map_err(SpawnError::Watch)?;
+                receiver.set_nonblocking(false).map_err(SpawnError::Watch)?;
+                extra_pipes.push((fd, Pipe::ToChild(sender)));
+                receiver.into()
+            }
+            ChildFd::Null => std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(SpawnError::Watch)?
+                .into(),
+            ChildFd::Descriptor(owned) => owned,
+            ChildFd::Inherit => {
+                return Err(refuse(
+                    &ChildFd::Inherit,
+                    "for 3 and up, pass the descriptor as ChildFd::Descriptor",
+                ));
+            }
+        };
+        placements.push((target, child_end));
+    }
+    let plan = fdmap::FdPlan::new(placements).map_err(SpawnError::Watch)?;
+    if !plan.is_empty() {
+        fdmap::install(&mut cmd, plan);
     }
     let spawned = cmd.spawn();
     // The parent's copies of the terminal's child side close here.
@@ -607,7 +679,7 @@ fn spawn<A: AsRef<OsStr>>(
         error,
     })?;
     let pid = child.id();
-    let mut pipes = Vec::new();
+    let mut pipes = extra_pipes;
     let pty = pty_master.is_some();
     if let Some(master) = pty_master {
         pipes.push((1, Pipe::Pty(master)));
@@ -635,6 +707,11 @@ fn spawn<A: AsRef<OsStr>>(
         return Err(SpawnError::Watch(e));
     }
     let prefix = protocol.log_prefix();
+    let to_child = pipes
+        .iter()
+        .filter(|(_, p)| matches!(p, Pipe::ToChild(_)))
+        .map(|(fd, _)| *fd)
+        .collect();
     let inner = Rc::new_cyclic(|me| ProcessInner {
         reactor: reactor.downgrade(),
         me: me.clone(),
@@ -647,6 +724,7 @@ fn spawn<A: AsRef<OsStr>>(
         exited: Cell::new(None),
         ended: Cell::new(false),
         abandoned: Cell::new(false),
+        to_child,
         pty,
     });
     if let Err(e) = exit::watch(reactor, &inner) {
@@ -733,6 +811,9 @@ struct ProcessInner {
     ended: Cell<bool>,
     /// The reactor shut down with the child running.
     abandoned: Cell<bool>,
+    /// The descriptors whose pipes the parent writes (not read, so never
+    /// paused).
+    to_child: Vec<u32>,
     /// The child runs on a pseudo-terminal: one connection under 0 and 1.
     pty: bool,
 }
@@ -1025,7 +1106,7 @@ impl ProcessTransport {
     /// Stops reading the child's output until [`resume_reading`](Self::resume_reading).
     pub fn pause_reading(&self) {
         for (fd, t) in self.inner.pipes.borrow().iter() {
-            if *fd != 0 {
+            if !self.inner.to_child.contains(fd) {
                 t.pause_reading();
             }
         }
@@ -1038,7 +1119,7 @@ impl ProcessTransport {
             .pipes
             .borrow()
             .iter()
-            .filter(|(fd, _)| **fd != 0)
+            .filter(|(fd, _)| !self.inner.to_child.contains(fd))
             .map(|(_, t)| t.clone())
             .collect();
         for t in readers {
