@@ -325,27 +325,33 @@ fn signal_process_by_name_and_number() {
         let after: Rc<RefCell<Option<String>>> = Rc::default();
         let before: Rc<RefCell<Vec<String>>> = Rc::default();
         let (seen, sending) = (after.clone(), before.clone());
-        let records = gyre_sh("exec sleep 30", move |name, t| match name {
-            "connection_made" => {
-                // Recorded here, checked after the run.
-                let sent = match signal.parse::<i32>() {
-                    Ok(n) => t.signal_process(n),
-                    Err(_) => t.signal_process(signal),
-                };
-                sending.borrow_mut().push(format!("{sent:?}"));
-                let unknown = matches!(t.signal_process("NOPE"), Err(SignalError::Unknown(_)));
-                sending
-                    .borrow_mut()
-                    .push(format!("NOPE unknown: {unknown}"));
-            }
-            "process_exited" => {
-                *seen.borrow_mut() = Some(match t.signal_process("TERM") {
-                    Err(SignalError::ExitedAlready) => "exited already".into(),
-                    other => format!("{other:?}"),
-                });
-            }
-            _ => {}
-        });
+        // `env --default-signal`: a child inherits ignored signals (see
+        // the process module's docs), and the test may itself run with
+        // SIGINT ignored, as a background job of a script does (CI).
+        let records = gyre_sh(
+            "exec env --default-signal sleep 30",
+            move |name, t| match name {
+                "connection_made" => {
+                    // Recorded here, checked after the run.
+                    let sent = match signal.parse::<i32>() {
+                        Ok(n) => t.signal_process(n),
+                        Err(_) => t.signal_process(signal),
+                    };
+                    sending.borrow_mut().push(format!("{sent:?}"));
+                    let unknown = matches!(t.signal_process("NOPE"), Err(SignalError::Unknown(_)));
+                    sending
+                        .borrow_mut()
+                        .push(format!("NOPE unknown: {unknown}"));
+                }
+                "process_exited" => {
+                    *seen.borrow_mut() = Some(match t.signal_process("TERM") {
+                        Err(SignalError::ExitedAlready) => "exited already".into(),
+                        other => format!("{other:?}"),
+                    });
+                }
+                _ => {}
+            },
+        );
         assert_eq!(
             records.last().unwrap(),
             &format!(

@@ -987,3 +987,92 @@ fn a_write_right_after_lose_connection_is_still_delivered_then_close_notify() {
         reason.borrow()
     );
 }
+
+/// Pauses reading as soon as it is made (as a port forwarder does until
+/// its other side is up) and resumes 100 ms later; notes what it gets when.
+struct PausedAtStart {
+    events: Events,
+    reactor: Reactor,
+}
+impl Protocol for PausedAtStart {
+    fn connection_made(&mut self, t: &Transport) {
+        t.pause_reading();
+        self.events.push("made, paused");
+        let (t, e) = (t.clone(), self.events.clone());
+        self.reactor
+            .call_later(Duration::from_millis(100), move || {
+                e.push("resumed");
+                t.resume_reading();
+            });
+    }
+    fn data_received(&mut self, t: &Transport, data: &[u8]) {
+        self.events
+            .push(format!("data {}", String::from_utf8_lossy(data)));
+        t.write(data);
+    }
+}
+
+/// Bytes the client sends with the end of its handshake reach a protocol
+/// that paused in `connection_made` only once it resumes: none is handed
+/// over while it is paused (they once were, and a port forwarder, which
+/// cannot send them anywhere yet, lost them).
+#[test]
+fn a_protocol_paused_in_connection_made_gets_nothing_until_it_resumes() {
+    let reactor = Reactor::new().unwrap();
+    let ca = Ca::new("gyre test CA");
+    let leaf = ca.leaf(&["localhost"]);
+    let events = Events::default();
+    let (e, r) = (events.clone(), reactor.clone());
+    let port = listen(
+        &reactor,
+        server_tls(&leaf),
+        for_protocol(move || PausedAtStart {
+            events: e.clone(),
+            reactor: r.clone(),
+        }),
+    );
+    // A client whose "early" leaves in the same write as its last
+    // handshake record (rustls, written before the handshake, on a plain
+    // blocking socket), so the server reads both at once and finishes the
+    // handshake, makes the protocol (which pauses) and holds the data, all
+    // in one read.
+    let der = ca.der.clone();
+    let client = std::thread::spawn(move || -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Write};
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(der).expect("the test CA");
+        #[allow(deprecated)] // ring's provider, as gyre's (see tls::config)
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS 1.2 and 1.3")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+        let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+            .expect("a client session");
+        conn.writer().write_all(b"early")?;
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        sock.set_read_timeout(Some(LIMIT))?;
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        let mut got = vec![0u8; 5];
+        tls.read_exact(&mut got)?;
+        Ok(got)
+    });
+    let (r, e) = (reactor.clone(), events.clone());
+    let _poll = gyre::LoopingCall::new(&reactor, move || {
+        if e.get().len() >= 3 {
+            let _ = r.stop();
+        }
+    });
+    let _running = _poll.start(Duration::from_millis(10), true);
+    run_for(&reactor, LIMIT);
+    let got = client.join().expect("the client thread");
+    assert_eq!(
+        events.get()[..3],
+        ["made, paused", "resumed", "data early"],
+        "{:?}",
+        events.get()
+    );
+    assert_eq!(got.expect("the echo").as_slice(), b"early");
+}

@@ -45,7 +45,15 @@
 //!   [`ProcessTransport::write_to_child`] writes to it. A spawn without
 //!   descriptors 3 and up installs no closure.
 //!
-//! Differences from Twisted, all on the safe side:
+//! Differences from Twisted:
+//! * Signal dispositions: a child inherits the signals its parent
+//!   ignores (a program started with SIGINT ignored, as a background job
+//!   of a script is, passes that on), as with the standard library's
+//!   `Command`; Twisted resets every ignored signal to its default in the
+//!   child. Resetting needs `sigaction` between fork and exec, which the
+//!   project's dependencies (rustix's stable API, no `libc`) do not offer
+//!   safely; start such a child through `env --default-signal` where it
+//!   matters.
 //! * A program that cannot be started (missing, not executable, a bad
 //!   working directory) is an error from `spawn_process`
 //!   ([`SpawnError`]); Twisted starts a child that prints a traceback and

@@ -588,7 +588,6 @@ impl<P: Protocol> TlsShared<P> {
     /// in, so an echo answers a 64 KiB read with one write.
     fn consume(&self, rest: &mut &[u8]) {
         let mut buf = take_scratch();
-        let mut filled = 0;
         let mut eof = false;
         loop {
             if self.phase.get() == Phase::Failed {
@@ -616,16 +615,17 @@ impl<P: Protocol> TlsShared<P> {
             self.flush_tls();
             self.finish_handshake();
             if self.phase.get() == Phase::Open {
+                // Plaintext leaves rustls only while the protocol reads: it
+                // may pause in any callback (in `connection_made`, run just
+                // above when the handshake ends, a port forwarder pauses
+                // until its other side is up), and what rustls still holds
+                // then waits there for `resume_reading`.
                 loop {
-                    if filled == buf.len() {
-                        self.hand_over(&buf[..filled]);
-                        filled = 0;
-                        if self.paused.get() || self.told_closed() {
-                            break;
-                        }
+                    if self.paused.get() || self.told_closed() {
+                        break;
                     }
                     let read = match self.conn.borrow_mut().as_mut() {
-                        Some(c) => c.reader().read(&mut buf[filled..]),
+                        Some(c) => c.reader().read(&mut buf),
                         None => Ok(0),
                     };
                     match read {
@@ -633,7 +633,8 @@ impl<P: Protocol> TlsShared<P> {
                             eof = true;
                             break;
                         }
-                        Ok(n) => filled += n,
+                        Ok(n) if self.failure.borrow().is_none() => self.hand_over(&buf[..n]),
+                        Ok(_) => break,
                         // WouldBlock: nothing more for now; UnexpectedEof
                         // is told by the transport below.
                         Err(_) => break,
@@ -643,9 +644,6 @@ impl<P: Protocol> TlsShared<P> {
             if eof || rest.is_empty() || self.paused.get() || self.told_closed() {
                 break;
             }
-        }
-        if filled > 0 && self.failure.borrow().is_none() {
-            self.hand_over(&buf[..filled]);
         }
         give_back_scratch(buf);
         if eof && !self.paused.get() && self.failure.borrow().is_none() {
