@@ -49,6 +49,13 @@ pub(crate) enum Command {
         /// Where and how to listen.
         listen: Listen,
     },
+    /// The IRC log bot (`gyre logbot`).
+    Logbot {
+        /// The IRC server.
+        endpoint: Rc<dyn ClientEndpoint>,
+        /// Nick, channel and log file.
+        options: gyre_irc::logbot::LogBotOptions,
+    },
     /// Connect standard input and output to a remote endpoint.
     Connect {
         /// Where to connect.
@@ -114,6 +121,11 @@ impl fmt::Debug for Command {
                 .field("upstream", &upstream.to_string())
                 .field("send_proxy", send_proxy)
                 .field("listen", listen)
+                .finish(),
+            Command::Logbot { endpoint, options } => f
+                .debug_struct("Logbot")
+                .field("endpoint", &endpoint.to_string())
+                .field("options", options)
                 .finish(),
             Command::Connect {
                 endpoint,

@@ -7,6 +7,7 @@
 //! gyre [--log-level LEVEL] portforward [--listen ENDPOINT]... --connect ENDPOINT
 //!      [--idle-timeout SECONDS] [--max-connections N] [--threads N] [--keepalive SECONDS]
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
+//! gyre [--log-level LEVEL] logbot --server ENDPOINT --channel NAME --file PATH [--nick NICK]
 //! ```
 //!
 //! The shape is arguments → resolved config → run → exit code:

@@ -68,6 +68,7 @@
 
 pub mod client;
 pub mod isupport;
+pub mod logbot;
 pub mod message;
 pub mod modes;
 pub mod quote;
