@@ -75,4 +75,4 @@ pub mod quote;
 pub mod split;
 
 pub use client::{Dispatch, Irc, IrcClient, IrcConfig, IrcHandler, IrcProtocol, LengthError};
-pub use message::{Message, ParseError};
+pub use message::{Message, Params, ParseError};

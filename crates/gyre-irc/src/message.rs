@@ -54,12 +54,174 @@ pub struct Message<'a> {
     /// The command or three-digit numeric, as sent.
     pub command: &'a str,
     /// The parameters, the trailing one last.
-    pub params: Vec<&'a str>,
+    pub params: Params<'a>,
 }
 
 /// Python's `str.isspace` for the characters `str.split()` splits on.
 pub(crate) fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)
+}
+
+/// ASCII whitespace as Python's `str.split()` sees it (`\t\n\v\f\r`,
+/// `\x1c`–`\x1f`, space).
+fn is_py_space_byte(b: u8) -> bool {
+    matches!(b, b'\t'..=b'\r' | 0x1c..=0x20)
+}
+
+/// Where `" :"` first occurs in `s`.
+fn trailing_at(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find(' ') {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b':') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// The words of a string split as Python's `str.split()` does: on runs of
+/// whitespace, none empty. Bytes are looked at one by one while they are
+/// ASCII; a non-ASCII character is decoded to see whether it is a space.
+struct PyWords<'a> {
+    rest: &'a str,
+}
+
+/// The length of the whitespace character at the start of `s`, if any.
+fn space_at(s: &str) -> Option<usize> {
+    let b = *s.as_bytes().first()?;
+    if b < 0x80 {
+        return is_py_space_byte(b).then_some(1);
+    }
+    let c = s.chars().next()?;
+    is_py_space(c).then(|| c.len_utf8())
+}
+
+/// The length of the UTF-8 sequence that `lead` starts.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xf0.. => 4,
+        0xe0.. => 3,
+        _ => 2,
+    }
+}
+
+impl<'a> Iterator for PyWords<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest;
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            if c < 0x80 {
+                if !is_py_space_byte(c) {
+                    break;
+                }
+                i += 1;
+            } else {
+                match space_at(&s[i..]) {
+                    Some(n) => i += n,
+                    None => break,
+                }
+            }
+        }
+        if i == b.len() {
+            self.rest = "";
+            return None;
+        }
+        let start = i;
+        while i < b.len() {
+            let c = b[i];
+            if c < 0x80 {
+                if is_py_space_byte(c) {
+                    break;
+                }
+                i += 1;
+            } else if space_at(&s[i..]).is_some() {
+                break;
+            } else {
+                i += utf8_len(c);
+            }
+        }
+        self.rest = &s[i..];
+        Some(&s[start..i])
+    }
+}
+
+/// A message's parameters: up to 8 kept inline (most messages have
+/// fewer than 5), more in a vector (RFC 1459 allows 15; Twisted accepts
+/// any number). Reads as a slice.
+#[derive(Clone, Default)]
+pub struct Params<'a> {
+    inline: [&'a str; 8],
+    len: usize,
+    more: Vec<&'a str>,
+}
+
+impl<'a> Params<'a> {
+    fn push(&mut self, p: &'a str) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = p;
+            self.len += 1;
+        } else {
+            if self.more.is_empty() {
+                self.more.extend_from_slice(&self.inline);
+            }
+            self.more.push(p);
+        }
+    }
+
+    /// The parameters as a slice.
+    pub fn as_slice(&self) -> &[&'a str] {
+        if self.more.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.more
+        }
+    }
+}
+
+impl<'a> std::ops::Deref for Params<'a> {
+    type Target = [&'a str];
+    fn deref(&self) -> &[&'a str] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for Params<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_slice(), f)
+    }
+}
+
+impl PartialEq for Params<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Params<'_> {}
+
+impl<const N: usize> PartialEq<[&str; N]> for Params<'_> {
+    fn eq(&self, other: &[&str; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl PartialEq<Vec<&str>> for Params<'_> {
+    fn eq(&self, other: &Vec<&str>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<[&str]> for Params<'_> {
+    fn eq(&self, other: &[&str]) -> bool {
+        self.as_slice() == other
+    }
 }
 
 impl<'a> Message<'a> {
@@ -86,18 +248,17 @@ impl<'a> Message<'a> {
         let mut s = line;
         let mut raw_tags = "";
         if let Some(rest) = s.strip_prefix('@') {
-            let (tags, rest) = rest.split_once(' ').ok_or(ParseError::NoCommand)?;
-            raw_tags = tags;
-            s = rest.trim_start_matches(' ');
+            let at = rest.find(' ').ok_or(ParseError::NoCommand)?;
+            raw_tags = &rest[..at];
+            s = rest[at + 1..].trim_start_matches(' ');
         }
         let mut prefix = "";
         if let Some(rest) = s.strip_prefix(':') {
-            let (p, rest) = rest.split_once(' ').ok_or(ParseError::NoCommand)?;
-            prefix = p;
-            s = rest;
+            let at = rest.find(' ').ok_or(ParseError::NoCommand)?;
+            prefix = &rest[..at];
+            s = &rest[at + 1..];
         }
-        let mut params: Vec<&'a str> = Vec::new();
-        let trailing = match s.find(" :") {
+        let trailing = match trailing_at(s) {
             Some(at) => {
                 let t = &s[at + 2..];
                 s = &s[..at];
@@ -105,10 +266,15 @@ impl<'a> Message<'a> {
             }
             None => None,
         };
-        let mut words = s.split(is_py_space).filter(|w| !w.is_empty());
+        let mut params = Params::default();
+        let mut words = PyWords { rest: s };
         let command = words.next().ok_or(ParseError::NoCommand)?;
-        params.extend(words);
-        params.extend(trailing);
+        for w in words {
+            params.push(w);
+        }
+        if let Some(t) = trailing {
+            params.push(t);
+        }
         Ok(Message {
             raw_tags,
             prefix,
@@ -293,11 +459,20 @@ impl fmt::Display for Message<'_> {
         if !self.prefix.is_empty() {
             write!(f, ":{} ", self.prefix)?;
         }
+        if self.command.starts_with(['@', ':']) {
+            // Only parsed after leading whitespace (Twisted takes it for the
+            // command); a tab keeps it from reading as tags or a prefix.
+            f.write_str("\t")?;
+        }
         f.write_str(self.command)?;
         for (i, p) in self.params.iter().enumerate() {
             let last = i + 1 == self.params.len();
             if last && (p.is_empty() || p.starts_with(':') || p.contains(is_py_space)) {
                 write!(f, " :{p}")?;
+            } else if p.starts_with(':') {
+                // A middle parameter that starts with `:` (parsed after a
+                // tab, say): a space before it would start the trailing one.
+                write!(f, "\t{p}")?;
             } else {
                 write!(f, " {p}")?;
             }

@@ -284,3 +284,27 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn many_parameters_and_python_whitespace() {
+    let line: String = (0..20).map(|i| format!("p{i} ")).collect::<String>() + ":last one";
+    let line = format!("CMD {line}");
+    let m = Message::parse(&line).unwrap();
+    assert_eq!(m.params.len(), 21);
+    assert_eq!(m.params[7], "p7");
+    assert_eq!(m.params[8], "p8");
+    assert_eq!(m.params[20], "last one");
+    // str.split() splits on tabs, \x1c-\x1f and Unicode spaces, not on NBSP-free text.
+    let m = Message::parse("CMD a\tb\x1fc\u{2003}d\u{e9} :t").unwrap();
+    assert_eq!(m.params, ["a", "b", "c", "d\u{e9}", "t"]);
+}
+
+#[test]
+fn odd_commands_write_back_to_the_same_message() {
+    // Found by the irc_message fuzz target: " @" parses (command "@").
+    for line in [" @", "\t:x a", "@t=1 \t@c :x", "\x01\x0b: x"] {
+        let m = Message::parse(line).unwrap();
+        let again = m.to_string();
+        assert_eq!(Message::parse(&again).unwrap(), m, "{line:?} -> {again:?}");
+    }
+}
