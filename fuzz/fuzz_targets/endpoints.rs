@@ -2,7 +2,8 @@
 //! `gyre::endpoint::spec`), which is pure: strings in, values or errors out.
 //!
 //! The input is taken as text (lossy UTF-8). Checked, for every input:
-//! * nothing panics: `parse`, `parse_tcp_server`, `parse_tcp_client`;
+//! * nothing panics: `parse`, `parse_tcp_server`, `parse_tcp_client`,
+//!   `parse_unix_server`, `parse_unix_client`;
 //! * `parse` accepts every string except one ending in a lone backslash,
 //!   and then gives at least one parameter and no key twice;
 //! * every error's message is one line with no control characters, and
@@ -19,7 +20,9 @@
 
 use gyre::endpoint::EndpointError;
 use gyre::endpoint::parse::{parse, quote_string_argument};
-use gyre::endpoint::spec::{parse_tcp_client, parse_tcp_server};
+use gyre::endpoint::spec::{
+    parse_tcp_client, parse_tcp_server, parse_unix_client, parse_unix_server,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// An error message is one printable line that belongs to `description`.
@@ -78,6 +81,28 @@ fuzz_target!(|data: &[u8]| {
         Ok(spec) => {
             let written = spec.to_string();
             match parse_tcp_client(&written) {
+                Ok(again) => assert_eq!(again, spec, "{text:?} was written as {written:?}"),
+                Err(err) => panic!("{text:?} was written as {written:?}, which fails: {err}"),
+            }
+        }
+        Err(err) => check_error(text, &err),
+    }
+
+    // UNIX descriptions, likewise.
+    match parse_unix_server(text) {
+        Ok(spec) => {
+            let written = spec.to_string();
+            match parse_unix_server(&written) {
+                Ok(again) => assert_eq!(again, spec, "{text:?} was written as {written:?}"),
+                Err(err) => panic!("{text:?} was written as {written:?}, which fails: {err}"),
+            }
+        }
+        Err(err) => check_error(text, &err),
+    }
+    match parse_unix_client(text) {
+        Ok(spec) => {
+            let written = spec.to_string();
+            match parse_unix_client(&written) {
                 Ok(again) => assert_eq!(again, spec, "{text:?} was written as {written:?}"),
                 Err(err) => panic!("{text:?} was written as {written:?}, which fails: {err}"),
             }

@@ -49,6 +49,13 @@ pub(crate) enum Command {
         /// Where and how to listen.
         listen: Listen,
     },
+    /// Run a program per connection (`gyre exec`).
+    Exec {
+        /// The program, its arguments, the grace period.
+        spec: crate::services::exec::ExecSpec,
+        /// Where and how to listen.
+        listen: Listen,
+    },
     /// The IRC log bot (`gyre logbot`).
     Logbot {
         /// The IRC server.
@@ -67,8 +74,11 @@ pub(crate) enum Command {
 
 /// The listening side of a service run.
 pub(crate) struct Listen {
-    /// Where to listen, at least one; all share one factory.
+    /// Where to listen for connections; all share one factory.
     pub(crate) endpoints: Vec<Box<dyn ServerEndpoint>>,
+    /// UDP ports (`udp:7`) of a service that has a datagram form; all
+    /// share one protocol. With `endpoints`, at least one in all.
+    pub(crate) udp: Vec<gyre::endpoint::spec::UdpServerSpec>,
     /// The endpoints as given: a `--threads` run builds them again on each
     /// reactor (a reactor, and so an endpoint, stays on its thread).
     pub(crate) descriptions: Vec<String>,
@@ -96,6 +106,10 @@ impl fmt::Debug for Listen {
         let endpoints: Vec<String> = self.endpoints.iter().map(|e| e.to_string()).collect();
         f.debug_struct("Listen")
             .field("endpoints", &endpoints)
+            .field(
+                "udp",
+                &self.udp.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
+            )
             .field("limits", &self.limits)
             .field("threads", &self.threads)
             .finish()
@@ -120,6 +134,11 @@ impl fmt::Debug for Command {
                 .debug_struct("Forward")
                 .field("upstream", &upstream.to_string())
                 .field("send_proxy", send_proxy)
+                .field("listen", listen)
+                .finish(),
+            Command::Exec { spec, listen } => f
+                .debug_struct("Exec")
+                .field("spec", spec)
                 .field("listen", listen)
                 .finish(),
             Command::Logbot { endpoint, options } => f

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 use gyre::Reactor;
-use gyre::endpoint::spec::parse_tcp_server;
+use gyre::endpoint::spec::{parse_tcp_server, parse_udp_server};
 use gyre::endpoint::{EndpointError, client_from_string, server_from_string};
 use gyre::haproxy::Version;
 use log::LevelFilter;
@@ -33,12 +33,22 @@ const AFTER_HELP: &str = r"Endpoints are descriptions in Twisted's syntax: a typ
 separated by ':', each positional or NAME=VALUE.
   listen:  tcp:PORT[:interface=IP][:backlog=N]    every IPv4 address by default
            tcp6:PORT[:backlog=N][:interface=IP]   every IPv6 address by default
+           unix:PATH[:mode=OCTAL][:backlog=N][:lockfile=0|1]
+                            a UNIX socket file (mode 666 by default; as in
+                            Twisted, the PID lock PATH.lock is taken unless
+                            lockfile=0); unix:@NAME is a Linux abstract name
+           udp:PORT[:interface=IP]   a UDP port (gyre's, not Twisted's):
+                            echo, discard, daytime, qotd and time answer
+                            each datagram as their RFCs say
            haproxy:LISTEN   behind a load balancer: each connection starts
                             with a PROXY protocol header (v1 or v2) naming
                             the client, whom the service then sees and logs
                             as its peer; one without a header is dropped
   connect: tcp:HOST:PORT[:timeout=SECONDS][:bindAddress=IP]
            or tcp:host=HOST:port=PORT[...]; tcp6:... connects over IPv6 only
+           unix:PATH[:timeout=SECONDS][:lockfile=0|1] or unix:path=PATH[...]
+                            lockfile=1 (or checkPID=1): only while the
+                            server's PID lock is held
 A backslash makes the next character literal: write ':' inside a value as
 '\:' and a backslash as '\\' (tcp6:8000:interface=\:\:1, tcp:\:\:1:8000).
 Port 0 listens on a free port. The backlog (the queue of connections not
@@ -77,6 +87,11 @@ struct Args {
     /// that its standard error stays quiet unless something goes wrong]
     #[arg(long, value_enum, value_name = "LEVEL", global = true)]
     log_level: Option<LogLevel>,
+
+    /// Log a line naming any callback that holds the reactor longer than
+    /// MS milliseconds (default 100; 0 turns the check off)
+    #[arg(long, value_name = "MS", global = true)]
+    blocked_threshold: Option<u64>,
 
     #[command(subcommand)]
     command: CommandArgs,
@@ -147,6 +162,20 @@ enum CommandArgs {
     /// (--log-level info shows the connection's life and the retries of
     /// --reconnect).
     Connect(ConnectArgs),
+    /// Run PROGRAM for each connection, wired to it (inetd-style)
+    ///
+    /// Each accepted connection starts `PROGRAM ARGS...` (after `--`):
+    /// what the client sends is the program's standard input, what the
+    /// program writes on its standard output goes to the client, and each
+    /// line it writes on its standard error is logged, prefixed with the
+    /// connection. Both directions are flow-controlled (a side that does
+    /// not read holds the other back). The client's end of input closes
+    /// the program's standard input; the program's exit closes the
+    /// connection once its output is sent. A client that leaves first has
+    /// its program sent SIGTERM, then SIGKILL after --grace seconds. A
+    /// program that cannot be started is logged in one line and the
+    /// connection closed. Runs on one thread.
+    Exec(ExecArgs),
     /// The IRC log bot of the Twisted examples (ircLogBot.py)
     ///
     /// Connects to the IRC server at --server (any client endpoint, e.g.
@@ -160,6 +189,22 @@ enum CommandArgs {
     /// the welcome) back off 1, 2, 4 ... 60 s. If the very first attempt
     /// fails it prints "gyre: connection failed: REASON" and exits 69.
     Logbot(LogbotArgs),
+}
+
+/// `exec`'s options.
+#[derive(Debug, clap::Args)]
+struct ExecArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+
+    /// Seconds between SIGTERM and SIGKILL for the program of a client
+    /// that left (a decimal; default 5)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    grace: Option<String>,
+
+    /// The program and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
 }
 
 /// `logbot`'s options.
@@ -347,6 +392,11 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         LogLevel::Info
     };
     let log_level = args.log_level.unwrap_or(default_level).into();
+    reactor.set_blocked_threshold(match args.blocked_threshold {
+        None => reactor.blocked_threshold(),
+        Some(0) => None,
+        Some(ms) => Some(Duration::from_millis(ms)),
+    });
     let (service, listen) = match args.command {
         CommandArgs::Echo(l) => (Service::Echo, l),
         CommandArgs::Discard(l) => (Service::Discard, l),
@@ -358,6 +408,12 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         CommandArgs::Portforward(p) => {
             // The listening side first, so its mistakes are reported first.
             let mut listen = resolve_listen(&reactor, &p.listen)?;
+            if let Some(spec) = listen.udp.first() {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    format!("--listen: portforward relays connections; '{spec}' is a UDP port"),
+                ));
+            }
             listen
                 .limits
                 .max_connections
@@ -370,6 +426,37 @@ fn resolve(args: Args) -> Result<Config, Failure> {
                     upstream: Rc::from(upstream),
                     upstream_description: p.connect,
                     send_proxy: p.send_proxy.map(Version::from),
+                    listen,
+                },
+                reactor,
+                log_level,
+            });
+        }
+        CommandArgs::Exec(e) => {
+            let listen = resolve_listen(&reactor, &e.listen)?;
+            if listen.threads > 1 {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "--threads: exec runs on one thread only",
+                ));
+            }
+            let grace = match e.grace.as_deref() {
+                None => crate::services::exec::DEFAULT_GRACE,
+                Some(text) => seconds(text).map_err(|f| {
+                    Failure::new(f.code, f.message.replace("--idle-timeout", "--grace"))
+                })?,
+            };
+            let mut command = e.command.into_iter();
+            let program = command
+                .next()
+                .ok_or_else(|| Failure::new(exit::USAGE, "exec: no program given after --"))?;
+            return Ok(Config {
+                command: Command::Exec {
+                    spec: crate::services::exec::ExecSpec {
+                        program,
+                        args: command.collect(),
+                        grace,
+                    },
                     listen,
                 },
                 reactor,
@@ -406,6 +493,14 @@ fn resolve(args: Args) -> Result<Config, Failure> {
         }
     };
     let listen = resolve_listen(&reactor, &listen)?;
+    if let Some(spec) = listen.udp.first()
+        && crate::services::udp::Udp::of(service).is_none()
+    {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!("--listen: '{spec}': only echo, discard, daytime, qotd and time run over UDP"),
+        ));
+    }
     if service == Service::Chat && listen.threads > 1 {
         // Rooms would not span reactors: users on different threads would
         // never see each other.
@@ -423,11 +518,19 @@ fn resolve(args: Args) -> Result<Config, Failure> {
 
 /// The endpoints and limits shared by every service.
 fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failure> {
-    let endpoints = args
-        .listen
-        .iter()
-        .map(|d| server_from_string(reactor, d).map_err(|e| bad_endpoint("--listen", &e)))
-        .collect::<Result<_, _>>()?;
+    let mut endpoints = Vec::new();
+    let mut udp = Vec::new();
+    for d in &args.listen {
+        // `udp:` (gyre's) names a datagram port, not a stream endpoint.
+        let is_udp =
+            gyre::endpoint::parse::parse(d).is_ok_and(|p| p.kind().eq_ignore_ascii_case("udp"));
+        if is_udp {
+            udp.push(parse_udp_server(d).map_err(|e| bad_endpoint("--listen", &e))?);
+        } else {
+            endpoints
+                .push(server_from_string(reactor, d).map_err(|e| bad_endpoint("--listen", &e))?);
+        }
+    }
     let idle_timeout = args.idle_timeout.as_deref().map(seconds).transpose()?;
     let max_connections = args
         .max_connections
@@ -452,6 +555,7 @@ fn resolve_listen(reactor: &Reactor, args: &ListenArgs) -> Result<Listen, Failur
     }
     Ok(Listen {
         endpoints,
+        udp,
         descriptions: args.listen.clone(),
         limits: Limits {
             idle_timeout,
@@ -574,6 +678,69 @@ mod tests {
             }
             Stop::Clap(e) => panic!("{args:?}: a clap error, not an endpoint error: {e}"),
         }
+    }
+
+    /// `exec`: the program and its arguments after `--`, the grace period,
+    /// the limits; one thread only; a program is required.
+    #[test]
+    fn exec_takes_a_program_after_the_double_dash() {
+        let config = parse_ok(&[
+            "gyre",
+            "exec",
+            "--listen",
+            "tcp:0",
+            "--max-connections",
+            "3",
+            "--grace",
+            "0.5",
+            "--",
+            "sh",
+            "-c",
+            "cat -n",
+        ]);
+        let Command::Exec { spec, listen } = &config.command else {
+            panic!("not exec: {:?}", config.command);
+        };
+        assert_eq!(spec.program, "sh");
+        assert_eq!(spec.args, ["-c", "cat -n"]);
+        assert_eq!(spec.grace, Duration::from_millis(500));
+        assert_eq!(listen.limits.max_connections, Some(3));
+        let config = parse_ok(&["gyre", "exec", "--", "cat"]);
+        let Command::Exec { spec, .. } = &config.command else {
+            panic!("not exec");
+        };
+        assert_eq!(spec.grace, crate::services::exec::DEFAULT_GRACE);
+        assert!(spec.args.is_empty());
+        assert_eq!(
+            usage_line(&["gyre", "exec", "--threads", "2", "--", "cat"]),
+            "gyre: --threads: exec runs on one thread only\n"
+        );
+        assert_eq!(
+            usage_line(&["gyre", "exec", "--grace", "-1", "--", "cat"]),
+            "gyre: --grace: '-1' is not a positive number of seconds\n"
+        );
+        assert!(matches!(stop(&["gyre", "exec"]), Stop::Clap(_)));
+    }
+
+    /// `--blocked-threshold`: milliseconds, 0 for off, 100 unless given.
+    #[test]
+    fn blocked_threshold() {
+        let config = parse_ok(&["gyre", "echo"]);
+        assert_eq!(
+            config.reactor.blocked_threshold(),
+            Some(Duration::from_millis(100))
+        );
+        let config = parse_ok(&["gyre", "--blocked-threshold", "250", "echo"]);
+        assert_eq!(
+            config.reactor.blocked_threshold(),
+            Some(Duration::from_millis(250))
+        );
+        let config = parse_ok(&["gyre", "echo", "--blocked-threshold", "0"]);
+        assert_eq!(config.reactor.blocked_threshold(), None);
+        assert!(matches!(
+            stop(&["gyre", "--blocked-threshold", "soon", "echo"]),
+            Stop::Clap(_)
+        ));
     }
 
     /// The clap definitions are consistent (clap's own debug assertions).
@@ -1154,7 +1321,16 @@ mod tests {
             &["gyre", "echo", "--listen"],
             &["gyre", "--log-level", "loud", "echo"],
             &["gyre", "echo", "--listen", "tcp:80x"],
-            &["gyre", "echo", "--listen", "tcp:1", "--listen", "udp:2"],
+            &["gyre", "chat", "--listen", "tcp:1", "--listen", "udp:2"],
+            &[
+                "gyre",
+                "portforward",
+                "--listen",
+                "udp:2",
+                "--connect",
+                "tcp:h:1",
+            ],
+            &["gyre", "echo", "--listen", "udp:2", "--threads", "2"],
             &["gyre", "connect"],
             &["gyre", "connect", "tcp:a:1", "tcp:b:2"],
             &["gyre", "connect", "tcp:localhost"],
@@ -1177,7 +1353,8 @@ mod tests {
             ("tcp", "missing parameter 'port'"),
             ("", "no endpoint type given"),
             ("8000", "Unknown endpoint type: '8000'"),
-            ("udp:53", "Unknown endpoint type: 'udp'"),
+            ("udp:x", "port 'x' is not an integer"),
+            ("udp:53:backlog=1", "unexpected keyword argument 'backlog'"),
             ("TCP:80", "Unknown endpoint type: 'tcp' (given as 'TCP')"),
             ("tcp:80:backlog=x", "backlog 'x' is not an integer"),
             (
@@ -1225,7 +1402,8 @@ mod tests {
             ("tcp:localhost", "missing parameter 'port'"),
             ("tcp:host=:port=80", "parameter 'host' is empty"),
             ("tcp:localhost:http", "port 'http' is not an integer"),
-            ("unix:/tmp/x", "Unknown endpoint type: 'unix'"),
+            ("unix:", "parameter 'path' is empty"),
+            ("unix:/tmp/x:timeout=x", "timeout 'x' is not an integer"),
             (
                 "tcp6:127.0.0.1:80",
                 "host '127.0.0.1' is not an IPv6 address or a host name",

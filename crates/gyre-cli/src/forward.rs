@@ -30,11 +30,16 @@
 //! costs no lookup at start); if it does not resolve, nothing is refused
 //! and the forwarder reports the failure per connection, as always.
 //!
+//! A `unix:` `--connect` is refused when a `--listen` (`haproxy:` or not)
+//! names the same socket path.
+//!
 //! Tests: at the bottom of this file, and `tests/regressions.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 
-use gyre::endpoint::spec::{parse_tcp_client, parse_tcp_server};
+use gyre::endpoint::spec::{
+    parse_tcp_client, parse_tcp_server, parse_unix_client, parse_unix_server,
+};
 
 use crate::exit::{self, Failure};
 
@@ -53,6 +58,22 @@ pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// reaches one of the `listen` descriptions' endpoints (see the module
 /// docs). Descriptions that are not TCP are not checked.
 pub(crate) fn refuse_own_ports(listen: &[String], connect: &str) -> Result<(), Failure> {
+    if let Ok(target) = parse_unix_client(connect) {
+        let own = listen.iter().find(|d| {
+            parse_unix_server(crate::flags::behind_haproxy(d).1)
+                .is_ok_and(|s| s.path == target.path)
+        });
+        return match own {
+            Some(description) => Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "--connect: {connect} reaches this forwarder's own socket \
+                     (--listen {description}): it would forward every connection to itself"
+                ),
+            )),
+            None => Ok(()),
+        };
+    }
     let Ok(target) = parse_tcp_client(connect) else {
         return Ok(());
     };
@@ -173,7 +194,12 @@ mod tests {
     /// exit 64, whatever spelling reaches it.
     #[test]
     fn own_ports_are_refused() {
-        let table: [(&[&str], &str); 10] = [
+        let table: [(&[&str], &str); 12] = [
+            (&["unix:/run/f.sock"], "unix:/run/f.sock"),
+            (
+                &["tcp:1", "haproxy:unix:/run/f.sock"],
+                "UNIX:path=/run/f.sock",
+            ),
             (&["tcp:6666"], "tcp:127.0.0.1:6666"),
             (&["tcp:6666"], "tcp:localhost:6666"),
             (&["tcp:6666"], "tcp:127.1.2.3:6666"),
@@ -215,7 +241,9 @@ mod tests {
     /// Other ports, other addresses and non-local hosts are forwarded to.
     #[test]
     fn other_targets_are_allowed() {
-        let table: [(&[&str], &str); 8] = [
+        let table: [(&[&str], &str); 10] = [
+            (&["unix:/run/f.sock"], "unix:/run/g.sock"),
+            (&["tcp:6666"], "unix:/run/f.sock"),
             (&["tcp:6666"], "tcp:127.0.0.1:6665"),
             (&["tcp:6666:interface=127.0.0.1"], "tcp:127.0.0.2:6666"),
             (&[r"tcp6:6666:interface=\:\:1"], "tcp:127.0.0.1:6666"),

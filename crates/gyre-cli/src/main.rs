@@ -7,8 +7,13 @@
 //! gyre [--log-level LEVEL] portforward [--listen ENDPOINT]... --connect ENDPOINT
 //!      [--idle-timeout SECONDS] [--max-connections N] [--threads N] [--keepalive SECONDS]
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
+//! gyre [--log-level LEVEL] exec [--listen ENDPOINT]... [--grace SECONDS]
+//!      [--idle-timeout SECONDS] [--max-connections N] -- PROGRAM [ARGS]...
 //! gyre [--log-level LEVEL] logbot --server ENDPOINT --channel NAME --file PATH [--nick NICK]
 //! ```
+//!
+//! Every command takes `--blocked-threshold MS`: log any callback that
+//! holds the reactor longer (default 100; 0 turns the check off).
 //!
 //! The shape is arguments → resolved config → run → exit code:
 //! [`flags`] parses and resolves the command line into a [`config::Config`]

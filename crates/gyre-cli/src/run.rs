@@ -30,9 +30,10 @@
 
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::time::Duration;
 
 use gyre::application::{MultiService, StreamServerEndpointService};
-use gyre::endpoint::spec::parse_tcp_server;
+use gyre::endpoint::spec::{UdpServerSpec, parse_tcp_server};
 use gyre::endpoint::{ServerEndpoint, client_from_string};
 use gyre::haproxy::{AcceptSettings, Version};
 use gyre::protocols::policies::{LimitConnections, TimeoutFactory};
@@ -52,6 +53,7 @@ use crate::services::echo::Echo;
 use crate::services::portforward::ProxyFactory;
 use crate::services::qotd::Qotd;
 use crate::services::time::Time;
+use crate::services::udp::Udp;
 use crate::services::{Service, WireFactory};
 use crate::{connect, keepalive, panics};
 
@@ -65,9 +67,11 @@ pub(crate) fn run(config: Config) -> ExitCode {
     let Config {
         reactor, command, ..
     } = config;
+    // `--blocked-threshold`, set on the config's reactor, for every reactor.
+    let blocked = reactor.blocked_threshold();
     let outcome = panics::catching(move || match command {
         Command::Serve { service, listen } if listen.threads > 1 => {
-            serve_threads(Some(service), None, &listen)
+            serve_threads(Some(service), None, &listen, blocked)
         }
         Command::Serve { service, listen } => serve(&reactor, service, listen),
         Command::Forward {
@@ -75,9 +79,12 @@ pub(crate) fn run(config: Config) -> ExitCode {
             send_proxy,
             listen,
             ..
-        } if listen.threads > 1 => {
-            serve_threads(None, Some((upstream_description, send_proxy)), &listen)
-        }
+        } if listen.threads > 1 => serve_threads(
+            None,
+            Some((upstream_description, send_proxy)),
+            &listen,
+            blocked,
+        ),
         Command::Forward {
             upstream,
             send_proxy,
@@ -85,6 +92,11 @@ pub(crate) fn run(config: Config) -> ExitCode {
             ..
         } => {
             let factory = ProxyFactory::new(upstream).with_send_proxy(send_proxy);
+            let root = open(&reactor, listen, factory);
+            run_root(&reactor, root)
+        }
+        Command::Exec { spec, listen } => {
+            let factory = crate::services::exec::ExecFactory::new(&reactor, spec);
             let root = open(&reactor, listen, factory);
             run_root(&reactor, root)
         }
@@ -119,6 +131,7 @@ fn logbot(
 }
 
 fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Failure> {
+    let udp = listen.udp.clone();
     let root = match service {
         Service::Echo => open(reactor, listen, WireFactory::<Echo>::new()),
         Service::Discard => open(reactor, listen, WireFactory::<Discard>::new()),
@@ -128,6 +141,7 @@ fn serve(reactor: &Reactor, service: Service, listen: Listen) -> Result<(), Fail
         Service::Time => open(reactor, listen, WireFactory::<Time>::new()),
         Service::Chat => open(reactor, listen, ChatFactory::new()),
     };
+    let _udp_ports = open_udp(reactor, service, &udp)?;
     run_root(reactor, root)
 }
 
@@ -142,6 +156,31 @@ fn run_root(reactor: &Reactor, root: MultiService) -> Result<(), Failure> {
             Some(err) => Failure::reactor_run(err),
             None => Failure::listen_failed(&failure),
         })
+}
+
+/// Opens the UDP ports `udp` (`udp:7`), all with one protocol: the
+/// service's datagram form ([`Udp`]). The parser admits `udp:` only for a
+/// service that has one.
+fn open_udp(
+    reactor: &Reactor,
+    service: Service,
+    udp: &[UdpServerSpec],
+) -> Result<Vec<gyre::udp::DatagramTransport>, Failure> {
+    let Some(protocol) = Udp::of(service) else {
+        return Ok(Vec::new());
+    };
+    let protocol = gyre::udp::SharedDatagram::new(protocol);
+    udp.iter()
+        .map(|spec| {
+            let options = gyre::udp::UdpListenOptions {
+                interface: spec.interface.clone(),
+                ..Default::default()
+            };
+            reactor
+                .listen_udp_with(spec.port, protocol.clone(), options)
+                .map_err(|e| Failure::listen(&e))
+        })
+        .collect()
 }
 
 /// One service per endpoint of `listen`, all with one shared `factory`,
@@ -234,10 +273,12 @@ fn serve_threads(
     service: Option<Service>,
     upstream: Option<(String, Option<Version>)>,
     listen: &Listen,
+    blocked: Option<Duration>,
 ) -> Result<(), Failure> {
     let descriptions = listen.descriptions.clone();
     let limits = listen.limits;
     let setup = move |reactor: &Reactor, worker: &Worker| -> Result<(), Failure> {
+        reactor.set_blocked_threshold(blocked);
         let ports = PoolPorts {
             reactor,
             worker,

@@ -4,8 +4,9 @@
 //! chains `HAProxy → gyre portforward --listen haproxy:… --send-proxy … →
 //! upstream` that must hand the upstream the original client.
 //!
-//! Clients bind to 127.0.0.7, so the client HAProxy reports is not the
-//! address HAProxy itself connects from (127.0.0.1). HAProxy runs with a
+//! HAProxy's frontend listens on [::1] and its backends on 127.0.0.1, so
+//! the client HAProxy reports (`::1`, over IPv6) is not the address HAProxy
+//! itself connects from (127.0.0.1, over IPv4). HAProxy runs with a
 //! configuration generated here (loopback only, ports chosen free, no
 //! daemon, chroot, user switch, stats socket or syslog — what Debian's
 //! `/etc/haproxy/haproxy.cfg` would add), in the foreground (`-db`) as a
@@ -19,14 +20,14 @@
 mod util;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use util::{Gyre, LIMIT, LOOPBACK_ANY_PORT, TCP_LISTEN, assert_log_line, exchange, tcp_table};
+use util::{Gyre, LIMIT, LOOPBACK_ANY_PORT, TCP_LISTEN, assert_log_line, exchange, tcp6_table};
 
 /// How long HAProxy may take to listen: it starts in well under a second,
 /// but on a machine busy compiling it has been seen to need more than
@@ -50,10 +51,10 @@ fn haproxy_binary() -> PathBuf {
         })
 }
 
-/// A port nobody listens on now, for HAProxy to bind (chosen by the kernel,
-/// then released).
+/// A port nobody listens on now on [::1], for HAProxy's frontend to bind
+/// (chosen by the kernel, then released).
 fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+    TcpListener::bind((Ipv6Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
@@ -68,7 +69,7 @@ struct Haproxy {
 
 impl Haproxy {
     /// Starts HAProxy on `config` (the text of a configuration file) and
-    /// waits until it listens on every one of `ports` on 127.0.0.1.
+    /// waits until it listens on every one of `ports` on [::1].
     fn start(config: &str, ports: &[u16]) -> Haproxy {
         let path = std::env::temp_dir().join(format!(
             "gyre-haproxy-{}-{}.cfg",
@@ -109,9 +110,9 @@ impl Haproxy {
     fn wait_listening(&mut self, ports: &[u16]) {
         let deadline = Instant::now() + START_LIMIT;
         loop {
-            let listening: Vec<u16> = tcp_table()
+            let listening: Vec<u16> = tcp6_table()
                 .into_iter()
-                .filter(|e| e.state == TCP_LISTEN && e.local.ip() == Ipv4Addr::LOCALHOST)
+                .filter(|e| e.state == TCP_LISTEN && e.local.ip() == Ipv6Addr::LOCALHOST)
                 .map(|e| e.local.port())
                 .collect();
             if ports.iter().all(|p| listening.contains(p)) {
@@ -164,14 +165,13 @@ defaults
     timeout server 30s
 ";
 
-/// A client connected to 127.0.0.1:`port` from 127.0.0.7 (another loopback
-/// address: the client HAProxy will name), with bounded reads and writes.
-fn connect_from_127_0_0_7(port: u16) -> TcpStream {
-    use rustix::net::{AddressFamily, SocketType, bind, connect, socket};
-    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
-    bind(&fd, &SocketAddr::from(([127, 0, 0, 7], 0))).expect("bind 127.0.0.7");
-    connect(&fd, &SocketAddr::from(([127, 0, 0, 1], port))).expect("connect through haproxy");
-    let stream = TcpStream::from(fd);
+/// A client connected to HAProxy's frontend at [::1]:`port`, so from ::1
+/// (the client HAProxy will name; HAProxy itself reaches the backends from
+/// 127.0.0.1), with bounded reads and writes.
+fn connect_over_ipv6(port: u16) -> TcpStream {
+    let stream = TcpStream::connect((Ipv6Addr::LOCALHOST, port)).expect("connect through haproxy");
+    let from = stream.local_addr().expect("client address");
+    assert_eq!(from.ip(), Ipv6Addr::LOCALHOST, "{from}");
     stream.set_read_timeout(Some(LIMIT)).expect("read timeout");
     stream
         .set_write_timeout(Some(LIMIT))
@@ -188,6 +188,13 @@ fn behind_haproxy(service: &[&str]) -> Gyre {
     Gyre::start(&args)
 }
 
+/// How Twisted prints a TCP address on ::1 (its repr, checked with the
+/// venv's Twisted: `IPv6Address(type='TCP', host='::1', port=…,
+/// flowInfo=0, scopeID=0)`).
+fn ipv6_loopback(port: u16) -> String {
+    format!("IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)")
+}
+
 /// The log lines of `gyre` that report a PROXY header, as (system, text).
 fn header_lines(gyre: &Gyre) -> Vec<(String, String)> {
     gyre.lines()
@@ -201,8 +208,8 @@ fn header_lines(gyre: &Gyre) -> Vec<(String, String)> {
 }
 
 /// Balanced over four `gyre echo --listen haproxy:…` backends, two sent
-/// v2 headers (one with a CRC32c TLV) and two v1, eight clients from
-/// 127.0.0.7 get every byte back; every backend served, each saw the
+/// v2 headers (one with a CRC32c TLV) and two v1, eight clients over IPv6
+/// from ::1 get every byte back; every backend served, each saw the
 /// header of its version naming the client (port included) and the
 /// frontend, and each logs the client, not HAProxy, in its log prefix.
 #[test]
@@ -212,7 +219,7 @@ fn echo_backends_behind_haproxy() {
     let config = format!(
         "{PREAMBLE}
 frontend balanced
-    bind 127.0.0.1:{frontend}
+    bind [::1]:{frontend}
     default_backend echoes
 
 backend echoes
@@ -231,7 +238,7 @@ backend echoes
 
     let mut client_ports = Vec::new();
     for i in 0..8 {
-        let mut client = connect_from_127_0_0_7(frontend);
+        let mut client = connect_over_ipv6(frontend);
         client_ports.push(client.local_addr().expect("client address").port());
         let data: Vec<u8> = (0..64 * 1024).map(|n| (n * 7 + i) as u8).collect();
         let back = exchange(&mut client, &data);
@@ -263,7 +270,7 @@ backend echoes
         for (system, text) in &header_lines(backend) {
             let session = system
                 .strip_prefix("Echo,")
-                .and_then(|rest| rest.strip_suffix(",127.0.0.7"));
+                .and_then(|rest| rest.strip_suffix(",::1"));
             assert!(
                 session.is_some_and(|n| n.parse::<u32>().is_ok()),
                 "the log prefix names the client: {system:?}\n{}",
@@ -275,16 +282,12 @@ backend echoes
                 )),
                 "{text}"
             );
-            let client = client_ports.iter().any(|p| {
-                text.contains(&format!(
-                    "client IPv4Address(type='TCP', host='127.0.0.7', port={p})"
-                ))
-            });
+            let client = client_ports
+                .iter()
+                .any(|p| text.contains(&format!("client {}", ipv6_loopback(*p))));
             assert!(client, "no client of this test in {text:?}");
             assert!(
-                text.contains(&format!(
-                    "server IPv4Address(type='TCP', host='127.0.0.1', port={frontend})"
-                )),
+                text.contains(&format!("server {}", ipv6_loopback(frontend))),
                 "{text}"
             );
         }
@@ -324,7 +327,7 @@ fn upstream() -> (u16, thread::JoinHandle<Vec<u8>>) {
 
 /// Runs the chain client → HAProxy (`send` towards the forwarder) → `gyre
 /// portforward --listen haproxy:… --send-proxy <out>` → upstream with one
-/// client from 127.0.0.7; returns what the upstream received, the
+/// client over IPv6 from ::1; returns what the upstream received, the
 /// client's port, HAProxy's frontend port and the forwarder.
 fn chain(send: &str, out: &str) -> (Vec<u8>, u16, u16, Gyre) {
     let (up, received) = upstream();
@@ -334,7 +337,7 @@ fn chain(send: &str, out: &str) -> (Vec<u8>, u16, u16, Gyre) {
     let config = format!(
         "{PREAMBLE}
 frontend chain
-    bind 127.0.0.1:{frontend}
+    bind [::1]:{frontend}
     default_backend forwarder
 
 backend forwarder
@@ -343,7 +346,7 @@ backend forwarder
         forwarder.port()
     );
     let haproxy = Haproxy::start(&config, &[frontend]);
-    let mut client = connect_from_127_0_0_7(frontend);
+    let mut client = connect_over_ipv6(frontend);
     let client_port = client.local_addr().expect("client address").port();
     client
         .write_all(b"hello through the chain\n")
@@ -358,42 +361,47 @@ backend forwarder
 }
 
 /// HAProxy sends v2 to `gyre portforward --send-proxy v1`: the upstream
-/// gets `PROXY TCP4 127.0.0.7 127.0.0.1 <client port> <frontend port>`,
+/// gets `PROXY TCP6 ::1 ::1 <client port> <frontend port>`,
 /// then the client's bytes; the forwarder logs the client.
 #[test]
 fn a_chain_passes_the_client_on_in_v1() {
     let (received, client_port, frontend, forwarder) = chain("send-proxy-v2", "v1");
-    let expected = format!(
-        "PROXY TCP4 127.0.0.7 127.0.0.1 {client_port} {frontend}\r\nhello through the chain\n"
-    );
+    let expected =
+        format!("PROXY TCP6 ::1 ::1 {client_port} {frontend}\r\nhello through the chain\n");
     assert_eq!(String::from_utf8_lossy(&received), expected);
     let lines = header_lines(&forwarder);
     assert_eq!(lines.len(), 1, "{}", forwarder.transcript());
-    assert_eq!(lines[0].0, "ProxyServer,0,127.0.0.7");
+    assert_eq!(lines[0].0, "ProxyServer,0,::1");
     assert!(
-        lines[0].1.starts_with("PROXY v2 header from"),
+        lines[0]
+            .1
+            .starts_with("PROXY v2 header from IPv4Address(type='TCP', host='127.0.0.1', port="),
         "{}",
         lines[0].1
     );
 }
 
 /// HAProxy sends v1 to `gyre portforward --send-proxy v2`: the upstream
-/// gets the v2 header of TCP over IPv4 from 127.0.0.7 to the frontend
-/// (the spec's layout), then the client's bytes.
+/// gets the v2 header of TCP over IPv6 from ::1 to the frontend on ::1
+/// (the spec's layout: family 0x21, 36 address bytes), then the client's
+/// bytes.
 #[test]
 fn a_chain_passes_the_client_on_in_v2() {
     let (received, client_port, frontend, forwarder) = chain("send-proxy", "v2");
-    let mut expected = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
-    expected.extend_from_slice(&[127, 0, 0, 7, 127, 0, 0, 1]);
+    let mut expected = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24".to_vec();
+    expected.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+    expected.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
     expected.extend_from_slice(&client_port.to_be_bytes());
     expected.extend_from_slice(&frontend.to_be_bytes());
     expected.extend_from_slice(b"hello through the chain\n");
     assert_eq!(received, expected);
     let lines = header_lines(&forwarder);
     assert_eq!(lines.len(), 1, "{}", forwarder.transcript());
-    assert_eq!(lines[0].0, "ProxyServer,0,127.0.0.7");
+    assert_eq!(lines[0].0, "ProxyServer,0,::1");
     assert!(
-        lines[0].1.starts_with("PROXY v1 header from"),
+        lines[0]
+            .1
+            .starts_with("PROXY v1 header from IPv4Address(type='TCP', host='127.0.0.1', port="),
         "{}",
         lines[0].1
     );

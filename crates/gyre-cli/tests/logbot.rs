@@ -77,7 +77,11 @@ fn ngircd(dir: &Path, port: u16) -> Killed {
         match rx.recv_timeout(Duration::from_secs(10)) {
             Ok(line) if line.contains("ready.") => return Killed(child),
             Ok(_) => {}
-            Err(_) => panic!("ngircd did not become ready"),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ngircd did not become ready");
+            }
         }
     }
 }

@@ -613,7 +613,7 @@ fn bad_endpoints_exit_64() {
         ("tcp:", "port '' is not an integer"),
         ("tcp:99999", "port '99999'"),
         ("tcp:80:backlog=x", "backlog 'x'"),
-        ("udp:80", "Unknown endpoint type: 'udp'"),
+        ("udp:80:interface=nothere", "interface 'nothere'"),
         ("tcp:80:interface=nothere", "interface 'nothere'"),
     ];
     for (endpoint, part) in table {

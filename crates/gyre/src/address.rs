@@ -61,7 +61,7 @@ enum Place {
 /// assert_eq!(peer.kind(), SocketKind::Tcp);
 ///
 /// let v6: Address = "[::1]:8000".parse::<std::net::SocketAddr>()?.into();
-/// assert_eq!(v6.to_string(), "IPv6Address(type='TCP', host='::1', port=8000)");
+/// assert_eq!(v6.to_string(), "IPv6Address(type='TCP', host='::1', port=8000, flowInfo=0, scopeID=0)");
 ///
 /// let socket = Address::unix(Some(Path::new("/run/app.sock")));
 /// assert_eq!(socket.inet(), None);
@@ -93,7 +93,8 @@ impl Address {
     }
 
     /// A UNIX-domain address: the socket's path, or `None` for an unnamed
-    /// socket (Twisted's `UNIXAddress(None)`).
+    /// socket (Twisted's `UNIXAddress(None)`). A Linux abstract name is a
+    /// path starting with a NUL byte (`"\0name"`); it is shown as `@name`.
     pub fn unix(path: Option<&Path>) -> Self {
         Address {
             kind: SocketKind::Unix,
@@ -137,7 +138,7 @@ impl Address {
     pub fn host(&self) -> String {
         match &self.place {
             Place::Inet(addr) => addr.ip().to_string(),
-            Place::Unix(Some(path)) => path.display().to_string(),
+            Place::Unix(Some(path)) => shown_path(path),
             Place::Unix(None) => String::new(),
         }
     }
@@ -161,23 +162,36 @@ impl From<SocketAddr> for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.place {
-            Place::Inet(addr) => {
-                let family = if addr.is_ipv4() {
-                    "IPv4Address"
-                } else {
-                    "IPv6Address"
-                };
-                write!(
-                    f,
-                    "{family}(type='{}', host='{}', port={})",
-                    self.kind.as_str(),
-                    addr.ip(),
-                    addr.port()
-                )
-            }
-            Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", path.display()),
+            Place::Inet(SocketAddr::V4(addr)) => write!(
+                f,
+                "IPv4Address(type='{}', host='{}', port={})",
+                self.kind.as_str(),
+                addr.ip(),
+                addr.port()
+            ),
+            // Twisted's IPv6Address also shows the flow label and scope.
+            Place::Inet(SocketAddr::V6(addr)) => write!(
+                f,
+                "IPv6Address(type='{}', host='{}', port={}, flowInfo={}, scopeID={})",
+                self.kind.as_str(),
+                addr.ip(),
+                addr.port(),
+                addr.flowinfo(),
+                addr.scope_id()
+            ),
+            Place::Unix(Some(path)) => write!(f, "UNIXAddress('{}')", shown_path(path)),
             Place::Unix(None) => f.write_str("UNIXAddress(None)"),
         }
+    }
+}
+
+/// A UNIX socket path as text; an abstract name (a leading NUL) as `@name`
+/// (Twisted prints the raw NUL).
+pub(crate) fn shown_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    match path.as_os_str().as_bytes().split_first() {
+        Some((0, name)) => format!("@{}", String::from_utf8_lossy(name)),
+        _ => path.display().to_string(),
     }
 }
 
@@ -196,7 +210,7 @@ mod tests {
         let b = Address::udp("[::1]:53".parse().unwrap());
         assert_eq!(
             b.to_string(),
-            "IPv6Address(type='UDP', host='::1', port=53)"
+            "IPv6Address(type='UDP', host='::1', port=53, flowInfo=0, scopeID=0)"
         );
         assert_eq!(b.host(), "::1");
         assert_eq!(b.port(), 53);
@@ -213,5 +227,8 @@ mod tests {
         assert_eq!(unnamed.to_string(), "UNIXAddress(None)");
         assert_eq!((unnamed.host(), unnamed.port()), (String::new(), 0));
         assert_eq!(unnamed.kind(), SocketKind::Unix);
+        let abstract_name = Address::unix(Some(Path::new("\0gyre-test")));
+        assert_eq!(abstract_name.to_string(), "UNIXAddress('@gyre-test')");
+        assert_eq!(abstract_name.host(), "@gyre-test");
     }
 }

@@ -11,6 +11,7 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::address::Address;
 use crate::error::ConnectorError;
 
 /// Where a connector is in its lifecycle.
@@ -34,7 +35,9 @@ impl fmt::Display for ConnectorState {
     }
 }
 
-/// Where a connector connects to: the host *as given* (not resolved) and the port.
+/// Where a connector connects to: the host *as given* (not resolved) and the
+/// port. A UNIX connector's host is its path and its port 0 (its
+/// [`Connector::destination_address`] is the `UNIXAddress`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
     /// The host name or IP literal passed to `connect_tcp`.
@@ -43,18 +46,23 @@ pub struct Destination {
     pub port: u16,
 }
 
+/// Twisted's repr of the address `getDestination` returns, IPv6 with its
+/// flow label and scope (always 0 for a destination given as a string).
 impl fmt::Display for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let family = if self.host.contains(':') {
-            "IPv6Address"
+        if self.host.contains(':') {
+            write!(
+                f,
+                "IPv6Address(type='TCP', host='{}', port={}, flowInfo=0, scopeID=0)",
+                self.host, self.port
+            )
         } else {
-            "IPv4Address"
-        };
-        write!(
-            f,
-            "{family}(type='TCP', host='{}', port={})",
-            self.host, self.port
-        )
+            write!(
+                f,
+                "IPv4Address(type='TCP', host='{}', port={})",
+                self.host, self.port
+            )
+        }
     }
 }
 
@@ -70,6 +78,12 @@ pub trait ConnectorImpl {
     fn disconnect(&self, this: &Connector);
     /// Where it connects to.
     fn destination(&self) -> Destination;
+    /// Where it connects to as an address, when that is known before
+    /// connecting (a UNIX path); `None` by default (TCP: the host may be
+    /// a name).
+    fn destination_address(&self) -> Option<Address> {
+        None
+    }
 }
 
 /// A handle to an outgoing connection's lifecycle. Clones share it.
@@ -167,6 +181,13 @@ impl Connector {
         self.inner.destination()
     }
 
+    /// The destination as an [`Address`] where it is one before connecting:
+    /// `UNIXAddress('/run/echo.sock')` for a UNIX connector; `None` for TCP,
+    /// whose host may be a name.
+    pub fn destination_address(&self) -> Option<Address> {
+        self.inner.destination_address()
+    }
+
     /// True if both handles refer to the same connector.
     pub fn same_as(&self, other: &Connector) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
@@ -174,16 +195,24 @@ impl Connector {
 }
 
 /// Prints like Twisted's connector repr, used in reconnection log lines:
-/// `<gyre::Connector instance at 0x… disconnected IPv4Address(type='TCP', host='127.0.0.1', port=1)>`.
+/// `<gyre::Connector instance at 0x… disconnected IPv4Address(type='TCP', host='127.0.0.1', port=1)>`,
+/// or `… UNIXAddress('/run/echo.sock')>` for a UNIX connector.
 impl fmt::Display for Connector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "<gyre::Connector instance at {:p} {} {}>",
-            Rc::as_ptr(&self.inner) as *const u8,
-            self.state(),
-            self.destination()
-        )
+        let at = Rc::as_ptr(&self.inner) as *const u8;
+        match self.destination_address() {
+            Some(addr) => write!(
+                f,
+                "<gyre::Connector instance at {at:p} {} {addr}>",
+                self.state()
+            ),
+            None => write!(
+                f,
+                "<gyre::Connector instance at {at:p} {} {}>",
+                self.state(),
+                self.destination()
+            ),
+        }
     }
 }
 

@@ -241,9 +241,27 @@ pub enum ConnectError {
     /// The reactor shut down before the connection was made.
     #[error("The reactor shut down before the connection was made.")]
     Shutdown,
-    /// Any other OS error while connecting.
-    #[error("An error occurred while connecting: {}.", os_text(.0))]
+    /// A UNIX client asked to check the server's PID lock
+    /// (`check_pid`, `lockfile=1`) found no live lock: the socket file is
+    /// not served by a running process (Twisted's `BadFileError`).
+    #[error("File used for UNIX socket is no good: {path}.")]
+    BadFile {
+        /// The socket path.
+        path: String,
+    },
+    /// Any other OS error while connecting; the text names the error
+    /// number as Twisted's does (`2: No such file or directory`).
+    #[error("An error occurred while connecting: {}.", numbered_os_text(.0))]
     Other(Arc<io::Error>),
+}
+
+/// An OS error's number and text, `2: No such file or directory`, as
+/// Twisted's connect errors print them.
+fn numbered_os_text(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(n) => format!("{n}: {}", os_text(err)),
+        None => os_text(err),
+    }
 }
 
 impl ConnectError {
@@ -286,6 +304,17 @@ mod tests {
         assert_eq!(
             lost.to_string(),
             "Connection to the other side was lost in a non-clean fashion: Connection reset by peer."
+        );
+    }
+
+    /// A connect error other than the named ones carries the error number
+    /// and text, as Twisted's (reference §17.2).
+    #[test]
+    fn other_connect_error_text() {
+        let e = ConnectError::from_io(io::Error::from_raw_os_error(2));
+        assert_eq!(
+            e.to_string(),
+            "An error occurred while connecting: 2: No such file or directory."
         );
     }
 

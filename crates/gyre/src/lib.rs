@@ -33,14 +33,24 @@
 //!
 //! Where things are:
 //! * [`reactor`]: the loop, system event triggers, signals, `call_from_thread`,
+//!   the thread pool (`defer_to_thread`, [`reactor::ThreadPool`]),
 //!   and [`ReactorPool`] (one reactor per core over the same ports);
 //! * [`resolve`]: host names to addresses on a bounded, cancellable pool of
 //!   resolver threads per reactor;
 //! * [`time`]: [`Clock`], [`DelayedCall`], [`LoopingCall`];
 //! * [`tcp`]: listening ports, outgoing connections and adopted sockets
-//!   ([`Reactor::adopt_tcp`]); UNIX stream sockets ([`Reactor::adopt_unix`])
-//!   run on the same stream connection, which every stream transport
+//!   ([`Reactor::adopt_tcp`]);
+//! * [`unix`]: UNIX stream sockets ([`Reactor::listen_unix`],
+//!   [`Reactor::connect_unix`], [`Reactor::adopt_unix`]) and datagram
+//!   sockets ([`Reactor::listen_unix_datagram`]), the stream ones on the same
+//!   stream connection, port and connector, which every stream transport
 //!   shares (the reactor itself knows no transport);
+//! * [`process`]: child processes driven by the reactor
+//!   ([`Reactor::spawn_process`], a [`process::ProcessProtocol`]), their pipes
+//!   on the same stream connection;
+//! * [`udp`]: datagram ports ([`Reactor::listen_udp`],
+//!   [`Reactor::listen_multicast`]) and the [`DatagramProtocol`](udp::DatagramProtocol)
+//!   they deliver to;
 //! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
@@ -59,6 +69,7 @@
 
 pub mod address;
 pub mod application;
+mod blocked;
 pub mod client;
 pub mod completion;
 pub mod connector;
@@ -70,6 +81,7 @@ pub mod guide;
 pub mod haproxy;
 pub mod log;
 pub mod port;
+pub mod process;
 pub mod protocol;
 pub mod protocols;
 pub mod reactor;
@@ -79,7 +91,8 @@ pub mod tcp;
 pub mod testing;
 pub mod time;
 pub mod transport;
-mod unix;
+pub mod udp;
+pub mod unix;
 pub mod wrap;
 
 pub use address::Address;

@@ -1,6 +1,6 @@
 //! Listening ports of any transport: the [`ListeningPort`] handle and the
-//! [`PortImpl`] mechanism behind it (a TCP port, or a test double in
-//! [`crate::testing`]). Re-exported from [`crate::tcp`], where most users
+//! [`PortImpl`] mechanism behind it (a TCP or UNIX port, or a test double
+//! in [`crate::testing`]). Re-exported from [`crate::tcp`], where most users
 //! meet it.
 
 use std::fmt;
@@ -10,10 +10,22 @@ use std::rc::Rc;
 use crate::address::Address;
 use crate::completion::Completion;
 
-/// The mechanism behind a [`ListeningPort`] handle (TCP, or a test double).
+/// The listen queue length a stream port gets unless told otherwise (TCP
+/// and UNIX alike): 1024, where Twisted's is 50. Why:
+/// [`TcpListenOptions::DEFAULT_BACKLOG`](crate::tcp::TcpListenOptions::DEFAULT_BACKLOG).
+pub const DEFAULT_BACKLOG: u32 = 1024;
+
+/// The mechanism behind a [`ListeningPort`] handle (TCP, UNIX, or a test
+/// double).
 pub trait PortImpl {
-    /// The bound address (with the real port when 0 was asked for).
+    /// The bound IP address (with the real port when 0 was asked for); a
+    /// port with no IP address (a UNIX port) says `0.0.0.0:0`.
     fn address(&self) -> SocketAddr;
+    /// The bound address as an [`Address`]; by default the TCP address
+    /// [`address`](Self::address) names.
+    fn host(&self) -> Address {
+        Address::tcp(self.address())
+    }
     /// Stops accepting at once; the completion fires on a later turn, after
     /// `(TCP Port N Closed)` is logged and the factory is stopped if this was
     /// its last port. Already stopped: a completion that has fired.
@@ -73,14 +85,16 @@ impl ListeningPort {
         ListeningPort { inner }
     }
 
-    /// The bound address; with port 0, the port the OS picked.
+    /// The bound IP address; with port 0, the port the OS picked. A UNIX
+    /// port has none (`0.0.0.0:0`): its [`host`](Self::host) is its path.
     pub fn address(&self) -> SocketAddr {
         self.inner.address()
     }
 
-    /// The bound address as an [`Address`] value.
+    /// The bound address as an [`Address`] value: Twisted's `getHost()`,
+    /// `IPv4Address(type='TCP', …)` or `UNIXAddress('/run/echo.sock')`.
     pub fn host(&self) -> Address {
-        Address::tcp(self.inner.address())
+        self.inner.host()
     }
 
     /// Stops accepting connections now; see [`PortImpl::stop_listening`].
@@ -97,6 +111,9 @@ impl ListeningPort {
 
 impl fmt::Debug for ListeningPort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ListeningPort({})", self.inner.address())
+        match self.inner.host().inet() {
+            Some(addr) => write!(f, "ListeningPort({addr})"),
+            None => write!(f, "ListeningPort({})", self.inner.host()),
+        }
     }
 }

@@ -86,6 +86,20 @@ impl Default for WriteLimit {
     }
 }
 
+/// The credentials of the process at the other end of a UNIX socket, as
+/// the kernel recorded them when the connection was made (`SO_PEERCRED`):
+/// for a server connection, the client's; for a client, the server's (as of
+/// its `listen`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PeerCredentials {
+    /// The peer's process id.
+    pub pid: u32,
+    /// The peer's effective user id.
+    pub uid: u32,
+    /// The peer's effective group id.
+    pub gid: u32,
+}
+
 /// A producer that writes at will and is paused and resumed by its consumer
 /// (Twisted's `IPushProducer`).
 ///
@@ -413,6 +427,30 @@ pub trait TransportImpl {
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {
         None
     }
+
+    /// The UNIX peer's credentials; `Unsupported` unless the transport
+    /// has them (a transport that forwards to another forwards this).
+    fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "peer credentials are a UNIX socket's",
+        ))
+    }
+
+    /// Queues a descriptor to pass with the next write (a UNIX socket's
+    /// `SCM_RIGHTS`); `Unsupported` elsewhere (forwarders forward it).
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        drop(fd);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "passing descriptors is a UNIX socket's",
+        ))
+    }
+
+    /// The descriptors received and not taken yet; none elsewhere.
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        Vec::new()
+    }
 }
 
 /// A handle to one connection's transport. Clones refer to the same connection.
@@ -668,6 +706,31 @@ impl Transport {
         self.inner.yield_reading()
     }
 
+    /// The credentials (pid, uid, gid) of the process at the other end of
+    /// a UNIX socket ([`PeerCredentials`], from `SO_PEERCRED`);
+    /// `ErrorKind::Unsupported` for other transports.
+    pub fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        self.inner.peer_credentials()
+    }
+
+    /// Passes `fd` to the process at the other end of a UNIX socket
+    /// (`SCM_RIGHTS`; Twisted's `sendFileDescriptor`): it goes with the
+    /// next bytes written, so write at least one byte after it. The
+    /// receiver gets its own descriptor for the same open file; this one is
+    /// closed once sent. `ErrorKind::Unsupported` for other transports.
+    pub fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.inner.send_file_descriptor(fd)
+    }
+
+    /// The descriptors passed by the peer of a UNIX socket that have
+    /// arrived and were not taken yet, oldest first (Twisted's
+    /// `fileDescriptorReceived`). Descriptors arrive with the bytes sent
+    /// after them, so they are here by the time `data_received` sees those
+    /// bytes; take them there. Empty for other transports.
+    pub fn received_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.inner.take_file_descriptors()
+    }
+
     /// This connection's log prefix, e.g. `Echo,0,127.0.0.1` or `EchoClient,client`.
     pub fn log_prefix(&self) -> String {
         self.inner.log_prefix()
@@ -824,6 +887,18 @@ impl TransportImpl for Observed {
 
     fn set_log_peer(&self, peer: &Address) {
         self.inner.set_log_peer(peer)
+    }
+
+    fn peer_credentials(&self) -> io::Result<PeerCredentials> {
+        self.inner.peer_credentials()
+    }
+
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.inner.send_file_descriptor(fd)
+    }
+
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.inner.received_file_descriptors()
     }
 }
 

@@ -461,14 +461,14 @@ fn cancel_during_resolution() {
 fn hostname_endpoint_over_loopback() {
     let reactor = Reactor::new().unwrap();
     let port = echo_server(&reactor);
-    let resolver = FakeResolver::new(Some(Ok(vec!["127.0.0.2:1", "127.0.0.1:1"])));
+    let resolver = FakeResolver::new(Some(Ok(vec!["[::1]:1", "127.0.0.1:1"])));
     let endpoint = HostnameEndpoint::with_resolver(&reactor, resolver, "example.test", port)
         .with_attempt_delay(Duration::from_millis(50));
     let greeter = Greeter {
         reactor: Some(reactor.clone()),
         ..Default::default()
     };
-    // 127.0.0.2 has no listener on `port` (the server is bound to 127.0.0.1 only).
+    // ::1 has no listener on `port` (the server is bound to 127.0.0.1 only).
     let slot = keep(connect_protocol(&endpoint, greeter).add_callback(|p| {
         p.transport().write(b"bye");
         p.transport().peer().to_string()

@@ -657,16 +657,18 @@ fn ipv6_literal_connects_over_ipv6() {
     let seen = factory.seen.get();
     assert_eq!(
         seen[0],
-        format!("build IPv6Address(type='TCP', host='::1', port={port})")
+        format!("build IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)")
     );
     assert_eq!(
         seen[1],
-        format!("peer IPv6Address(type='TCP', host='::1', port={port})")
+        format!("peer IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)")
     );
     assert_eq!(seen[2], "host ::1");
     assert_eq!(
         seen[3],
-        format!("destination IPv6Address(type='TCP', host='::1', port={port})")
+        format!(
+            "destination IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)"
+        )
     );
 }
 
@@ -698,7 +700,8 @@ fn bind_address_is_used() {
     struct Peer(Events);
     impl Protocol for Peer {
         fn connection_made(&mut self, transport: &Transport) {
-            self.0.push(transport.peer().host());
+            let peer = transport.peer();
+            self.0.push(format!("{}:{}", peer.host(), peer.port()));
         }
     }
     let s = seen_by_server.clone();
@@ -709,7 +712,11 @@ fn bind_address_is_used() {
         .address()
         .port();
     let factory = where_factory(&reactor);
-    let bind: SocketAddr = "127.0.0.2:0".parse().unwrap();
+    // A local port that was free a moment ago, on 127.0.0.1 (tests use no
+    // other address): the server must see exactly it.
+    let bind: SocketAddr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
     let options = TcpConnectOptions {
         bind_address: Some(bind),
         ..Default::default()
@@ -718,11 +725,11 @@ fn bind_address_is_used() {
     run_for(&reactor, LIMIT);
     assert_eq!(
         factory.seen.get()[2],
-        "host 127.0.0.2",
+        "host 127.0.0.1",
         "{:?}",
         factory.seen.get()
     );
-    assert_eq!(seen_by_server.get(), vec!["127.0.0.2"]);
+    assert_eq!(seen_by_server.get(), vec![bind.to_string()]);
 }
 
 /// A bind address that cannot be bound fails the attempt with `ConnectError::Bind`.
@@ -776,7 +783,7 @@ fn connector_display() {
     let v6 = reactor.connect_tcp("::1", port, CliFactory::default());
     assert!(
         v6.to_string().ends_with(&format!(
-            " connecting IPv6Address(type='TCP', host='::1', port={port})>"
+            " connecting IPv6Address(type='TCP', host='::1', port={port}, flowInfo=0, scopeID=0)>"
         )),
         "{v6}"
     );

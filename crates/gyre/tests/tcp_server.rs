@@ -120,7 +120,10 @@ fn ipv6_loopback_interface_serves() {
     assert_eq!(addr.ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
     assert_eq!(
         port.host().to_string(),
-        format!("IPv6Address(type='TCP', host='::1', port={})", addr.port())
+        format!(
+            "IPv6Address(type='TCP', host='::1', port={}, flowInfo=0, scopeID=0)",
+            addr.port()
+        )
     );
     let client = peer(&reactor, move || {
         let mut s = std_connect(addr);

@@ -56,7 +56,8 @@ struct Args {
     #[arg(long)]
     duration: Option<f64>,
     /// Servers, comma-separated: gyre, mio, tokio-ct, tokio-mt, twisted,
-    /// gyre-2t, tokio-mt-1t, gyre-backlog50 (gyre with Twisted's backlog of
+    /// gyre-2t, tokio-mt-1t, gyre-unwatched (gyre with blocked-reactor
+    /// detection off, to show what it costs), gyre-backlog50 (gyre with Twisted's backlog of
     /// 50), haproxy-plain, haproxy-v1, haproxy-v2 (gyre echo behind HAProxy,
     /// without and with PROXY headers) [default:
     /// gyre,mio,tokio-ct,tokio-mt,twisted; with --multicore:
@@ -90,7 +91,7 @@ impl Args {
     }
 }
 
-const SERVERS: [&str; 11] = [
+const SERVERS: [&str; 12] = [
     "gyre",
     "mio",
     "tokio-ct",
@@ -99,6 +100,7 @@ const SERVERS: [&str; 11] = [
     "gyre-2t",
     "tokio-mt-1t",
     "gyre-backlog50",
+    "gyre-unwatched",
     "haproxy-plain",
     "haproxy-v1",
     "haproxy-v2",
@@ -268,6 +270,16 @@ fn start_process(paths: &Paths, kind: &str, cpu: Option<usize>) -> Result<Server
             if kind == "gyre-2t" {
                 cmd.args(["--threads", "2"]);
             }
+        }
+        "gyre-unwatched" => {
+            cmd = pinned(&paths.bin_dir.join("gyre"), cpu);
+            cmd.args([
+                "--blocked-threshold",
+                "0",
+                "echo",
+                "--listen",
+                "tcp:0:interface=127.0.0.1",
+            ]);
         }
         "gyre-backlog50" => {
             cmd = pinned(&paths.bin_dir.join("gyre"), cpu);

@@ -14,6 +14,9 @@
 //! | qotd | 865 | sends one quote line, then closes |
 //! | time | 868 | sends 4 bytes: seconds since 1900 (UTC), then closes |
 //!
+//! echo, discard, daytime, qotd and time also run over UDP (`--listen
+//! udp:7`), as their RFCs define them for datagrams ([`udp`]).
+//!
 //! Two more services are not RFC wire services: [`chat`], the Twisted
 //! tutorial's line-based chat room, and [`portforward`], which relays every
 //! connection to another endpoint.
@@ -30,9 +33,11 @@ pub(crate) mod chat;
 pub(crate) mod daytime;
 pub(crate) mod discard;
 pub(crate) mod echo;
+pub(crate) mod exec;
 pub(crate) mod portforward;
 pub(crate) mod qotd;
 pub(crate) mod time;
+pub(crate) mod udp;
 
 /// Which service the command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

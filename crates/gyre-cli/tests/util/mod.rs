@@ -664,14 +664,31 @@ pub(crate) fn tcp_table() -> Vec<TcpEntry> {
     text.lines().skip(1).filter_map(parse_tcp_row).collect()
 }
 
+/// The IPv6 TCP sockets of this network namespace (`/proc/net/tcp6`).
+pub(crate) fn tcp6_table() -> Vec<TcpEntry> {
+    let text = std::fs::read_to_string("/proc/net/tcp6").expect("read /proc/net/tcp6");
+    text.lines().skip(1).filter_map(parse_tcp_row).collect()
+}
+
+/// A row of `/proc/net/tcp` or `/proc/net/tcp6`: the address is 8 or 32
+/// hex digits, one network-order 32-bit word printed as a host-order
+/// number per 8 digits.
 fn parse_tcp_row(row: &str) -> Option<TcpEntry> {
     let fields: Vec<&str> = row.split_whitespace().collect();
     let addr = |s: &str| -> Option<SocketAddr> {
         let (ip, port) = s.split_once(':')?;
-        let ip = u32::from_str_radix(ip, 16).ok()?;
         let port = u16::from_str_radix(port, 16).ok()?;
-        // The kernel prints the network-order word as a host-order number.
-        Some((Ipv4Addr::from(ip.to_ne_bytes()), port).into())
+        let mut bytes = Vec::with_capacity(16);
+        for word in ip.as_bytes().chunks(8) {
+            let word = u32::from_str_radix(std::str::from_utf8(word).ok()?, 16).ok()?;
+            bytes.extend_from_slice(&word.to_ne_bytes());
+        }
+        let ip: std::net::IpAddr = match bytes.len() {
+            4 => Ipv4Addr::from(<[u8; 4]>::try_from(bytes).ok()?).into(),
+            16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?).into(),
+            _ => return None,
+        };
+        Some((ip, port).into())
     };
     let (tx, rx) = fields.get(4)?.split_once(':')?;
     Some(TcpEntry {

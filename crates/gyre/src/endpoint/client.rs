@@ -6,7 +6,9 @@
 //! protocol for it, the pending timer and every other attempt are stopped,
 //! and later connections (if any raced in) are refused. When every attempt
 //! has failed and none is left to start, the last failure is reported.
-//! A TCP endpoint is the one-target case.
+//! A TCP endpoint is the one-target case, and so is a UNIX endpoint
+//! (`unix.rs`), whose one attempt connects to a path: how an attempt
+//! connects is the race's `dial`.
 //!
 //! The user's factory is started once when `connect` begins and stopped
 //! once when the race fails, is cancelled, or its connection ends.
@@ -37,12 +39,22 @@ use crate::wrap::{ProtocolWrapper, WrapProtocol};
 pub trait RaceReactor: TcpReactor + Clock + Clone + 'static {}
 impl<R: TcpReactor + Clock + Clone + 'static> RaceReactor for R {}
 
-struct Race<R: RaceReactor> {
+/// How a race starts one attempt: connects to a target with the attempt's
+/// client factory.
+pub(super) type DialFn<R> = Box<dyn Fn(&R, &str, Attempt<R>) -> Connector>;
+
+/// Each attempt a TCP connect to its target (an IP literal or a name).
+fn tcp_dial<R: RaceReactor>(port: u16, options: TcpConnectOptions) -> DialFn<R> {
+    Box::new(move |reactor, host, attempt| {
+        reactor.connect_tcp_with(host, port, attempt, options.clone())
+    })
+}
+
+pub(super) struct Race<R: RaceReactor> {
     reactor: R,
     factory: AnyFactory,
-    deferred: Deferred<Transport>,
-    port: u16,
-    options: TcpConnectOptions,
+    pub(super) deferred: Deferred<Transport>,
+    dial: DialFn<R>,
     attempt_delay: Duration,
     /// Targets not tried yet (IP literals, or the host as given).
     pending: RefCell<VecDeque<String>>,
@@ -59,11 +71,10 @@ struct Race<R: RaceReactor> {
 
 impl<R: RaceReactor> Race<R> {
     /// Sets up a race and the Deferred it fires; the factory is started.
-    fn new(
+    pub(super) fn new(
         reactor: &R,
         factory: AnyFactory,
-        port: u16,
-        options: TcpConnectOptions,
+        dial: DialFn<R>,
         attempt_delay: Duration,
         address: String,
     ) -> Rc<Race<R>> {
@@ -86,8 +97,7 @@ impl<R: RaceReactor> Race<R> {
             reactor: reactor.clone(),
             factory,
             deferred,
-            port,
-            options,
+            dial,
             attempt_delay,
             pending: RefCell::new(VecDeque::new()),
             connectors: RefCell::new(Vec::new()),
@@ -110,7 +120,7 @@ impl<R: RaceReactor> Race<R> {
     }
 
     /// Adds targets and starts the first attempt.
-    fn run(self: &Rc<Self>, targets: impl IntoIterator<Item = String>) {
+    pub(super) fn run(self: &Rc<Self>, targets: impl IntoIterator<Item = String>) {
         self.pending.borrow_mut().extend(targets);
         if self.pending.borrow().is_empty() {
             self.fail(Failure::new(ConnectError::Other(std::sync::Arc::new(
@@ -136,9 +146,7 @@ impl<R: RaceReactor> Race<R> {
             index,
             winner: Cell::new(false),
         };
-        let connector =
-            self.reactor
-                .connect_tcp_with(&host, self.port, attempt, self.options.clone());
+        let connector = (self.dial)(&self.reactor, &host, attempt);
         self.connectors.borrow_mut().push(connector);
         if !self.pending.borrow().is_empty() && !self.over() {
             let me = self.clone();
@@ -212,7 +220,7 @@ impl<R: RaceReactor> Race<R> {
 /// own bookkeeping, not forwarded; and the user's factory is held as an
 /// [`AnyFactory`], which has no client callbacks to forward to. Only the
 /// names are the user's factory's.
-struct Attempt<R: RaceReactor> {
+pub(super) struct Attempt<R: RaceReactor> {
     race: Rc<Race<R>>,
     index: usize,
     winner: Cell<bool>,
@@ -281,7 +289,7 @@ type RaceProtocol<R> = ProtocolWrapper<Box<dyn Protocol>, FireWhenMade<R>>;
 /// The wrapper around the winning protocol: fires the race's Deferred with
 /// the transport once the protocol's `connection_made` ran; every other
 /// callback passes through.
-struct FireWhenMade<R: RaceReactor> {
+pub(super) struct FireWhenMade<R: RaceReactor> {
     race: Rc<Race<R>>,
 }
 
@@ -407,8 +415,7 @@ impl<R: RaceReactor> ClientEndpoint for TcpClientEndpoint<R> {
         let race = Race::new(
             &self.reactor,
             factory,
-            self.port,
-            self.options.clone(),
+            tcp_dial(self.port, self.options.clone()),
             Duration::ZERO,
             format!("{}:{}", self.host, self.port),
         );
@@ -607,8 +614,7 @@ impl<R: RaceReactor> ClientEndpoint for HostnameEndpoint<R> {
         let race = Race::new(
             &self.reactor,
             factory,
-            self.port,
-            self.options.clone(),
+            tcp_dial(self.port, self.options.clone()),
             self.attempt_delay,
             self.to_string(),
         );

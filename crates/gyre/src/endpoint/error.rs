@@ -92,6 +92,23 @@ pub enum EndpointError {
         value: String,
     },
 
+    /// A parameter read in base 8 (a UNIX socket's `mode`) is not an octal
+    /// integer (Python's `int(value, 8)` refuses it: `"8"`, `"rw"`).
+    #[error(
+        "{}: {} '{}' is not an octal integer",
+        Intro(.description),
+        Shown(.name),
+        Shown(.value)
+    )]
+    NotOctal {
+        /// The description as given.
+        description: String,
+        /// The parameter's name.
+        name: String,
+        /// The value as given.
+        value: String,
+    },
+
     /// A numeric parameter is an integer outside the range it allows
     /// (a port above 65535, a negative backlog or timeout).
     #[error(
@@ -200,6 +217,7 @@ impl EndpointError {
             | EndpointError::MissingParameter { description, .. }
             | EndpointError::EmptyParameter { description, .. }
             | EndpointError::NotAnInteger { description, .. }
+            | EndpointError::NotOctal { description, .. }
             | EndpointError::OutOfRange { description, .. }
             | EndpointError::InvalidAddress { description, .. }
             | EndpointError::UnexpectedKeyword { description, .. }

@@ -10,6 +10,9 @@
 //!   a host name resolved to its first IPv4 address;
 //! * [`HostnameEndpoint`]: resolves a name to all its addresses and races
 //!   them Happy-Eyeballs style;
+//! * [`UnixServerEndpoint`] (`unix:/run/echo.sock`) and
+//!   [`UnixClientEndpoint`] (`unix:path=/run/echo.sock`): UNIX stream
+//!   sockets;
 //! * [`HaproxyServerEndpoint`] (`haproxy:tcp:8000`): any server endpoint,
 //!   behind a load balancer that sends PROXY protocol headers
 //!   ([`crate::haproxy`]);
@@ -62,6 +65,7 @@ pub mod parse;
 mod server;
 pub mod spec;
 mod strings;
+mod unix;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -85,6 +89,7 @@ pub use strings::{
     ClientParser, ServerParser, client_from_string, register_client_type, register_server_type,
     server_from_string,
 };
+pub use unix::{UnixClientEndpoint, UnixServerEndpoint};
 
 /// Somewhere to listen (Twisted's `IStreamServerEndpoint`).
 ///

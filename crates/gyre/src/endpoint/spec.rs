@@ -1,7 +1,8 @@
 //! Typed specifications for the built-in TCP endpoint types, and the errors a
 //! description can produce.
 //!
-//! The grammar follows Twisted's `serverFromString` and `clientFromString`:
+//! The grammar follows Twisted's `serverFromString` and `clientFromString`
+//! (the UNIX types are in `spec/unix.rs`, gyre's `udp:` in `spec/udp.rs`):
 //!
 //! * server `tcp:<port>[:interface=<ip>][:backlog=<n>]` (positionally:
 //!   port, interface, backlog);
@@ -43,6 +44,14 @@ use std::time::Duration;
 
 pub use super::error::EndpointError;
 use super::parse::{Parsed, parse, quote_string_argument};
+
+mod udp;
+mod unix;
+
+pub use udp::{UdpServerSpec, parse_udp_server};
+pub use unix::{
+    DEFAULT_MODE, UnixClientSpec, UnixServerSpec, parse_unix_client, parse_unix_server,
+};
 
 /// The listen queue length used when a server description gives no
 /// `backlog`: 1024, the library's
@@ -88,10 +97,10 @@ pub struct TcpClientSpec {
 
 /// The parameters of one call, matched to names the way Python binds
 /// arguments to a function's parameters.
-struct Bound<'p>(Vec<(&'static str, &'p str)>);
+pub(super) struct Bound<'p>(Vec<(&'static str, &'p str)>);
 
 impl<'p> Bound<'p> {
-    fn get(&self, name: &str) -> Option<&'p str> {
+    pub(super) fn get(&self, name: &str) -> Option<&'p str> {
         self.0.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 }
@@ -99,7 +108,7 @@ impl<'p> Bound<'p> {
 /// Matches `parsed`'s parameters (after the type) to names: positionals in
 /// the order of `positional`, keywords by name from `accepted` (which lists
 /// every name the type takes).
-fn bind<'p>(
+pub(super) fn bind<'p>(
     description: &str,
     parsed: &'p Parsed,
     positional: &[&'static str],
@@ -142,21 +151,39 @@ fn bind<'p>(
 /// Reads an integer as Python's `int(text)` does, for ASCII digits: returns
 /// whether it is negative and its magnitude (`None` if it does not fit in a
 /// `u64`), or `None` if the text is not an integer at all.
-fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
+pub(super) fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
+    python_int_in(text, 10)
+}
+
+/// [`python_int`] in base `radix` (8 or 10), as Python's `int(text, radix)`:
+/// in base 8 an `0o` prefix may follow the sign (`"0o660"`, `"-0o7"`).
+pub(super) fn python_int_in(text: &str, radix: u32) -> Option<(bool, Option<u64>)> {
     // Python's `int()` also strips the four ASCII separator characters.
     let text = text.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
-    let (negative, digits) = match text.as_bytes().first() {
+    let (negative, mut digits) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let mut magnitude = Some(0u64);
+    // After a prefix, an underscore may come before the first digit.
     let mut previous_was_digit = false;
+    if radix == 8
+        && let Some(rest) = digits
+            .strip_prefix("0o")
+            .or_else(|| digits.strip_prefix("0O"))
+    {
+        digits = rest;
+        previous_was_digit = true;
+        if digits.is_empty() {
+            return None;
+        }
+    }
+    let mut magnitude = Some(0u64);
     for b in digits.bytes() {
         match b {
-            b'0'..=b'9' => {
+            b'0'..=b'9' if u32::from(b - b'0') < radix => {
                 magnitude = magnitude
-                    .and_then(|m| m.checked_mul(10))
+                    .and_then(|m| m.checked_mul(u64::from(radix)))
                     .and_then(|m| m.checked_add(u64::from(b - b'0')));
                 previous_was_digit = true;
             }
@@ -166,14 +193,19 @@ fn python_int(text: &str) -> Option<(bool, Option<u64>)> {
         }
     }
     // Empty, or ending in an underscore.
-    if !previous_was_digit {
+    if !previous_was_digit || digits.is_empty() {
         return None;
     }
     Some((negative, magnitude))
 }
 
 /// Parameter `name`'s `value` as an integer from 0 to `max`.
-fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, EndpointError> {
+pub(super) fn integer(
+    description: &str,
+    name: &str,
+    value: &str,
+    max: u64,
+) -> Result<u64, EndpointError> {
     let Some((negative, magnitude)) = python_int(value) else {
         return Err(EndpointError::NotAnInteger {
             description: description.to_owned(),
@@ -195,13 +227,13 @@ fn integer(description: &str, name: &str, value: &str, max: u64) -> Result<u64, 
 }
 
 /// A port number, from 0 to 65535.
-fn port_number(description: &str, value: &str) -> Result<u16, EndpointError> {
+pub(super) fn port_number(description: &str, value: &str) -> Result<u16, EndpointError> {
     let port = integer(description, "port", value, u64::from(u16::MAX))?;
     Ok(u16::try_from(port).expect("range checked"))
 }
 
 /// An IP address, IPv6 only if `ipv6`.
-fn ip_address(
+pub(super) fn ip_address(
     description: &str,
     name: &str,
     value: &str,
@@ -223,7 +255,7 @@ fn ip_address(
     }
 }
 
-fn missing(description: &str, name: &str) -> EndpointError {
+pub(super) fn missing(description: &str, name: &str) -> EndpointError {
     EndpointError::MissingParameter {
         description: description.to_owned(),
         name: name.to_owned(),
@@ -388,11 +420,13 @@ impl fmt::Display for TcpClientSpec {
 /// The canonical name of a built-in server endpoint type, or `None` if `name`
 /// is not one.
 ///
-/// Following Twisted, `tcp` (a core type there) matches only in lower case,
-/// while `tcp6` (a plugin there) matches in any case.
+/// Following Twisted, `tcp` and `unix` (core types there) match only in
+/// lower case, while `tcp6` (a plugin there) matches in any case.
 pub(super) fn server_type_key(name: &str) -> Option<&'static str> {
     if name == "tcp" {
         Some("tcp")
+    } else if name == "unix" {
+        Some("unix")
     } else if name.eq_ignore_ascii_case("tcp6") {
         Some("tcp6")
     } else {
@@ -407,7 +441,10 @@ pub(super) fn client_type_key(name: &str) -> String {
 }
 
 /// The endpoint type of `parsed`, or [`EndpointError::MissingType`].
-fn endpoint_type<'p>(description: &str, parsed: &'p Parsed) -> Result<&'p str, EndpointError> {
+pub(super) fn endpoint_type<'p>(
+    description: &str,
+    parsed: &'p Parsed,
+) -> Result<&'p str, EndpointError> {
     match parsed.kind() {
         "" => Err(EndpointError::MissingType {
             description: description.to_owned(),
@@ -416,7 +453,7 @@ fn endpoint_type<'p>(description: &str, parsed: &'p Parsed) -> Result<&'p str, E
     }
 }
 
-fn unknown_type(description: &str, kind: &str) -> EndpointError {
+pub(super) fn unknown_type(description: &str, kind: &str) -> EndpointError {
     EndpointError::UnknownType {
         description: description.to_owned(),
         kind: kind.to_owned(),
@@ -1013,7 +1050,9 @@ mod tests {
         assert_eq!(server_type_key("TCP"), None);
         assert_eq!(server_type_key("tcp6"), Some("tcp6"));
         assert_eq!(server_type_key("TcP6"), Some("tcp6"));
-        assert_eq!(server_type_key("unix"), None);
+        assert_eq!(server_type_key("unix"), Some("unix"));
+        assert_eq!(server_type_key("UNIX"), None);
+        assert_eq!(server_type_key("udp"), None);
         assert_eq!(client_type_key("TcP6"), "tcp6");
     }
 

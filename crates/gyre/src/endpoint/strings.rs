@@ -2,12 +2,12 @@
 //!
 //! [`server_from_string`] and [`client_from_string`] split a description
 //! with the pure grammar ([`parse`](super::parse)), look its type up, and let
-//! that type's parser build the endpoint. The built-in types are `tcp` and
-//! `tcp6`, and for servers `haproxy` (which wraps any other server
+//! that type's parser build the endpoint. The built-in types are `tcp`,
+//! `tcp6` and `unix`, and for servers `haproxy` (which wraps any other server
 //! description: `haproxy:tcp:8000`); [`register_server_type`] and
-//! [`register_client_type`] add more (later gyre layers add `ssl`, `tls`
-//! and `unix` this way, and so can an application). Server types match
-//! Twisted's rules: `tcp` is lower-case only, other types ignore case;
+//! [`register_client_type`] add more (later gyre layers add `ssl` and
+//! `tls` this way, and so can an application). Server types match
+//! Twisted's rules: `tcp` and `unix` are lower-case only, other types ignore case;
 //! client types always ignore case.
 //!
 //! The built-in types' parsers are here, below the registry: each builds
@@ -25,7 +25,8 @@ use super::error::EndpointError;
 use super::haproxy::HaproxyServerEndpoint;
 use super::parse::{Parsed, parse};
 use super::server::TcpServerEndpoint;
-use super::spec::{self, TcpClientSpec, TcpServerSpec};
+use super::spec::{self, TcpClientSpec, TcpServerSpec, UnixClientSpec, UnixServerSpec};
+use super::unix::{UnixClientEndpoint, UnixServerEndpoint};
 use super::{ClientEndpoint, ServerEndpoint};
 use crate::reactor::Reactor;
 
@@ -53,6 +54,8 @@ fn registry() -> &'static RwLock<Registry> {
         r.servers
             .insert("tcp6".into(), |r, d, p| tcp_server_of(true, r, d, p));
         r.servers.insert("haproxy".into(), haproxy_server_of);
+        r.servers.insert("unix".into(), unix_server_of);
+        r.clients.insert("unix".into(), unix_client_of);
         r.clients
             .insert("tcp".into(), |r, d, p| tcp_client_of(false, r, d, p));
         r.clients
@@ -204,8 +207,11 @@ pub fn server_from_string(
     let kind = type_of(description, &parsed)?;
     let key = match spec::server_type_key(&kind) {
         Some(builtin) => builtin.to_string(),
-        // `TCP` is not `tcp` for servers; every other name ignores case.
-        None if kind.eq_ignore_ascii_case("tcp") => String::new(),
+        // `TCP` is not `tcp` for servers, nor `UNIX` `unix`; every other
+        // name ignores case.
+        None if kind.eq_ignore_ascii_case("tcp") || kind.eq_ignore_ascii_case("unix") => {
+            String::new()
+        }
         None => kind.to_lowercase(),
     };
     let parser = registry()
@@ -300,6 +306,26 @@ fn tcp_client_of(
                 .with_bind_address(bind),
         )
     })
+}
+
+/// Builds a `unix` server endpoint.
+fn unix_server_of(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ServerEndpoint>, EndpointError> {
+    let spec = UnixServerSpec::from_parsed(description, parsed)?;
+    Ok(Box::new(UnixServerEndpoint::from_spec(reactor, &spec)))
+}
+
+/// Builds a `unix` client endpoint.
+fn unix_client_of(
+    reactor: &Reactor,
+    description: &str,
+    parsed: &Parsed,
+) -> Result<Box<dyn ClientEndpoint>, EndpointError> {
+    let spec = UnixClientSpec::from_parsed(description, parsed)?;
+    Ok(Box::new(UnixClientEndpoint::from_spec(reactor, &spec)))
 }
 
 /// The registry's parser for `haproxy:`: the rest of the description, as

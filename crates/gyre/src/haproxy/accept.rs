@@ -600,6 +600,15 @@ impl<P: Protocol> TransportImpl for Proxied<P> {
     fn set_log_peer(&self, peer: &Address) {
         self.inner.set_log_peer(peer)
     }
+    fn peer_credentials(&self) -> std::io::Result<crate::transport::PeerCredentials> {
+        self.inner.peer_credentials()
+    }
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> std::io::Result<()> {
+        self.inner.send_file_descriptor(fd)
+    }
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.inner.received_file_descriptors()
+    }
     /// Itself: pausing and resuming it go through this transport (no new
     /// allocation per registration).
     fn as_push_producer(self: Rc<Self>) -> Option<Rc<dyn PushProducer>> {

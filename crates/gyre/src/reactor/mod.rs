@@ -35,6 +35,11 @@
 //! Several cores: [`ReactorPool`] runs one reactor per thread over the same
 //! listening ports (`pool.rs`).
 //!
+//! Blocking work runs on the reactor's thread pool (`thread_pool.rs`:
+//! `call_in_thread`, `defer_to_thread`, `blocking_call_from_thread`), made
+//! on first use, started with the loop and stopped during shutdown once
+//! its queued work has finished.
+//!
 //! Name lookups run on the reactor's resolver pool ([`crate::resolve`]),
 //! made on the first lookup; shutdown fails the pending ones and the end of
 //! the run closes the pool.
@@ -47,6 +52,7 @@ mod pool;
 mod signals;
 mod source;
 mod tasks;
+mod thread_pool;
 mod threads;
 mod triggers;
 
@@ -70,6 +76,7 @@ use crate::time::{Clock, DelayedCall, Timers};
 
 pub use pool::{PoolError, PoolStopper, ReactorPool, RunningPool, Worker};
 pub(crate) use source::{Ready, Source};
+pub use thread_pool::{BlockingCallError, DEFAULT_MAX_THREADS, PoolStopped, ThreadPool};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 
@@ -131,6 +138,10 @@ pub(crate) struct Inner {
     /// Retries of sources that ran out of descriptors (a port's accept),
     /// queued to run soon after any source frees one.
     starved: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The reactor's thread pool, made on first use (`thread_pool.rs`).
+    thread_pool: RefCell<Option<ThreadPool>>,
+    /// Blocked-reactor detection's threshold (`crate::blocked`); `None`: off.
+    blocked_threshold: Cell<Option<Duration>>,
 }
 
 /// A handle to a reactor. Clones refer to the same reactor.
@@ -206,6 +217,8 @@ impl Reactor {
             signals: RefCell::new(None),
             starved: RefCell::new(Vec::new()),
             lookups: crate::resolve::Lookups::new(),
+            thread_pool: RefCell::new(None),
+            blocked_threshold: Cell::new(Some(crate::blocked::DEFAULT_THRESHOLD)),
         };
         Ok(Reactor {
             inner: Rc::new(inner),
@@ -268,7 +281,42 @@ impl Reactor {
     /// Runs `f` after `delay` on this reactor's clock. Calls due at the same
     /// time run in the order they were scheduled.
     pub fn call_later(&self, delay: Duration, f: impl FnOnce() + 'static) -> DelayedCall {
+        if self.inner.blocked_threshold.get().is_some() {
+            // Named, should it block the loop (`crate::blocked`).
+            let name = std::any::type_name_of_val(&f);
+            return self.inner.timers.call_later(
+                delay,
+                Box::new(move || {
+                    crate::blocked::site(name, usize::MAX);
+                    f()
+                }),
+            );
+        }
         self.inner.timers.call_later(delay, Box::new(f))
+    }
+
+    /// Blocked-reactor detection: when one callback (a protocol event, a
+    /// timed call, a call from a thread, a pass of futures) holds the loop
+    /// longer than `threshold`, one line is logged at warning level,
+    /// naming it and how long it took:
+    /// `The reactor was blocked for 503 ms by data_received of Echo,0,127.0.0.1`
+    /// (at most one line a second; the next says how many it left out).
+    /// On by default with 100 ms; `None` turns it off. Costs one coarse
+    /// clock read per readiness event while on. The time is wall-clock
+    /// time: a thread the OS did not run for that long is reported too.
+    pub fn set_blocked_threshold(&self, threshold: Option<Duration>) {
+        self.inner.blocked_threshold.set(threshold);
+        if matches!(
+            self.inner.state.get(),
+            RunState::Starting | RunState::Running | RunState::ShuttingDown
+        ) {
+            crate::blocked::set_threshold(threshold);
+        }
+    }
+
+    /// The blocked-reactor threshold (`None`: detection off).
+    pub fn blocked_threshold(&self) -> Option<Duration> {
+        self.inner.blocked_threshold.get()
     }
 
     /// The pending timed calls, in firing order.
@@ -461,6 +509,7 @@ impl Reactor {
         let task = Box::pin(Spawned {
             future: Box::pin(future),
             deferred: Some(fire),
+            name: std::any::type_name::<F>(),
         });
         id_cell.set(Some(self.inner.tasks.spawn(task)));
         d
@@ -527,6 +576,7 @@ impl Reactor {
             let source = inner.sources.try_borrow().ok()?.get(token).cloned()?;
             source.log_system()
         })));
+        crate::blocked::set_threshold(self.inner.blocked_threshold.get());
         self.fire_event(SystemEvent::Startup);
         let mut events = Events::with_capacity(1024);
         let result = loop {
@@ -537,6 +587,7 @@ impl Reactor {
                 break Ok(());
             }
         };
+        crate::blocked::stop();
         self.finish();
         crate::log::set_source_resolver(previous_resolver);
         result.map_err(ReactorError::Io)
@@ -550,6 +601,7 @@ impl Reactor {
             if let Err(msg) = guarded(|| call(self)) {
                 log_failure("while calling from thread", &msg);
             }
+            crate::blocked::lap(|site, token| self.describe(site, token, "a call from a thread"));
         }
         let batch = inner.soon.borrow().len();
         for _ in 0..batch {
@@ -562,6 +614,7 @@ impl Reactor {
                     if let Err(msg) = guarded(f) {
                         log_panic("reactor call", &msg);
                     }
+                    crate::blocked::lap(|site, token| self.describe(site, token, "a queued call"));
                 }
                 None => break,
             }
@@ -575,6 +628,13 @@ impl Reactor {
             inner.shutting_down.set(true);
             self.fire_event(SystemEvent::Shutdown);
         }
+        crate::blocked::lap(|site, token| {
+            self.describe(
+                site,
+                token,
+                "a spawned future, queued output or a shutdown trigger",
+            )
+        });
         if inner.loop_done.get() {
             return Ok(());
         }
@@ -587,6 +647,8 @@ impl Reactor {
                 Err(e) => return Err(e),
             }
         }
+        // Waiting is not blocking.
+        crate::blocked::restart();
         // Output queued by the batch's callbacks goes out once, after the
         // whole batch (a connection written to by every speaker of a room
         // gets one write call, not one per speaker), or sooner once a
@@ -597,9 +659,43 @@ impl Reactor {
             if budget::flush_due() {
                 self.flush_queued();
             }
+            crate::blocked::lap(|site, token| {
+                let token = if token == usize::MAX {
+                    ev.token().0
+                } else {
+                    token
+                };
+                self.describe(site, token, "a readiness event")
+            });
         }
+        // Its time counts in the next iteration's last unit.
         self.flush_queued();
         Ok(())
+    }
+
+    /// What a blocking unit of the loop was, for `crate::blocked`: the
+    /// protocol callback `site` and the log system of source `token`, a
+    /// timed call's function, or `otherwise`.
+    #[cold]
+    fn describe(&self, site: &str, token: usize, otherwise: &str) -> String {
+        let system = self
+            .inner
+            .sources
+            .try_borrow()
+            .ok()
+            .and_then(|s| s.get(token).cloned())
+            .and_then(|s| s.log_system());
+        match (site, system) {
+            ("", Some(system)) => format!("{otherwise} of {system}"),
+            ("", None) => otherwise.to_string(),
+            (site, Some(system)) => format!("{site} of {system}"),
+            (site, None) if token == usize::MAX => format!("the timed call {site}"),
+            (site, None) if token == crate::blocked::FUTURE => format!("the future {site}"),
+            (site, None) if token == crate::blocked::THREAD_RESULT => {
+                format!("the callbacks of the Deferred of defer_to_thread({site})")
+            }
+            (site, None) => format!("{site} of a connection since closed"),
+        }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
@@ -725,6 +821,11 @@ impl Reactor {
         let starved: Vec<_> = inner.starved.borrow_mut().drain(..).collect();
         drop(starved);
         inner.lookups.close();
+        // Stopped by its shutdown trigger, unless the loop ended otherwise.
+        let pool = inner.thread_pool.borrow_mut().take();
+        if let Some(pool) = pool {
+            pool.stop();
+        }
     }
 
     // ----- crate-internal services for the sources (see `source.rs`) -----
@@ -857,6 +958,8 @@ impl Reactor {
 struct Spawned<F: Future + 'static> {
     future: std::pin::Pin<Box<F>>,
     deferred: Option<Deferred<F::Output>>,
+    /// The future's type, named should a poll block the loop.
+    name: &'static str,
 }
 
 impl<F: Future + 'static> Future for Spawned<F> {
@@ -867,6 +970,7 @@ impl<F: Future + 'static> Future for Spawned<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let this = &mut *self;
+        crate::blocked::site(this.name, crate::blocked::FUTURE);
         match guarded(|| this.future.as_mut().poll(cx)) {
             Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
             Ok(std::task::Poll::Ready(value)) => {

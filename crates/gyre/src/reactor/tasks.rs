@@ -155,6 +155,13 @@ impl Tasks {
         );
         for id in woken.drain(..) {
             self.poll_one(id);
+            crate::blocked::lap(|site, token| {
+                if token == crate::blocked::FUTURE {
+                    format!("the future {site}")
+                } else {
+                    "a spawned future".to_string()
+                }
+            });
         }
         self.spare.set(woken);
     }

@@ -19,6 +19,8 @@ pub(crate) struct ThreadQueue {
     wake_pending: AtomicBool,
     closed: AtomicBool,
     waker: mio::Waker,
+    /// The reactor's thread (a reactor is made on the thread it runs on).
+    owner: std::thread::ThreadId,
 }
 
 impl ThreadQueue {
@@ -28,7 +30,13 @@ impl ThreadQueue {
             wake_pending: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             waker,
+            owner: std::thread::current().id(),
         }
+    }
+
+    /// True on the reactor's own thread.
+    pub(crate) fn is_reactor_thread(&self) -> bool {
+        std::thread::current().id() == self.owner
     }
 
     /// Takes the queued calls (the reactor runs them outside the lock).

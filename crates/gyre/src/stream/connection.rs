@@ -373,6 +373,7 @@ impl<S: StreamSocket> Connection<S> {
     /// Delivers `connection_made` (for a server, in the port's log context).
     pub(crate) fn made(self: &Rc<Self>) {
         let transport = self.transport();
+        crate::blocked::site("connection_made", self.token.get());
         if let Err(msg) = self.with_protocol(|p| p.connection_made(&transport)) {
             log_panic("connection_made", &msg);
             self.close_now(Reason::Panicked(msg));
@@ -425,6 +426,7 @@ impl<S: StreamSocket> Connection<S> {
                     if drained {
                         self.clear(READ_PENDING);
                     }
+                    crate::blocked::site("data_received", self.token.get());
                     let outcome = self.with_protocol(|p| p.data_received(&transport, &buf[..n]));
                     reactor.put_read_buf(buf);
                     if let Err(msg) = outcome {
@@ -1071,6 +1073,19 @@ impl<S: StreamSocket> TransportImpl for Connection<S> {
         self.with_socket(|s| s.set_no_delay(enabled))
     }
 
+    fn peer_credentials(&self) -> io::Result<crate::transport::PeerCredentials> {
+        self.with_socket(|s| s.peer_credentials())
+    }
+
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.with_socket(|s| s.send_file_descriptor(fd))
+    }
+
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        self.with_socket(|s| Ok(s.take_file_descriptors()))
+            .unwrap_or_default()
+    }
+
     fn no_delay(&self) -> io::Result<bool> {
         self.with_socket(|s| s.no_delay())
     }
@@ -1353,18 +1368,18 @@ mod tests {
             Address::unix(None)
         }
         fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-            StreamSocket::read(&self.inner, buf)
+            io::Read::read(&mut &self.inner, buf)
         }
         fn write(&self, buf: &[u8]) -> io::Result<usize> {
             self.writes.set(self.writes.get() + 1);
-            StreamSocket::write(&self.inner, buf)
+            io::Write::write(&mut &self.inner, buf)
         }
         fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
             self.writes.set(self.writes.get() + 1);
-            StreamSocket::write_vectored(&self.inner, bufs)
+            io::Write::write_vectored(&mut &self.inner, bufs)
         }
         fn shutdown_write(&self) -> io::Result<()> {
-            StreamSocket::shutdown_write(&self.inner)
+            self.inner.shutdown(std::net::Shutdown::Write)
         }
     }
 

@@ -18,7 +18,7 @@
 //!   connection with [`Reason::Panicked`](crate::Reason::Panicked).
 //!
 //! A transport plugs in by implementing [`StreamSocket`] for its socket type
-//! (`tcp/stream.rs`, `unix/mod.rs`). The connection registers itself with
+//! (`tcp/stream.rs`, `unix/socket.rs`). The connection registers itself with
 //! the reactor as a readiness source; the reactor knows nothing of it.
 //!
 //! Tests: the connection's behaviour is tested through real sockets of both
@@ -27,6 +27,8 @@
 //! panic isolation in `tests/tcp_panics.rs`).
 
 pub(crate) mod connection;
+mod connector;
+mod port;
 
 use std::io::{self, IoSlice};
 use std::time::Duration;
@@ -38,6 +40,8 @@ use crate::log::{guarded, log_panic};
 use crate::reactor::Reactor;
 
 pub(crate) use connection::Connection;
+pub(crate) use connector::{Attempt, Dial, StreamConnector};
+pub(crate) use port::{Listener, Port};
 
 /// Runs a protocol from `factory` on a connected socket made elsewhere
 /// (`adopt_tcp`, `adopt_unix`): builds the protocol for the peer, registers
@@ -99,6 +103,23 @@ pub(crate) trait StreamSocket: mio::event::Source + 'static {
     /// Makes the coming close abortive where the socket type has such a
     /// thing (TCP: `SO_LINGER` 0, so the peer sees a reset).
     fn reset_on_close(&self) {}
+
+    /// The peer's credentials (`SO_PEERCRED`); unsupported by default.
+    fn peer_credentials(&self) -> io::Result<crate::transport::PeerCredentials> {
+        Err(unsupported("SO_PEERCRED"))
+    }
+
+    /// Queues `fd` to go out with the next write (`SCM_RIGHTS`);
+    /// unsupported by default.
+    fn send_file_descriptor(&self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        drop(fd);
+        Err(unsupported("SCM_RIGHTS"))
+    }
+
+    /// The descriptors received so far, oldest first; none by default.
+    fn take_file_descriptors(&self) -> Vec<std::os::fd::OwnedFd> {
+        Vec::new()
+    }
 
     /// Sets `TCP_NODELAY`; unsupported by default.
     fn set_no_delay(&self, enabled: bool) -> io::Result<()> {

@@ -1,10 +1,12 @@
 //! TCP: listening ports, outgoing connectors, adopted sockets.
 //!
-//! * `port.rs`: a listening socket; accepts in batches, asks
-//!   the factory for a protocol per connection, survives running out of
-//!   descriptors (`Could not accept new connection (EMFILE)`).
-//! * `connector.rs`: an outgoing connection's lifecycle behind a
-//!   [`Connector`].
+//! * `listener.rs`: a listening socket, bound with its options; the shared
+//!   port (`crate::stream`) accepts from it in batches, asks the factory
+//!   for a protocol per connection and survives running out of descriptors
+//!   (`Could not accept new connection (EMFILE)`).
+//! * `dial.rs`: where an outgoing connection goes and how (resolve, bind,
+//!   connect); the shared connector (`crate::stream`) runs its lifecycle
+//!   behind a [`Connector`].
 //! * `stream.rs`: a TCP socket's addresses and options. An established TCP
 //!   connection is the shared stream connection (`crate::stream`) over it.
 //!
@@ -14,8 +16,8 @@
 //! `tests/tcp_panics.rs`, `tests/transport.rs`, `tests/producers.rs` and
 //! `tests/emfile.rs`.
 
-mod connector;
-mod port;
+mod dial;
+mod listener;
 mod stream;
 
 use std::io;
@@ -30,8 +32,8 @@ use crate::reactor::{Reactor, Worker};
 
 pub use crate::port::{ListeningPort, PortImpl};
 
-use connector::TcpConnector;
-use port::Port;
+use crate::stream::{Port, StreamConnector};
+use dial::TcpDial;
 
 /// Options for [`Reactor::listen_tcp_with`](crate::Reactor::listen_tcp_with).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +63,7 @@ impl TcpListenOptions {
     /// burst`, BENCHMARKS.md). Go asks for `net.core.somaxconn`, nginx for
     /// 511. Linux silently caps any backlog at `net.core.somaxconn` (4096 by
     /// default since Linux 5.4); an explicit `backlog` still wins below that.
-    pub const DEFAULT_BACKLOG: u32 = 1024;
+    pub const DEFAULT_BACKLOG: u32 = crate::port::DEFAULT_BACKLOG;
 
     /// The defaults, bound to `interface` only (an IPv4 or IPv6 literal):
     /// `TcpListenOptions::interface("127.0.0.1")` listens on loopback, out
@@ -333,7 +335,7 @@ fn listen(
             })?
     };
     let addr = SocketAddr::new(ip, port);
-    let listener = port::bind(addr, &options).map_err(fail)?;
+    let listener = listener::bind(addr, &options).map_err(fail)?;
     let port = Port::open(reactor, listener, factory).map_err(fail)?;
     Ok(ListeningPort::new(port))
 }
@@ -346,7 +348,12 @@ fn connect(
     factory: Rc<dyn ErasedClientFactory>,
     options: TcpConnectOptions,
 ) -> Connector {
-    let connector = TcpConnector::new(reactor, host, port, factory, options);
+    let dial = TcpDial {
+        host: host.to_string(),
+        port,
+        bind_address: options.bind_address,
+    };
+    let connector = StreamConnector::new(reactor, dial, factory, options.timeout);
     let handle = Connector::new(connector);
     // A fresh connector is disconnected, so this cannot fail.
     let _ = handle.connect();

@@ -120,6 +120,13 @@ impl Timers {
             } else {
                 f();
             }
+            crate::blocked::lap(|site, _| {
+                if site.is_empty() {
+                    "a timed call".to_string()
+                } else {
+                    format!("the timed call {site}")
+                }
+            });
         }
         ran
     }

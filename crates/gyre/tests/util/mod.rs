@@ -421,6 +421,42 @@ pub enum Kind {
     /// Socket pairs made up front, one end adopted by the reactor
     /// (`Reactor::adopt_unix`), the other handed to the peer.
     Unix,
+    /// A listening UNIX socket (`Reactor::listen_unix`) in a fresh
+    /// temporary directory; each peer connects to its path.
+    UnixPort,
+}
+
+/// A fresh, empty temporary directory, removed (with whatever is left in
+/// it) when dropped.
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Makes one, named after this process and a counter.
+    pub fn new() -> TempDir {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("gyre-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).expect("create a temporary directory");
+        TempDir(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// A path inside it.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A protocol served over one [`Kind`] of socket, and how a blocking std
@@ -430,6 +466,8 @@ pub struct Served {
     kind: Kind,
     tcp: Option<std::net::SocketAddr>,
     pairs: std::sync::Mutex<std::collections::VecDeque<std::os::unix::net::UnixStream>>,
+    /// The listening UNIX socket's path, and the directory holding it.
+    unix: Option<(std::path::PathBuf, TempDir)>,
 }
 
 /// Serves protocols built by `build` over `kind`, for up to `conns` peers
@@ -466,6 +504,20 @@ pub fn serve_factory<F: gyre::Factory>(
                 kind,
                 tcp: Some(port.address()),
                 pairs: Default::default(),
+                unix: None,
+            }
+        }
+        Kind::UnixPort => {
+            let dir = TempDir::new();
+            let path = dir.join("served.sock");
+            reactor
+                .listen_unix(&path, factory)
+                .expect("listen on a UNIX socket");
+            Served {
+                kind,
+                tcp: None,
+                pairs: Default::default(),
+                unix: Some((path, dir)),
             }
         }
         Kind::Unix => {
@@ -486,6 +538,7 @@ pub fn serve_factory<F: gyre::Factory>(
                 kind,
                 tcp: None,
                 pairs: std::sync::Mutex::new(theirs),
+                unix: None,
             }
         }
     }
@@ -510,6 +563,7 @@ impl Served {
         match self.kind {
             Kind::Tcp => Peer::Tcp(std_connect(self.addr())),
             Kind::Unix => self.next_pair(),
+            Kind::UnixPort => self.unix_connect(),
         }
     }
 
@@ -520,7 +574,22 @@ impl Served {
         match self.kind {
             Kind::Tcp => Peer::Tcp(small_window_connect(self.addr())),
             Kind::Unix => self.next_pair(),
+            Kind::UnixPort => self.unix_connect(),
         }
+    }
+
+    /// The listening UNIX socket's path (`UnixPort` only).
+    #[track_caller]
+    pub fn path(&self) -> &std::path::Path {
+        &self.unix.as_ref().expect("a UNIX port").0
+    }
+
+    #[track_caller]
+    fn unix_connect(&self) -> Peer {
+        let s = std::os::unix::net::UnixStream::connect(self.path()).expect("connect to the port");
+        s.set_read_timeout(Some(PEER_TIMEOUT)).unwrap();
+        s.set_write_timeout(Some(PEER_TIMEOUT)).unwrap();
+        Peer::Unix(s)
     }
 
     #[track_caller]
@@ -594,8 +663,9 @@ impl std::io::Write for Peer {
     }
 }
 
-/// Runs each named test function (`fn name(kind: Kind)`) over both socket
-/// kinds, as `tcp::name` and `unix::name`.
+/// Runs each named test function (`fn name(kind: Kind)`) over every stream
+/// socket kind, as `tcp::name`, `unix::name` (socketpairs) and
+/// `unix_port::name` (listen/connect on a path).
 #[macro_export]
 macro_rules! over_both_kinds {
     ($($name:ident),* $(,)?) => {
@@ -616,6 +686,17 @@ macro_rules! over_both_kinds {
                 #[test]
                 fn $name() {
                     super::$name($crate::util::Kind::Unix)
+                }
+            )*
+        }
+        /// The shared connection tests over a listening UNIX socket and
+        /// connections to its path.
+        mod unix_port {
+            $(
+                /// See the function of the same name in the parent module.
+                #[test]
+                fn $name() {
+                    super::$name($crate::util::Kind::UnixPort)
                 }
             )*
         }

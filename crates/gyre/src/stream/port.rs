@@ -1,4 +1,5 @@
-//! A listening TCP socket.
+//! A listening stream socket of any kind: the mechanism behind a
+//! [`ListeningPort`](crate::port::ListeningPort) for TCP and UNIX ports.
 //!
 //! Owns the listener (until stopped), the factory it builds protocols with,
 //! and the session counter (0, 1, 2, … per port) that appears in connection
@@ -8,6 +9,12 @@
 //! iteration so other work is not starved). Running out of descriptors
 //! (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`) is logged and the port retries
 //! as soon as any connection of this reactor closes, or after a second.
+//!
+//! What differs between kinds is the [`Listener`]: how it accepts, how its
+//! log lines name it (`EchoFactory starting on 8000`, `(TCP Port 8000
+//! Closed)`; `starting on '/run/echo.sock'`, `(UNIX Port /run/echo.sock
+//! Closed)`), and what closing it leaves to clean up (a UNIX socket file, a
+//! PID lock).
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -16,63 +23,77 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use mio::Interest;
-use mio::net::{TcpListener, TcpStream};
 use rustix::io::Errno;
 
 use crate::address::Address;
 use crate::completion::Completion;
 use crate::factory::ErasedFactory;
 use crate::log::{LogContext, enter, guarded, log_panic};
+use crate::port::PortImpl;
 use crate::reactor::{Inner, Reactor, Ready, Source};
-use crate::stream::Connection;
 
-use super::{PortImpl, TcpListenOptions};
+use super::{Connection, StreamSocket};
 
 const FIRST_BATCH: usize = 100;
 const STARVED_RETRY: Duration = Duration::from_secs(1);
 
-pub(crate) struct Port {
+/// A listening socket a [`Port`] accepts connections from.
+pub(crate) trait Listener: mio::event::Source + 'static {
+    /// The connected sockets it accepts.
+    type Socket: StreamSocket;
+
+    /// The log target of the port's lines (`gyre::tcp`, `gyre::unix`).
+    const TARGET: &'static str;
+
+    /// Accepts one pending connection.
+    fn accept(&self) -> io::Result<(Self::Socket, <Self::Socket as StreamSocket>::Peer)>;
+
+    /// The bound address.
+    fn host(&self) -> io::Result<Address>;
+
+    /// How `<Factory> starting on …` names the port: `8000`, `'/run/echo.sock'`.
+    fn shown(host: &Address) -> String;
+
+    /// The line logged once the port has closed: `(TCP Port 8000 Closed)`.
+    fn closed_line(host: &Address) -> String;
+
+    /// Closes the socket and cleans up after it (a UNIX port removes its
+    /// socket file and releases its lock). By default, dropping it.
+    fn close(self)
+    where
+        Self: Sized,
+    {
+    }
+}
+
+/// A listening port over a [`Listener`] (see the module docs).
+pub(crate) struct Port<L: Listener> {
     reactor: Weak<Inner>,
-    me: Weak<Port>,
-    listener: RefCell<Option<TcpListener>>,
+    me: Weak<Port<L>>,
+    listener: RefCell<Option<L>>,
     token: Cell<usize>,
     factory: Rc<dyn ErasedFactory>,
-    address: SocketAddr,
+    host: Address,
     next_session: Cell<u32>,
     batch: Cell<usize>,
     retry_armed: Cell<bool>,
 }
 
-/// Creates, binds and listens a non-blocking socket.
-pub(super) fn bind(addr: SocketAddr, options: &TcpListenOptions) -> io::Result<TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    if options.reuse_port {
-        socket.set_reuse_port(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    let backlog = i32::try_from(options.backlog).unwrap_or(i32::MAX);
-    socket.listen(backlog)?;
-    Ok(TcpListener::from_std(socket.into()))
-}
-
-impl Port {
-    /// Registers `listener`, logs `… starting on N` and starts the factory.
-    pub(super) fn open(
+impl<L: Listener> Port<L> {
+    /// Registers `listener`, logs `… starting on …` and starts the factory.
+    pub(crate) fn open(
         reactor: &Reactor,
-        mut listener: TcpListener,
+        mut listener: L,
         factory: Rc<dyn ErasedFactory>,
-    ) -> io::Result<Rc<Port>> {
-        let address = listener.local_addr()?;
+    ) -> io::Result<Rc<Port<L>>> {
+        let host = listener.host()?;
         let port = Rc::new_cyclic(|me| Port {
             reactor: reactor.downgrade(),
             me: me.clone(),
             listener: RefCell::new(None),
             token: Cell::new(usize::MAX),
             factory,
-            address,
+            host,
             next_session: Cell::new(0),
             batch: Cell::new(FIRST_BATCH),
             retry_armed: Cell::new(false),
@@ -81,7 +102,12 @@ impl Port {
         let token = reactor.register(&mut listener, Interest::READABLE, |_| source)?;
         port.token.set(token);
         *port.listener.borrow_mut() = Some(listener);
-        log::info!(target: "gyre::tcp", "{} starting on {}", port.factory.log_prefix(), address.port());
+        log::info!(
+            target: L::TARGET,
+            "{} starting on {}",
+            port.factory.log_prefix(),
+            L::shown(&port.host)
+        );
         port.factory.do_start();
         Ok(port)
     }
@@ -90,7 +116,7 @@ impl Port {
         Reactor::from_weak(&self.reactor)
     }
 
-    fn rc(&self) -> Option<Rc<Port>> {
+    fn rc(&self) -> Option<Rc<Port<L>>> {
         self.me.upgrade()
     }
 
@@ -124,7 +150,7 @@ impl Port {
                     match errno {
                         Some(Errno::MFILE | Errno::NFILE | Errno::NOBUFS | Errno::NOMEM) => {
                             log::error!(
-                                target: "gyre::tcp",
+                                target: L::TARGET,
                                 "Could not accept new connection ({})",
                                 errno_name(errno)
                             );
@@ -132,11 +158,11 @@ impl Port {
                             return;
                         }
                         Some(Errno::CONNABORTED) => {
-                            log::error!(target: "gyre::tcp", "Could not accept new connection (ECONNABORTED)");
+                            log::error!(target: L::TARGET, "Could not accept new connection (ECONNABORTED)");
                         }
                         Some(Errno::PERM) => {}
                         _ => {
-                            log::error!(target: "gyre::tcp", "Unhandled Error\nwhile accepting: {e}");
+                            log::error!(target: L::TARGET, "Unhandled Error\nwhile accepting: {e}");
                             return;
                         }
                     }
@@ -164,8 +190,13 @@ impl Port {
         }
     }
 
-    fn accepted(&self, reactor: &Reactor, stream: TcpStream, peer: SocketAddr) {
-        let addr = Address::tcp(peer);
+    fn accepted(
+        &self,
+        reactor: &Reactor,
+        stream: L::Socket,
+        peer: <L::Socket as StreamSocket>::Peer,
+    ) {
+        let addr = L::Socket::peer_address(&peer);
         let protocol = match guarded(|| self.factory.build(&addr)) {
             Ok(Some(p)) => p,
             Ok(None) => return, // refused: dropping the stream closes it
@@ -177,10 +208,10 @@ impl Port {
         let session = self.next_session.get();
         self.next_session.set(session.wrapping_add(1));
         let limit = self.factory.write_limit();
-        match Connection::<TcpStream>::accept(reactor, stream, peer, session, protocol, limit) {
+        match Connection::accept(reactor, stream, peer, session, protocol, limit) {
             Ok(conn) => conn.made(),
             Err(e) => {
-                log::error!(target: "gyre::tcp", "Unhandled Error\nwhile registering a connection: {e}")
+                log::error!(target: L::TARGET, "Unhandled Error\nwhile registering a connection: {e}")
             }
         }
     }
@@ -194,19 +225,21 @@ impl Port {
         if let Some(reactor) = self.reactor() {
             reactor.deregister(&mut listener, self.token.get());
         }
+        listener.close();
         true
     }
 
-    /// Logs `(TCP Port N Closed)` and stops the factory. Twisted logs the
-    /// line under the port's system (the factory's name) when the reactor
-    /// shuts its ports down, and under `-` after `stopListening`, whose
-    /// close runs from a timed call: `in_context` says which.
+    /// Logs the close line (`(TCP Port N Closed)`) and stops the factory.
+    /// Twisted logs the line under the port's system (the factory's name)
+    /// when the reactor shuts its ports down, and under `-` after
+    /// `stopListening`, whose close runs from a timed call: `in_context`
+    /// says which.
     fn closed_log_and_stop_factory(&self, in_context: bool) {
         let context = match self.rc() {
             Some(me) if in_context => Some(enter(me)),
             _ => None,
         };
-        log::info!(target: "gyre::tcp", "(TCP Port {} Closed)", self.address.port());
+        log::info!(target: L::TARGET, "{}", L::closed_line(&self.host));
         drop(context);
         self.factory.do_stop();
     }
@@ -219,7 +252,7 @@ impl Port {
     }
 }
 
-impl Source for Port {
+impl<L: Listener> Source for Port<L> {
     fn ready(self: Rc<Self>, _token: usize, _ready: Ready) {
         self.accept_ready();
     }
@@ -233,9 +266,13 @@ impl Source for Port {
     }
 }
 
-impl PortImpl for Port {
+impl<L: Listener> PortImpl for Port<L> {
     fn address(&self) -> SocketAddr {
-        self.address
+        self.host.socket_addr()
+    }
+
+    fn host(&self) -> Address {
+        self.host.clone()
     }
 
     fn stop_listening(&self) -> Completion {
@@ -261,7 +298,7 @@ impl PortImpl for Port {
     }
 }
 
-impl LogContext for Port {
+impl<L: Listener> LogContext for Port<L> {
     fn system(&self) -> String {
         self.factory.qualified_name().into_owned()
     }

@@ -1,19 +1,21 @@
-//! An outgoing TCP connection's lifecycle: the mechanism behind a [`Connector`].
+//! An outgoing stream connection's lifecycle: the mechanism behind a
+//! [`Connector`], for any stream transport.
 //!
-//! Owns the client factory, the destination as given, and the current
-//! attempt: `epoch` numbers attempts so that a late event for an abandoned
-//! one (a resolver answer, a timeout, a readiness edge) is ignored.
+//! Owns the client factory, the [`Dial`] (where to connect, and how), and
+//! the current attempt: `epoch` numbers attempts so that a late event for an
+//! abandoned one (a resolver answer, a timeout, a readiness edge) is ignored.
 //!
 //! One attempt (reference §1.7.2): `do_start` on the factory (first attempt
 //! only, or again after it was stopped) → `started_connecting` (before
-//! `connect` returns) → one turn later, resolve the host on the reactor's
-//! resolver pool unless it is an IP literal (the first IPv4 address, else
-//! the first) → non-blocking `connect` → writable edge
-//! → `build_protocol(peer)` → `connection_made`. On failure,
-//! `client_connection_failed`; on loss, `client_connection_lost`; after
-//! either, the factory is stopped unless the callback called `connect` again.
-//! Abandoning an attempt (timeout, `stop_connecting`, shutdown) cancels its
-//! lookup: a queued one never runs, a running one's answer is dropped.
+//! `connect` returns) → one turn later, the dial begins (TCP: resolve the
+//! host unless it is an IP literal, then a non-blocking `connect`; UNIX:
+//! `connect` to the path) → writable edge → `build_protocol(peer)` →
+//! `connection_made`. On failure, `client_connection_failed`; on loss,
+//! `client_connection_lost`; after either, the factory is stopped unless the
+//! callback called `connect` again. Abandoning an attempt (timeout,
+//! `stop_connecting`, shutdown) runs what the dial left to undo (TCP: cancel
+//! its lookup, so a queued one never runs and a running one's answer is
+//! dropped).
 //!
 //! Log system: while the connector handles its socket's readiness (the
 //! connect finishing or failing, and so `build_protocol`, the protocol's
@@ -24,68 +26,177 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
-use std::sync::Arc;
+use std::time::Duration;
 
 use mio::Interest;
-use mio::net::TcpStream;
 
 use crate::address::Address;
 use crate::connector::{Connector, ConnectorImpl, ConnectorState, Destination};
-use crate::deferred::{Deferred, Failure};
 use crate::error::{ConnectError, ConnectorError, Reason};
 use crate::factory::ErasedClientFactory;
 use crate::log::{LogContext, enter, guarded, log_panic};
 use crate::reactor::{Inner, Reactor, Ready, Source};
-use crate::resolve::{Resolver, ThreadResolver, first_address, lookup_error};
-use crate::stream::{Connection, ConnectionOwner};
 use crate::time::DelayedCall;
 
-use super::TcpConnectOptions;
+use super::{Connection, ConnectionOwner, StreamSocket};
 
-#[derive(Default)]
-struct Attempt {
-    stream: Option<TcpStream>,
-    token: Option<usize>,
-    timeout: Option<DelayedCall>,
-    /// The name lookup, while it runs.
-    lookup: Option<Deferred<Vec<SocketAddr>>>,
+/// Where a [`StreamConnector`] connects to, and how: what differs between
+/// stream transports.
+pub(crate) trait Dial: Sized + 'static {
+    /// The socket it connects.
+    type Socket: StreamSocket;
+
+    /// Where it connects to, as [`Connector::destination`] reports it.
+    fn destination(&self) -> Destination;
+
+    /// The destination as an address, where it is one before connecting
+    /// (a UNIX path); `None` for TCP, whose host may be a name.
+    fn address(&self) -> Option<Address> {
+        None
+    }
+
+    /// Starts an attempt, one turn after `connect`: opens a connecting
+    /// socket and hands it to [`Attempt::open`], or fails the attempt, now
+    /// or later (after a lookup).
+    fn begin(&self, attempt: Attempt<Self>);
+
+    /// The connecting socket had a readiness edge: `Ok(Some(peer))` once it
+    /// is connected, `Ok(None)` if not yet, an error if it failed.
+    fn finished(
+        &self,
+        socket: &Self::Socket,
+    ) -> io::Result<Option<<Self::Socket as StreamSocket>::Peer>>;
 }
 
-pub(crate) struct TcpConnector {
+struct Pending<S> {
+    stream: Option<S>,
+    token: Option<usize>,
+    timeout: Option<DelayedCall>,
+    /// What abandoning the attempt must undo (cancel a lookup).
+    undo: Option<Box<dyn FnOnce()>>,
+}
+
+impl<S> Default for Pending<S> {
+    fn default() -> Self {
+        Pending {
+            stream: None,
+            token: None,
+            timeout: None,
+            undo: None,
+        }
+    }
+}
+
+/// One connector (see the module docs).
+pub(crate) struct StreamConnector<D: Dial> {
     reactor: Weak<Inner>,
-    me: Weak<TcpConnector>,
+    me: Weak<StreamConnector<D>>,
     factory: Rc<dyn ErasedClientFactory>,
-    host: String,
-    port: u16,
-    options: TcpConnectOptions,
+    dial: D,
+    timeout: Option<Duration>,
     state: Cell<ConnectorState>,
     factory_started: Cell<bool>,
     epoch: Cell<u64>,
-    attempt: RefCell<Attempt>,
-    connection: RefCell<Option<Rc<Connection<TcpStream>>>>,
+    attempt: RefCell<Pending<D::Socket>>,
+    connection: RefCell<Option<Rc<Connection<D::Socket>>>>,
 }
 
-impl TcpConnector {
+/// The attempt a [`Dial::begin`] works for: its connector and epoch.
+pub(crate) struct Attempt<D: Dial> {
+    connector: Rc<StreamConnector<D>>,
+    epoch: u64,
+}
+
+impl<D: Dial> Attempt<D> {
+    /// The reactor, while it exists.
+    pub(crate) fn reactor(&self) -> Option<Reactor> {
+        self.connector.reactor()
+    }
+
+    /// True while this attempt is the connector's current one.
+    pub(crate) fn is_current(&self) -> bool {
+        self.connector.is_current(self.epoch)
+    }
+
+    /// Runs `undo` if the attempt is abandoned before it opens a socket.
+    pub(crate) fn on_abandon(&self, undo: impl FnOnce() + 'static) {
+        self.connector.attempt.borrow_mut().undo = Some(Box::new(undo));
+    }
+
+    /// The dial this attempt belongs to.
+    pub(crate) fn dial(&self) -> &D {
+        &self.connector.dial
+    }
+
+    /// A second handle to the same attempt.
+    pub(crate) fn again(&self) -> Attempt<D> {
+        Attempt {
+            connector: self.connector.clone(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// The socket connecting for this attempt: registered for readiness,
+    /// which says when it is connected or failed.
+    pub(crate) fn open(self, mut stream: D::Socket) {
+        if !self.is_current() {
+            return;
+        }
+        let Some(reactor) = self.reactor() else {
+            return;
+        };
+        let source: Rc<dyn Source> = self.connector.clone();
+        match reactor.register(&mut stream, Interest::READABLE | Interest::WRITABLE, |_| {
+            source
+        }) {
+            Ok(token) => {
+                let mut attempt = self.connector.attempt.borrow_mut();
+                attempt.undo = None;
+                attempt.stream = Some(stream);
+                attempt.token = Some(token);
+            }
+            Err(e) => self.fail(ConnectError::from_io(e)),
+        }
+    }
+
+    /// Begins the attempt again after `delay` (a UNIX listener whose queue
+    /// was full), unless it was abandoned meanwhile.
+    pub(crate) fn retry_after(self, delay: Duration) {
+        let Some(reactor) = self.reactor() else {
+            return;
+        };
+        reactor.call_later(delay, move || {
+            if self.is_current() {
+                let connector = self.connector.clone();
+                connector.dial.begin(self);
+            }
+        });
+    }
+
+    /// Ends the attempt with `err`.
+    pub(crate) fn fail(self, err: ConnectError) {
+        self.connector.fail(self.epoch, err);
+    }
+}
+
+impl<D: Dial> StreamConnector<D> {
     pub(crate) fn new(
         reactor: &Reactor,
-        host: &str,
-        port: u16,
+        dial: D,
         factory: Rc<dyn ErasedClientFactory>,
-        options: TcpConnectOptions,
-    ) -> Rc<TcpConnector> {
-        Rc::new_cyclic(|me| TcpConnector {
+        timeout: Option<Duration>,
+    ) -> Rc<StreamConnector<D>> {
+        Rc::new_cyclic(|me| StreamConnector {
             reactor: reactor.downgrade(),
             me: me.clone(),
             factory,
-            host: host.to_string(),
-            port,
-            options,
+            dial,
+            timeout,
             state: Cell::new(ConnectorState::Disconnected),
             factory_started: Cell::new(false),
             epoch: Cell::new(0),
-            attempt: RefCell::new(Attempt::default()),
+            attempt: RefCell::new(Pending::default()),
             connection: RefCell::new(None),
         })
     }
@@ -94,7 +205,7 @@ impl TcpConnector {
         Reactor::from_weak(&self.reactor)
     }
 
-    fn rc(&self) -> Rc<TcpConnector> {
+    fn rc(&self) -> Rc<StreamConnector<D>> {
         self.me.upgrade().expect("a connector in use is alive")
     }
 
@@ -106,66 +217,16 @@ impl TcpConnector {
         self.epoch.get() == epoch && self.state.get() == ConnectorState::Connecting
     }
 
-    /// Step two of an attempt: resolve (if needed), then connect.
+    /// Step two of an attempt: the dial begins.
     fn begin(self: &Rc<Self>, epoch: u64) {
         if !self.is_current(epoch) {
             return;
         }
-        let Some(reactor) = self.reactor() else {
-            return;
+        let attempt = Attempt {
+            connector: self.clone(),
+            epoch,
         };
-        let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            self.start_socket(&reactor, epoch, SocketAddr::new(ip, self.port));
-            return;
-        }
-        let lookup = ThreadResolver::new(&reactor).resolve(&self.host, self.port);
-        self.attempt.borrow_mut().lookup = Some(lookup.clone());
-        let me = self.clone();
-        lookup.consume(move |result| me.resolved(epoch, result));
-    }
-
-    /// The lookup of attempt `epoch` answered (or failed, or was cancelled).
-    fn resolved(self: &Rc<Self>, epoch: u64, result: Result<Vec<SocketAddr>, Failure>) {
-        // An abandoned attempt took its lookup out before cancelling it.
-        if !self.is_current(epoch) || self.attempt.borrow_mut().lookup.take().is_none() {
-            return;
-        }
-        let Some(reactor) = self.reactor() else {
-            return;
-        };
-        let addr = match result {
-            Ok(addrs) => first_address(&addrs).ok_or_else(|| ConnectError::DnsLookup {
-                host: self.host.clone(),
-            }),
-            Err(failure) => Err(lookup_error(&self.host, &failure)),
-        };
-        match addr {
-            Ok(addr) => self.start_socket(&reactor, epoch, addr),
-            Err(e) => self.fail(epoch, e),
-        }
-    }
-
-    fn start_socket(self: &Rc<Self>, reactor: &Reactor, epoch: u64, addr: SocketAddr) {
-        let stream = match open_stream(addr, self.options.bind_address) {
-            Ok(s) => s,
-            Err(e) => {
-                self.fail(epoch, e);
-                return;
-            }
-        };
-        let mut stream = stream;
-        let source: Rc<dyn Source> = self.clone();
-        match reactor.register(&mut stream, Interest::READABLE | Interest::WRITABLE, |_| {
-            source
-        }) {
-            Ok(token) => {
-                let mut attempt = self.attempt.borrow_mut();
-                attempt.stream = Some(stream);
-                attempt.token = Some(token);
-            }
-            Err(e) => self.fail(epoch, ConnectError::from_io(e)),
-        }
+        self.dial.begin(attempt);
     }
 
     /// A readiness edge on the connecting socket.
@@ -179,13 +240,10 @@ impl TcpConnector {
             let Some(stream) = attempt.stream.as_ref() else {
                 return;
             };
-            match stream.take_error() {
-                Ok(Some(e)) | Err(e) => Err(e),
-                Ok(None) => match stream.peer_addr() {
-                    Ok(peer) => Ok(peer),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-                    Err(e) => Err(e),
-                },
+            match self.dial.finished(stream) {
+                Ok(Some(peer)) => Ok(peer),
+                Ok(None) => return,
+                Err(e) => Err(e),
             }
         };
         match outcome {
@@ -194,7 +252,7 @@ impl TcpConnector {
         }
     }
 
-    fn established(self: &Rc<Self>, peer: SocketAddr, read_closed: bool) {
+    fn established(self: &Rc<Self>, peer: <D::Socket as StreamSocket>::Peer, read_closed: bool) {
         let Some(reactor) = self.reactor() else {
             return;
         };
@@ -208,7 +266,7 @@ impl TcpConnector {
         let (Some(mut stream), Some(token)) = (stream, token) else {
             return;
         };
-        let addr = Address::tcp(peer);
+        let addr = D::Socket::peer_address(&peer);
         // Connected from here on, as in Twisted: `stop_connecting` from
         // inside `build_protocol` is NotConnecting, not a phantom failure.
         self.state.set(ConnectorState::Connected);
@@ -254,8 +312,10 @@ impl TcpConnector {
         if !self.is_current(epoch) {
             return;
         }
-        self.abandon_attempt();
+        // Not current any more before anything is undone: a cancelled
+        // lookup answers at once, and that answer must be ignored.
         self.state.set(ConnectorState::Disconnected);
+        self.abandon_attempt();
         let handle = self.handle();
         if let Err(msg) = guarded(|| self.factory.client_connection_failed(&handle, &err)) {
             log_panic("client_connection_failed", &msg);
@@ -268,8 +328,8 @@ impl TcpConnector {
         if let Some(t) = attempt.timeout {
             let _ = t.cancel();
         }
-        if let Some(lookup) = attempt.lookup {
-            lookup.cancel();
+        if let Some(undo) = attempt.undo {
+            undo();
         }
         if let (Some(mut stream), Some(token), Some(reactor)) =
             (attempt.stream, attempt.token, self.reactor())
@@ -287,7 +347,7 @@ impl TcpConnector {
     }
 }
 
-impl ConnectionOwner for TcpConnector {
+impl<D: Dial> ConnectionOwner for StreamConnector<D> {
     /// The established connection ended (called by the connection).
     fn connection_lost(&self, reason: &Reason) {
         self.connection.borrow_mut().take();
@@ -300,7 +360,7 @@ impl ConnectionOwner for TcpConnector {
     }
 }
 
-impl Source for TcpConnector {
+impl<D: Dial> Source for StreamConnector<D> {
     fn ready(self: Rc<Self>, token: usize, ready: Ready) {
         let _ctx = enter(Rc::new(Uninitialized));
         self.connect_ready(token, ready.read_closed);
@@ -323,7 +383,7 @@ impl LogContext for Uninitialized {
     }
 }
 
-impl ConnectorImpl for TcpConnector {
+impl<D: Dial> ConnectorImpl for StreamConnector<D> {
     fn state(&self) -> ConnectorState {
         self.state.get()
     }
@@ -341,7 +401,7 @@ impl ConnectorImpl for TcpConnector {
         if !self.factory_started.replace(true) {
             self.factory.do_start();
         }
-        if let Some(timeout) = self.options.timeout {
+        if let Some(timeout) = self.timeout {
             let me = self.me.clone();
             let call = reactor.call_later(timeout, move || {
                 if let Some(me) = me.upgrade() {
@@ -382,33 +442,10 @@ impl ConnectorImpl for TcpConnector {
     }
 
     fn destination(&self) -> Destination {
-        Destination {
-            host: self.host.clone(),
-            port: self.port,
-        }
+        self.dial.destination()
     }
-}
 
-/// A non-blocking socket connecting to `addr`, bound first if asked.
-fn open_stream(addr: SocketAddr, bind: Option<SocketAddr>) -> Result<TcpStream, ConnectError> {
-    let Some(bind) = bind else {
-        return TcpStream::connect(addr).map_err(ConnectError::from_io);
-    };
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
-        .map_err(ConnectError::from_io)?;
-    socket
-        .set_nonblocking(true)
-        .map_err(ConnectError::from_io)?;
-    socket.bind(&bind.into()).map_err(|e| ConnectError::Bind {
-        address: bind.to_string(),
-        source: Arc::new(e),
-    })?;
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INPROGRESS.raw_os_error()) => {}
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) => return Err(ConnectError::from_io(e)),
+    fn destination_address(&self) -> Option<Address> {
+        self.dial.address()
     }
-    Ok(TcpStream::from_std(socket.into()))
 }
