@@ -5,7 +5,7 @@
 //! bot becomes `twistedbot^`; the peer talks, addresses the bot, acts,
 //! whispers and renames; the bot's answers and its log file are checked
 //! exactly (times by their format). Then ngircd is restarted and the bot
-//! must reconnect and rejoin. Bounded: a watchdog stops the reactor after
+//! must reconnect, rejoin and answer again under its own nick. Bounded: a watchdog stops the reactor after
 //! 60 s and the test then fails; ngircd is killed when the test ends.
 //!
 //! Without ngircd (`/usr/sbin/ngircd`) the test fails, saying how to get
@@ -19,8 +19,8 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use gyre::Reactor;
 use gyre::endpoint::{ClientEndpoint, TcpClientEndpoint, connect_protocol};
-use gyre::{Reactor, Reason};
 use gyre_irc::logbot::{LogBotOptions, LogBotRunner};
 use gyre_irc::{Irc, IrcClient, IrcConfig, IrcHandler};
 
@@ -215,14 +215,18 @@ impl IrcHandler for Peer {
     }
 }
 
-/// After the restart: waits for the bot to come back to #test.
+/// After the restart: waits for the bot to come back to #test, then asks
+/// it a question, whose answer proves the bot has seen its own JOIN (it
+/// comes before anything said in the channel on the bot's connection).
 struct Watcher(Rc<World>);
 
 impl Watcher {
-    fn saw_bot(&self) {
+    fn saw_bot(&self, irc: &mut Irc) {
+        if *self.0.bot_rejoined.borrow() {
+            return;
+        }
         *self.0.bot_rejoined.borrow_mut() = true;
-        *self.0.phase.borrow_mut() = Phase::Done;
-        let _ = self.0.reactor.stop();
+        irc.say("test", "twistedbot: are you back?", None).unwrap();
     }
 }
 
@@ -230,12 +234,12 @@ impl IrcHandler for Watcher {
     fn signed_on(&mut self, irc: &mut Irc) {
         irc.join("test", None);
     }
-    fn user_joined(&mut self, _irc: &mut Irc, nick: &str, channel: &str) {
+    fn user_joined(&mut self, irc: &mut Irc, nick: &str, channel: &str) {
         if nick == "twistedbot" && channel == "#test" {
-            self.saw_bot();
+            self.saw_bot(irc);
         }
     }
-    fn unknown(&mut self, _irc: &mut Irc, _prefix: &str, command: &str, params: &[&str]) {
+    fn unknown(&mut self, irc: &mut Irc, _prefix: &str, command: &str, params: &[&str]) {
         // 353 RPL_NAMREPLY: the bot may have rejoined before us.
         if command == "353"
             && params.last().is_some_and(|names| {
@@ -244,10 +248,20 @@ impl IrcHandler for Watcher {
                     .any(|n| n.trim_start_matches(['@', '+']) == "twistedbot")
             })
         {
-            self.saw_bot();
+            self.saw_bot(irc);
         }
     }
-    fn connection_lost(&mut self, _irc: &mut Irc, _reason: &Reason) {}
+    fn privmsg(&mut self, _irc: &mut Irc, user: &str, channel: &str, message: &str) {
+        let line = format!(
+            "{} -> {channel}: {message}",
+            user.split('!').next().unwrap_or("")
+        );
+        self.0.heard.borrow_mut().lines.push(line);
+        if message == "watcher: I am a log bot" {
+            *self.0.phase.borrow_mut() = Phase::Done;
+            let _ = self.0.reactor.stop();
+        }
+    }
 }
 
 fn is_time(s: &str) -> bool {
@@ -342,13 +356,14 @@ fn log_bot_against_ngircd() {
             "twistedbot^ -> #test: twistedbot: I am a log bot",
             "twistedbot^ -> twistedbot: It isn't nice to whisper!  Play nice with the group.",
             "twistedbot^ -> #test: alice2: I am a log bot",
+            "twistedbot -> #test: watcher: I am a log bot",
         ]
     );
     let log = std::fs::read_to_string(&path).expect("the log");
     let (older, rest) = log.split_once('\n').expect("two lines at least");
     assert_eq!(older, "an older line", "the file is appended to");
     let lines = normalised(rest);
-    let expected_first = [
+    let expected = [
         "[connected at T]",
         "[I have joined #test]",
         "<twistedbot> hello everyone",
@@ -362,7 +377,9 @@ fn log_bot_against_ngircd() {
         "[disconnected at T]",
         "[connected at T]",
         "[I have joined #test]",
+        "<watcher> twistedbot: are you back?",
+        "<twistedbot> watcher: I am a log bot",
         "[disconnected at T]",
     ];
-    assert_eq!(lines, expected_first, "whole log:\n{log}");
+    assert_eq!(lines, expected, "whole log:\n{log}");
 }
