@@ -56,6 +56,13 @@ pub(crate) enum Command {
         /// Where and how to listen.
         listen: Listen,
     },
+    /// The IRC log bot (`gyre logbot`).
+    Logbot {
+        /// The IRC server.
+        endpoint: Rc<dyn ClientEndpoint>,
+        /// Nick, channel and log file.
+        options: gyre_irc::logbot::LogBotOptions,
+    },
     /// Connect standard input and output to a remote endpoint.
     Connect {
         /// Where to connect.
@@ -133,6 +140,11 @@ impl fmt::Debug for Command {
                 .debug_struct("Exec")
                 .field("spec", spec)
                 .field("listen", listen)
+                .finish(),
+            Command::Logbot { endpoint, options } => f
+                .debug_struct("Logbot")
+                .field("endpoint", &endpoint.to_string())
+                .field("options", options)
                 .finish(),
             Command::Connect {
                 endpoint,

@@ -184,6 +184,19 @@ enum CommandArgs {
     /// program that cannot be started is logged in one line and the
     /// connection closed. Runs on one thread.
     Exec(ExecArgs),
+    /// The IRC log bot of the Twisted examples (ircLogBot.py)
+    ///
+    /// Connects to the IRC server at --server (any client endpoint, e.g.
+    /// tcp:irc.example.org:6667), registers as --nick (a nick in use gets
+    /// "^" appended), joins --channel and appends what is said there to
+    /// --file as "[HH:MM:SS] <nick> text" lines in local time, one flushed
+    /// line each, between "[connected at ...]" and "[disconnected at ...]".
+    /// Answers "NICK: I am a log bot" when addressed as "BOTNICK: ..." and
+    /// scolds private messages. When a connection that was welcomed ends it
+    /// reconnects at once; failed attempts (or connections dropped before
+    /// the welcome) back off 1, 2, 4 ... 60 s. If the very first attempt
+    /// fails it prints "gyre: connection failed: REASON" and exits 69.
+    Logbot(LogbotArgs),
 }
 
 /// `exec`'s options.
@@ -200,6 +213,26 @@ struct ExecArgs {
     /// The program and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "PROGRAM")]
     command: Vec<OsString>,
+}
+
+/// `logbot`'s options.
+#[derive(Debug, clap::Args)]
+struct LogbotArgs {
+    /// The IRC server (e.g. tcp:127.0.0.1:6667)
+    #[arg(long, value_name = "ENDPOINT")]
+    server: String,
+
+    /// The channel to log ("#" is added when missing)
+    #[arg(long, value_name = "NAME")]
+    channel: String,
+
+    /// The log file, appended to
+    #[arg(long, value_name = "PATH")]
+    file: std::path::PathBuf,
+
+    /// The bot's nick
+    #[arg(long, value_name = "NICK", default_value = "twistedbot")]
+    nick: String,
 }
 
 /// Options every service takes.
@@ -433,6 +466,22 @@ fn resolve(args: Args) -> Result<Config, Failure> {
                         grace,
                     },
                     listen,
+                },
+                reactor,
+                log_level,
+            });
+        }
+        CommandArgs::Logbot(b) => {
+            let endpoint = client_from_string(&reactor, &b.server)
+                .map_err(|e| bad_endpoint("--server", &e))?;
+            return Ok(Config {
+                command: Command::Logbot {
+                    endpoint: Rc::from(endpoint),
+                    options: gyre_irc::logbot::LogBotOptions {
+                        nickname: b.nick,
+                        channel: b.channel,
+                        path: b.file,
+                    },
                 },
                 reactor,
                 log_level,

@@ -9,6 +9,7 @@
 //! gyre [--log-level LEVEL] connect [--reconnect] ENDPOINT
 //! gyre [--log-level LEVEL] exec [--listen ENDPOINT]... [--grace SECONDS]
 //!      [--idle-timeout SECONDS] [--max-connections N] -- PROGRAM [ARGS]...
+//! gyre [--log-level LEVEL] logbot --server ENDPOINT --channel NAME --file PATH [--nick NICK]
 //! ```
 //!
 //! Every command takes `--blocked-threshold MS`: log any callback that

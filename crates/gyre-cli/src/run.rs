@@ -104,10 +104,29 @@ pub(crate) fn run(config: Config) -> ExitCode {
             endpoint,
             reconnect,
         } => connect::run(&reactor, endpoint, reconnect),
+        Command::Logbot { endpoint, options } => logbot(&reactor, endpoint, options),
     });
     match outcome.and_then(|ran| ran) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
+    }
+}
+
+/// `gyre logbot`: the bot runs until SIGINT/SIGTERM; a first connection
+/// attempt that fails is the run's failure (one line, exit 69).
+fn logbot(
+    reactor: &Reactor,
+    endpoint: Rc<dyn gyre::endpoint::ClientEndpoint>,
+    options: gyre_irc::logbot::LogBotOptions,
+) -> Result<(), Failure> {
+    let bot = gyre_irc::logbot::LogBotRunner::start(reactor, endpoint, options);
+    reactor.run().map_err(|e| Failure::reactor_run(&e))?;
+    match bot.first_failure() {
+        Some(reason) => Err(Failure::new(
+            exit::UNAVAILABLE,
+            format!("connection failed: {reason}"),
+        )),
+        None => Ok(()),
     }
 }
 

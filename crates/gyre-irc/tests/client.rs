@@ -1,0 +1,310 @@
+//! Behaviour that Twisted's transcripts cannot show: invalid input,
+//! flood protection on the virtual clock, IRCv3 (tags, server time, CAP,
+//! SASL), and the message parser's laws.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use gyre::Protocol;
+use gyre::testing::{StringTransport, VirtualClock};
+use gyre_irc::message::{escape_tag_value, serialize, unescape_tag_value};
+use gyre_irc::{Irc, IrcClient, IrcConfig, IrcHandler, IrcProtocol, Message, ParseError};
+use proptest::prelude::*;
+
+#[derive(Default)]
+struct Seen {
+    privmsgs: Vec<(String, String, String)>,
+    tags: Vec<Vec<(String, Option<String>)>>,
+    times: Vec<Option<SystemTime>>,
+    bad: Vec<String>,
+    sasl: Vec<Result<(), String>>,
+    acked: Vec<String>,
+}
+
+struct Keep(Rc<RefCell<Seen>>);
+
+impl IrcHandler for Keep {
+    fn privmsg(&mut self, irc: &mut Irc, user: &str, channel: &str, message: &str) {
+        let mut s = self.0.borrow_mut();
+        s.privmsgs
+            .push((user.into(), channel.into(), message.into()));
+        s.tags.push(
+            irc.tags()
+                .map(|(k, v)| (k.to_string(), v.map(|v| v.into_owned())))
+                .collect(),
+        );
+        s.times.push(irc.server_time());
+    }
+    fn bad_message(&mut self, _: &mut Irc, line: &str, error: &ParseError) {
+        self.0.borrow_mut().bad.push(format!("{line:?}: {error}"));
+    }
+    fn sasl_finished(&mut self, _: &mut Irc, result: Result<(), String>) {
+        self.0.borrow_mut().sasl.push(result);
+    }
+    fn capabilities_acknowledged(&mut self, _: &mut Irc, caps: &[&str]) {
+        self.0
+            .borrow_mut()
+            .acked
+            .extend(caps.iter().map(|c| c.to_string()));
+    }
+}
+
+fn connect(
+    config: IrcConfig,
+) -> (
+    IrcProtocol<Keep>,
+    StringTransport,
+    VirtualClock,
+    Rc<RefCell<Seen>>,
+) {
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let clock = VirtualClock::new();
+    let mut p = IrcClient::protocol(config, Keep(seen.clone()), clock.clone());
+    let t = StringTransport::new();
+    t.make_connection(&mut p);
+    (p, t, clock, seen)
+}
+
+fn text(t: &StringTransport) -> String {
+    let v = String::from_utf8(t.value()).expect("utf-8");
+    t.clear();
+    v
+}
+
+#[test]
+fn invalid_utf8_drops_the_connection() {
+    let (mut p, t, _, seen) = connect(IrcConfig::default());
+    p.data_received(
+        &t.transport(),
+        b":a!b@c PRIVMSG #c :ok\r\n:a!b@c PRIVMSG #c :\xff\r\n:a!b@c PRIVMSG #c :late\r\n",
+    );
+    assert!(t.is_disconnecting() || t.is_aborted());
+    let msgs: Vec<String> = seen.borrow().privmsgs.iter().map(|m| m.2.clone()).collect();
+    assert_eq!(msgs, ["ok"], "nothing after the bad line is delivered");
+}
+
+#[test]
+fn unparsable_lines_are_reported_and_the_connection_stays() {
+    let (mut p, t, _, seen) = connect(IrcConfig::default());
+    p.data_received(
+        &t.transport(),
+        b"\r\n:onlyprefix\r\n   \r\n@tags-only\r\n:a!b@c PRIVMSG #c :after\r\n",
+    );
+    assert!(!t.is_disconnecting());
+    assert_eq!(seen.borrow().bad.len(), 4, "{:?}", seen.borrow().bad);
+    assert_eq!(seen.borrow().bad[0], "\"\": Empty line.");
+    assert_eq!(seen.borrow().privmsgs.len(), 1);
+}
+
+#[test]
+fn line_rate_sends_the_first_line_at_once_then_one_per_interval() {
+    let config = IrcConfig {
+        line_rate: Some(Duration::from_secs(1)),
+        ..IrcConfig::with_nickname("bot")
+    };
+    let (mut p, t, clock, _) = connect(config);
+    assert_eq!(text(&t), "NICK bot\r\n", "USER waits for its turn");
+    clock.advance(Duration::from_millis(999));
+    assert_eq!(text(&t), "");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(text(&t), "USER bot foo bar :None\r\n");
+    p.handler_mut().irc_mut().msg("#c", "a\nb", None).unwrap();
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(text(&t), "PRIVMSG #c :a\r\n");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(text(&t), "PRIVMSG #c :b\r\n");
+    clock.advance(Duration::from_secs(5));
+    p.handler_mut().irc_mut().quit("bye");
+    assert_eq!(text(&t), "QUIT :bye\r\n", "an idle queue sends at once");
+}
+
+#[test]
+fn keepalive_stops_with_the_connection() {
+    let (mut p, t, clock, _) = connect(IrcConfig::default());
+    p.data_received(&t.transport(), b":srv 001 irc :hi\r\n");
+    text(&t);
+    p.connection_lost(gyre::Reason::Done);
+    clock.advance(Duration::from_secs(600));
+    assert_eq!(text(&t), "");
+    assert!(clock.pending_calls().is_empty());
+}
+
+#[test]
+fn tags_and_server_time_reach_the_handler() {
+    let (mut p, t, _, seen) = connect(IrcConfig::default());
+    p.data_received(
+        &t.transport(),
+        b"@time=2011-10-19T16:40:51.620Z;msgid=a\\:b\\sc;flag :n!u@h PRIVMSG #c :hi\r\n:n!u@h PRIVMSG #c :plain\r\n",
+    );
+    let s = seen.borrow();
+    assert_eq!(
+        s.tags[0],
+        [
+            (
+                "time".to_string(),
+                Some("2011-10-19T16:40:51.620Z".to_string())
+            ),
+            ("msgid".to_string(), Some("a;b c".to_string())),
+            ("flag".to_string(), None),
+        ]
+    );
+    let expected = SystemTime::UNIX_EPOCH + Duration::from_millis(1_319_042_451_620);
+    assert_eq!(s.times, [Some(expected), None]);
+    assert!(s.tags[1].is_empty());
+}
+
+#[test]
+fn cap_negotiation_and_sasl_plain() {
+    let config = IrcConfig {
+        capabilities: vec![
+            "message-tags".into(),
+            "server-time".into(),
+            "echo-message".into(),
+        ],
+        sasl: Some(("acct".into(), "pw".into())),
+        ..IrcConfig::with_nickname("bot")
+    };
+    let (mut p, t, _, seen) = connect(config);
+    assert_eq!(
+        text(&t),
+        "CAP LS 302\r\nNICK bot\r\nUSER bot foo bar :None\r\n"
+    );
+    p.data_received(
+        &t.transport(),
+        b":srv CAP * LS * :multi-prefix sasl=PLAIN,EXTERNAL\r\n",
+    );
+    assert_eq!(text(&t), "", "a continued LS waits for the rest");
+    p.data_received(
+        &t.transport(),
+        b":srv CAP * LS :server-time message-tags\r\n",
+    );
+    assert_eq!(text(&t), "CAP REQ :message-tags server-time sasl\r\n");
+    p.data_received(
+        &t.transport(),
+        b":srv CAP bot ACK :message-tags server-time sasl\r\n",
+    );
+    assert_eq!(text(&t), "AUTHENTICATE PLAIN\r\n");
+    p.data_received(&t.transport(), b"AUTHENTICATE +\r\n");
+    // base64("acct\0acct\0pw")
+    assert_eq!(text(&t), "AUTHENTICATE YWNjdABhY2N0AHB3\r\n");
+    p.data_received(
+        &t.transport(),
+        b":srv 900 bot bot!u@h acct :logged in\r\n:srv 903 bot :SASL ok\r\n",
+    );
+    assert_eq!(text(&t), "CAP END\r\n");
+    assert_eq!(seen.borrow().sasl, [Ok(())]);
+    assert_eq!(seen.borrow().acked, ["message-tags", "server-time", "sasl"]);
+    let mut enabled: Vec<&str> = p.handler().irc().enabled_capabilities().collect();
+    enabled.sort();
+    assert_eq!(enabled, ["message-tags", "sasl", "server-time"]);
+}
+
+#[test]
+fn cap_nak_and_nothing_offered_end_negotiation() {
+    let config = IrcConfig {
+        capabilities: vec!["echo-message".into()],
+        ..IrcConfig::default()
+    };
+    let (mut p, t, _, _) = connect(config.clone());
+    text(&t);
+    p.data_received(&t.transport(), b":srv CAP * LS :sasl\r\n");
+    assert_eq!(text(&t), "CAP END\r\n");
+    let (mut p, t, _, _) = connect(config);
+    text(&t);
+    p.data_received(
+        &t.transport(),
+        b":srv CAP * LS :echo-message\r\n:srv CAP * NAK :echo-message\r\n",
+    );
+    assert_eq!(text(&t), "CAP REQ :echo-message\r\nCAP END\r\n");
+}
+
+#[test]
+fn sasl_failure_ends_negotiation_and_says_so() {
+    let config = IrcConfig {
+        sasl: Some(("a".into(), "b".into())),
+        ..IrcConfig::default()
+    };
+    let (mut p, t, _, seen) = connect(config);
+    text(&t);
+    p.data_received(
+        &t.transport(),
+        b":s CAP * LS :sasl\r\n:s CAP * ACK :sasl\r\nAUTHENTICATE +\r\n:s 904 irc :failed\r\n",
+    );
+    assert!(text(&t).ends_with("CAP END\r\n"));
+    assert_eq!(seen.borrow().sasl, [Err("904".to_string())]);
+}
+
+#[test]
+fn serialize_refuses_what_cannot_be_a_line() {
+    assert!(serialize(&[], "", "PRIVMSG", &["a b", "x"]).is_err());
+    assert!(serialize(&[], "", "PRIVMSG", &["#c", "x\r\ny"]).is_err());
+    assert!(serialize(&[], "", "", &[]).is_err());
+    assert!(serialize(&[("a b", None)], "", "X", &[]).is_err());
+    assert_eq!(
+        serialize(&[], "n!u@h", "PRIVMSG", &["#c", ""]).unwrap(),
+        ":n!u@h PRIVMSG #c :"
+    );
+}
+
+proptest! {
+    #[test]
+    fn tag_values_round_trip(v in "\\PC*") {
+        let escaped = escape_tag_value(&v);
+        prop_assert_eq!(unescape_tag_value(&escaped), v.as_str());
+    }
+
+    #[test]
+    fn serialized_messages_parse_back(
+        prefix in "([a-z]{1,5}(![a-z]{1,3}@[a-z.]{1,8})?)?",
+        command in "[A-Z]{1,8}|[0-9]{3}",
+        middles in proptest::collection::vec("[!-9;-~][!-~\u{e9}\u{2603}]{0,6}", 0..5),
+        trailing in proptest::option::of("[^\r\n\0]{0,20}"),
+        tags in proptest::collection::vec(("[a-z+/.-]{1,6}", proptest::option::of("[^\0\r\n]{0,8}")), 0..3),
+    ) {
+        let mut params: Vec<&str> = middles.iter().map(String::as_str).collect();
+        if let Some(t) = &trailing { params.push(t); }
+        let tag_refs: Vec<(&str, Option<&str>)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
+        let line = serialize(&tag_refs, &prefix, &command, &params).unwrap();
+        let m = Message::parse(&line).unwrap();
+        prop_assert_eq!(m.prefix, prefix.as_str());
+        prop_assert_eq!(m.command, command.as_str());
+        prop_assert_eq!(&m.params, &params);
+        let got: Vec<(String, Option<String>)> = m.tags().map(|(k, v)| (k.to_string(), v.map(|v| v.into_owned()))).collect();
+        let want: Vec<(String, Option<String>)> = tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn parse_never_panics(line in "\\PC{0,60}") {
+        if let Ok(m) = Message::parse(&line) {
+            let again = m.to_string();
+            let m2 = Message::parse(&again).unwrap();
+            prop_assert_eq!(m2.command, m.command);
+        }
+    }
+}
+
+#[test]
+fn many_parameters_and_python_whitespace() {
+    let line: String = (0..20).map(|i| format!("p{i} ")).collect::<String>() + ":last one";
+    let line = format!("CMD {line}");
+    let m = Message::parse(&line).unwrap();
+    assert_eq!(m.params.len(), 21);
+    assert_eq!(m.params[7], "p7");
+    assert_eq!(m.params[8], "p8");
+    assert_eq!(m.params[20], "last one");
+    // str.split() splits on tabs, \x1c-\x1f and Unicode spaces, not on NBSP-free text.
+    let m = Message::parse("CMD a\tb\x1fc\u{2003}d\u{e9} :t").unwrap();
+    assert_eq!(m.params, ["a", "b", "c", "d\u{e9}", "t"]);
+}
+
+#[test]
+fn odd_commands_write_back_to_the_same_message() {
+    // Found by the irc_message fuzz target: " @" parses (command "@").
+    for line in [" @", "\t:x a", "@t=1 \t@c :x", "\x01\x0b: x"] {
+        let m = Message::parse(line).unwrap();
+        let again = m.to_string();
+        assert_eq!(Message::parse(&again).unwrap(), m, "{line:?} -> {again:?}");
+    }
+}
