@@ -76,7 +76,9 @@ use crate::time::{Clock, DelayedCall, Timers};
 
 pub use pool::{PoolError, PoolStopper, ReactorPool, RunningPool, Worker};
 pub(crate) use source::{Ready, Source};
-pub use thread_pool::{BlockingCallError, DEFAULT_MAX_THREADS, PoolStopped, ThreadPool};
+pub use thread_pool::{
+    BlockingCallError, DEFAULT_MAX_THREADS, DEFAULT_RESOLVER_THREADS, PoolStopped, ThreadPool,
+};
 pub use threads::ThreadHandle;
 pub use triggers::{Phase, SystemEvent, TriggerId};
 

@@ -43,7 +43,21 @@ use crate::log::{guarded, log_panic};
 
 /// The reactor's pool's thread limit unless changed
 /// ([`Reactor::suggest_thread_pool_size`]): Twisted's 10.
+///
+/// A reactor has two kinds of helper threads, and their bounds are set
+/// here, together: this pool, for the program's blocking work, and the
+/// name resolver's ([`DEFAULT_RESOLVER_THREADS`]). They are two pools on
+/// purpose: a burst of slow DNS lookups cannot hold every thread the
+/// program's own blocking calls need, nor the other way round (Twisted's
+/// resolver shares its one pool, and a stuck lookup there delays
+/// `deferToThread` work).
 pub const DEFAULT_MAX_THREADS: usize = 10;
+
+/// The name resolver's thread limit unless changed
+/// ([`ResolverOptions`](crate::resolve::ResolverOptions)); see
+/// [`DEFAULT_MAX_THREADS`] for why it is a pool of its own, and the
+/// [`resolve`](crate::resolve) module for why 4.
+pub const DEFAULT_RESOLVER_THREADS: usize = 4;
 
 type Job = Box<dyn FnOnce() + Send>;
 

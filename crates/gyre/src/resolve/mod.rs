@@ -320,8 +320,10 @@ pub struct ResolverOptions {
 }
 
 impl ResolverOptions {
-    /// The default bound on resolver threads (see the [module docs](self) for why 4).
-    pub const DEFAULT_THREADS: usize = 4;
+    /// The default bound on resolver threads (see the [module docs](self)
+    /// for why 4), set beside the reactor's own pool's:
+    /// [`DEFAULT_RESOLVER_THREADS`](crate::reactor::DEFAULT_RESOLVER_THREADS).
+    pub const DEFAULT_THREADS: usize = crate::reactor::DEFAULT_RESOLVER_THREADS;
     /// How long a resolver thread waits for work before it exits, by default.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
