@@ -54,10 +54,11 @@ impl DatagramProtocol for Echo {
     fn stop_protocol(&mut self) {
         self.seen.push("stop_protocol");
     }
-    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: &gyre::Address) {
         self.seen.push(format!(
-            "received {} from {from}",
-            String::from_utf8_lossy(data)
+            "received {} from {}",
+            String::from_utf8_lossy(data),
+            from.socket_addr()
         ));
         match data {
             b"boom" => panic!("boom in datagram_received"),
@@ -66,7 +67,7 @@ impl DatagramProtocol for Echo {
         }
         t.write_to(data, from).unwrap();
     }
-    fn datagram_truncated(&mut self, _: &DatagramTransport, length: usize, _: SocketAddr) {
+    fn datagram_truncated(&mut self, _: &DatagramTransport, length: usize, _: &gyre::Address) {
         self.seen.push(format!("truncated {length}"));
     }
     fn connection_refused(&mut self, _: &DatagramTransport) {
@@ -246,10 +247,11 @@ fn icmp_refusal_on_a_connected_port() {
         reactor: Reactor,
     }
     impl DatagramProtocol for Refused {
-        fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: SocketAddr) {
+        fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: &gyre::Address) {
             self.seen.push(format!(
-                "received {} from {from} (listening: {})",
+                "received {} from {} (listening: {})",
                 String::from_utf8_lossy(data),
+                from.socket_addr(),
                 t.is_listening()
             ));
             util::stop(&self.reactor);
@@ -273,7 +275,7 @@ fn icmp_refusal_on_a_connected_port() {
     };
     let port = reactor.listen_udp_with(0, proto, loopback()).unwrap();
     port.connect(peer_addr).unwrap();
-    assert_eq!(port.peer(), Some(peer_addr));
+    assert_eq!(port.peer(), Some(gyre::Address::udp(peer_addr)));
     port.write(b"anyone?").unwrap();
     run_for(&reactor, LIMIT);
     assert_eq!(
@@ -354,7 +356,7 @@ fn reading_yields_after_the_budget() {
         reactor: Reactor,
     }
     impl DatagramProtocol for Count {
-        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: SocketAddr) {
+        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: &gyre::Address) {
             if data.len() != SIZE {
                 return; // never reached: the run would then time out
             }
@@ -448,7 +450,7 @@ fn multicast_between_two_listeners() {
     let got: Rc<RefCell<Vec<String>>> = Rc::default();
     struct Member(&'static str, Rc<RefCell<Vec<String>>>, Reactor);
     impl DatagramProtocol for Member {
-        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: SocketAddr) {
+        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: &gyre::Address) {
             self.1
                 .borrow_mut()
                 .push(format!("{} {}", self.0, String::from_utf8_lossy(data)));

@@ -127,7 +127,7 @@ impl gyre::udp::DatagramProtocol for DgramEcho {
         &mut self,
         t: &gyre::udp::DatagramTransport,
         data: &[u8],
-        from: SocketAddr,
+        from: &gyre::Address,
     ) {
         let _ = t.write_to(data, from);
     }

@@ -11,12 +11,13 @@ use rustix::io::Errno;
 use rustix::net::RecvFlags;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 
+use crate::address::Address;
 use crate::completion::Completion;
+use crate::datagram::{DatagramPort, ErasedDatagram, Target};
 use crate::error::ListenError;
 use crate::log::{LogContext, enter};
 use crate::reactor::{Inner, Reactor, Ready, Source};
 
-use super::protocol::ErasedDatagram;
 use super::{DatagramError, DatagramTransport, READ_BUDGET, UdpListenOptions, interface_ip};
 
 const TARGET: &str = "gyre::udp";
@@ -82,7 +83,7 @@ impl UdpPort {
             .and_then(|a| a.as_socket())
             .unwrap_or(addr);
         let mut socket = mio::net::UdpSocket::from_std(std::net::UdpSocket::from(socket));
-        let system = protocol.system();
+        let system = format!("{} (UDP)", protocol.qualified_name());
         let me = Rc::new_cyclic(|me| UdpPort {
             reactor: reactor.downgrade(),
             me: me.clone(),
@@ -107,40 +108,13 @@ impl UdpPort {
             me.protocol.log_prefix(),
             host.port()
         );
-        let transport = DatagramTransport { port: me.clone() };
+        let transport = DatagramTransport::new(me.clone());
         me.protocol.do_start(&transport);
         Ok(me)
     }
 
     fn reactor(&self) -> Option<Reactor> {
         Reactor::from_weak(&self.reactor)
-    }
-
-    pub(super) fn host(&self) -> SocketAddr {
-        self.host
-    }
-
-    pub(super) fn max_packet_size(&self) -> usize {
-        self.max_packet_size
-    }
-
-    pub(super) fn peer(&self) -> Option<SocketAddr> {
-        self.peer.get()
-    }
-
-    pub(super) fn is_listening(&self) -> bool {
-        self.socket.borrow().is_some()
-    }
-
-    /// Runs `f` on the socket (its options), or fails with `Closed`.
-    pub(super) fn with_socket<R>(
-        &self,
-        f: impl FnOnce(SockRef<'_>) -> io::Result<R>,
-    ) -> Result<R, DatagramError> {
-        match &*self.socket.borrow() {
-            Some(socket) => Ok(f(SockRef::from(socket))?),
-            None => Err(DatagramError::Closed),
-        }
     }
 
     fn check(&self, data: &[u8], to: SocketAddr) -> Result<(), DatagramError> {
@@ -170,11 +144,15 @@ impl UdpPort {
         Ok(())
     }
 
-    pub(super) fn write_to(&self, data: &[u8], to: SocketAddr) -> Result<(), DatagramError> {
+    fn write_to(&self, data: &[u8], to: SocketAddr) -> Result<(), DatagramError> {
         self.check(data, to)?;
         match self.peer.get() {
             Some(peer) if peer == to => return self.write(data),
-            Some(peer) => return Err(DatagramError::Connected { peer }),
+            Some(peer) => {
+                return Err(DatagramError::Connected {
+                    peer: Address::udp(peer),
+                });
+            }
             None => {}
         }
         let sent = match &*self.socket.borrow() {
@@ -184,7 +162,7 @@ impl UdpPort {
         self.sent(sent, data.len())
     }
 
-    pub(super) fn write(&self, data: &[u8]) -> Result<(), DatagramError> {
+    fn write(&self, data: &[u8]) -> Result<(), DatagramError> {
         let Some(peer) = self.peer.get() else {
             return Err(DatagramError::NotConnected);
         };
@@ -219,14 +197,14 @@ impl UdpPort {
             return;
         };
         reactor.call_soon(move || {
-            if me.is_listening() {
+            if me.socket.borrow().is_some() {
                 let _ctx = enter(me.clone());
-                me.protocol.refused(&DatagramTransport { port: me.clone() });
+                me.protocol.refused(&DatagramTransport::new(me.clone()));
             }
         });
     }
 
-    pub(super) fn connect(&self, to: SocketAddr) -> Result<(), DatagramError> {
+    fn connect(&self, to: SocketAddr) -> Result<(), DatagramError> {
         if self.peer.get().is_some() {
             return Err(DatagramError::AlreadyConnected);
         }
@@ -246,7 +224,7 @@ impl UdpPort {
             return;
         };
         let _ctx = enter(self.clone());
-        let transport = DatagramTransport { port: self.clone() };
+        let transport = DatagramTransport::new(self.clone());
         let mut buf = reactor.take_read_buf();
         if buf.len() < self.max_packet_size {
             buf.resize(self.max_packet_size, 0);
@@ -277,8 +255,9 @@ impl UdpPort {
                     let Some(from) = from.and_then(|a| SocketAddr::try_from(a).ok()) else {
                         continue;
                     };
+                    let from = Address::udp(from);
                     self.protocol
-                        .received(&transport, &buf[..got], from, length.max(got));
+                        .received(&transport, &buf[..got], &from, length.max(got));
                 }
                 Err(Errno::AGAIN) => break,
                 Err(Errno::INTR) => {}
@@ -322,7 +301,7 @@ impl UdpPort {
         self.protocol.do_stop();
     }
 
-    pub(super) fn stop_listening(&self) -> Completion {
+    fn stop_listening(&self) -> Completion {
         if !self.close_socket() {
             return Completion::completed();
         }
@@ -368,5 +347,60 @@ impl Source for UdpPort {
 impl LogContext for UdpPort {
     fn system(&self) -> String {
         self.system.clone()
+    }
+}
+
+/// The target's IP address; a UNIX path is the wrong family here.
+fn inet(to: Target) -> Result<SocketAddr, DatagramError> {
+    match to {
+        Target::Inet(addr) => Ok(addr),
+        Target::Unix(path) => Err(DatagramError::WrongFamily {
+            host: path.display().to_string(),
+            why: "UDP port write() called with a UNIX socket path",
+        }),
+    }
+}
+
+impl DatagramPort for UdpPort {
+    fn write_to(&self, data: &[u8], to: Target) -> Result<(), DatagramError> {
+        UdpPort::write_to(self, data, inet(to)?)
+    }
+
+    fn write(&self, data: &[u8]) -> Result<(), DatagramError> {
+        UdpPort::write(self, data)
+    }
+
+    fn connect(&self, to: Target) -> Result<(), DatagramError> {
+        UdpPort::connect(self, inet(to)?)
+    }
+
+    fn peer(&self) -> Option<Address> {
+        self.peer.get().map(Address::udp)
+    }
+
+    fn host(&self) -> Address {
+        Address::udp(self.host)
+    }
+
+    fn max_packet_size(&self) -> usize {
+        self.max_packet_size
+    }
+
+    fn stop_listening(&self) -> Completion {
+        UdpPort::stop_listening(self)
+    }
+
+    fn is_listening(&self) -> bool {
+        self.socket.borrow().is_some()
+    }
+
+    fn with_socket(
+        &self,
+        f: &mut dyn FnMut(SockRef<'_>) -> io::Result<()>,
+    ) -> Result<(), DatagramError> {
+        match &*self.socket.borrow() {
+            Some(socket) => Ok(f(SockRef::from(socket))?),
+            None => Err(DatagramError::Closed),
+        }
     }
 }
