@@ -20,7 +20,6 @@
 //! reactor.listenUDP(0, Helloer())
 //! ```
 
-
 use gyre::Reactor;
 use gyre::udp::{DatagramProtocol, DatagramTransport};
 

@@ -498,3 +498,92 @@ fn multicast_between_two_listeners() {
     got.sort();
     assert_eq!(got, vec!["a ping", "b ping"]);
 }
+
+/// A multicast-capable interface that is up, other than `lo` (Linux's
+/// loopback has no multicast route for IPv6: a send there fails with
+/// `Network is unreachable`), as (name, index), from /sys/class/net.
+fn ipv6_multicast_interface() -> (String, u32) {
+    const IFF_UP: u32 = 0x1;
+    const IFF_MULTICAST: u32 = 0x1000;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/sys/class/net").expect("/sys/class/net") {
+        let dir = entry.unwrap().path();
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let flags = u32::from_str_radix(read("flags").trim().trim_start_matches("0x"), 16);
+        let index = read("ifindex").trim().parse::<u32>();
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if let (Ok(flags), Ok(index)) = (flags, index)
+            && flags & (IFF_UP | IFF_MULTICAST) == IFF_UP | IFF_MULTICAST
+            && name != "lo"
+        {
+            found.push((name, index));
+        }
+    }
+    found.sort();
+    found
+        .into_iter()
+        .next()
+        .expect("no interface up with IFF_MULTICAST: IPv6 multicast cannot be tested here")
+}
+
+/// IPv6 multicast between two listeners sharing a port on `::`, in an
+/// interface-local group (`ff01::…`, which never leaves the host) joined
+/// on a chosen interface by index: hop limit, loopback and outgoing
+/// interface read back what was set; joining twice and leaving twice are
+/// errors; both listeners get the datagram.
+#[test]
+fn ipv6_multicast_between_two_listeners() {
+    let reactor = reactor();
+    let (_name, index) = ipv6_multicast_interface();
+    let group: std::net::Ipv6Addr = "ff01::4242".parse().unwrap();
+    let options = UdpListenOptions {
+        interface: "::".into(),
+        listen_multiple: true,
+        ..Default::default()
+    };
+    let got: Rc<RefCell<Vec<String>>> = Rc::default();
+    struct Member(&'static str, Rc<RefCell<Vec<String>>>, Reactor);
+    impl DatagramProtocol for Member {
+        fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], _: &gyre::Address) {
+            self.1
+                .borrow_mut()
+                .push(format!("{} {}", self.0, String::from_utf8_lossy(data)));
+            if self.1.borrow().len() == 2 {
+                util::stop(&self.2);
+            }
+        }
+    }
+    let a = reactor
+        .listen_multicast(
+            0,
+            Member("a", got.clone(), reactor.clone()),
+            options.clone(),
+        )
+        .unwrap();
+    let n = a.address().port();
+    let b = reactor
+        .listen_multicast(n, Member("b", got.clone(), reactor.clone()), options)
+        .unwrap();
+    for port in [&a, &b] {
+        port.join_group_v6(group, index).unwrap();
+    }
+    b.leave_group_v6(group, index).unwrap();
+    assert!(b.leave_group_v6(group, index).is_err(), "left twice");
+    b.join_group_v6(group, index).unwrap();
+    assert!(a.join_group_v6(group, index).is_err(), "joined twice");
+    assert_eq!(a.hops_v6().unwrap(), 1);
+    a.set_hops_v6(3).unwrap();
+    assert_eq!(a.hops_v6().unwrap(), 3);
+    assert!(a.loopback_mode_v6().unwrap());
+    a.set_loopback_mode_v6(false).unwrap();
+    assert!(!a.loopback_mode_v6().unwrap());
+    a.set_loopback_mode_v6(true).unwrap();
+    assert_eq!(a.outgoing_interface_v6().unwrap(), 0);
+    a.set_outgoing_interface_v6(index).unwrap();
+    assert_eq!(a.outgoing_interface_v6().unwrap(), index);
+    a.write_to(b"ping6", (group, n)).unwrap();
+    run_for(&reactor, LIMIT);
+    let mut got = got.borrow().clone();
+    got.sort();
+    assert_eq!(got, vec!["a ping6", "b ping6"]);
+}

@@ -36,14 +36,20 @@
 //!
 //! Multicast ([`Reactor::listen_multicast`]): join and leave groups on a
 //! chosen interface, TTL (default 1), loopback (default on), and
-//! `SO_REUSEADDR` + `SO_REUSEPORT` so several sockets share a group port.
+//! `SO_REUSEADDR` + `SO_REUSEPORT` so several sockets share a group port;
+//! over IPv6 too (a port bound to `::`): [`DatagramTransport::join_group_v6`]
+//! on an interface index, hop limit, loopback and outgoing interface.
+//! (Linux's loopback interface `lo` has no multicast route: a send to an
+//! `ff01::`/`ff02::` group there fails with `Network is unreachable`; an
+//! interface-local `ff01::` group on a multicast-capable interface never
+//! leaves the host and loops back to its listeners.)
 //!
 //! Tests: `tests/udp.rs`.
 
 mod port;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::ListenError;
 use crate::reactor::Reactor;
@@ -141,6 +147,51 @@ impl DatagramTransport {
     /// The outgoing multicast interface.
     pub fn outgoing_interface(&self) -> Result<Ipv4Addr, DatagramError> {
         self.with_socket(|s| s.multicast_if_v4())
+    }
+
+    /// Joins IPv6 multicast group `group` on the interface with index
+    /// `interface` (0: the system's choice; `ip link` shows the indexes).
+    /// The port must be an IPv6 one (bound to `::` or an IPv6 address).
+    pub fn join_group_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.join_multicast_v6(&group, interface))
+    }
+
+    /// Leaves a group joined with [`join_group_v6`](Self::join_group_v6).
+    pub fn leave_group_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.leave_multicast_v6(&group, interface))
+    }
+
+    /// Sets the hop limit of outgoing IPv6 multicast datagrams (IPv4's
+    /// TTL; the system's default is 1).
+    pub fn set_hops_v6(&self, hops: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_hops_v6(hops))
+    }
+
+    /// The IPv6 multicast hop limit.
+    pub fn hops_v6(&self) -> Result<u32, DatagramError> {
+        self.with_socket(|s| s.multicast_hops_v6())
+    }
+
+    /// Whether this host's own sockets receive the IPv6 multicast
+    /// datagrams this port sends (the system's default: on).
+    pub fn set_loopback_mode_v6(&self, on: bool) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_loop_v6(on))
+    }
+
+    /// The IPv6 multicast loopback mode.
+    pub fn loopback_mode_v6(&self) -> Result<bool, DatagramError> {
+        self.with_socket(|s| s.multicast_loop_v6())
+    }
+
+    /// Sends IPv6 multicast datagrams out of the interface with this index
+    /// (0: the routing table's choice).
+    pub fn set_outgoing_interface_v6(&self, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_if_v6(interface))
+    }
+
+    /// The outgoing IPv6 multicast interface's index.
+    pub fn outgoing_interface_v6(&self) -> Result<u32, DatagramError> {
+        self.with_socket(|s| s.multicast_if_v6())
     }
 
     /// Allows (or forbids) sending to broadcast addresses (`SO_BROADCAST`).
