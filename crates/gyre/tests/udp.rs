@@ -587,3 +587,56 @@ fn ipv6_multicast_between_two_listeners() {
     got.sort();
     assert_eq!(got, vec!["a ping6", "b ping6"]);
 }
+
+/// Datagrams written in one turn (batched, the default, and unbatched)
+/// reach two peers whole and in the order written; the typed errors are
+/// still returned by the write itself.
+#[test]
+fn writes_in_one_turn_arrive_in_order() {
+    for batching in [true, false] {
+        let reactor = reactor();
+        let options = UdpListenOptions {
+            interface: "127.0.0.1".into(),
+            send_batching: batching,
+            ..Default::default()
+        };
+        struct Quiet;
+        impl DatagramProtocol for Quiet {
+            fn datagram_received(&mut self, _: &DatagramTransport, _: &[u8], _: &gyre::Address) {}
+        }
+        let port = reactor.listen_udp_with(0, Quiet, options).unwrap();
+        let peers = [
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        ];
+        let to: Vec<SocketAddr> = peers.iter().map(|p| p.local_addr().unwrap()).collect();
+        let errors = Events::default();
+        let (p, e, r) = (port.clone(), errors.clone(), reactor.clone());
+        reactor.call_later(Duration::from_millis(0), move || {
+            for i in 0..100u32 {
+                let data = format!("datagram {i}");
+                if let Err(err) = p.write_to(data.as_bytes(), to[(i % 2) as usize]) {
+                    e.push(format!("{err}"));
+                }
+            }
+            let v6: SocketAddr = "[::1]:9".parse().unwrap();
+            e.push(format!("{:?}", p.write_to(b"x", v6).is_err()));
+            e.push(format!("{:?}", p.write_to(&[0; 70_000], to[0]).is_err()));
+            util::stop(&r);
+        });
+        run_for(&reactor, LIMIT);
+        assert_eq!(errors.get(), vec!["true", "true"], "batching {batching}");
+        for (k, peer) in peers.iter().enumerate() {
+            peer.set_read_timeout(Some(util::PEER_TIMEOUT)).unwrap();
+            let mut buf = [0u8; 64];
+            for i in (k as u32..100).step_by(2) {
+                let n = peer.recv(&mut buf).unwrap();
+                assert_eq!(
+                    String::from_utf8_lossy(&buf[..n]),
+                    format!("datagram {i}"),
+                    "batching {batching}"
+                );
+            }
+        }
+    }
+}

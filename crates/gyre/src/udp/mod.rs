@@ -86,6 +86,14 @@ pub struct UdpListenOptions {
     /// `net.core.rmem_max` the kernel caps it, unless the process may
     /// force it (`CAP_NET_ADMIN`: `SO_RCVBUFFORCE`), which is tried then.
     pub receive_buffer_size: Option<usize>,
+    /// Send batching (default on, Linux): datagrams written during a
+    /// reactor turn are queued and sent at the end of the turn in one
+    /// `sendmmsg` call, in order. The typed errors (a host name, the wrong
+    /// family, an oversize datagram, a closed port) are still returned by
+    /// the write; an error the system gives at the send itself (a full
+    /// send buffer, no route) is logged instead, as a warning naming the
+    /// datagram. Off, each write is one `sendto` and returns that error.
+    pub send_batching: bool,
 }
 
 impl Default for UdpListenOptions {
@@ -95,6 +103,7 @@ impl Default for UdpListenOptions {
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             listen_multiple: false,
             receive_buffer_size: None,
+            send_batching: true,
         }
     }
 }

@@ -22,6 +22,67 @@ use super::{DatagramError, DatagramTransport, READ_BUDGET, UdpListenOptions, int
 
 const TARGET: &str = "gyre::udp";
 
+/// Datagrams per `sendmmsg` call (the kernel's `UIO_MAXIOV`).
+const MAX_BATCH: usize = 1024;
+
+/// Datagrams written during a turn, waiting for its end: their bytes end
+/// to end, and each one's (start, length, destination; `None`: the peer).
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    items: Vec<(usize, usize, Option<SocketAddr>)>,
+}
+
+/// One `sendmmsg` of `chunk`: how many went out, or the first one's error.
+#[cfg(target_os = "linux")]
+fn send_chunk(
+    socket: &mio::net::UdpSocket,
+    bytes: &[u8],
+    chunk: &[(usize, usize, Option<SocketAddr>)],
+) -> Result<usize, Errno> {
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+    use std::io::IoSlice;
+    let iovs: Vec<[IoSlice<'_>; 1]> = chunk
+        .iter()
+        .map(|&(start, len, _)| [IoSlice::new(&bytes[start..start + len])])
+        .collect();
+    let addrs: Vec<Option<SocketAddrAny>> = chunk
+        .iter()
+        .map(|&(_, _, to)| to.map(SocketAddrAny::from))
+        .collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = chunk
+        .iter()
+        .map(|_| SendAncillaryBuffer::default())
+        .collect();
+    let mut msgs: Vec<MMsgHdr<'_>> = iovs
+        .iter()
+        .zip(addrs.iter())
+        .zip(controls.iter_mut())
+        .map(|((iov, addr), control)| match addr {
+            Some(addr) => MMsgHdr::new_with_addr(addr, iov, control),
+            None => MMsgHdr::new(iov, control),
+        })
+        .collect();
+    rustix::net::sendmmsg(socket, &mut msgs, SendFlags::empty())
+}
+
+/// Without `sendmmsg`, one `sendto` at a time.
+#[cfg(not(target_os = "linux"))]
+fn send_chunk(
+    socket: &mio::net::UdpSocket,
+    bytes: &[u8],
+    chunk: &[(usize, usize, Option<SocketAddr>)],
+) -> Result<usize, Errno> {
+    let (start, len, to) = chunk[0];
+    let data = &bytes[start..start + len];
+    let sent = match to {
+        Some(to) => socket.send_to(data, to),
+        None => socket.send(data),
+    };
+    sent.map(|_| 1)
+        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+}
+
 /// The longest UDP payload over IPv4 (65,535 less the IP and UDP headers).
 const MAX_V4_PAYLOAD: usize = 65_507;
 /// The longest over IPv6 (65,535 less the UDP header).
@@ -38,6 +99,10 @@ pub(super) struct UdpPort {
     peer: Cell<Option<SocketAddr>>,
     /// A read is queued for the next pass (the budget ran out).
     read_queued: Cell<bool>,
+    /// Send batching: datagrams written this turn wait here and go out in
+    /// one `sendmmsg` at the end of the turn.
+    batching: bool,
+    batch: RefCell<Batch>,
     system: String,
 }
 
@@ -94,6 +159,8 @@ impl UdpPort {
             max_packet_size: options.max_packet_size.max(1),
             peer: Cell::new(None),
             read_queued: Cell::new(false),
+            batching: options.send_batching && cfg!(target_os = "linux"),
+            batch: RefCell::new(Batch::default()),
             system,
         });
         let source: Rc<dyn Source> = me.clone();
@@ -155,6 +222,9 @@ impl UdpPort {
             }
             None => {}
         }
+        if self.batching {
+            return self.enqueue(data, Some(to));
+        }
         let sent = match &*self.socket.borrow() {
             Some(socket) => socket.send_to(data, to),
             None => return Err(DatagramError::Closed),
@@ -167,6 +237,9 @@ impl UdpPort {
             return Err(DatagramError::NotConnected);
         };
         self.check(data, peer)?;
+        if self.batching {
+            return self.enqueue(data, None);
+        }
         let sent = match &*self.socket.borrow() {
             Some(socket) => socket.send(data),
             None => return Err(DatagramError::Closed),
@@ -189,6 +262,84 @@ impl UdpPort {
                 Ok(())
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Queues a datagram (checked already) for the end of the turn.
+    fn enqueue(&self, data: &[u8], to: Option<SocketAddr>) -> Result<(), DatagramError> {
+        if self.socket.borrow().is_none() {
+            return Err(DatagramError::Closed);
+        }
+        let first = {
+            let mut batch = self.batch.borrow_mut();
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(data);
+            batch.items.push((start, data.len(), to));
+            batch.items.len() == 1
+        };
+        if first && let (Some(reactor), Some(me)) = (self.reactor(), self.me.upgrade()) {
+            reactor.queue_flush(me);
+        }
+        if self.batch.borrow().items.len() >= MAX_BATCH {
+            self.flush_batch();
+        }
+        Ok(())
+    }
+
+    /// Sends the queued datagrams, in order, `MAX_BATCH` per `sendmmsg`. A
+    /// datagram the system refuses is logged and skipped (its error can no
+    /// longer be returned); a full send buffer drops the rest, logged.
+    fn flush_batch(&self) {
+        let Batch { bytes, items } = std::mem::take(&mut *self.batch.borrow_mut());
+        if items.is_empty() {
+            return;
+        }
+        let guard = self.socket.borrow();
+        let Some(socket) = &*guard else {
+            return;
+        };
+        let mut next = 0;
+        while next < items.len() {
+            let chunk = &items[next..items.len().min(next + MAX_BATCH)];
+            match send_chunk(socket, &bytes, chunk) {
+                Ok(0) | Err(Errno::AGAIN) => {
+                    log::warn!(
+                        target: TARGET,
+                        "send buffer full: {} queued datagram(s) dropped",
+                        items.len() - next
+                    );
+                    break;
+                }
+                Ok(n) => next += n,
+                Err(Errno::INTR) => {}
+                Err(e) => {
+                    let (_, length, to) = chunk[0];
+                    match e {
+                        Errno::CONNREFUSED if self.peer.get().is_some() => self.refused_later(),
+                        Errno::MSGSIZE => log::warn!(
+                            target: TARGET,
+                            "datagram of {length} bytes not sent: {}",
+                            DatagramError::MessageTooLong { length }
+                        ),
+                        e => log::warn!(
+                            target: TARGET,
+                            "datagram to {} not sent: {e}",
+                            to.or(self.peer.get())
+                                .map_or_else(|| "the peer".to_owned(), |a| a.to_string())
+                        ),
+                    }
+                    next += 1;
+                }
+            }
+        }
+        drop(guard);
+        let mut batch = self.batch.borrow_mut();
+        if batch.items.is_empty() && batch.bytes.capacity() < bytes.capacity() {
+            let mut bytes = bytes;
+            bytes.clear();
+            let mut items = items;
+            items.clear();
+            *batch = Batch { bytes, items };
         }
     }
 
@@ -280,6 +431,7 @@ impl UdpPort {
 
     /// Closes the socket now; returns whether it was open.
     fn close_socket(&self) -> bool {
+        self.flush_batch();
         let socket = self.socket.borrow_mut().take();
         let Some(mut socket) = socket else {
             return false;
@@ -337,6 +489,10 @@ impl Source for UdpPort {
         if self.close_socket() {
             self.closed(true);
         }
+    }
+
+    fn flush(self: Rc<Self>) {
+        self.flush_batch();
     }
 
     fn log_system(&self) -> Option<String> {
