@@ -30,6 +30,12 @@
 //!   [`write`](DatagramTransport::write) sends to it, and an ICMP refusal
 //!   calls `connection_refused` **and the port stays open** (Twisted's epoll
 //!   reactor closes it instead; its select reactor and its docs do this);
+//! * writes are batched (Linux, [`UdpListenOptions::send_batching`], on by
+//!   default): a turn's first datagram goes out at once, the turn's later
+//!   ones in one `sendmmsg` at its end, in order; the typed errors above
+//!   are still returned by the write, while an error the system reports
+//!   for a queued datagram is logged. Reads are not batched: rustix has
+//!   no `recvmmsg` and gyre uses no libc or raw system calls;
 //! * `stop_listening` closes the socket at once; on the next turn
 //!   `(UDP Port <port> Closed)` is logged, then, for the protocol's last port, `Stopping protocol <…>` and
 //!   `stop_protocol`.
@@ -86,9 +92,9 @@ pub struct UdpListenOptions {
     /// `net.core.rmem_max` the kernel caps it, unless the process may
     /// force it (`CAP_NET_ADMIN`: `SO_RCVBUFFORCE`), which is tried then.
     pub receive_buffer_size: Option<usize>,
-    /// Send batching (default on, Linux): datagrams written during a
-    /// reactor turn are queued and sent at the end of the turn in one
-    /// `sendmmsg` call, in order. The typed errors (a host name, the wrong
+    /// Send batching (default on, Linux): the first datagram written in a
+    /// reactor turn goes out at once; the turn's later ones are queued and
+    /// sent at the end of the turn in one `sendmmsg` call, in order. The typed errors (a host name, the wrong
     /// family, an oversize datagram, a closed port) are still returned by
     /// the write; an error the system gives at the send itself (a full
     /// send buffer, no route) is logged instead, as a warning naming the

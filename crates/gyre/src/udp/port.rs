@@ -34,12 +34,16 @@ struct Batch {
 }
 
 /// One `sendmmsg` of `chunk`: how many went out, or the first one's error.
+/// A lone datagram is one `sendto` (no message headers to build).
 #[cfg(target_os = "linux")]
 fn send_chunk(
     socket: &mio::net::UdpSocket,
     bytes: &[u8],
     chunk: &[(usize, usize, Option<SocketAddr>)],
 ) -> Result<usize, Errno> {
+    if let [(start, len, to)] = *chunk {
+        return send_one(socket, &bytes[start..start + len], to);
+    }
     use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
     use std::io::IoSlice;
     let iovs: Vec<[IoSlice<'_>; 1]> = chunk
@@ -74,7 +78,15 @@ fn send_chunk(
     chunk: &[(usize, usize, Option<SocketAddr>)],
 ) -> Result<usize, Errno> {
     let (start, len, to) = chunk[0];
-    let data = &bytes[start..start + len];
+    send_one(socket, &bytes[start..start + len], to)
+}
+
+/// One datagram, to `to` or the peer: 1 sent, or the error.
+fn send_one(
+    socket: &mio::net::UdpSocket,
+    data: &[u8],
+    to: Option<SocketAddr>,
+) -> Result<usize, Errno> {
     let sent = match to {
         Some(to) => socket.send_to(data, to),
         None => socket.send(data),
@@ -103,6 +115,8 @@ pub(super) struct UdpPort {
     /// one `sendmmsg` at the end of the turn.
     batching: bool,
     batch: RefCell<Batch>,
+    /// This turn's first datagram went out directly; the flush is queued.
+    sent_this_turn: Cell<bool>,
     system: String,
 }
 
@@ -161,6 +175,7 @@ impl UdpPort {
             read_queued: Cell::new(false),
             batching: options.send_batching && cfg!(target_os = "linux"),
             batch: RefCell::new(Batch::default()),
+            sent_this_turn: Cell::new(false),
             system,
         });
         let source: Rc<dyn Source> = me.clone();
@@ -222,7 +237,7 @@ impl UdpPort {
             }
             None => {}
         }
-        if self.batching {
+        if self.batching && !self.first_of_turn() {
             return self.enqueue(data, Some(to));
         }
         let sent = match &*self.socket.borrow() {
@@ -237,7 +252,7 @@ impl UdpPort {
             return Err(DatagramError::NotConnected);
         };
         self.check(data, peer)?;
-        if self.batching {
+        if self.batching && !self.first_of_turn() {
             return self.enqueue(data, None);
         }
         let sent = match &*self.socket.borrow() {
@@ -265,6 +280,20 @@ impl UdpPort {
         }
     }
 
+    /// True for the turn's first datagram, which goes out at once (a lone
+    /// datagram waits for nothing and costs one `sendto`); the port then
+    /// asks to be flushed at the end of the turn, and the turn's later
+    /// datagrams queue behind it.
+    fn first_of_turn(&self) -> bool {
+        if self.sent_this_turn.replace(true) {
+            return false;
+        }
+        if let (Some(reactor), Some(me)) = (self.reactor(), self.me.upgrade()) {
+            reactor.queue_flush(me);
+        }
+        true
+    }
+
     /// Queues a datagram (checked already) for the end of the turn.
     fn enqueue(&self, data: &[u8], to: Option<SocketAddr>) -> Result<(), DatagramError> {
         if self.socket.borrow().is_none() {
@@ -290,6 +319,7 @@ impl UdpPort {
     /// datagram the system refuses is logged and skipped (its error can no
     /// longer be returned); a full send buffer drops the rest, logged.
     fn flush_batch(&self) {
+        self.sent_this_turn.set(false);
         let Batch { bytes, items } = std::mem::take(&mut *self.batch.borrow_mut());
         if items.is_empty() {
             return;
