@@ -21,7 +21,7 @@
 //! reactor.listenMulticast(9999, MulticastPingPong(), listenMultiple=True)
 //! ```
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use gyre::Reactor;
@@ -47,7 +47,7 @@ impl DatagramProtocol for PingPong {
         }
     }
 
-    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: &gyre::Address) {
         println!("{from}: {}", String::from_utf8_lossy(data));
         if !self.client && data == b"Client: Ping" {
             let _ = t.write_to(b"Server: Pong", (GROUP, PORT));

@@ -20,8 +20,6 @@
 //! reactor.listenUDP(0, Helloer())
 //! ```
 
-use std::net::SocketAddr;
-
 use gyre::Reactor;
 use gyre::udp::{DatagramProtocol, DatagramTransport};
 
@@ -41,7 +39,7 @@ impl DatagramProtocol for Helloer {
         }
     }
 
-    fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], from: &gyre::Address) {
         println!("received {:?} from {from}", String::from_utf8_lossy(data));
         let _ = self.reactor.stop();
     }

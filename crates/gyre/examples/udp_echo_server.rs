@@ -13,15 +13,18 @@
 //! reactor.listenUDP(9999, Echo())
 //! ```
 
-use std::net::SocketAddr;
-
 use gyre::Reactor;
 use gyre::udp::{DatagramProtocol, DatagramTransport};
 
 struct Echo;
 
 impl DatagramProtocol for Echo {
-    fn datagram_received(&mut self, transport: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    fn datagram_received(
+        &mut self,
+        transport: &DatagramTransport,
+        data: &[u8],
+        from: &gyre::Address,
+    ) {
         println!("received {:?} from {from}", String::from_utf8_lossy(data));
         // A full socket buffer drops the reply, as UDP may.
         let _ = transport.write_to(data, from);

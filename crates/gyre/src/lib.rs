@@ -49,8 +49,9 @@
 //!   ([`Reactor::spawn_process`], a [`process::ProcessProtocol`]), their pipes
 //!   on the same stream connection;
 //! * [`udp`]: datagram ports ([`Reactor::listen_udp`],
-//!   [`Reactor::listen_multicast`]) and the [`DatagramProtocol`](udp::DatagramProtocol)
-//!   they deliver to;
+//!   [`Reactor::listen_multicast`]), delivering to the
+//!   [`DatagramProtocol`](datagram::DatagramProtocol) of [`datagram`], which
+//!   UNIX datagram sockets share;
 //! * [`port`]: the [`ListeningPort`] handle of any transport;
 //! * [`client`]: reconnecting clients ([`ReconnectingClientFactory`], [`Reconnecting`]);
 //! * [`protocol`], [`factory`], [`transport`], [`connector`]: the user-facing model;
@@ -75,6 +76,7 @@ mod blocked;
 pub mod client;
 pub mod completion;
 pub mod connector;
+pub mod datagram;
 pub mod deferred;
 pub mod endpoint;
 pub mod error;

@@ -785,3 +785,43 @@ fn descriptors_unsupported_elsewhere() {
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
     assert!(t.received_file_descriptors().is_empty());
 }
+
+/// A UNIX client's callbacks run under Twisted's systems for a client
+/// (Twisted 24, `connectUNIX` with a `ClientFactory`, run here):
+/// `connectionMade` under `-` (unlike TCP's `Uninitialized`), then
+/// `dataReceived` and `connectionLost` under `Cli,client`.
+#[test]
+fn client_callbacks_log_under_twisted_systems() {
+    let reactor = reactor();
+    let dir = TempDir::new();
+    let path = dir.join("sys.sock");
+    reactor
+        .listen_unix(&path, Shared::new(EchoFactory::default()))
+        .unwrap();
+    struct Cli(Reactor);
+    impl Protocol for Cli {
+        fn connection_made(&mut self, t: &Transport) {
+            log::info!("client connection_made");
+            t.write(b"x");
+        }
+        fn data_received(&mut self, t: &Transport, _: &[u8]) {
+            log::info!("client data_received");
+            t.lose_connection();
+        }
+        fn connection_lost(&mut self, _: Reason) {
+            log::info!("client connection_lost");
+            util::stop(&self.0);
+        }
+    }
+    let r = reactor.clone();
+    reactor.connect_unix(&path, for_protocol(move || Cli(r.clone())));
+    run_for(&reactor, LIMIT);
+    let system = |text: &str| {
+        let lines = util::lines_containing(text);
+        assert_eq!(lines.len(), 1, "{text} logged once");
+        lines[0].system.clone()
+    };
+    assert_eq!(system("client connection_made"), "-");
+    assert_eq!(system("client data_received"), "Cli,client");
+    assert_eq!(system("client connection_lost"), "Cli,client");
+}

@@ -2,12 +2,17 @@
 //! and tokio (current-thread), each server on its own thread of this
 //! process and the client on another, in one run.
 //!
-//! `bench-local [--messages N] [--rounds R] [--scenarios unix-1,unix-50,udp]`
+//! `bench-local [--messages N] [--rounds R] [--scenarios unix-1,unix-50,udp,udp-1]`
 //!
 //! * `unix-1`: one UNIX stream connection, 64-byte ping-pong;
 //! * `unix-50`: 50 connections, each round a 64-byte message on every one
 //!   and then every answer (50 in flight);
-//! * `udp`: 64-byte datagrams to a UDP echo port, 32 in flight.
+//! * `udp`: 64-byte datagrams to a UDP echo port, 32 in flight;
+//! * `udp-1`: the same, one in flight (a lone datagram's round trip: what
+//!   send batching, flushed at the end of the turn, may not slow down).
+//!
+//! Over UDP gyre runs twice: with send batching (`sendmmsg` at the end of
+//! each turn, the default) and without (`gyre-1`, one `sendto` a write).
 //!
 //! Reported per server: messages per second (client wall clock), and the
 //! server thread's CPU time per message (`CLOCK_THREAD_CPUTIME_ID`, read on
@@ -36,14 +41,20 @@ struct Args {
     /// Runs per server and scenario (the median is reported).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Scenarios, comma-separated: unix-1, unix-50, udp.
-    #[arg(long, value_delimiter = ',', default_value = "unix-1,unix-50,udp")]
+    /// Scenarios, comma-separated: unix-1, unix-50, udp, udp-1.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "unix-1,unix-50,udp,udp-1"
+    )]
     scenarios: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Gyre,
+    /// gyre with UDP send batching (`sendmmsg`) off: one `sendto` a write.
+    GyreUnbatched,
     Mio,
     Tokio,
 }
@@ -52,6 +63,7 @@ impl Server {
     fn name(self) -> &'static str {
         match self {
             Server::Gyre => "gyre",
+            Server::GyreUnbatched => "gyre-1",
             Server::Mio => "mio",
             Server::Tokio => "tokio",
         }
@@ -95,7 +107,9 @@ fn start(server: Server, udp: bool, dir: &Path) -> Running {
     let (cpu_tx, cpu) = mpsc::channel();
     let thread = thread::spawn(move || match (server, udp) {
         (Server::Gyre, false) => gyre_unix(path, placed, cpu_tx),
-        (Server::Gyre, true) => gyre_udp(placed, cpu_tx),
+        (Server::Gyre, true) => gyre_udp(true, placed, cpu_tx),
+        (Server::GyreUnbatched, true) => gyre_udp(false, placed, cpu_tx),
+        (Server::GyreUnbatched, false) => gyre_unix(path, placed, cpu_tx),
         (Server::Mio, false) => mio_unix(path, placed, cpu_tx),
         (Server::Mio, true) => mio_udp(placed, cpu_tx),
         (Server::Tokio, false) => tokio_server(Some(path), placed, cpu_tx),
@@ -127,7 +141,7 @@ impl gyre::udp::DatagramProtocol for DgramEcho {
         &mut self,
         t: &gyre::udp::DatagramTransport,
         data: &[u8],
-        from: SocketAddr,
+        from: &gyre::Address,
     ) {
         let _ = t.write_to(data, from);
     }
@@ -159,10 +173,11 @@ fn gyre_unix(path: PathBuf, placed: Placed, cpu: mpsc::Sender<Duration>) {
     gyre_run(reactor, Place::Unix(path), placed, cpu);
 }
 
-fn gyre_udp(placed: Placed, cpu: mpsc::Sender<Duration>) {
+fn gyre_udp(send_batching: bool, placed: Placed, cpu: mpsc::Sender<Duration>) {
     let reactor = gyre::Reactor::new().unwrap();
     let options = gyre::udp::UdpListenOptions {
         interface: "127.0.0.1".into(),
+        send_batching,
         ..Default::default()
     };
     let port = reactor.listen_udp_with(0, DgramEcho, options).unwrap();
@@ -356,7 +371,8 @@ fn client(scenario: &str, place: &Place, messages: usize) -> (usize, Duration) {
             }
             (rounds * 50, start.elapsed())
         }
-        ("udp", Place::Udp(addr)) => {
+        ("udp" | "udp-1", Place::Udp(addr)) => {
+            let window = if scenario == "udp-1" { 1 } else { UDP_WINDOW };
             let s = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
             s.connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -364,7 +380,7 @@ fn client(scenario: &str, place: &Place, messages: usize) -> (usize, Duration) {
             let start = Instant::now();
             let mut sent = 0;
             let mut received = 0;
-            for _ in 0..UDP_WINDOW.min(messages) {
+            for _ in 0..window.min(messages) {
                 s.send(&msg).unwrap();
                 sent += 1;
             }
@@ -400,15 +416,26 @@ fn main() {
     let args = Args::parse();
     let dir = std::env::temp_dir().join(format!("gyre-bench-local-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
-    let servers = [Server::Gyre, Server::Mio, Server::Tokio];
     println!(
         "{:<8} {:<6} {:>14} {:>16}",
         "scenario", "server", "messages/s", "server CPU/msg"
     );
     for scenario in &args.scenarios {
-        let udp = scenario == "udp";
+        let udp = scenario.starts_with("udp");
+        // Over UDP, gyre also without send batching (gyre-1).
+        let servers: &[Server] = if udp {
+            &[
+                Server::Gyre,
+                Server::Mio,
+                Server::Tokio,
+                Server::GyreUnbatched,
+            ]
+        } else {
+            &[Server::Gyre, Server::Mio, Server::Tokio]
+        };
         let mut cpu_per_msg = Vec::new();
-        for server in servers {
+        let mut rate_per_server = Vec::new();
+        for &server in servers {
             let mut rates = Vec::new();
             let mut cpus = Vec::new();
             // Rounds alternate with the other servers' in spirit: each
@@ -429,6 +456,7 @@ fn main() {
                 cpu
             );
             cpu_per_msg.push(cpu);
+            rate_per_server.push(rate);
         }
         println!(
             "{:<8} gyre CPU/msg: {:.2}x mio, {:.2}x tokio",
@@ -436,6 +464,17 @@ fn main() {
             cpu_per_msg[0] / cpu_per_msg[1],
             cpu_per_msg[0] / cpu_per_msg[2]
         );
+        if udp {
+            println!(
+                "{:<8} gyre-1 (no sendmmsg) CPU/msg: {:.2}x mio, {:.2}x tokio; \
+                 gyre/gyre-1: CPU/msg {:.2}x, messages/s {:.2}x",
+                scenario,
+                cpu_per_msg[3] / cpu_per_msg[1],
+                cpu_per_msg[3] / cpu_per_msg[2],
+                cpu_per_msg[0] / cpu_per_msg[3],
+                rate_per_server[0] / rate_per_server[3]
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

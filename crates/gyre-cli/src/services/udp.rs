@@ -13,7 +13,6 @@
 //! A reply that cannot be sent (the socket buffer is full) is dropped, as
 //! UDP drops datagrams; nothing is logged per datagram.
 
-use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use gyre::udp::{DatagramProtocol, DatagramTransport};
@@ -61,7 +60,7 @@ impl Udp {
 }
 
 impl DatagramProtocol for Udp {
-    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: &gyre::Address) {
         if let Some(reply) = self.reply(data) {
             let _ = t.write_to(&reply, from);
         }

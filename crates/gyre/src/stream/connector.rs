@@ -47,6 +47,12 @@ pub(crate) trait Dial: Sized + 'static {
     /// The socket it connects.
     type Socket: StreamSocket;
 
+    /// The log system while the connect finishes (`build_protocol`,
+    /// `connection_made`, `client_connection_failed`): Twisted's
+    /// `Uninitialized` for TCP; a UNIX connect, which Twisted finishes in
+    /// the call that starts it, runs under `-`.
+    const CONNECTING_SYSTEM: &'static str = "Uninitialized";
+
     /// Where it connects to, as [`Connector::destination`] reports it.
     fn destination(&self) -> Destination;
 
@@ -362,24 +368,25 @@ impl<D: Dial> ConnectionOwner for StreamConnector<D> {
 
 impl<D: Dial> Source for StreamConnector<D> {
     fn ready(self: Rc<Self>, token: usize, ready: Ready) {
-        let _ctx = enter(Rc::new(Uninitialized));
+        let _ctx = enter(Rc::new(Uninitialized(D::CONNECTING_SYSTEM)));
         self.connect_ready(token, ready.read_closed);
     }
 
     /// Reactor shutdown while connecting.
     fn shutdown(self: Rc<Self>) {
-        let _ctx = enter(Rc::new(Uninitialized));
+        let _ctx = enter(Rc::new(Uninitialized(D::CONNECTING_SYSTEM)));
         self.fail(self.epoch.get(), ConnectError::Shutdown);
     }
 }
 
 /// The log system of a client transport that is not connected yet
-/// (Twisted's `Uninitialized` prefix).
-struct Uninitialized;
+/// (Twisted's `Uninitialized` prefix for TCP; see
+/// [`Dial::CONNECTING_SYSTEM`]).
+struct Uninitialized(&'static str);
 
 impl LogContext for Uninitialized {
     fn system(&self) -> String {
-        "Uninitialized".to_string()
+        self.0.to_string()
     }
 }
 

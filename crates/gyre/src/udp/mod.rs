@@ -30,31 +30,39 @@
 //!   [`write`](DatagramTransport::write) sends to it, and an ICMP refusal
 //!   calls `connection_refused` **and the port stays open** (Twisted's epoll
 //!   reactor closes it instead; its select reactor and its docs do this);
+//! * writes are batched (Linux, [`UdpListenOptions::send_batching`], on by
+//!   default): a turn's first datagram goes out at once, the turn's later
+//!   ones in one `sendmmsg` at its end, in order; the typed errors above
+//!   are still returned by the write, while an error the system reports
+//!   for a queued datagram is logged. Reads are not batched: rustix has
+//!   no `recvmmsg` and gyre uses no libc or raw system calls;
 //! * `stop_listening` closes the socket at once; on the next turn
 //!   `(UDP Port <port> Closed)` is logged, then, for the protocol's last port, `Stopping protocol <…>` and
 //!   `stop_protocol`.
 //!
 //! Multicast ([`Reactor::listen_multicast`]): join and leave groups on a
 //! chosen interface, TTL (default 1), loopback (default on), and
-//! `SO_REUSEADDR` + `SO_REUSEPORT` so several sockets share a group port.
+//! `SO_REUSEADDR` + `SO_REUSEPORT` so several sockets share a group port;
+//! over IPv6 too (a port bound to `::`): [`DatagramTransport::join_group_v6`]
+//! on an interface index, hop limit, loopback and outgoing interface.
+//! (Linux's loopback interface `lo` has no multicast route: a send to an
+//! `ff01::`/`ff02::` group there fails with `Network is unreachable`; an
+//! interface-local `ff01::` group on a multicast-capable interface never
+//! leaves the host and loops back to its listeners.)
 //!
 //! Tests: `tests/udp.rs`.
 
-mod error;
 mod port;
-mod protocol;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::rc::Rc;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::address::Address;
-use crate::completion::Completion;
 use crate::error::ListenError;
 use crate::reactor::Reactor;
 
-pub use error::DatagramError;
-pub use protocol::{DatagramProtocol, SharedDatagram};
+pub use crate::datagram::{
+    DatagramError, DatagramProtocol, DatagramTarget, DatagramTransport, SharedDatagram, Target,
+};
 
 use port::UdpPort;
 
@@ -84,6 +92,14 @@ pub struct UdpListenOptions {
     /// `net.core.rmem_max` the kernel caps it, unless the process may
     /// force it (`CAP_NET_ADMIN`: `SO_RCVBUFFORCE`), which is tried then.
     pub receive_buffer_size: Option<usize>,
+    /// Send batching (default on, Linux): the first datagram written in a
+    /// reactor turn goes out at once; the turn's later ones are queued and
+    /// sent at the end of the turn in one `sendmmsg` call, in order. The typed errors (a host name, the wrong
+    /// family, an oversize datagram, a closed port) are still returned by
+    /// the write; an error the system gives at the send itself (a full
+    /// send buffer, no route) is logged instead, as a warning naming the
+    /// datagram. Off, each write is one `sendto` and returns that error.
+    pub send_batching: bool,
 }
 
 impl Default for UdpListenOptions {
@@ -93,177 +109,109 @@ impl Default for UdpListenOptions {
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             listen_multiple: false,
             receive_buffer_size: None,
+            send_batching: true,
         }
     }
 }
 
-/// A host and port a datagram goes to: a [`SocketAddr`], or a host given as
-/// text with a port (`("127.0.0.1", 9)`), which must be an IP literal.
-pub trait DatagramTarget {
-    /// The address, or why there is none.
-    fn target(&self, why: &'static str) -> Result<SocketAddr, DatagramError>;
-}
-
-impl DatagramTarget for SocketAddr {
-    fn target(&self, _: &'static str) -> Result<SocketAddr, DatagramError> {
-        Ok(*self)
-    }
-}
-
-impl DatagramTarget for (IpAddr, u16) {
-    fn target(&self, _: &'static str) -> Result<SocketAddr, DatagramError> {
-        Ok(SocketAddr::new(self.0, self.1))
-    }
-}
-
-impl DatagramTarget for (Ipv4Addr, u16) {
-    fn target(&self, _: &'static str) -> Result<SocketAddr, DatagramError> {
-        Ok(SocketAddr::new(self.0.into(), self.1))
-    }
-}
-
-impl DatagramTarget for (Ipv6Addr, u16) {
-    fn target(&self, _: &'static str) -> Result<SocketAddr, DatagramError> {
-        Ok(SocketAddr::new(self.0.into(), self.1))
-    }
-}
-
-impl DatagramTarget for (&str, u16) {
-    fn target(&self, why: &'static str) -> Result<SocketAddr, DatagramError> {
-        match self.0.parse::<IpAddr>() {
-            Ok(ip) => Ok(SocketAddr::new(ip, self.1)),
-            Err(_) => Err(DatagramError::InvalidAddress {
-                host: self.0.to_owned(),
-                why,
-            }),
-        }
-    }
-}
-
-impl DatagramTarget for (String, u16) {
-    fn target(&self, why: &'static str) -> Result<SocketAddr, DatagramError> {
-        (self.0.as_str(), self.1).target(why)
-    }
-}
-
-/// A UDP port: where its protocol's datagrams come from and go out
-/// (Twisted's `udp.Port`). Cheap to clone; clones are the same port.
-#[derive(Clone)]
-pub struct DatagramTransport {
-    port: Rc<UdpPort>,
-}
-
+/// Multicast options, on a UDP port (on a UNIX datagram socket they fail
+/// with the system's error).
 impl DatagramTransport {
-    /// Sends `data` to `to` (an IP literal and port). On a connected port,
-    /// `to` must be the peer.
-    pub fn write_to(&self, data: &[u8], to: impl DatagramTarget) -> Result<(), DatagramError> {
-        let to = to.target("write() only accepts IP addresses, not hostnames")?;
-        self.port.write_to(data, to)
-    }
-
-    /// Sends `data` to the peer fixed by [`connect`](Self::connect).
-    pub fn write(&self, data: &[u8]) -> Result<(), DatagramError> {
-        self.port.write(data)
-    }
-
-    /// Fixes the peer: from now on only its datagrams are received, and
-    /// [`write`](Self::write) sends to it. Once only.
-    pub fn connect(&self, to: impl DatagramTarget) -> Result<(), DatagramError> {
-        let to = to.target("not an IPv4 or IPv6 address.")?;
-        self.port.connect(to)
-    }
-
-    /// The peer fixed by [`connect`](Self::connect), if any.
-    pub fn peer(&self) -> Option<SocketAddr> {
-        self.port.peer()
-    }
-
-    /// The bound address, `IPv4Address(type='UDP', host='127.0.0.1', port=…)`.
-    pub fn host(&self) -> Address {
-        Address::udp(self.port.host())
-    }
-
-    /// The bound address as a socket address (the real port when 0 was
-    /// asked for).
-    pub fn address(&self) -> SocketAddr {
-        self.port.host()
-    }
-
-    /// The longest datagram delivered whole.
-    pub fn max_packet_size(&self) -> usize {
-        self.port.max_packet_size()
-    }
-
-    /// Stops the port (Twisted's `stopListening` / `loseConnection`): the
-    /// socket closes now; the completion fires on a later turn, after the
-    /// close line and, for the protocol's last port, `stop_protocol`.
-    pub fn stop_listening(&self) -> Completion {
-        self.port.stop_listening()
-    }
-
-    /// True until stopped.
-    pub fn is_listening(&self) -> bool {
-        self.port.is_listening()
-    }
-
     /// Joins multicast group `group` on the interface with address
     /// `interface` (`0.0.0.0`: the system's choice). Joining a group twice
     /// is an error (`Address already in use`).
     pub fn join_group(&self, group: Ipv4Addr, interface: Ipv4Addr) -> Result<(), DatagramError> {
-        self.port
-            .with_socket(|s| s.join_multicast_v4(&group, &interface))
+        self.with_socket(|s| s.join_multicast_v4(&group, &interface))
     }
 
     /// Leaves a group joined with [`join_group`](Self::join_group);
     /// leaving one not joined is an error (`Cannot assign requested
     /// address`).
     pub fn leave_group(&self, group: Ipv4Addr, interface: Ipv4Addr) -> Result<(), DatagramError> {
-        self.port
-            .with_socket(|s| s.leave_multicast_v4(&group, &interface))
+        self.with_socket(|s| s.leave_multicast_v4(&group, &interface))
     }
 
     /// Sets the time-to-live of outgoing multicast datagrams (default 1:
     /// this network only).
     pub fn set_ttl(&self, ttl: u32) -> Result<(), DatagramError> {
-        self.port.with_socket(|s| s.set_multicast_ttl_v4(ttl))
+        self.with_socket(|s| s.set_multicast_ttl_v4(ttl))
     }
 
     /// The multicast time-to-live.
     pub fn ttl(&self) -> Result<u32, DatagramError> {
-        self.port.with_socket(|s| s.multicast_ttl_v4())
+        self.with_socket(|s| s.multicast_ttl_v4())
     }
 
     /// Whether this host's own sockets receive the multicast datagrams
     /// this port sends (default on).
     pub fn set_loopback_mode(&self, on: bool) -> Result<(), DatagramError> {
-        self.port.with_socket(|s| s.set_multicast_loop_v4(on))
+        self.with_socket(|s| s.set_multicast_loop_v4(on))
     }
 
     /// The multicast loopback mode.
     pub fn loopback_mode(&self) -> Result<bool, DatagramError> {
-        self.port.with_socket(|s| s.multicast_loop_v4())
+        self.with_socket(|s| s.multicast_loop_v4())
     }
 
     /// Sends multicast datagrams out of the interface with this address
     /// (default `0.0.0.0`: the routing table's choice).
     pub fn set_outgoing_interface(&self, interface: Ipv4Addr) -> Result<(), DatagramError> {
-        self.port.with_socket(|s| s.set_multicast_if_v4(&interface))
+        self.with_socket(|s| s.set_multicast_if_v4(&interface))
     }
 
     /// The outgoing multicast interface.
     pub fn outgoing_interface(&self) -> Result<Ipv4Addr, DatagramError> {
-        self.port.with_socket(|s| s.multicast_if_v4())
+        self.with_socket(|s| s.multicast_if_v4())
+    }
+
+    /// Joins IPv6 multicast group `group` on the interface with index
+    /// `interface` (0: the system's choice; `ip link` shows the indexes).
+    /// The port must be an IPv6 one (bound to `::` or an IPv6 address).
+    pub fn join_group_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.join_multicast_v6(&group, interface))
+    }
+
+    /// Leaves a group joined with [`join_group_v6`](Self::join_group_v6).
+    pub fn leave_group_v6(&self, group: Ipv6Addr, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.leave_multicast_v6(&group, interface))
+    }
+
+    /// Sets the hop limit of outgoing IPv6 multicast datagrams (IPv4's
+    /// TTL; the system's default is 1).
+    pub fn set_hops_v6(&self, hops: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_hops_v6(hops))
+    }
+
+    /// The IPv6 multicast hop limit.
+    pub fn hops_v6(&self) -> Result<u32, DatagramError> {
+        self.with_socket(|s| s.multicast_hops_v6())
+    }
+
+    /// Whether this host's own sockets receive the IPv6 multicast
+    /// datagrams this port sends (the system's default: on).
+    pub fn set_loopback_mode_v6(&self, on: bool) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_loop_v6(on))
+    }
+
+    /// The IPv6 multicast loopback mode.
+    pub fn loopback_mode_v6(&self) -> Result<bool, DatagramError> {
+        self.with_socket(|s| s.multicast_loop_v6())
+    }
+
+    /// Sends IPv6 multicast datagrams out of the interface with this index
+    /// (0: the routing table's choice).
+    pub fn set_outgoing_interface_v6(&self, interface: u32) -> Result<(), DatagramError> {
+        self.with_socket(|s| s.set_multicast_if_v6(interface))
+    }
+
+    /// The outgoing IPv6 multicast interface's index.
+    pub fn outgoing_interface_v6(&self) -> Result<u32, DatagramError> {
+        self.with_socket(|s| s.multicast_if_v6())
     }
 
     /// Allows (or forbids) sending to broadcast addresses (`SO_BROADCAST`).
     pub fn set_broadcast_allowed(&self, on: bool) -> Result<(), DatagramError> {
-        self.port.with_socket(|s| s.set_broadcast(on))
-    }
-}
-
-impl std::fmt::Debug for DatagramTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<DatagramTransport on {}>", self.port.host())
+        self.with_socket(|s| s.set_broadcast(on))
     }
 }
 
@@ -274,12 +222,12 @@ impl Reactor {
     /// Datagrams longer than 8192 bytes are cut.
     ///
     /// ```
-    /// use std::net::SocketAddr;
+    /// use gyre::Address;
     /// use gyre::udp::{DatagramProtocol, DatagramTransport, UdpListenOptions};
     ///
     /// struct Echo;
     /// impl DatagramProtocol for Echo {
-    ///     fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: SocketAddr) {
+    ///     fn datagram_received(&mut self, t: &DatagramTransport, data: &[u8], from: &Address) {
     ///         let _ = t.write_to(data, from);
     ///     }
     /// }
@@ -307,7 +255,7 @@ impl Reactor {
         options: UdpListenOptions,
     ) -> Result<DatagramTransport, ListenError> {
         let port = UdpPort::open(self, port, protocol.into().erased(), &options)?;
-        Ok(DatagramTransport { port })
+        Ok(DatagramTransport::new(port))
     }
 
     /// A UDP port for multicast (Twisted's `listenMulticast`): as

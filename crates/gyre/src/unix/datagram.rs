@@ -1,20 +1,30 @@
 //! UNIX datagram sockets (Twisted's `listenUNIXDatagram` and
-//! `connectUNIXDatagram`): a bound `SOCK_DGRAM` socket file and the
-//! [`UnixDatagramProtocol`] it delivers to.
+//! `connectUNIXDatagram`): a bound `SOCK_DGRAM` socket file delivering to
+//! the same [`DatagramProtocol`] as a UDP port, through the same
+//! [`DatagramTransport`] (Twisted, too, has one `DatagramProtocol` for both;
+//! only the address family differs).
 //!
 //! * [`Reactor::listen_unix_datagram`] binds `path` (mode 0o666 unless
 //!   asked otherwise; a stale socket file is replaced), logs `<Proto>
-//!   starting on '<path>'` and calls `start_protocol`;
+//!   starting on '<path>'`, then, for the protocol's first port, `Starting
+//!   protocol <…>` and `start_protocol` (a [`SharedDatagram`] may serve UDP
+//!   ports and UNIX sockets at once, started and stopped once);
 //! * each datagram is `datagram_received(transport, data, from)`, `from`
-//!   the sender's [`Address`] (`UNIXAddress(None)` for an unbound sender);
-//!   longer than `max_packet_size` (8192) it is cut; a panic in the
-//!   protocol is logged (`Unhandled Error`, system `path::Proto (UNIX)`)
-//!   and the socket keeps serving;
+//!   the sender's [`Address`] (`UNIXAddress(None)` for an unbound sender,
+//!   to whom `write_to(data, from)` is `InvalidAddress`); longer than
+//!   `max_packet_size` (8192) it is cut (without `datagram_truncated`: the
+//!   length is not known here); a panic in the protocol is logged
+//!   (`Unhandled Error`, system `path::Proto (UNIX)`) and the socket keeps
+//!   serving;
+//! * `write_to` takes a path (or an [`Address`]); an IP address is
+//!   `WrongFamily`;
 //! * [`Reactor::connect_unix_datagram`] connects to a listening path (bound
 //!   itself to `bind_path` if given, so the server can answer); a missing
 //!   path is an error returned by the call (Twisted calls
-//!   `connectionFailed` instead);
-//! * `stop_listening` logs `(Port '<path>' Closed)`, calls `stop_protocol`
+//!   `connectionFailed` instead, and wants a `ConnectedDatagramProtocol`,
+//!   whose `datagramReceived` has no address: gyre passes the peer's);
+//! * `stop_listening` logs `(Port '<path>' Closed)`, then, for the
+//!   protocol's last port, `Stopping protocol <…>` and `stop_protocol`,
 //!   and **removes the socket file this port created** (Twisted leaves it).
 //!
 //! Twisted logs these sockets' datagrams under `mod.Proto (UDP)` even
@@ -22,7 +32,6 @@
 //!
 //! Tests: `tests/unix_datagram.rs`.
 
-use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -34,8 +43,12 @@ use mio::net::UnixDatagram;
 
 use crate::address::{Address, shown_path};
 use crate::completion::Completion;
+use crate::datagram::{
+    DatagramError, DatagramPort, DatagramProtocol, DatagramTransport, ErasedDatagram,
+    SharedDatagram, Target,
+};
 use crate::error::{ConnectError, ListenError};
-use crate::log::{LogContext, enter, guarded, short_type_name};
+use crate::log::{LogContext, enter};
 use crate::reactor::{Inner, Reactor, Ready, Source};
 
 use super::{is_abstract, std_address};
@@ -44,27 +57,6 @@ const TARGET: &str = "gyre::unix";
 
 /// Bytes read per readable event before other work runs (as for UDP).
 const READ_BUDGET: usize = 256 * 1024;
-
-/// What a UNIX datagram socket calls. Every method but
-/// [`datagram_received`](Self::datagram_received) defaults to nothing.
-pub trait UnixDatagramProtocol: 'static {
-    /// The socket is ready (after `<Proto> starting on '<path>'`).
-    fn start_protocol(&mut self, transport: &UnixDatagramTransport) {
-        let _ = transport;
-    }
-
-    /// The socket has stopped.
-    fn stop_protocol(&mut self) {}
-
-    /// A datagram arrived from `from` (`UNIXAddress(None)`: an unbound
-    /// sender, who cannot be answered).
-    fn datagram_received(&mut self, transport: &UnixDatagramTransport, data: &[u8], from: &Address);
-
-    /// The name in `<Proto> starting on '<path>'`.
-    fn log_prefix(&self) -> Cow<'static, str> {
-        short_type_name::<Self>()
-    }
-}
 
 /// Options for [`Reactor::listen_unix_datagram_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,75 +76,22 @@ impl Default for UnixDatagramOptions {
     }
 }
 
-/// A UNIX datagram socket: where its protocol's datagrams come from and go
-/// out. Clones are the same socket.
-#[derive(Clone)]
-pub struct UnixDatagramTransport {
-    port: Rc<Port>,
-}
-
 struct Port {
     reactor: Weak<Inner>,
     me: Weak<Port>,
     socket: RefCell<Option<UnixDatagram>>,
     token: Cell<usize>,
-    protocol: RefCell<Box<dyn UnixDatagramProtocol>>,
+    protocol: Rc<dyn ErasedDatagram>,
     /// The path this port bound (and removes at stop), if any.
     bound: Option<PathBuf>,
     host: Address,
-    peer: Option<Address>,
+    peer: RefCell<Option<Address>>,
     max_packet_size: usize,
     system: String,
 }
 
-impl UnixDatagramTransport {
-    /// Sends `data` to the socket at `path`.
-    pub fn write_to(&self, data: &[u8], path: impl AsRef<Path>) -> io::Result<()> {
-        match &*self.port.socket.borrow() {
-            Some(s) => s.send_to(data, path.as_ref()).map(|_| ()),
-            None => Err(closed()),
-        }
-    }
-
-    /// Sends `data` to the connected peer.
-    pub fn write(&self, data: &[u8]) -> io::Result<()> {
-        match &*self.port.socket.borrow() {
-            Some(s) => s.send(data).map(|_| ()),
-            None => Err(closed()),
-        }
-    }
-
-    /// This socket's address (`UNIXAddress(None)` if unbound).
-    pub fn host(&self) -> Address {
-        self.port.host.clone()
-    }
-
-    /// The connected peer, for a socket from `connect_unix_datagram`.
-    pub fn peer(&self) -> Option<Address> {
-        self.port.peer.clone()
-    }
-
-    /// Stops: the socket closes now, the file it created is removed; the
-    /// completion fires on a later turn, after the close line and
-    /// `stop_protocol`.
-    pub fn stop_listening(&self) -> Completion {
-        self.port.stop()
-    }
-
-    /// True until stopped.
-    pub fn is_listening(&self) -> bool {
-        self.port.socket.borrow().is_some()
-    }
-}
-
-impl std::fmt::Debug for UnixDatagramTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "<UnixDatagramTransport {}>", self.port.host)
-    }
-}
-
-fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the socket is closed")
+fn closed() -> DatagramError {
+    DatagramError::Closed
 }
 
 impl Port {
@@ -160,22 +99,12 @@ impl Port {
         Reactor::from_weak(&self.reactor)
     }
 
-    fn call(&self, site: &str, f: impl FnOnce(&mut dyn UnixDatagramProtocol)) {
-        let Ok(mut protocol) = self.protocol.try_borrow_mut() else {
-            log::error!(target: TARGET, "Unhandled Error\n{site} called while the protocol is already in a callback");
-            return;
-        };
-        if let Err(message) = guarded(|| f(&mut **protocol)) {
-            log::error!(target: TARGET, "Unhandled Error\npanic in {site}: {message}");
-        }
-    }
-
     fn read_ready(self: &Rc<Self>) {
         let Some(reactor) = self.reactor() else {
             return;
         };
         let _ctx = enter(self.clone());
-        let transport = UnixDatagramTransport { port: self.clone() };
+        let transport = DatagramTransport::new(self.clone());
         let mut buf = reactor.take_read_buf();
         if buf.len() < self.max_packet_size {
             buf.resize(self.max_packet_size, 0);
@@ -195,9 +124,7 @@ impl Port {
                 Ok((n, from)) => {
                     total += n.max(1);
                     let from = std_address(&from);
-                    self.call("datagram_received", |p| {
-                        p.datagram_received(&transport, &buf[..n], &from)
-                    });
+                    self.protocol.received(&transport, &buf[..n], &from, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -234,7 +161,7 @@ impl Port {
                 None => log::info!(target: TARGET, "(Port {} Closed)", self.host),
             }
         }
-        self.call("stop_protocol", |p| p.stop_protocol());
+        self.protocol.do_stop();
     }
 
     fn stop(&self) -> Completion {
@@ -287,29 +214,29 @@ impl LogContext for Port {
 }
 
 /// Registers `socket` and starts the protocol.
-fn open<P: UnixDatagramProtocol>(
+fn open(
     reactor: &Reactor,
     mut socket: UnixDatagram,
-    protocol: P,
+    protocol: Rc<dyn ErasedDatagram>,
     bound: Option<PathBuf>,
     peer: Option<Address>,
     max_packet_size: usize,
-) -> io::Result<UnixDatagramTransport> {
+) -> io::Result<DatagramTransport> {
     let host = match &bound {
         Some(path) => Address::unix(Some(path)),
         None => Address::unix(None),
     };
-    let system = format!("{} (UNIX)", std::any::type_name::<P>());
-    let prefix = protocol.log_prefix().into_owned();
+    let system = format!("{} (UNIX)", protocol.qualified_name());
+    let prefix = protocol.log_prefix();
     let port = Rc::new_cyclic(|me| Port {
         reactor: reactor.downgrade(),
         me: me.clone(),
         socket: RefCell::new(None),
         token: Cell::new(usize::MAX),
-        protocol: RefCell::new(Box::new(protocol)),
+        protocol,
         bound,
         host,
-        peer,
+        peer: RefCell::new(peer),
         max_packet_size: max_packet_size.max(1),
         system,
     });
@@ -321,8 +248,8 @@ fn open<P: UnixDatagramProtocol>(
         Some(path) => log::info!(target: TARGET, "{prefix} starting on '{}'", shown_path(path)),
         None => log::info!(target: TARGET, "{prefix} starting on {}", port.host),
     }
-    let transport = UnixDatagramTransport { port: port.clone() };
-    port.call("start_protocol", |p| p.start_protocol(&transport));
+    let transport = DatagramTransport::new(port.clone());
+    port.protocol.do_start(&transport);
     Ok(transport)
 }
 
@@ -354,22 +281,22 @@ fn bind(path: &Path, mode: Option<u32>) -> io::Result<UnixDatagram> {
 impl Reactor {
     /// Listens for UNIX datagrams at `path` with
     /// [`UnixDatagramOptions::default`].
-    pub fn listen_unix_datagram<P: UnixDatagramProtocol>(
+    pub fn listen_unix_datagram<P: DatagramProtocol>(
         &self,
         path: impl AsRef<Path>,
-        protocol: P,
-    ) -> Result<UnixDatagramTransport, ListenError> {
+        protocol: impl Into<SharedDatagram<P>>,
+    ) -> Result<DatagramTransport, ListenError> {
         self.listen_unix_datagram_with(path, protocol, UnixDatagramOptions::default())
     }
 
     /// [`listen_unix_datagram`](Self::listen_unix_datagram) with a maximum
     /// datagram size and a mode.
-    pub fn listen_unix_datagram_with<P: UnixDatagramProtocol>(
+    pub fn listen_unix_datagram_with<P: DatagramProtocol>(
         &self,
         path: impl AsRef<Path>,
-        protocol: P,
+        protocol: impl Into<SharedDatagram<P>>,
         options: UnixDatagramOptions,
-    ) -> Result<UnixDatagramTransport, ListenError> {
+    ) -> Result<DatagramTransport, ListenError> {
         let path = path.as_ref();
         let fail = |source| ListenError {
             address: shown_path(path),
@@ -379,7 +306,7 @@ impl Reactor {
         open(
             self,
             socket,
-            protocol,
+            protocol.into().erased(),
             Some(path.to_path_buf()),
             None,
             options.max_packet_size,
@@ -389,12 +316,12 @@ impl Reactor {
 
     /// A datagram socket connected to `path`, bound to `bind_path` first if
     /// given (so the peer can answer; `None` leaves it unbound).
-    pub fn connect_unix_datagram<P: UnixDatagramProtocol>(
+    pub fn connect_unix_datagram<P: DatagramProtocol>(
         &self,
         path: impl AsRef<Path>,
-        protocol: P,
+        protocol: impl Into<SharedDatagram<P>>,
         bind_path: Option<&Path>,
-    ) -> Result<UnixDatagramTransport, ConnectError> {
+    ) -> Result<DatagramTransport, ConnectError> {
         let socket = match bind_path {
             Some(local) => bind(local, None),
             None => UnixDatagram::unbound(),
@@ -406,11 +333,103 @@ impl Reactor {
         open(
             self,
             socket,
-            protocol,
+            protocol.into().erased(),
             bind_path.map(Path::to_path_buf),
             Some(Address::unix(Some(path.as_ref()))),
             8192,
         )
         .map_err(ConnectError::from_io)
+    }
+}
+
+/// The target's path; an IP address is the wrong family here.
+fn unix_path(to: Target) -> Result<PathBuf, DatagramError> {
+    match to {
+        Target::Unix(path) => Ok(path),
+        Target::Inet(addr) => Err(DatagramError::WrongFamily {
+            host: addr.ip().to_string(),
+            why: "UNIX datagram port write() called with an IP address",
+        }),
+    }
+}
+
+impl DatagramPort for Port {
+    fn write_to(&self, data: &[u8], to: Target) -> Result<(), DatagramError> {
+        let path = unix_path(to)?;
+        if let Some(peer) = &*self.peer.borrow() {
+            if peer.unix_path() == Some(path.as_path()) {
+                return self.write(data);
+            }
+            return Err(DatagramError::Connected { peer: peer.clone() });
+        }
+        match &*self.socket.borrow() {
+            Some(s) => sent(s.send_to(data, &path), data.len()),
+            None => Err(closed()),
+        }
+    }
+
+    fn write(&self, data: &[u8]) -> Result<(), DatagramError> {
+        if self.peer.borrow().is_none() {
+            return Err(DatagramError::NotConnected);
+        }
+        match &*self.socket.borrow() {
+            Some(s) => sent(s.send(data), data.len()),
+            None => Err(closed()),
+        }
+    }
+
+    fn connect(&self, to: Target) -> Result<(), DatagramError> {
+        let path = unix_path(to)?;
+        if self.peer.borrow().is_some() {
+            return Err(DatagramError::AlreadyConnected);
+        }
+        match &*self.socket.borrow() {
+            Some(s) => s.connect(&path)?,
+            None => return Err(closed()),
+        }
+        *self.peer.borrow_mut() = Some(Address::unix(Some(&path)));
+        Ok(())
+    }
+
+    fn peer(&self) -> Option<Address> {
+        self.peer.borrow().clone()
+    }
+
+    fn host(&self) -> Address {
+        self.host.clone()
+    }
+
+    fn max_packet_size(&self) -> usize {
+        self.max_packet_size
+    }
+
+    fn stop_listening(&self) -> Completion {
+        self.stop()
+    }
+
+    fn is_listening(&self) -> bool {
+        self.socket.borrow().is_some()
+    }
+
+    fn with_socket(
+        &self,
+        f: &mut dyn FnMut(socket2::SockRef<'_>) -> io::Result<()>,
+    ) -> Result<(), DatagramError> {
+        match &*self.socket.borrow() {
+            Some(socket) => Ok(f(socket2::SockRef::from(socket))?),
+            None => Err(closed()),
+        }
+    }
+}
+
+/// A send's result: a datagram longer than the socket takes is
+/// `MessageTooLong`.
+fn sent(result: io::Result<usize>, length: usize) -> Result<(), DatagramError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MSGSIZE.raw_os_error()) => {
+            Err(DatagramError::MessageTooLong { length })
+        }
+        Err(e) => Err(e.into()),
     }
 }

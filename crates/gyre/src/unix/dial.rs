@@ -30,6 +30,9 @@ pub(super) struct UnixDial {
 impl Dial for UnixDial {
     type Socket = UnixSocket;
 
+    /// Twisted logs a UNIX client's `connectionMade` under `-`.
+    const CONNECTING_SYSTEM: &'static str = "-";
+
     fn destination(&self) -> Destination {
         Destination {
             host: shown_path(&self.path),

@@ -60,8 +60,9 @@ use crate::port::ListeningPort;
 use crate::reactor::Reactor;
 use crate::stream::{self, Port, StreamConnector};
 
+pub use crate::datagram::{DatagramProtocol, DatagramTransport, SharedDatagram};
 pub use crate::transport::PeerCredentials;
-pub use datagram::{UnixDatagramOptions, UnixDatagramProtocol, UnixDatagramTransport};
+pub use datagram::UnixDatagramOptions;
 
 use dial::UnixDial;
 use listener::BindError;

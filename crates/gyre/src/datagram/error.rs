@@ -3,7 +3,7 @@
 use std::io;
 use std::sync::Arc;
 
-/// Why a UDP port refused a `write_to`, `write`, `connect` or multicast
+/// Why a datagram port (UDP or UNIX) refused a `write_to`, `write`, `connect` or multicast
 /// call. Every refusal is a value, never a panic; the texts follow
 /// Twisted's where it has one.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -19,7 +19,8 @@ pub enum DatagramError {
         /// `not an IPv4 or IPv6 address`.
         why: &'static str,
     },
-    /// An IPv6 address given to an IPv4 port, or the other way round.
+    /// An IPv6 address given to an IPv4 port, or the other way round; an
+    /// IP address given to a UNIX socket, or a path to a UDP port.
     #[error("Invalid address {host}: {why}")]
     WrongFamily {
         /// The address as given.
@@ -46,7 +47,7 @@ pub enum DatagramError {
     #[error("a connected port writes only to its peer {peer}; use write()")]
     Connected {
         /// The peer fixed by `connect`.
-        peer: std::net::SocketAddr,
+        peer: crate::address::Address,
     },
     /// The port has stopped listening.
     #[error("the port is closed")]

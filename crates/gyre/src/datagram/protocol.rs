@@ -5,21 +5,25 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::net::SocketAddr;
 use std::rc::Rc;
 
+use crate::address::Address;
 use crate::log::{guarded, short_type_name};
 
 use super::DatagramTransport;
 
-/// What a UDP port calls (Twisted's `DatagramProtocol`). One value per
-/// port, or one shared by several ports through [`SharedDatagram`];
-/// unlike a stream protocol there is no factory and no connection.
+/// What a datagram port calls, UDP or UNIX (Twisted's `DatagramProtocol`).
+/// One value per port, or one shared by several ports through
+/// [`SharedDatagram`]; unlike a stream protocol there is no factory and no
+/// connection. `from` is the sender's [`Address`]:
+/// `IPv4Address(type='UDP', …)` on a UDP port, `UNIXAddress('/path')` on a
+/// UNIX one (`UNIXAddress(None)`: an unbound sender, who cannot be
+/// answered).
 ///
 /// Every method but [`datagram_received`](Self::datagram_received) has a
 /// default that does nothing. A panic in any of them is caught, logged as
-/// `Unhandled Error` under the system `<path::Proto> (UDP)`, and the port
-/// keeps serving.
+/// `Unhandled Error` under the system `<path::Proto> (UDP)` (`(UNIX)` on a
+/// UNIX socket), and the port keeps serving.
 pub trait DatagramProtocol: 'static {
     /// The first port using this protocol has started (after `<Proto>
     /// starting on <port>` and `Starting protocol <…>`); `transport` is
@@ -29,23 +33,20 @@ pub trait DatagramProtocol: 'static {
     }
 
     /// The last port using this protocol has stopped (after `(UDP Port
-    /// <port> Closed)` and `Stopping protocol <…>`).
+    /// <port> Closed)` or `(Port '<path>' Closed)`, and `Stopping protocol
+    /// <…>`).
     fn stop_protocol(&mut self) {}
 
     /// A datagram arrived on `transport` from `from`. `data` is at most the
     /// port's `max_packet_size` long: a longer datagram was cut there, and
     /// [`datagram_truncated`](Self::datagram_truncated) was called first.
-    fn datagram_received(&mut self, transport: &DatagramTransport, data: &[u8], from: SocketAddr);
+    fn datagram_received(&mut self, transport: &DatagramTransport, data: &[u8], from: &Address);
 
     /// The datagram about to be delivered was `length` bytes long, more
     /// than the port's `max_packet_size`, and has been cut (Twisted cuts
-    /// silently; gyre says so).
-    fn datagram_truncated(
-        &mut self,
-        transport: &DatagramTransport,
-        length: usize,
-        from: SocketAddr,
-    ) {
+    /// silently; gyre says so). UDP ports only: a UNIX datagram socket cuts
+    /// without knowing the length.
+    fn datagram_truncated(&mut self, transport: &DatagramTransport, length: usize, from: &Address) {
         let _ = (transport, length, from);
     }
 
@@ -62,7 +63,7 @@ pub trait DatagramProtocol: 'static {
     }
 
     /// The full name: in `Starting protocol <path::Proto object at 0x…>`
-    /// and, with ` (UDP)`, the port's log system. The type's path by
+    /// and, with ` (UDP)` or ` (UNIX)`, the port's log system. The type's path by
     /// default.
     fn qualified_name(&self) -> Cow<'static, str> {
         Cow::Borrowed(std::any::type_name::<Self>())
@@ -145,11 +146,11 @@ impl<P> fmt::Debug for SharedDatagram<P> {
 pub(crate) trait ErasedDatagram {
     fn do_start(&self, transport: &DatagramTransport);
     fn do_stop(&self);
-    fn received(&self, transport: &DatagramTransport, data: &[u8], from: SocketAddr, length: usize);
+    fn received(&self, transport: &DatagramTransport, data: &[u8], from: &Address, length: usize);
     fn refused(&self, transport: &DatagramTransport);
     fn log_prefix(&self) -> String;
-    /// `path::Proto (UDP)`.
-    fn system(&self) -> String;
+    /// `path::Proto`, to which a port adds ` (UDP)` or ` (UNIX)`.
+    fn qualified_name(&self) -> String;
 }
 
 impl<P: DatagramProtocol> Inner<P> {
@@ -166,13 +167,13 @@ impl<P: DatagramProtocol> Inner<P> {
     fn call(&self, site: &str, f: impl FnOnce(&mut P)) {
         let Ok(mut protocol) = self.protocol.try_borrow_mut() else {
             log::error!(
-                target: "gyre::udp",
+                target: "gyre::datagram",
                 "Unhandled Error\n{site} called while the protocol is already in a callback"
             );
             return;
         };
         if let Err(message) = guarded(|| f(&mut protocol)) {
-            log::error!(target: "gyre::udp", "Unhandled Error\npanic in {site}: {message}");
+            log::error!(target: "gyre::datagram", "Unhandled Error\npanic in {site}: {message}");
         }
     }
 
@@ -187,7 +188,7 @@ impl<P: DatagramProtocol> ErasedDatagram for Inner<P> {
         self.num_ports.set(n + 1);
         if n == 0 {
             if self.noisy() {
-                log::info!(target: "gyre::udp", "Starting protocol {}", self.repr());
+                log::info!(target: "gyre::datagram", "Starting protocol {}", self.repr());
             }
             self.call("start_protocol", |p| p.start_protocol(transport));
         }
@@ -201,19 +202,13 @@ impl<P: DatagramProtocol> ErasedDatagram for Inner<P> {
         self.num_ports.set(n - 1);
         if n == 1 {
             if self.noisy() {
-                log::info!(target: "gyre::udp", "Stopping protocol {}", self.repr());
+                log::info!(target: "gyre::datagram", "Stopping protocol {}", self.repr());
             }
             self.call("stop_protocol", |p| p.stop_protocol());
         }
     }
 
-    fn received(
-        &self,
-        transport: &DatagramTransport,
-        data: &[u8],
-        from: SocketAddr,
-        length: usize,
-    ) {
+    fn received(&self, transport: &DatagramTransport, data: &[u8], from: &Address, length: usize) {
         self.call("datagram_received", |p| {
             if length > data.len() {
                 p.datagram_truncated(transport, length, from);
@@ -233,11 +228,10 @@ impl<P: DatagramProtocol> ErasedDatagram for Inner<P> {
         }
     }
 
-    fn system(&self) -> String {
-        let name = match self.protocol.try_borrow() {
+    fn qualified_name(&self) -> String {
+        match self.protocol.try_borrow() {
             Ok(p) => p.qualified_name().into_owned(),
             Err(_) => std::any::type_name::<P>().to_owned(),
-        };
-        format!("{name} (UDP)")
+        }
     }
 }
