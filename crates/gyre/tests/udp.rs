@@ -531,7 +531,13 @@ fn ipv6_multicast_interface() -> (String, u32) {
 /// on a chosen interface by index: hop limit, loopback and outgoing
 /// interface read back what was set; joining twice and leaving twice are
 /// errors; both listeners get the datagram.
+///
+/// Ignored by default: Linux's loopback carries no IPv6 multicast, and the
+/// project's tests use loopback only, so this needs a real interface
+/// (`cargo test --test udp -- --ignored` where one is up; it passed on the
+/// development machine's eth0).
 #[test]
+#[ignore = "needs a multicast-capable interface other than loopback"]
 fn ipv6_multicast_between_two_listeners() {
     let reactor = reactor();
     let (_name, index) = ipv6_multicast_interface();
