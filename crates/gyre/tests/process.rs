@@ -325,13 +325,14 @@ fn signal_process_by_name_and_number() {
         let after: Rc<RefCell<Option<String>>> = Rc::default();
         let before: Rc<RefCell<Vec<String>>> = Rc::default();
         let (seen, sending) = (after.clone(), before.clone());
-        // `env --default-signal`: a child inherits ignored signals (see
-        // the process module's docs), and the test may itself run with
-        // SIGINT ignored, as a background job of a script does (CI).
+        // A child inherits ignored signals (see the process module's docs),
+        // and the test may itself run with SIGINT ignored, as a background
+        // job of a script does (CI): the child resets every signal with
+        // `env --default-signal` and says so before it is signalled.
         let records = gyre_sh(
-            "exec env --default-signal sleep 30",
+            "exec env --default-signal sh -c 'echo ready; exec sleep 30'",
             move |name, t| match name {
-                "connection_made" => {
+                "out_received" => {
                     // Recorded here, checked after the run.
                     let sent = match signal.parse::<i32>() {
                         Ok(n) => t.signal_process(n),
