@@ -25,15 +25,15 @@
 //! `$GYRE_TWISTED_PYTHON`, else `<repo>/.venv/bin/python`. The Python side
 //! is bounded by [`LIMIT`] (then killed) and by its own 20-second alarm.
 
+#[path = "interop/python.rs"]
+mod python;
 mod util;
 
 use std::cell::{Cell, RefCell};
-use std::io::Read;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::rc::Rc;
-use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use gyre::client::{ClientService, backoff_policy};
@@ -51,88 +51,22 @@ const LIMIT: Duration = Duration::from_secs(30);
 // ---------------------------------------------------------------------------
 // Finding the interpreter and running the Twisted side
 
-/// The venv's Python, checked once per test binary; panics if there is none.
-fn twisted_python() -> &'static Path {
-    static FOUND: OnceLock<PathBuf> = OnceLock::new();
-    FOUND.get_or_init(|| {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let repo = manifest
-            .parent()
-            .and_then(Path::parent)
-            .expect("crates/gyre is two levels down");
-        python_or_fail(
-            std::env::var_os("GYRE_TWISTED_PYTHON").map(PathBuf::from),
-            &repo.join(".venv/bin/python"),
-        )
-    })
-}
-
-/// The first of `from_env` and `fallback` that imports Twisted; panics,
-/// saying what was tried, when neither does.
-fn python_or_fail(from_env: Option<PathBuf>, fallback: &Path) -> PathBuf {
-    let mut tried = Vec::new();
-    for candidate in from_env.into_iter().chain([fallback.to_path_buf()]) {
-        let outcome = Command::new(&candidate)
-            .args(["-c", "import twisted.internet.task"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match outcome {
-            Ok(status) if status.success() => return candidate,
-            Ok(status) => tried.push(format!(
-                "{} cannot import twisted: {status}",
-                candidate.display()
-            )),
-            Err(e) => tried.push(format!("{}: {e}", candidate.display())),
-        }
-    }
-    panic!(
-        "Twisted venv missing: run scripts/setup-twisted-venv ({})",
-        tried.join("; ")
-    );
-}
-
 /// Without an interpreter that has Twisted, the lookup the tests use panics
 /// with a message that says how to build the venv.
 #[test]
 #[should_panic(expected = "Twisted venv missing: run scripts/setup-twisted-venv")]
 fn a_missing_venv_fails_loudly() {
     let nowhere = Path::new("/nonexistent/gyre-venv/bin/python");
-    python_or_fail(Some(nowhere.into()), nowhere);
+    python::python_or_fail(Some(nowhere.into()), nowhere);
 }
 
 /// What `twisted_sequences.py MODE` printed; fails unless it exited 0
 /// within [`LIMIT`].
 fn twisted(mode: &str) -> Vec<String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/twisted_sequences.py");
-    let mut child = Command::new(twisted_python())
-        .arg(&script)
-        .arg(mode)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Twisted side");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut out, mut err) = (String::new(), String::new());
-        let _ = stdout.read_to_string(&mut out);
-        let _ = stderr.read_to_string(&mut err);
-        let _ = tx.send((out, err));
-    });
-    let Ok((out, err)) = rx.recv_timeout(LIMIT) else {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("twisted_sequences.py {mode} still running after {LIMIT:?}");
-    };
-    let status = child.wait().expect("reap the Twisted side");
-    assert!(
-        status.success(),
-        "twisted_sequences.py {mode}: {status}\n{err}"
-    );
+    let mut command = Command::new(python::twisted_python());
+    command.arg(&script).arg(mode);
+    let out = python::output_within(command, b"", LIMIT);
     out.lines().map(str::to_string).collect()
 }
 
