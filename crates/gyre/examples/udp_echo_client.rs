@@ -40,7 +40,12 @@ impl DatagramProtocol for Helloer {
     }
 
     fn datagram_received(&mut self, _: &DatagramTransport, data: &[u8], from: &gyre::Address) {
-        println!("received {:?} from {from}", String::from_utf8_lossy(data));
+        println!(
+            "received {:?} from {}:{}",
+            String::from_utf8_lossy(data),
+            from.host(),
+            from.port()
+        );
         let _ = self.reactor.stop();
     }
 

@@ -25,7 +25,12 @@ impl DatagramProtocol for Echo {
         data: &[u8],
         from: &gyre::Address,
     ) {
-        println!("received {:?} from {from}", String::from_utf8_lossy(data));
+        println!(
+            "received {:?} from {}:{}",
+            String::from_utf8_lossy(data),
+            from.host(),
+            from.port()
+        );
         // A full socket buffer drops the reply, as UDP may.
         let _ = transport.write_to(data, from);
     }
