@@ -356,12 +356,14 @@ impl Reactor {
     /// use gyre::Reactor;
     ///
     /// let reactor = Reactor::new()?;
-    /// let r = reactor.clone();
+    /// let (got, r) = (std::rc::Rc::new(std::cell::Cell::new(None)), reactor.clone());
+    /// let slot = got.clone();
     /// reactor.defer_to_thread(|| (1..=10u64).product::<u64>()).consume(move |result| {
-    ///     assert_eq!(result.unwrap(), 3_628_800);
+    ///     slot.set(result.ok());
     ///     let _ = r.stop();
     /// });
     /// reactor.run_without_signals()?;
+    /// assert_eq!(got.get(), Some(3_628_800));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn defer_to_thread<T: Send + 'static>(

@@ -5,8 +5,7 @@
 //! A test that asserts inside a callback asserts nothing when the callback
 //! never runs:
 //!
-//! ```
-//! # use gyre::deferred::Deferred;
+//! ```text
 //! let d: Deferred<u32> = Deferred::new();
 //! d.consume(|r| assert_eq!(r.unwrap(), 42)); // never fired: passes anyway
 //! ```
