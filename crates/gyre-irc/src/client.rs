@@ -796,14 +796,10 @@ impl<H: fmt::Debug> fmt::Debug for IrcClient<H> {
 }
 
 /// Whether `line` holds a `\r` and whether it holds a `\x10`. Most lines
-/// hold neither: one branch-free pass (which the compiler vectorises)
+/// hold neither: one branch-free pass, eight bytes at a time,
 /// says so, and only a line that has one is looked at again.
 fn scan(line: &[u8]) -> (bool, bool) {
-    let mut any = 0u8;
-    for &b in line {
-        any |= u8::from(b == b'\r') | u8::from(b == 0x10);
-    }
-    if any == 0 {
+    if !crate::swar::holds_either(line, b'\r', 0x10) {
         return (false, false);
     }
     (line.contains(&b'\r'), line.contains(&0x10))
@@ -855,30 +851,33 @@ impl<H: IrcHandler> IrcClient<H> {
     /// closes the connection (Twisted lets the decoding error escape,
     /// which drops it).
     pub fn handle_line(&mut self, line: &[u8]) {
-        // Servers end lines with CRLF: the usual trailing \r costs no copy.
-        // One pass looks for the rarer bytes: another \r, or the low-level
-        // quote \x10 (then the text is dequoted below).
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let (has_cr, has_quote) = scan(line);
-        let cleaned: Cow<'_, [u8]> = if has_cr {
-            Cow::Owned(line.iter().copied().filter(|&b| b != b'\r').collect())
-        } else {
-            Cow::Borrowed(line)
-        };
-        let text = match std::str::from_utf8(&cleaned) {
-            Ok(t) => t,
+        match std::str::from_utf8(line) {
+            Ok(text) => self.handle_text(text),
             Err(e) => {
                 log::error!("Invalid UTF-8 from the IRC server, dropping the connection: {e}");
                 if let Some(t) = self.irc.transport() {
                     t.abort_connection();
                 }
-                return;
             }
+        }
+    }
+
+    /// [`handle_line`](Self::handle_line) for a line already decoded.
+    pub fn handle_text(&mut self, line: &str) {
+        // Servers end lines with CRLF: the usual trailing \r costs no copy.
+        // One pass looks for the rarer bytes: another \r, or the low-level
+        // quote \x10 (then the text is dequoted below).
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (has_cr, has_quote) = scan(line.as_bytes());
+        let cleaned = if has_cr {
+            Cow::Owned(line.replace('\r', ""))
+        } else {
+            Cow::Borrowed(line)
         };
         let text = if has_quote {
-            low_dequote(text)
+            Cow::Owned(low_dequote(&cleaned).into_owned())
         } else {
-            Cow::Borrowed(text)
+            cleaned
         };
         match Message::parse(&text) {
             Ok(m) => self.dispatch(&m),
@@ -1333,6 +1332,14 @@ impl<H: IrcHandler> LineReceiver for IrcClient<H> {
 
     fn line_received(&mut self, _conn: &LineConnection<'_>, line: &[u8]) {
         self.handle_line(line);
+    }
+
+    fn utf8_lines(&self) -> bool {
+        true
+    }
+
+    fn text_line_received(&mut self, _conn: &LineConnection<'_>, line: &str) {
+        self.handle_text(line);
     }
 
     fn connection_lost(&mut self, reason: Reason) {

@@ -73,6 +73,7 @@ pub mod message;
 pub mod modes;
 pub mod quote;
 pub mod split;
+mod swar;
 
 pub use client::{Dispatch, Irc, IrcClient, IrcConfig, IrcHandler, IrcProtocol, LengthError};
 pub use message::{Message, Params, ParseError};

@@ -68,88 +68,9 @@ fn is_py_space_byte(b: u8) -> bool {
     matches!(b, b'\t'..=b'\r' | 0x1c..=0x20)
 }
 
-/// Where `" :"` first occurs in `s`.
-fn trailing_at(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut from = 0;
-    while let Some(i) = s[from..].find(' ') {
-        let at = from + i;
-        if b.get(at + 1) == Some(&b':') {
-            return Some(at);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// The words of a string split as Python's `str.split()` does: on runs of
-/// whitespace, none empty. Bytes are looked at one by one while they are
-/// ASCII; a non-ASCII character is decoded to see whether it is a space.
-struct PyWords<'a> {
-    rest: &'a str,
-}
-
-/// The length of the whitespace character at the start of `s`, if any.
-fn space_at(s: &str) -> Option<usize> {
-    let b = *s.as_bytes().first()?;
-    if b < 0x80 {
-        return is_py_space_byte(b).then_some(1);
-    }
-    let c = s.chars().next()?;
-    is_py_space(c).then(|| c.len_utf8())
-}
-
-/// The length of the UTF-8 sequence that `lead` starts.
-fn utf8_len(lead: u8) -> usize {
-    match lead {
-        0xf0.. => 4,
-        0xe0.. => 3,
-        _ => 2,
-    }
-}
-
-impl<'a> Iterator for PyWords<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let s = self.rest;
-        let b = s.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            if c < 0x80 {
-                if !is_py_space_byte(c) {
-                    break;
-                }
-                i += 1;
-            } else {
-                match space_at(&s[i..]) {
-                    Some(n) => i += n,
-                    None => break,
-                }
-            }
-        }
-        if i == b.len() {
-            self.rest = "";
-            return None;
-        }
-        let start = i;
-        while i < b.len() {
-            let c = b[i];
-            if c < 0x80 {
-                if is_py_space_byte(c) {
-                    break;
-                }
-                i += 1;
-            } else if space_at(&s[i..]).is_some() {
-                break;
-            } else {
-                i += utf8_len(c);
-            }
-        }
-        self.rest = &s[i..];
-        Some(&s[start..i])
-    }
+/// The index of the first space (the byte) in `b` at or after `from`.
+fn space_from(b: &[u8], from: usize) -> Option<usize> {
+    crate::swar::find_from(b, from, b' ')
 }
 
 /// A message's parameters: up to 8 kept inline (most messages have
@@ -157,7 +78,7 @@ impl<'a> Iterator for PyWords<'a> {
 /// any number). Reads as a slice.
 #[derive(Clone, Default)]
 pub struct Params<'a> {
-    inline: [&'a str; 8],
+    inline: [&'a str; 4],
     len: usize,
     more: Vec<&'a str>,
 }
@@ -241,37 +162,77 @@ impl<'a> Message<'a> {
     /// assert_eq!((m.prefix, m.command), ("nick!u@h", "PRIVMSG"));
     /// assert_eq!(m.params, ["#chan", "hello there :)"]);
     /// ```
+    #[inline]
     pub fn parse(line: &'a str) -> Result<Message<'a>, ParseError> {
         if line.is_empty() {
             return Err(ParseError::Empty);
         }
-        let mut s = line;
+        let b = line.as_bytes();
+        let mut i = 0;
         let mut raw_tags = "";
-        if let Some(rest) = s.strip_prefix('@') {
-            let at = rest.find(' ').ok_or(ParseError::NoCommand)?;
-            raw_tags = &rest[..at];
-            s = rest[at + 1..].trim_start_matches(' ');
+        if b[0] == b'@' {
+            let at = space_from(b, 1).ok_or(ParseError::NoCommand)?;
+            raw_tags = &line[1..at];
+            i = at + 1;
+            while b.get(i) == Some(&b' ') {
+                i += 1;
+            }
         }
         let mut prefix = "";
-        if let Some(rest) = s.strip_prefix(':') {
-            let at = rest.find(' ').ok_or(ParseError::NoCommand)?;
-            prefix = &rest[..at];
-            s = &rest[at + 1..];
+        if b.get(i) == Some(&b':') {
+            let at = space_from(b, i + 1).ok_or(ParseError::NoCommand)?;
+            prefix = &line[i + 1..at];
+            i = at + 1;
         }
-        let trailing = match trailing_at(s) {
-            Some(at) => {
-                let t = &s[at + 2..];
-                s = &s[..at];
-                Some(t)
-            }
-            None => None,
-        };
+        // One pass over the rest: words split as Python's `str.split()`
+        // splits (runs of any whitespace), up to the first `" :"`, after
+        // which everything is the trailing parameter, looked at no further.
+        let mut command = None;
         let mut params = Params::default();
-        let mut words = PyWords { rest: s };
-        let command = words.next().ok_or(ParseError::NoCommand)?;
-        for w in words {
-            params.push(w);
+        let mut word: Option<usize> = None;
+        let mut push = |w: &'a str| match command {
+            None => command = Some(w),
+            Some(_) => params.push(w),
+        };
+        let mut trailing = None;
+        while i < b.len() {
+            let c = b[i];
+            let space = if c > b' ' && c < 0x80 {
+                0
+            } else if c == b' ' {
+                if b.get(i + 1) == Some(&b':') {
+                    trailing = Some(&line[i + 2..]);
+                }
+                1
+            } else if c < 0x80 {
+                usize::from(is_py_space_byte(c))
+            } else {
+                let ch = line[i..].chars().next().unwrap_or_default();
+                if is_py_space(ch) {
+                    ch.len_utf8()
+                } else {
+                    word.get_or_insert(i);
+                    i += ch.len_utf8();
+                    continue;
+                }
+            };
+            if space == 0 {
+                word.get_or_insert(i);
+                i += 1;
+                continue;
+            }
+            if let Some(start) = word.take() {
+                push(&line[start..i]);
+            }
+            if trailing.is_some() {
+                break;
+            }
+            i += space;
         }
+        if let Some(start) = word {
+            push(&line[start..]);
+        }
+        let command = command.ok_or(ParseError::NoCommand)?;
         if let Some(t) = trailing {
             params.push(t);
         }

@@ -248,6 +248,19 @@ fn serialize_refuses_what_cannot_be_a_line() {
 }
 
 proptest! {
+    /// The one-pass parser agrees with Twisted's `parsemsg` stated plainly
+    /// (tags off the front, then the prefix, then the first `" :"`, then
+    /// `str.split()`), on lines made of the characters that matter.
+    #[test]
+    fn parse_agrees_with_parsemsg_stated_plainly(
+        line in "[ :@ab!\t\x0b\x1f\u{2003}\u{e9}\u{a0}]{0,30}",
+    ) {
+        let got = Message::parse(&line)
+            .ok()
+            .map(|m| (m.raw_tags, m.prefix, m.command, m.params.to_vec()));
+        prop_assert_eq!(got, parsemsg_plainly(&line), "{:?}", line);
+    }
+
     #[test]
     fn tag_values_round_trip(v in "\\PC*") {
         let escaped = escape_tag_value(&v);
@@ -307,4 +320,37 @@ fn odd_commands_write_back_to_the_same_message() {
         let again = m.to_string();
         assert_eq!(Message::parse(&again).unwrap(), m, "{line:?} -> {again:?}");
     }
+}
+
+/// Twisted's `parsemsg` as its text states it, after the IRCv3 tag section
+/// gyre-irc takes off first: the reference the parser is checked against.
+#[allow(clippy::type_complexity)]
+fn parsemsg_plainly(line: &str) -> Option<(&str, &str, &str, Vec<&str>)> {
+    if line.is_empty() {
+        return None;
+    }
+    let mut s = line;
+    let mut tags = "";
+    if let Some(rest) = s.strip_prefix('@') {
+        let (t, rest) = rest.split_once(' ')?;
+        tags = t;
+        s = rest.trim_start_matches(' ');
+    }
+    let mut prefix = "";
+    if let Some(rest) = s.strip_prefix(':') {
+        let (p, rest) = rest.split_once(' ')?;
+        prefix = p;
+        s = rest;
+    }
+    let (head, trailing) = match s.find(" :") {
+        Some(at) => (&s[..at], Some(&s[at + 2..])),
+        None => (s, None),
+    };
+    // Python's str.isspace: Unicode White_Space plus \x1c-\x1f.
+    let space = |c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c);
+    let mut words = head.split(space).filter(|w| !w.is_empty());
+    let command = words.next()?;
+    let mut params: Vec<&str> = words.collect();
+    params.extend(trailing);
+    Some((tags, prefix, command, params))
 }

