@@ -37,6 +37,10 @@ use crate::message::{Message, nick_of};
 pub struct MessageLogger {
     file: File,
     zone: TimeZone,
+    /// The line being written (kept, so that a line costs no allocation).
+    line: Vec<u8>,
+    /// The second the stamp was made for, and the stamp `[HH:MM:SS] `.
+    stamp: Option<(i64, [u8; 11])>,
 }
 
 impl MessageLogger {
@@ -46,18 +50,41 @@ impl MessageLogger {
         Ok(MessageLogger {
             file,
             zone: TimeZone::local(),
+            line: Vec::new(),
+            stamp: None,
         })
     }
 
     /// Writes one line stamped with the local time, and flushes it.
     pub fn log(&mut self, message: &str) -> io::Result<()> {
-        let t = self.zone.civil(unix_seconds(SystemTime::now()));
-        let line = format!(
-            "[{:02}:{:02}:{:02}] {message}\n",
-            t.hour, t.minute, t.second
-        );
-        self.file.write_all(line.as_bytes())?;
-        self.file.flush()
+        self.log_parts(&[message])
+    }
+
+    /// Writes one line made of `parts`, stamped with the local time, in one
+    /// `write` (the file is not buffered: the line is on disk's page cache
+    /// when this returns, as the seed's `flush` makes it).
+    pub fn log_parts(&mut self, parts: &[&str]) -> io::Result<()> {
+        let now = unix_seconds(SystemTime::now());
+        let stamp = match self.stamp {
+            Some((second, stamp)) if second == now => stamp,
+            _ => {
+                let t = self.zone.civil(now);
+                let mut stamp = *b"[00:00:00] ";
+                for (at, v) in [(1, t.hour), (4, t.minute), (7, t.second)] {
+                    stamp[at] = b'0' + (v / 10 % 10) as u8;
+                    stamp[at + 1] = b'0' + (v % 10) as u8;
+                }
+                self.stamp = Some((now, stamp));
+                stamp
+            }
+        };
+        self.line.clear();
+        self.line.extend_from_slice(&stamp);
+        for part in parts {
+            self.line.extend_from_slice(part.as_bytes());
+        }
+        self.line.push(b'\n');
+        self.file.write_all(&self.line)
     }
 }
 
@@ -123,9 +150,9 @@ impl LogBot {
         IrcClient::protocol(config, self, clock)
     }
 
-    fn log(&mut self, message: &str) {
+    fn log(&mut self, parts: &[&str]) {
         if let Some(logger) = &mut self.logger
-            && let Err(e) = logger.log(message)
+            && let Err(e) = logger.log_parts(parts)
         {
             log::error!("cannot write to {}: {e}", self.options.path.display());
         }
@@ -138,11 +165,11 @@ impl IrcHandler for LogBot {
             Ok(logger) => self.logger = Some(logger),
             Err(e) => log::error!("cannot open {}: {e}", self.options.path.display()),
         }
-        self.log(&format!("[connected at {}]", asctime_now()));
+        self.log(&["[connected at ", &asctime_now(), "]"]);
     }
 
     fn connection_lost(&mut self, _irc: &mut Irc, _reason: &Reason) {
-        self.log(&format!("[disconnected at {}]", asctime_now()));
+        self.log(&["[disconnected at ", &asctime_now(), "]"]);
         self.logger = None;
         self.ended.connection_ended(self.signed_on);
     }
@@ -153,12 +180,12 @@ impl IrcHandler for LogBot {
     }
 
     fn joined(&mut self, _irc: &mut Irc, channel: &str) {
-        self.log(&format!("[I have joined {channel}]"));
+        self.log(&["[I have joined ", channel, "]"]);
     }
 
     fn privmsg(&mut self, irc: &mut Irc, user: &str, channel: &str, message: &str) {
         let user = nick_of(user);
-        self.log(&format!("<{user}> {message}"));
+        self.log(&["<", user, "> ", message]);
         if channel == irc.nickname() {
             let _ = irc.msg(
                 user,
@@ -167,16 +194,19 @@ impl IrcHandler for LogBot {
             );
             return;
         }
-        if message.starts_with(&format!("{}:", irc.nickname())) {
+        let addressed = message
+            .strip_prefix(irc.nickname())
+            .is_some_and(|rest| rest.starts_with(':'));
+        if addressed {
             let reply = format!("{user}: I am a log bot");
             let _ = irc.msg(channel, &reply, None);
             let me = irc.nickname().to_string();
-            self.log(&format!("<{me}> {reply}"));
+            self.log(&["<", &me, "> ", &reply]);
         }
     }
 
     fn action(&mut self, _irc: &mut Irc, user: &str, _channel: &str, data: &str) {
-        self.log(&format!("* {} {data}", nick_of(user)));
+        self.log(&["* ", nick_of(user), " ", data]);
     }
 
     fn received(&mut self, _irc: &mut Irc, message: &Message<'_>) -> Dispatch {
@@ -184,7 +214,7 @@ impl IrcHandler for LogBot {
         // included, and the client's idea of its nick is left alone.
         if message.command == "NICK" {
             let new = message.param(0).unwrap_or("");
-            self.log(&format!("{} is now known as {new}", message.nick()));
+            self.log(&[message.nick(), " is now known as ", new]);
             return Dispatch::Handled;
         }
         Dispatch::Continue

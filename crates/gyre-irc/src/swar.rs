@@ -35,19 +35,37 @@ pub(crate) fn find_from(b: &[u8], from: usize, byte: u8) -> Option<usize> {
         }
         at += 8;
     }
-    let i = words.remainder().iter().position(|&c| c == byte)?;
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return None;
+    }
+    if rest.len() >= 8 {
+        // The last eight bytes, overlapping bytes already seen (which hold
+        // no `byte`): one more word instead of a loop over the tail.
+        let m = marks(word(&rest[rest.len() - 8..]), byte);
+        return (m != 0).then(|| from + rest.len() - 8 + (m.trailing_zeros() / 8) as usize);
+    }
+    let i = tail.iter().position(|&c| c == byte)?;
     Some(at + i)
 }
 
 /// Whether `b` holds `x` or `y` anywhere.
 pub(crate) fn holds_either(b: &[u8], x: u8, y: u8) -> bool {
+    let either = |w: u64| marks(w, x) | marks(w, y);
     let mut words = b.chunks_exact(8);
     let mut any = 0;
     for chunk in &mut words {
-        let w = word(chunk);
-        any |= marks(w, x) | marks(w, y);
+        any |= either(word(chunk));
     }
-    any != 0 || words.remainder().iter().any(|&c| c == x || c == y)
+    if !words.remainder().is_empty() {
+        if b.len() >= 8 {
+            // The last eight bytes, overlapping: one word, no tail loop.
+            any |= either(word(&b[b.len() - 8..]));
+        } else {
+            return any != 0 || words.remainder().iter().any(|&c| c == x || c == y);
+        }
+    }
+    any != 0
 }
 
 #[cfg(test)]

@@ -12,11 +12,7 @@
 //! it (scripts/test-all installs it).
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use gyre::Reactor;
@@ -24,106 +20,9 @@ use gyre::endpoint::{ClientEndpoint, TcpClientEndpoint, connect_protocol};
 use gyre_irc::logbot::{LogBotOptions, LogBotRunner};
 use gyre_irc::{Irc, IrcClient, IrcConfig, IrcHandler};
 
-fn ngircd_binary() -> PathBuf {
-    for p in ["/usr/sbin/ngircd", "/usr/bin/ngircd"] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("ngircd is missing: apt-get install ngircd (scripts/test-all installs it)");
-}
-
-struct Ngircd {
-    dir: PathBuf,
-    port: u16,
-    child: Option<Child>,
-}
-
-impl Ngircd {
-    fn start() -> Ngircd {
-        let dir = std::env::temp_dir().join(format!("gyre-ngircd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        // ngircd drops root for `nobody`: let it write its pid file.
-        let _ = Command::new("chmod").arg("777").arg(&dir).status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = Ngircd {
-            dir,
-            port,
-            child: None,
-        };
-        server.spawn();
-        server
-    }
-
-    fn spawn(&mut self) {
-        let conf = self.dir.join("ngircd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "[Global]\nName = irc.gyre.test\nInfo = gyre test server\nListen = 127.0.0.1\nPorts = {}\n\
-                 PidFile = {}/ngircd.pid\nMotdPhrase = gyre test\nAdminInfo1 = gyre\nAdminInfo2 = test\nAdminEMail = t@example.invalid\n\
-                 [Limits]\nMaxNickLength = 30\nPingTimeout = 120\n[Options]\nPAM = no\nIdent = no\nDNS = no\n",
-                self.port,
-                self.dir.display()
-            ),
-        )
-        .expect("config");
-        let mut child = Command::new(ngircd_binary())
-            .args(["-n", "-f"])
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("ngircd starts");
-        let (tx, rx) = mpsc::channel();
-        for out in [
-            Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().expect("stderr")),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        let mut seen = Vec::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(10)) {
-                Ok(line) if line.contains("ready.") => break,
-                Ok(line) => seen.push(line),
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("ngircd did not become ready: {seen:#?}");
-                }
-            }
-        }
-        self.child = Some(child);
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-    }
-}
-
-impl Drop for Ngircd {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+#[path = "common/ngircd.rs"]
+mod server;
+use server::Ngircd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {

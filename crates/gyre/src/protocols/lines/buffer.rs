@@ -347,17 +347,42 @@ fn find_byte(byte: u8, haystack: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     let repeated = ONES * u64::from(byte);
-    let mut words = haystack.chunks_exact(8);
-    let mut offset = 0;
-    for word in &mut words {
-        let bytes: [u8; 8] = word.try_into().expect("chunks of eight");
+    let marks = |word: &[u8]| {
+        let bytes: [u8; 8] = word.try_into().expect("eight bytes");
         let x = u64::from_le_bytes(bytes) ^ repeated;
-        let marks = x.wrapping_sub(ONES) & !x & HIGHS;
-        if marks != 0 {
-            return Some(offset + (marks.trailing_zeros() / 8) as usize);
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let at = |offset: usize, marks: u64| offset + (marks.trailing_zeros() / 8) as usize;
+    // Sixteen bytes a turn, then eight, then the last eight again
+    // (overlapping bytes already seen, which hold no `byte`).
+    let mut pairs = haystack.chunks_exact(16);
+    let mut offset = 0;
+    for pair in &mut pairs {
+        let (low, high) = (marks(&pair[..8]), marks(&pair[8..]));
+        if low | high != 0 {
+            return Some(if low != 0 {
+                at(offset, low)
+            } else {
+                at(offset + 8, high)
+            });
+        }
+        offset += 16;
+    }
+    let rest = pairs.remainder();
+    if rest.len() >= 8 {
+        let m = marks(&rest[..8]);
+        if m != 0 {
+            return Some(at(offset, m));
         }
         offset += 8;
     }
-    let at = words.remainder().iter().position(|&b| b == byte)?;
-    Some(offset + at)
+    if offset == haystack.len() {
+        return None;
+    }
+    if haystack.len() >= 8 {
+        let last = haystack.len() - 8;
+        let m = marks(&haystack[last..]);
+        return (m != 0).then(|| at(last, m));
+    }
+    haystack.iter().position(|&b| b == byte)
 }
