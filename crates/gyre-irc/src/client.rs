@@ -249,6 +249,19 @@ pub trait IrcHandler: 'static {
     }
     /// The capabilities the server acknowledged (IRCv3).
     fn capabilities_acknowledged(&mut self, irc: &mut Irc, caps: &[&str]) {}
+    /// The server offers new capabilities (IRCv3 `cap-notify`, which
+    /// `CAP LS 302` turns on). Those among [`IrcConfig::capabilities`] not
+    /// yet enabled are requested before this is called.
+    fn capabilities_offered(&mut self, irc: &mut Irc, caps: &[&str]) {}
+    /// The server withdrew capabilities (`CAP DEL`); they are no longer
+    /// enabled when this is called.
+    fn capabilities_withdrawn(&mut self, irc: &mut Irc, caps: &[&str]) {}
+    /// With `echo-message` enabled, the server's copy of a `PRIVMSG`
+    /// (`notice` false) or `NOTICE` this client sent to `target`, text as
+    /// sent (CTCP included). It does not reach [`privmsg`](Self::privmsg),
+    /// [`action`](Self::action) or the CTCP handlers, and is never
+    /// answered. Ignored by default.
+    fn message_echoed(&mut self, irc: &mut Irc, target: &str, message: &str, notice: bool) {}
     /// SASL ended: `Ok` on `903`, `Err(numeric)` otherwise.
     fn sasl_finished(&mut self, irc: &mut Irc, result: Result<(), String>) {}
 }
@@ -313,6 +326,8 @@ pub struct Irc {
     cap_state: CapState,
     offered: Vec<String>,
     enabled: HashSet<String>,
+    /// `echo-message` is enabled (read for every message).
+    echo_message: bool,
 }
 
 impl fmt::Debug for Irc {
@@ -350,6 +365,7 @@ impl Irc {
             cap_state: CapState::Off,
             offered: Vec::new(),
             enabled: HashSet::new(),
+            echo_message: false,
         }
     }
 
@@ -393,6 +409,12 @@ impl Irc {
     /// The transport, once connected.
     pub fn transport(&self) -> Option<Transport> {
         self.outbox.borrow().transport.clone()
+    }
+
+    /// The IRCv3 capabilities the server offers (`CAP LS`, then `CAP NEW`
+    /// and `CAP DEL`), names only, in the order offered.
+    pub fn offered_capabilities(&self) -> impl Iterator<Item = &str> {
+        self.offered.iter().map(String::as_str)
     }
 
     /// The IRCv3 capabilities the server acknowledged.
@@ -1087,6 +1109,11 @@ impl<H: IrcHandler> IrcClient<H> {
         if message.is_empty() {
             return;
         }
+        if irc.echo_message && irc.supported.casemapping().eq(m.nick(), &irc.nickname) {
+            // The server's copy of what this client said: neither a
+            // message to answer nor a CTCP query to reply to.
+            return h.message_echoed(irc, channel, message, !privmsg);
+        }
         let mut text = Cow::Borrowed(message);
         if message.starts_with(X_DELIM) {
             let x = ctcp_extract(message);
@@ -1116,11 +1143,7 @@ impl<H: IrcHandler> IrcClient<H> {
         let list = p.last().copied().unwrap_or("");
         match sub {
             "LS" if irc.cap_state == CapState::Listing => {
-                irc.offered.extend(
-                    list.split(' ')
-                        .filter(|s| !s.is_empty())
-                        .map(|s| s.split_once('=').map(|(k, _)| k).unwrap_or(s).to_string()),
-                );
+                irc.offered.extend(cap_names(list).map(String::from));
                 if p.len() >= 4 && p[2] == "*" {
                     return; // more LS lines follow
                 }
@@ -1153,6 +1176,7 @@ impl<H: IrcHandler> IrcClient<H> {
                         }
                     }
                 }
+                irc.echo_message = irc.enabled.contains("echo-message");
                 h.capabilities_acknowledged(irc, &caps);
                 if irc.cap_state == CapState::Requested {
                     if irc.enabled.contains("sasl") && irc.config.sasl.is_some() {
@@ -1164,9 +1188,45 @@ impl<H: IrcHandler> IrcClient<H> {
                 }
             }
             "NAK" if irc.cap_state == CapState::Requested => irc.cap_end(),
+            "NAK" => log::info!("the IRC server refused the capabilities {list:?}"),
+            "NEW" => {
+                let caps: Vec<&str> = cap_names(list).collect();
+                for c in &caps {
+                    if !irc.offered.iter().any(|o| o == c) {
+                        irc.offered.push(c.to_string());
+                    }
+                }
+                let wanted: Vec<&str> = caps
+                    .iter()
+                    .copied()
+                    .filter(|c| irc.config.capabilities.iter().any(|w| w == c))
+                    .filter(|c| !irc.enabled.contains(*c))
+                    .collect();
+                if !wanted.is_empty() {
+                    irc.send_line(&format!("CAP REQ :{}", wanted.join(" ")));
+                }
+                h.capabilities_offered(irc, &caps);
+            }
+            "DEL" => {
+                let caps: Vec<&str> = cap_names(list).collect();
+                irc.offered.retain(|o| !caps.contains(&o.as_str()));
+                for c in &caps {
+                    irc.enabled.remove(*c);
+                }
+                irc.echo_message = irc.enabled.contains("echo-message");
+                h.capabilities_withdrawn(irc, &caps);
+            }
             _ => {}
         }
     }
+}
+
+/// The capability names of a `CAP LS`/`NEW`/`DEL` list, values (`=…`)
+/// left off.
+fn cap_names(list: &str) -> impl Iterator<Item = &str> {
+    list.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split_once('=').map_or(s, |(k, _)| k))
 }
 
 fn ctcp_query<H: IrcHandler>(

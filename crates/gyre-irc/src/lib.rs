@@ -65,6 +65,13 @@
 //! those asked, and `CAP END`; [`IrcConfig::sasl`] adds `sasl` and
 //! authenticates with PLAIN first; tags and `server-time` of the message
 //! being handled are read with [`Irc::tags`] and [`Irc::server_time`].
+//! `CAP LS 302` turns on `cap-notify`: capabilities the server offers
+//! later (`CAP NEW`) are requested when asked for, withdrawn ones
+//! (`CAP DEL`) are disabled, and the handler hears of both. With
+//! `echo-message` enabled, the server's copies of the client's own
+//! messages go to [`IrcHandler::message_echoed`], never to `privmsg` or
+//! the CTCP handlers (so a CTCP query the client sends is not answered by
+//! itself).
 
 pub mod client;
 pub mod isupport;

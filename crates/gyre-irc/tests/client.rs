@@ -20,6 +20,9 @@ struct Seen {
     bad: Vec<String>,
     sasl: Vec<Result<(), String>>,
     acked: Vec<String>,
+    offered: Vec<String>,
+    withdrawn: Vec<String>,
+    echoed: Vec<(String, String, bool)>,
 }
 
 struct Keep(Rc<RefCell<Seen>>);
@@ -48,6 +51,59 @@ impl IrcHandler for Keep {
             .acked
             .extend(caps.iter().map(|c| c.to_string()));
     }
+    fn capabilities_offered(&mut self, _: &mut Irc, caps: &[&str]) {
+        let mut s = self.0.borrow_mut();
+        s.offered.extend(caps.iter().map(|c| c.to_string()));
+    }
+    fn capabilities_withdrawn(&mut self, _: &mut Irc, caps: &[&str]) {
+        let mut s = self.0.borrow_mut();
+        s.withdrawn.extend(caps.iter().map(|c| c.to_string()));
+    }
+    fn message_echoed(&mut self, _: &mut Irc, target: &str, message: &str, notice: bool) {
+        let mut s = self.0.borrow_mut();
+        s.echoed.push((target.into(), message.into(), notice));
+    }
+}
+
+/// The capabilities enabled now, sorted.
+fn enabled(p: &IrcProtocol<Keep>) -> Vec<String> {
+    let mut e: Vec<String> = p
+        .handler()
+        .irc()
+        .enabled_capabilities()
+        .map(String::from)
+        .collect();
+    e.sort();
+    e
+}
+
+/// A client that asked for `caps`, was offered `offered`, had what it
+/// requested acknowledged and is registered as `bot`.
+fn negotiated(
+    caps: &[&str],
+    offered: &str,
+) -> (IrcProtocol<Keep>, StringTransport, Rc<RefCell<Seen>>) {
+    let config = IrcConfig {
+        capabilities: caps.iter().map(|c| c.to_string()).collect(),
+        ..IrcConfig::with_nickname("bot")
+    };
+    let (mut p, t, _, seen) = connect(config);
+    text(&t);
+    p.data_received(
+        &t.transport(),
+        format!(":srv CAP * LS :{offered}\r\n").as_bytes(),
+    );
+    let req = text(&t);
+    let asked = req
+        .strip_prefix("CAP REQ :")
+        .and_then(|r| r.strip_suffix("\r\n"));
+    let asked = asked.expect("a CAP REQ").to_string();
+    p.data_received(
+        &t.transport(),
+        format!(":srv CAP bot ACK :{asked}\r\n:srv 001 bot :hi\r\n").as_bytes(),
+    );
+    assert_eq!(text(&t), "CAP END\r\n");
+    (p, t, seen)
 }
 
 fn connect(
@@ -217,6 +273,72 @@ fn cap_nak_and_nothing_offered_end_negotiation() {
         b":srv CAP * LS :echo-message\r\n:srv CAP * NAK :echo-message\r\n",
     );
     assert_eq!(text(&t), "CAP REQ :echo-message\r\nCAP END\r\n");
+}
+
+/// `cap-notify` (on with `CAP LS 302`): a new capability the client wants
+/// is requested and enabled once acknowledged, with no second `CAP END`;
+/// one it does not want, or has, is not; a withdrawn one is disabled.
+#[test]
+fn cap_new_and_del_after_registration() {
+    let (mut p, t, seen) = negotiated(&["message-tags", "echo-message"], "message-tags");
+    assert_eq!(enabled(&p), ["message-tags"]);
+    p.data_received(
+        &t.transport(),
+        b":srv CAP bot NEW :echo-message away-notify=x\r\n",
+    );
+    assert_eq!(text(&t), "CAP REQ :echo-message\r\n");
+    assert_eq!(seen.borrow().offered, ["echo-message", "away-notify"]);
+    p.data_received(&t.transport(), b":srv CAP bot ACK :echo-message\r\n");
+    assert_eq!(text(&t), "", "negotiation ended already: no CAP END");
+    assert_eq!(enabled(&p), ["echo-message", "message-tags"]);
+    p.data_received(
+        &t.transport(),
+        b":srv CAP bot NEW :message-tags chghost\r\n",
+    );
+    assert_eq!(text(&t), "", "nothing new that is wanted");
+    p.data_received(
+        &t.transport(),
+        b":srv CAP bot DEL :echo-message chghost\r\n",
+    );
+    assert_eq!(seen.borrow().withdrawn, ["echo-message", "chghost"]);
+    assert_eq!(enabled(&p), ["message-tags"]);
+    let offered: Vec<&str> = p.handler().irc().offered_capabilities().collect();
+    assert_eq!(offered, ["message-tags", "away-notify"]);
+    // Offered again: requested again.
+    p.data_received(&t.transport(), b":srv CAP bot NEW :echo-message\r\n");
+    assert_eq!(text(&t), "CAP REQ :echo-message\r\n");
+}
+
+/// With `echo-message`, the server's copies of the client's own messages
+/// go to `message_echoed` (CTCP left as sent, never answered), others'
+/// messages as before; once withdrawn, a message from the client's own
+/// nick is an ordinary message again (as without IRCv3, Twisted's way).
+#[test]
+fn echo_message_copies_are_not_messages() {
+    let (mut p, t, seen) = negotiated(&["echo-message"], "echo-message");
+    p.data_received(
+        &t.transport(),
+        b":bot!u@h PRIVMSG #c :hello\r\n:BOT!u@h PRIVMSG alice :\x01VERSION\x01\r\n:bot!u@h NOTICE #c :note\r\n:alice!u@h PRIVMSG #c :hi\r\n",
+    );
+    assert_eq!(text(&t), "", "no CTCP reply to the client's own query");
+    assert_eq!(
+        seen.borrow().echoed,
+        [
+            ("#c".to_string(), "hello".to_string(), false),
+            ("alice".to_string(), "\x01VERSION\x01".to_string(), false),
+            ("#c".to_string(), "note".to_string(), true),
+        ]
+    );
+    assert_eq!(
+        seen.borrow().privmsgs,
+        [("alice!u@h".to_string(), "#c".to_string(), "hi".to_string())]
+    );
+    p.data_received(
+        &t.transport(),
+        b":srv CAP bot DEL :echo-message\r\n:bot!u@h PRIVMSG #c :again\r\n",
+    );
+    assert_eq!(seen.borrow().echoed.len(), 3);
+    assert_eq!(seen.borrow().privmsgs[1].2, "again");
 }
 
 #[test]
