@@ -1,16 +1,28 @@
 //! `gyre logbot`: a first connection that fails is one line and exit 69;
-//! against a real `ngircd` the bot joins, answers, logs, and exits 0 on
-//! SIGINT with its `[disconnected at …]` line written. Bounded: every read
-//! has a timeout, every child is killed at the end.
+//! against a real `ngircd`, over TCP and over TLS (`tls:` endpoint, the
+//! server's certificate made at test time and trusted through
+//! `trustRoots`), the bot joins, answers, logs, and exits 0 on SIGINT with
+//! its `[disconnected at …]` line written. Bounded: every read has a
+//! timeout, every child is killed at the end.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
+
+// The gyre-irc tests' ngircd (a configuration in a temporary directory, a
+// free port, TLS when given a certificate), and the TLS tests' kit.
+#[path = "../../gyre-irc/tests/common/ngircd.rs"]
+#[allow(dead_code)]
+mod server;
+#[path = "../../gyre/tests/tls_kit/mod.rs"]
+mod tls_kit;
+
+use server::Ngircd;
 
 struct Killed(Child);
 impl Drop for Killed {
@@ -33,57 +45,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a port")
         .port()
-}
-
-/// ngircd on 127.0.0.1:`port`, ready.
-fn ngircd(dir: &Path, port: u16) -> Killed {
-    let bin = ["/usr/sbin/ngircd", "/usr/bin/ngircd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("ngircd is missing: apt-get install ngircd (scripts/test-all installs it)");
-    let conf = dir.join("ngircd.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[Global]\nName = irc.gyre.test\nInfo = test\nListen = 127.0.0.1\nPorts = {port}\nPidFile = {}/pid\n\
-             MotdPhrase = hi\nAdminInfo1 = a\nAdminInfo2 = b\nAdminEMail = c@example.invalid\n\
-             [Limits]\nMaxNickLength = 30\n[Options]\nPAM = no\nIdent = no\nDNS = no\n",
-            dir.display()
-        ),
-    )
-    .expect("config");
-    let mut child = Command::new(bin)
-        .args(["-n", "-f"])
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ngircd starts");
-    let (tx, rx) = mpsc::channel();
-    let outputs: [Box<dyn std::io::Read + Send>; 2] = [
-        Box::new(child.stdout.take().expect("stdout")),
-        Box::new(child.stderr.take().expect("stderr")),
-    ];
-    for out in outputs {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    loop {
-        match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(line) if line.contains("ready.") => return Killed(child),
-            Ok(_) => {}
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("ngircd did not become ready");
-            }
-        }
-    }
 }
 
 #[test]
@@ -156,15 +117,14 @@ impl Peer {
     }
 }
 
-#[test]
-fn bot_joins_answers_and_logs_against_ngircd() {
-    let dir = temp_dir("ngircd");
-    let port = free_port();
-    let _server = ngircd(&dir, port);
-    let mut peer = Peer::connect(port, "peer");
+/// Runs `gyre logbot` against `server` through `endpoint` as `logbot` in
+/// `#test`, with a peer that addresses it; checks the reply, the exit on
+/// SIGINT and the whole log.
+fn bot_session(server: &Ngircd, endpoint: &str) {
+    let mut peer = Peer::connect(server.port, "peer");
     peer.send("JOIN #test\r\n");
     peer.wait_for(" 366 ");
-    let file = dir.join("bot.log");
+    let file = server.dir.join("bot.log");
     // SIGINT at its default (the test may run with it ignored, as under
     // CI, and gyre, like Twisted, leaves an ignored SIGINT ignored).
     let bot = Command::new("env")
@@ -173,7 +133,7 @@ fn bot_joins_answers_and_logs_against_ngircd() {
         .args([
             "logbot",
             "--server",
-            &format!("tcp:127.0.0.1:{port}"),
+            endpoint,
             "--channel",
             "test",
             "--nick",
@@ -207,5 +167,31 @@ fn bot_joins_answers_and_logs_against_ngircd() {
     assert_eq!(lines[3], "<logbot> peer: I am a log bot", "{log}");
     assert!(lines[4].starts_with("[disconnected at "), "{log}");
     assert_eq!(lines.len(), 5, "{log}");
+}
+
+#[test]
+fn bot_joins_answers_and_logs_against_ngircd() {
+    let server = Ngircd::start();
+    bot_session(&server, &format!("tcp:127.0.0.1:{}", server.port));
+}
+
+/// The same session with the bot on ngircd's TLS port: `tls:` endpoint,
+/// certificate verified against the test's CA (and nothing else).
+#[test]
+fn bot_over_tls_against_ngircd() {
+    let dir = temp_dir("ngircd-tls");
+    let ca = tls_kit::Ca::new("gyre logbot test CA");
+    let (cert, key, _both) = ca.leaf(&["localhost"]).write(&dir, "irc");
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).expect("CA file");
+    let server = Ngircd::start_tls(&cert, &key);
+    let tls_port = server.tls_port.expect("a TLS port");
+    bot_session(
+        &server,
+        &format!(
+            "tls:host=localhost:port={tls_port}:trustRoots={}",
+            ca_file.display()
+        ),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

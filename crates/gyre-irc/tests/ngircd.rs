@@ -20,7 +20,9 @@ use gyre::endpoint::{ClientEndpoint, TcpClientEndpoint, connect_protocol};
 use gyre_irc::logbot::{LogBotOptions, LogBotRunner};
 use gyre_irc::{Irc, IrcClient, IrcConfig, IrcHandler};
 
+// Shared with the gyre-cli tests and irc-flood, which use more of it.
 #[path = "common/ngircd.rs"]
+#[allow(dead_code)]
 mod server;
 use server::Ngircd;
 

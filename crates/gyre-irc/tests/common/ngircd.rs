@@ -25,22 +25,43 @@ pub(crate) fn ngircd_binary() -> PathBuf {
 pub(crate) struct Ngircd {
     pub(crate) dir: PathBuf,
     pub(crate) port: u16,
+    /// The TLS port, when started with a certificate.
+    pub(crate) tls_port: Option<u16>,
+    tls: Option<(PathBuf, PathBuf)>,
     child: Option<Child>,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 impl Ngircd {
+    /// Plain IRC on a free port.
     pub(crate) fn start() -> Ngircd {
-        let dir = std::env::temp_dir().join(format!("gyre-ngircd-{}", std::process::id()));
+        Ngircd::start_with(None)
+    }
+
+    /// Plain IRC, and IRC over TLS with `cert` and `key` (PEM files) on a
+    /// second port.
+    pub(crate) fn start_tls(cert: &Path, key: &Path) -> Ngircd {
+        Ngircd::start_with(Some((cert.to_path_buf(), key.to_path_buf())))
+    }
+
+    fn start_with(tls: Option<(PathBuf, PathBuf)>) -> Ngircd {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gyre-ngircd-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         // ngircd drops root for `nobody`: let it write its pid file.
         let _ = Command::new("chmod").arg("777").arg(&dir).status();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut server = Ngircd {
             dir,
-            port,
+            port: free_port(),
+            tls_port: tls.as_ref().map(|_| free_port()),
+            tls,
             child: None,
         };
         server.spawn();
@@ -49,12 +70,20 @@ impl Ngircd {
 
     fn spawn(&mut self) {
         let conf = self.dir.join("ngircd.conf");
+        let ssl = match (&self.tls, self.tls_port) {
+            (Some((cert, key)), Some(port)) => format!(
+                "[SSL]\nCertFile = {}\nKeyFile = {}\nPorts = {port}\n",
+                cert.display(),
+                key.display()
+            ),
+            _ => String::new(),
+        };
         std::fs::write(
             &conf,
             format!(
                 "[Global]\nName = irc.gyre.test\nInfo = gyre test server\nListen = 127.0.0.1\nPorts = {}\n\
                  PidFile = {}/ngircd.pid\nMotdPhrase = gyre test\nAdminInfo1 = gyre\nAdminInfo2 = test\nAdminEMail = t@example.invalid\n\
-                 [Limits]\nMaxNickLength = 30\nPingTimeout = 120\nMaxPenaltyTime = 0\n[Options]\nPAM = no\nIdent = no\nDNS = no\n",
+                 [Limits]\nMaxNickLength = 30\nPingTimeout = 120\nMaxPenaltyTime = 0\n[Options]\nPAM = no\nIdent = no\nDNS = no\n{ssl}",
                 self.port,
                 self.dir.display()
             ),
