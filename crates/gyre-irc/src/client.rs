@@ -821,7 +821,10 @@ impl<H: fmt::Debug> fmt::Debug for IrcClient<H> {
 /// hold neither: one branch-free pass, eight bytes at a time,
 /// says so, and only a line that has one is looked at again.
 fn scan(line: &[u8]) -> (bool, bool) {
-    if !crate::swar::holds_either(line, b'\r', 0x10) {
+    // Cheapest first: no byte below 0x11 means neither \r (0x0d) nor
+    // \x10; control codes (CTCP's \x01, colours) send a line to the
+    // exact test.
+    if !crate::swar::holds_below(line, 0x11) || !crate::swar::holds_either(line, b'\r', 0x10) {
         return (false, false);
     }
     (line.contains(&b'\r'), line.contains(&0x10))

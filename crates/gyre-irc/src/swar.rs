@@ -51,19 +51,34 @@ pub(crate) fn find_from(b: &[u8], from: usize, byte: u8) -> Option<usize> {
 
 /// Whether `b` holds `x` or `y` anywhere.
 pub(crate) fn holds_either(b: &[u8], x: u8, y: u8) -> bool {
-    let either = |w: u64| marks(w, x) | marks(w, y);
+    any_word(b, |w| marks(w, x) | marks(w, y), |c| c == x || c == y)
+}
+
+/// Whether `b` holds a byte below `limit` (at most 0x80).
+pub(crate) fn holds_below(b: &[u8], limit: u8) -> bool {
+    debug_assert!(limit <= 0x80);
+    // `w - limit..limit` borrows into the high bit of a byte below
+    // `limit` whose own high bit is clear: exact for "any", as above.
+    let below = |w: u64| w.wrapping_sub(ONES * u64::from(limit)) & !w & HIGHS;
+    any_word(b, below, |c| c < limit)
+}
+
+/// Whether `marks` is non-zero for any word of `b`: whole words, then the
+/// last eight bytes (overlapping bytes already seen: one word, no loop over
+/// the tail); a slice shorter than a word is tested byte by byte with
+/// `test`.
+#[inline]
+fn any_word(b: &[u8], marks: impl Fn(u64) -> u64, test: impl Fn(u8) -> bool) -> bool {
+    if b.len() < 8 {
+        return b.iter().any(|&c| test(c));
+    }
     let mut words = b.chunks_exact(8);
     let mut any = 0;
     for chunk in &mut words {
-        any |= either(word(chunk));
+        any |= marks(word(chunk));
     }
     if !words.remainder().is_empty() {
-        if b.len() >= 8 {
-            // The last eight bytes, overlapping: one word, no tail loop.
-            any |= either(word(&b[b.len() - 8..]));
-        } else {
-            return any != 0 || words.remainder().iter().any(|&c| c == x || c == y);
-        }
+        any |= marks(word(&b[b.len() - 8..]));
     }
     any != 0
 }
@@ -90,6 +105,10 @@ mod tests {
             prop_assert_eq!(find_from(&b, from, byte), plain);
             let either = b.iter().any(|&c| c == b'\r' || c == 0x10);
             prop_assert_eq!(holds_either(&b, b'\r', 0x10), either);
+            for limit in [0x01, 0x0e, 0x11, 0x20, 0x80] {
+                let below = b.iter().any(|&c| c < limit);
+                prop_assert_eq!(holds_below(&b, limit), below, "limit {:#x}", limit);
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! Twisted's `IRCClient` fed the same bytes, reported as a ratio.
 //!
 //! ```text
-//! cargo run --release -p gyre-bench --bin irc-bench [-- --lines N]
+//! cargo run --release -p gyre-bench --bin irc-bench [-- --lines N --rounds R]
 //! ```
 //!
 //! Two inputs of N realistic PRIVMSG lines (default 1,000,000): plain
@@ -24,8 +24,10 @@
 //! Twisted's smaller one; the last column compares it with Twisted's rate
 //! on the plain input, where both do the same job.
 //!
-//! Time is CPU time of the feeding loop, the best of three runs on each
-//! side. The Python is `$GYRE_TWISTED_PYTHON`, else `<repo>/.venv/bin/python`.
+//! Time is CPU time of the feeding loop. R rounds (default 5) alternate
+//! the sides, one run each (Twisted's in a fresh process), so that both
+//! are sampled over the same stretch of time; each side's best round
+//! counts. The Python is `$GYRE_TWISTED_PYTHON`, else `<repo>/.venv/bin/python`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -210,12 +212,20 @@ fn run_twisted(python: &Path, script: &Path, file: &Path) -> (u64, u64, Duration
 
 fn main() {
     let mut n = 1_000_000usize;
+    let mut rounds = 5usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--lines" => n = args.next().and_then(|v| v.parse().ok()).expect("--lines N"),
+            "--rounds" => {
+                rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&r| r > 0)
+                    .expect("--rounds N (at least 1)")
+            }
             other => {
-                eprintln!("usage: irc-bench [--lines N] (not {other:?})");
+                eprintln!("usage: irc-bench [--lines N] [--rounds R] (not {other:?})");
                 std::process::exit(64);
             }
         }
@@ -244,21 +254,27 @@ fn main() {
             }
             continue;
         }
-        let mut best = Duration::MAX;
-        let mut counted = (0, 0);
-        for _ in 0..3 {
+        // Rounds alternate the two sides, so that both are sampled over
+        // the same stretch of time (a shared machine has slow and fast
+        // spells lasting seconds); each side's best round counts.
+        let (mut best, mut twisted_best) = (Duration::MAX, Duration::MAX);
+        let (mut counted, mut twisted_counted) = ((0, 0), (0, 0));
+        for _ in 0..rounds {
             let (m, c, t) = run_gyre(&data);
             if std::env::var_os("IRC_BENCH_RUNS").is_some() {
                 eprintln!("run: {:.0} lines/s", n as f64 / t.as_secs_f64());
             }
             counted = (m, c);
             best = best.min(t);
+            let (tm, tc, tt) = run_twisted(&python, &script, &file);
+            twisted_counted = (tm, tc);
+            twisted_best = twisted_best.min(tt);
         }
         if std::env::var_os("IRC_BENCH_FRAMING").is_some() {
             let f = run_framing(&data);
             eprintln!("framing alone: {:.0} lines/s", n as f64 / f.as_secs_f64());
         }
-        let (tm, tc, tt) = run_twisted(&python, &script, &file);
+        let ((tm, tc), tt) = (twisted_counted, twisted_best);
         let _ = std::fs::remove_file(&file);
         assert_eq!(
             counted,
