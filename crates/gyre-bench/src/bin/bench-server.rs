@@ -182,7 +182,10 @@ async fn tokio_tls_echo(
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                if tls.write_all(&buf[..n]).await.is_err() {
+                // Flushed: tokio-rustls may keep records the socket did
+                // not take until the next write, which an echo may never
+                // make.
+                if tls.write_all(&buf[..n]).await.is_err() || tls.flush().await.is_err() {
                     return;
                 }
             }

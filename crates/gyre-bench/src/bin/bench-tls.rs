@@ -309,6 +309,10 @@ async fn bulk(port: u16, tls: tokio_rustls::TlsConnector, run_for: Duration) -> 
             }
             s.set(from + chunk.len() as u64);
         }
+        // tokio-rustls may still hold records the socket did not take:
+        // unflushed, they never reach the server, and the reader would
+        // wait for their echo for ever.
+        let _ = wr.flush().await;
         d.set(true);
         wr
     });
@@ -357,7 +361,10 @@ async fn pingpong(port: u16, tls: tokio_rustls::TlsConnector, run_for: Duration)
             let mut back = [0u8; 64];
             while Instant::now() < deadline {
                 let msg: Vec<u8> = (0..64).map(|k| byte(c * 7 + n + k)).collect();
-                if s.write_all(&msg).await.is_err() || s.read_exact(&mut back).await.is_err() {
+                if s.write_all(&msg).await.is_err()
+                    || s.flush().await.is_err()
+                    || s.read_exact(&mut back).await.is_err()
+                {
                     return (n, false);
                 }
                 if back[..] != msg[..] {
@@ -395,7 +402,10 @@ async fn handshakes(port: u16, tls: tokio_rustls::TlsConnector, run_for: Duratio
                 let Ok(mut s) = open(port, &tls).await else {
                     return (n, false);
                 };
-                if s.write_all(&msg).await.is_err() || s.read_exact(&mut back).await.is_err() {
+                if s.write_all(&msg).await.is_err()
+                    || s.flush().await.is_err()
+                    || s.read_exact(&mut back).await.is_err()
+                {
                     return (n, false);
                 }
                 if back != msg {
@@ -438,13 +448,21 @@ fn measure(
     let cpu_before = procfs::cpu_seconds(pid).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let port = server.port;
+    // Bounded: a load that stalls fails the run instead of hanging it.
+    let limit = run_for + Duration::from_secs(30);
     let outcome = local.block_on(&runtime, async move {
-        match scenario {
-            "bulk" => bulk(port, tls, run_for).await,
-            "pingpong-50" => pingpong(port, tls, run_for).await,
-            _ => handshakes(port, tls, run_for).await,
-        }
+        let load = async move {
+            match scenario {
+                "bulk" => bulk(port, tls, run_for).await,
+                "pingpong-50" => pingpong(port, tls, run_for).await,
+                _ => handshakes(port, tls, run_for).await,
+            }
+        };
+        tokio::time::timeout(limit, load).await
     });
+    let Ok(outcome) = outcome else {
+        return Err(format!("{kind} {scenario}: no progress for {limit:?}"));
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = procfs::cpu_seconds(pid).map_err(|e| e.to_string())? - cpu_before;
     if !outcome.clean || outcome.ops == 0.0 {
