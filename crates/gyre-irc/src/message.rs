@@ -197,9 +197,17 @@ impl<'a> Message<'a> {
         let mut trailing = None;
         while i < b.len() {
             let c = b[i];
-            let space = if c > b' ' && c < 0x80 {
-                0
-            } else if c == b' ' {
+            if c.wrapping_sub(b'!') < 0x5f {
+                // Printable ASCII (`!` to DEL), what words are made of:
+                // a tight loop to the word's end.
+                word.get_or_insert(i);
+                i += 1;
+                while i < b.len() && b[i].wrapping_sub(b'!') < 0x5f {
+                    i += 1;
+                }
+                continue;
+            }
+            let space = if c == b' ' {
                 if b.get(i + 1) == Some(&b':') {
                     trailing = Some(&line[i + 2..]);
                 }

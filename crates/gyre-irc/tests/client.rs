@@ -375,7 +375,7 @@ proptest! {
     /// `str.split()`), on lines made of the characters that matter.
     #[test]
     fn parse_agrees_with_parsemsg_stated_plainly(
-        line in "[ :@ab!\t\x0b\x1f\u{2003}\u{e9}\u{a0}]{0,30}",
+        line in "[ :@ab!~\t\x0b\x1f\x01\x7f\u{2003}\u{e9}\u{a0}]{0,30}",
     ) {
         let got = Message::parse(&line)
             .ok()
