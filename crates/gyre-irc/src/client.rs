@@ -904,8 +904,9 @@ impl<H: IrcHandler> IrcClient<H> {
         } else {
             cleaned
         };
-        match Message::parse(&text) {
-            Ok(m) => self.dispatch(&m),
+        let mut m = Message::default();
+        match m.parse_into(&text) {
+            Ok(()) => self.dispatch(&m),
             Err(e) => self.handler.bad_message(&mut self.irc, &text, &e),
         }
     }

@@ -45,7 +45,7 @@ pub enum SerializeError {
 /// `prefix` is `""` when the line has none, as in Twisted (whose callbacks
 /// receive the empty string). The trailing parameter, if any, is the last
 /// element of `params`, kept whole (it may contain spaces and `" :"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Message<'a> {
     /// The raw tag section, without the `@` (empty when there is none).
     pub raw_tags: &'a str,
@@ -162,8 +162,17 @@ impl<'a> Message<'a> {
     /// assert_eq!((m.prefix, m.command), ("nick!u@h", "PRIVMSG"));
     /// assert_eq!(m.params, ["#chan", "hello there :)"]);
     /// ```
-    #[inline]
     pub fn parse(line: &'a str) -> Result<Message<'a>, ParseError> {
+        let mut m = Message::default();
+        m.parse_into(line)?;
+        Ok(m)
+    }
+
+    /// [`parse`](Self::parse) into this message (which must be empty, as
+    /// [`Message::default`] is), building it where it is: the client parses
+    /// every line this way, saving two copies of the message.
+    #[inline]
+    pub(crate) fn parse_into(&mut self, line: &'a str) -> Result<(), ParseError> {
         if line.is_empty() {
             return Err(ParseError::Empty);
         }
@@ -188,7 +197,7 @@ impl<'a> Message<'a> {
         // splits (runs of any whitespace), up to the first `" :"`, after
         // which everything is the trailing parameter, looked at no further.
         let mut command = None;
-        let mut params = Params::default();
+        let params = &mut self.params;
         let mut word: Option<usize> = None;
         let mut push = |w: &'a str| match command {
             None => command = Some(w),
@@ -244,12 +253,10 @@ impl<'a> Message<'a> {
         if let Some(t) = trailing {
             params.push(t);
         }
-        Ok(Message {
-            raw_tags,
-            prefix,
-            command,
-            params,
-        })
+        self.raw_tags = raw_tags;
+        self.prefix = prefix;
+        self.command = command;
+        Ok(())
     }
 
     /// The nick part of the prefix: up to the first `!`.
