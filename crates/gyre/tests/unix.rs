@@ -142,7 +142,11 @@ fn listen_mode_log_lines_and_removal() {
     second.stop_listening();
 
     let p = path.clone();
-    let client = peer(&reactor, move || echo_once(p, b"over unix"));
+    // A plain thread, not `peer`: a peer stops the reactor when it ends,
+    // which could come between `stop_listening` and the close it
+    // schedules, and then (as in Twisted, whose close is a `callLater(0)`)
+    // the close never runs. The timer below stops the reactor itself.
+    let client = std::thread::spawn(move || echo_once(p, b"over unix"));
     let r = reactor.clone();
     let p = port.clone();
     reactor.call_later(Duration::from_millis(1), move || {
