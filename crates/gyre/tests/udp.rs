@@ -499,48 +499,113 @@ fn multicast_between_two_listeners() {
     assert_eq!(got, vec!["a ping", "b ping"]);
 }
 
-/// A multicast-capable interface that is up, other than `lo` (Linux's
-/// loopback has no multicast route for IPv6: a send there fails with
-/// `Network is unreachable`), as (name, index), from /sys/class/net.
-fn ipv6_multicast_interface() -> (String, u32) {
-    const IFF_UP: u32 = 0x1;
-    const IFF_MULTICAST: u32 = 0x1000;
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/sys/class/net").expect("/sys/class/net") {
-        let dir = entry.unwrap().path();
-        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        let flags = u32::from_str_radix(read("flags").trim().trim_start_matches("0x"), 16);
-        let index = read("ifindex").trim().parse::<u32>();
-        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        if let (Ok(flags), Ok(index)) = (flags, index)
-            && flags & (IFF_UP | IFF_MULTICAST) == IFF_UP | IFF_MULTICAST
-            && name != "lo"
-        {
-            found.push((name, index));
-        }
+/// A network namespace of this test's own, removed when dropped, holding
+/// a veth pair (`v0`, `v1`) that is up: Linux's loopback carries no IPv6
+/// multicast (a send there fails with `Network is unreachable`), and the
+/// host's interfaces are not the tests' to use. Needs root and `ip`
+/// (iproute2, which scripts/test-all installs); fails loudly without them.
+struct Ipv6MulticastNet {
+    name: String,
+}
+
+impl Ipv6MulticastNet {
+    fn new() -> Ipv6MulticastNet {
+        let net = Ipv6MulticastNet {
+            name: format!("gyre-mc6-{}", std::process::id()),
+        };
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("ip {args:?}: {e} (iproute2 is needed: scripts/test-all installs it)")
+                });
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        ip(&["netns", "add", &net.name]);
+        let n = net.name.as_str();
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n", n, "link", "add", "v0", "type", "veth", "peer", "name", "v1",
+        ]);
+        ip(&[
+            "-n",
+            n,
+            "addr",
+            "add",
+            "fd00:6d63::1/64",
+            "dev",
+            "v0",
+            "nodad",
+        ]);
+        ip(&["-n", n, "link", "set", "v0", "up"]);
+        ip(&["-n", n, "link", "set", "v1", "up"]);
+        net
     }
-    found.sort();
-    found
-        .into_iter()
-        .next()
-        .expect("no interface up with IFF_MULTICAST: IPv6 multicast cannot be tested here")
+
+    /// `v0`'s interface index, from `ip -o link` (`3: v0@v1: …`).
+    fn v0_index(&self) -> u32 {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &self.name, "-o", "link", "show", "v0"])
+            .output()
+            .expect("ip link show");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(':')
+            .next()
+            .and_then(|i| i.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no index in {text:?}"))
+    }
+
+    /// Runs `f` on a thread moved into the namespace; returns its result
+    /// (a panic in `f` fails the test).
+    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        use rustix::thread::{LinkNameSpaceType, move_into_link_name_space};
+        use std::os::fd::AsFd;
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|scope| {
+            let t = scope.spawn(|| {
+                let file =
+                    std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+                move_into_link_name_space(file.as_fd(), Some(LinkNameSpaceType::Network))
+                    .unwrap_or_else(|e| panic!("setns into {path}: {e}"));
+                f()
+            });
+            match t.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+}
+
+impl Drop for Ipv6MulticastNet {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
 
 /// IPv6 multicast between two listeners sharing a port on `::`, in an
 /// interface-local group (`ff01::…`, which never leaves the host) joined
 /// on a chosen interface by index: hop limit, loopback and outgoing
 /// interface read back what was set; joining twice and leaving twice are
-/// errors; both listeners get the datagram.
-///
-/// Ignored by default: Linux's loopback carries no IPv6 multicast, and the
-/// project's tests use loopback only, so this needs a real interface
-/// (`cargo test --test udp -- --ignored` where one is up; it passed on the
-/// development machine's eth0).
+/// errors; both listeners get the datagram. Runs in a network namespace
+/// the test makes ([`Ipv6MulticastNet`]), on a veth interface.
 #[test]
-#[ignore = "needs a multicast-capable interface other than loopback"]
 fn ipv6_multicast_between_two_listeners() {
+    let net = Ipv6MulticastNet::new();
+    let index = net.v0_index();
+    net.run(|| ipv6_multicast_on(index));
+}
+
+fn ipv6_multicast_on(index: u32) {
     let reactor = reactor();
-    let (_name, index) = ipv6_multicast_interface();
     let group: std::net::Ipv6Addr = "ff01::4242".parse().unwrap();
     let options = UdpListenOptions {
         interface: "::".into(),

@@ -2,13 +2,9 @@
 //! none (Twisted's `successResultOf`, `failureResultOf` and
 //! `assertNoResult`, from `twisted.trial._synctest`).
 //!
-//! A test that asserts inside a callback asserts nothing when the callback
-//! never runs:
-//!
-//! ```text
-//! let d: Deferred<u32> = Deferred::new();
-//! d.consume(|r| assert_eq!(r.unwrap(), 42)); // never fired: passes anyway
-//! ```
+//! A test that asserts inside a callback added to a Deferred asserts
+//! nothing when the Deferred never fires: the callback never runs, and the
+//! test passes.
 //!
 //! Take the result out instead, then assert on it. Each function here panics
 //! (with the caller's location) unless the Deferred holds the kind of result
